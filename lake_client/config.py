@@ -1,0 +1,82 @@
+"""Where the lake lives: the embedded default or a server named by a DSN / the PG* variables.
+
+Resolution order for PostgreSQL:
+  1. ``LAKE_DSN`` (a libpq conninfo string or URI);
+  2. any of the standard libpq variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``,
+     ``PGSERVICE``): libpq reads them itself, so the DSN is left empty;
+  3. the embedded cluster under ``LAKE_HOME`` (default ``<checkout>/.lake``).
+Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_ENV_VARS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTADDR")
+
+DEFAULT_PG_PORT = 55433
+DEFAULT_REDIS_PORT = 56379
+DEFAULT_DATABASE = "lake"
+
+
+def repo_root() -> Path:
+    """The source checkout that holds sql/, plpython/ and migrations/."""
+    return Path(__file__).resolve().parent.parent
+
+
+def lake_home() -> Path:
+    env = os.environ.get("LAKE_HOME")
+    if env:
+        return Path(env).resolve()
+    return repo_root() / ".lake"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    pg_port: int
+    redis_port: int
+    database: str
+    external_dsn: str | None  # None: use the embedded cluster
+    external_redis: str | None
+
+    @property
+    def embedded(self) -> bool:
+        return self.external_dsn is None
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    def dsn(self, database: str | None = None) -> str:
+        """A conninfo string for psycopg / libpq."""
+        db = database or self.database
+        if self.external_dsn is not None:
+            if database is None:
+                return self.external_dsn
+            from psycopg.conninfo import make_conninfo
+
+            return make_conninfo(self.external_dsn, dbname=db)
+        return f"host={self.socket_dir} port={self.pg_port} user=postgres dbname={db}"
+
+    def redis_url(self) -> str:
+        if self.external_redis:
+            return self.external_redis
+        password = (self.home / "secrets" / "redis.password").read_text().strip()
+        return f"redis://:{password}@127.0.0.1:{self.redis_port}/0"
+
+
+def load_settings() -> Settings:
+    external: str | None = os.environ.get("LAKE_DSN")
+    if external is None and any(os.environ.get(v) for v in PG_ENV_VARS):
+        external = ""  # libpq takes everything from the PG* variables
+    return Settings(
+        home=lake_home(),
+        pg_port=int(os.environ.get("LAKE_PG_PORT", DEFAULT_PG_PORT)),
+        redis_port=int(os.environ.get("LAKE_REDIS_PORT", DEFAULT_REDIS_PORT)),
+        database=os.environ.get("LAKE_DATABASE", DEFAULT_DATABASE),
+        external_dsn=external,
+        external_redis=os.environ.get("LAKE_REDIS_URL"),
+    )

@@ -1,0 +1,118 @@
+"""One exception root for the client; database errors are mapped here and nowhere else.
+
+The database raises SQLSTATEs of the lake's own class ``LK`` (see ``sql/README.md``) so the
+client can tell a bad dataset name from a missing one without parsing messages.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+
+class LakeError(Exception):
+    """Root of every error the lake client raises."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None, sqlstate: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+        self.sqlstate = sqlstate
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}\nhint: {self.hint}" if self.hint else text
+
+
+class ConfigurationError(LakeError):
+    """The lake is not set up the way the command needs (no cluster, no migrations...)."""
+
+
+class ClusterError(LakeError):
+    """Starting, stopping or inspecting the embedded cluster failed."""
+
+
+class ConnectionFailed(LakeError):
+    """PostgreSQL or Redis could not be reached."""
+
+
+class InputError(LakeError):
+    """An input file or argument cannot be read as records."""
+
+
+class DatasetError(LakeError):
+    """A dataset name, schema or option was rejected."""
+
+
+class UnknownDataset(DatasetError):
+    """The dataset does not exist."""
+
+
+class DatasetExists(DatasetError):
+    """A dataset of that name exists already."""
+
+
+class IdentityError(LakeError):
+    """No lake user is established for this session, or the caller may not act as one."""
+
+
+class QuarantineError(LakeError):
+    """A quarantine decision was refused (unknown item, already decided, still invalid)."""
+
+
+class BatchError(LakeError):
+    """A batch could not be recorded consistently (count or checksum mismatch, reused id)."""
+
+
+class DatabaseError(LakeError):
+    """Any other error reported by PostgreSQL."""
+
+
+# Our own SQLSTATEs (class LK), raised by the functions in sql/.
+_LAKE_SQLSTATES: dict[str, type[LakeError]] = {
+    "LK001": DatasetError,  # invalid dataset name
+    "LK002": DatasetExists,
+    "LK003": UnknownDataset,
+    "LK004": DatasetError,  # invalid JSON Schema
+    "LK005": DatasetError,  # invalid option
+    "LK006": InputError,  # records are not a JSON array
+    "LK010": IdentityError,  # no lake user in this session
+    "LK011": IdentityError,  # not permitted to act for that user
+    "LK020": QuarantineError,  # no such quarantine item
+    "LK021": QuarantineError,  # already decided
+    "LK022": QuarantineError,  # still invalid
+    "LK030": BatchError,  # batch reused / already committed
+    "LK031": BatchError,  # count mismatch
+}
+
+# Errors after which a retry of the same batch may succeed.
+RETRYABLE_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (lock_timeout while making a partition)
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now
+        "08000",
+        "08003",
+        "08006",
+        "08001",
+        "08004",
+    }
+)
+
+
+def from_psycopg(exc: psycopg.Error) -> LakeError:
+    """Translate a psycopg error into the lake's hierarchy, keeping message and hint."""
+    diag = getattr(exc, "diag", None)
+    sqlstate = getattr(exc, "sqlstate", None)
+    message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
+    detail = diag.message_detail if diag else None
+    hint = diag.message_hint if diag else None
+    if detail:
+        message = f"{message}\n{detail}"
+    if isinstance(exc, psycopg.OperationalError) and sqlstate is None:
+        return ConnectionFailed(message, hint=hint or "is the lake running? try `lake status`")
+    cls = _LAKE_SQLSTATES.get(sqlstate or "", DatabaseError)
+    return cls(message, hint=hint, sqlstate=sqlstate)

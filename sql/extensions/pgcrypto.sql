@@ -1,0 +1,2 @@
+-- Hashing of API keys and encryption of PII fields.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;

@@ -1,0 +1,2 @@
+-- Geometry for location datasets.
+CREATE EXTENSION IF NOT EXISTS postgis;

@@ -1,0 +1,35 @@
+-- Add a statement's rows to its batch, creating the batch for plain INSERT/COPY by applications.
+-- A batch only grows inside the transaction that opened it: a committed batch is final, which
+-- is what makes a retried client batch recognisable.
+CREATE FUNCTION lake._count_batch(
+    p_dataset text,
+    p_batch_id uuid,
+    p_received bigint,
+    p_quarantined bigint,
+    p_source text
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    INSERT INTO lake.batches AS b (id, dataset, user_id, source, received, accepted, quarantined)
+    VALUES (p_batch_id, p_dataset, lake.current_user_id(), p_source,
+            p_received, p_received - p_quarantined, p_quarantined)
+    ON CONFLICT (id) DO UPDATE
+       SET received = b.received + excluded.received,
+           accepted = b.accepted + excluded.accepted,
+           quarantined = b.quarantined + excluded.quarantined
+     WHERE b.xact_id = pg_current_xact_id() AND b.dataset = excluded.dataset
+    RETURNING b.id INTO v_id;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK030',
+            MESSAGE = format('batch %s is closed or belongs to another dataset', p_batch_id),
+            HINT = 'A committed batch cannot grow: leave batch_id to its default or use a new id.';
+    END IF;
+END
+$$;
+ALTER FUNCTION lake._count_batch(text, uuid, bigint, bigint, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake._count_batch(text, uuid, bigint, bigint, text) FROM PUBLIC;

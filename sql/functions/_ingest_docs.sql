@@ -1,0 +1,78 @@
+-- The lake's own ingest of parsed records into an open batch: read each record's time, make
+-- partitions on demand for times inside the window, quarantine what fails (keeping each record's
+-- reference, e.g. "line 17"), and insert the rest, which the validation trigger checks again.
+CREATE FUNCTION lake._ingest_docs(
+    p_dataset text,
+    p_batch_id uuid,
+    p_user_id text,
+    p_refs text[],
+    p_docs jsonb[]
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ds        lake.datasets;
+    v_schema  lake.dataset_schemas;
+    v_ts      timestamptz[];
+    v_lo      timestamptz;
+    v_hi      timestamptz;
+    v_sus     integer[];
+    v_reasons jsonb[];
+    v_bad     integer[] := '{}';
+BEGIN
+    IF coalesce(cardinality(p_docs), 0) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    v_ts := ARRAY(SELECT lake.parse_time(x.d -> ds.time_field, ds.time_format)
+                    FROM unnest(p_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o);
+
+    SELECT min(t), max(t) INTO v_lo, v_hi
+      FROM unnest(v_ts) AS t
+     WHERE t >= now() - ds.retention AND t <= now() + ds.max_future;
+    IF v_lo < ds.partitions_from OR v_hi >= ds.partitions_to THEN
+        PERFORM lake.ensure_partitions(ds.name, v_lo, v_hi);
+        SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    END IF;
+    SELECT * INTO v_schema FROM lake.dataset_schemas
+     WHERE dataset = ds.name AND version = ds.schema_version;
+
+    -- Same set-based test as the trigger; reasons only for the suspects.
+    EXECUTE format($q$
+        SELECT coalesce(array_agg(x.o ORDER BY x.o), '{}')
+          FROM unnest($1::jsonb[], $2::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
+         WHERE NOT (coalesce((%s), false)
+                    AND x.ts >= $3 AND x.ts <= $4 AND x.ts >= $5 AND x.ts < $6
+                    AND pg_column_size(x.doc) <= $7)$q$, coalesce(v_schema.predicate, 'false'))
+    INTO v_sus
+    USING p_docs, v_ts, now() - ds.retention, now() + ds.max_future,
+          ds.partitions_from, ds.partitions_to, least(ds.max_record_bytes, 8 * ds.max_depth);
+    IF cardinality(v_sus) > 0 THEN
+        v_reasons := lake._reasons(ds, v_schema,
+                                   array_fill(p_user_id, ARRAY[cardinality(v_sus)]),
+                                   ARRAY(SELECT v_ts[i] FROM unnest(v_sus) i),
+                                   ARRAY(SELECT p_docs[i] FROM unnest(v_sus) i));
+        v_bad := ARRAY(SELECT v_sus[x.o] FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                        WHERE x.r <> '[]' ORDER BY x.o);
+        INSERT INTO lake.quarantine
+               (dataset, batch_id, record_ref, user_id, ts, doc, reasons, schema_version)
+        SELECT ds.name, p_batch_id, p_refs[v_sus[x.o]], p_user_id, v_ts[v_sus[x.o]],
+               p_docs[v_sus[x.o]], x.r, v_schema.version
+          FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+         WHERE x.r <> '[]';
+        PERFORM lake._count_batch(ds.name, p_batch_id, cardinality(v_bad), cardinality(v_bad), 'sql');
+    END IF;
+
+    EXECUTE format($q$
+        INSERT INTO user_data.%I (user_id, ts, doc, batch_id)
+        SELECT $1, x.ts, x.doc, $2
+          FROM unnest($3::jsonb[], $4::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
+         WHERE NOT x.o = ANY ($5)
+         ORDER BY x.o$q$, ds.name)
+    USING p_user_id, p_batch_id, p_docs, v_ts, v_bad;
+END
+$$;
+ALTER FUNCTION lake._ingest_docs(text, uuid, text, text[], jsonb[]) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake._ingest_docs(text, uuid, text, text[], jsonb[]) FROM PUBLIC;

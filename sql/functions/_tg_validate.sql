@@ -1,0 +1,58 @@
+-- AFTER INSERT / AFTER UPDATE statement trigger of every user_data table: validates all rows of
+-- the statement at once. The compiled JSON Schema predicate and the lake's cheap checks run as one
+-- set-based scan of the transition table; only rows failing it (the suspects) reach PL/Python for
+-- reasons, and the invalid ones are moved to lake.quarantine. One function call per statement,
+-- not per row: this is what keeps COPY fast. Runs as lake_owner so applications need no rights
+-- on the quarantine or the batch registry.
+CREATE FUNCTION lake._tg_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ds        lake.datasets;
+    v_schema  lake.dataset_schemas;
+    g         record;
+    v_bad     bigint;
+BEGIN
+    SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
+    IF NOT FOUND OR TG_TABLE_SCHEMA <> 'user_data' THEN
+        RAISE EXCEPTION 'lake._tg_validate: %.% is not a lake dataset', TG_TABLE_SCHEMA, TG_TABLE_NAME;
+    END IF;
+    SELECT * INTO v_schema FROM lake.dataset_schemas
+     WHERE dataset = ds.name AND version = ds.schema_version;
+
+    FOR g IN EXECUTE format($q$
+        SELECT s.batch_id,
+               count(*) AS received,
+               array_agg(s.id) FILTER (WHERE NOT s.ok) AS ids,
+               array_agg(s.user_id) FILTER (WHERE NOT s.ok) AS user_ids,
+               array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
+               array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs
+          FROM (SELECT r.batch_id, r.id, r.user_id, r.ts, r.doc,
+                       coalesce((%s), false)
+                       AND r.user_id IS NOT NULL
+                       AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
+                       AND CASE WHEN pg_column_size(r.doc) > $5
+                                THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
+                                ELSE true END AS ok
+                  FROM new_rows AS r) AS s
+         GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'))
+    USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
+          8 * ds.max_depth, ds.max_record_bytes,
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath
+    LOOP
+        v_bad := 0;
+        IF g.ids IS NOT NULL THEN
+            v_bad := lake._divert(ds, v_schema, TG_OP, g.batch_id, g.ids, g.user_ids, g.tss, g.docs);
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+            PERFORM lake._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION lake._tg_validate() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake._tg_validate() FROM PUBLIC;

@@ -1,0 +1,49 @@
+-- Start a client batch (lake_client's COPY path) inside the caller's transaction. Returns whether
+-- the batch is new and what the client needs to route records: the owner to write in user_id,
+-- the time field, and the span of months that have partitions. A batch id that was committed
+-- before returns is_new = false and the client sends nothing (a retry after a lost
+-- acknowledgement). The client then COPYs into user_data.<dataset>, hands records it cannot
+-- route to lake.ingest_raw, and finishes with lake.end_batch, all in one transaction.
+CREATE FUNCTION lake.begin_batch(
+    p_dataset text,
+    p_batch_id uuid,
+    p_checksum text,
+    p_origin text DEFAULT NULL
+)
+RETURNS TABLE (
+    is_new boolean,
+    batch_id uuid,
+    user_id text,
+    time_field text,
+    time_format text,
+    partitions_from timestamptz,
+    partitions_to timestamptz,
+    window_from timestamptz,
+    window_to timestamptz,
+    max_record_bytes integer,
+    received bigint,
+    accepted bigint,
+    quarantined bigint
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user text := lake._batch_user(NULL);
+    v_open record;
+    ds     lake.datasets;
+BEGIN
+    v_open := lake._open_batch(p_dataset, p_batch_id, v_user, 'client', p_checksum, p_origin);
+    SELECT * INTO ds FROM lake.datasets d WHERE d.name = p_dataset;
+    RETURN QUERY SELECT v_open.is_new, (v_open.batch).id, v_user, ds.time_field, ds.time_format,
+                        ds.partitions_from, ds.partitions_to,
+                        now() - ds.retention, now() + ds.max_future, ds.max_record_bytes,
+                        (v_open.batch).received, (v_open.batch).accepted,
+                        (v_open.batch).quarantined;
+END
+$$;
+ALTER FUNCTION lake.begin_batch(text, uuid, text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.begin_batch(text, uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.begin_batch(text, uuid, text, text) TO lake_admin, lake_app;

@@ -1,0 +1,149 @@
+-- Register a dataset and create user_data.<name>: monthly RANGE partitions on ts (the whole
+-- retention window plus `premake` future months, between two overflow partitions), the owner
+-- column user_id, the record doc, its batch and ingest time; the (user_id, ts) index; row-level
+-- security enabled and forced with policy user_isolation; and the validation triggers.
+--
+-- p_options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
+-- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
+-- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
+-- pii_fields ([]), description.
+CREATE FUNCTION lake.create_dataset(p_name text, p_json_schema jsonb, p_options jsonb DEFAULT '{}')
+RETURNS lake.datasets
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    ds          lake.datasets;
+    v_problems  text[];
+    v_key       text;
+    v_month     timestamptz;
+    v_options   jsonb := coalesce(p_options, '{}');
+    v_known     text[] := ARRAY['time_field', 'time_format', 'retention', 'premake', 'max_future',
+                                'max_record_bytes', 'max_depth', 'tiers', 'pii_fields',
+                                'description'];
+BEGIN
+    -- The name becomes an identifier: accept only names that never need quoting.
+    IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR quote_ident(p_name) <> p_name THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK001',
+            MESSAGE = format('invalid dataset name %L', left(p_name, 100)),
+            HINT = 'Use 1-48 characters: lower-case letters, digits and _, starting with a '
+                   'letter, and not an SQL keyword (e.g. location_history).';
+    END IF;
+    IF EXISTS (SELECT FROM lake.datasets WHERE name = p_name) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK002',
+            MESSAGE = format('dataset %L exists already', p_name),
+            HINT = 'Pick another name; SELECT name FROM lake.datasets lists the datasets.';
+    END IF;
+
+    IF jsonb_typeof(v_options) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK005', MESSAGE = 'options must be a JSON object';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(v_options) LOOP
+        IF NOT v_key = ANY (v_known) THEN
+            RAISE EXCEPTION USING ERRCODE = 'LK005',
+                MESSAGE = format('unknown option %L', v_key),
+                HINT = 'Known options: ' || array_to_string(v_known, ', ') || '.';
+        END IF;
+    END LOOP;
+
+    v_problems := lake._check_schema(p_json_schema);
+    IF cardinality(v_problems) > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK004',
+            MESSAGE = format('invalid JSON Schema for dataset %L', p_name),
+            DETAIL = array_to_string(v_problems, E'\n');
+    END IF;
+
+    BEGIN
+        ds.name := p_name;
+        ds.schema_version := 1;
+        ds.partition_interval := interval '1 month';
+        ds.created_at := now();
+        ds.created_by := session_user;
+        ds.time_field := coalesce(v_options ->> 'time_field', 'ts');
+        ds.time_format := coalesce(v_options ->> 'time_format', 'rfc3339');
+        ds.retention := coalesce((v_options ->> 'retention')::interval, '12 months');
+        ds.premake := coalesce((v_options ->> 'premake')::integer, 3);
+        ds.max_future := coalesce((v_options ->> 'max_future')::interval, '1 day');
+        ds.max_record_bytes := coalesce((v_options ->> 'max_record_bytes')::integer, 16777216);
+        ds.max_depth := coalesce((v_options ->> 'max_depth')::integer, 64);
+        ds.tiers := coalesce(v_options -> 'tiers',
+                             '{"hot": "30 days", "warm": "90 days", "cold": "365 days"}');
+        ds.pii_fields := coalesce(ARRAY(SELECT jsonb_array_elements_text(v_options -> 'pii_fields')),
+                                  '{}');
+        ds.description := v_options ->> 'description';
+        IF ds.time_field = '' OR length(ds.time_field) > 128 THEN
+            RAISE EXCEPTION 'time_field must be 1-128 characters';
+        END IF;
+        IF ds.tiers IS NULL OR jsonb_typeof(ds.tiers) <> 'object'
+           OR EXISTS (SELECT FROM jsonb_each_text(ds.tiers) t
+                       WHERE t.key NOT IN ('hot', 'warm', 'cold') OR t.value::interval < '0') THEN
+            RAISE EXCEPTION 'tiers must map hot, warm and cold to intervals';
+        END IF;
+        ds.partitions_from := lake.month_start(now() - ds.retention);
+        ds.partitions_to := lake.month_start(now()) + make_interval(months => ds.premake + 1);
+        INSERT INTO lake.datasets VALUES (ds.*) RETURNING * INTO ds;
+    EXCEPTION
+        WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow
+             OR numeric_value_out_of_range OR check_violation OR raise_exception
+             OR invalid_parameter_value OR cannot_coerce OR not_null_violation
+             OR interval_field_overflow THEN
+            RAISE EXCEPTION USING ERRCODE = 'LK005',
+                MESSAGE = format('invalid options for dataset %L: %s', p_name, SQLERRM),
+                HINT = 'See the options of lake.create_dataset in the README.';
+    END;
+
+    INSERT INTO lake.dataset_schemas (dataset, version, json_schema, predicate)
+    VALUES (ds.name, 1, p_json_schema, lake._compile_predicate(p_json_schema));
+
+    EXECUTE format($ddl$
+        CREATE TABLE user_data.%1$I (
+            id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
+            user_id     text COLLATE "C" DEFAULT lake.current_user_id(),
+            ts          timestamptz NOT NULL,
+            doc         jsonb NOT NULL,
+            batch_id    uuid NOT NULL
+                        DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
+            ingested_at timestamptz NOT NULL DEFAULT now()
+        ) PARTITION BY RANGE (ts)$ddl$, ds.name);
+    EXECUTE format('COMMENT ON TABLE user_data.%I IS %L', ds.name,
+                   coalesce(ds.description, 'Dataset ' || ds.name) || ' (see lake.datasets)');
+    EXECUTE format('CREATE INDEX %I ON user_data.%I (user_id, ts)', ds.name || '_user_ts', ds.name);
+
+    EXECUTE format('ALTER TABLE user_data.%I ENABLE ROW LEVEL SECURITY', ds.name);
+    EXECUTE format('ALTER TABLE user_data.%I FORCE ROW LEVEL SECURITY', ds.name);
+    EXECUTE format($pol$
+        CREATE POLICY user_isolation ON user_data.%I AS PERMISSIVE FOR ALL TO PUBLIC
+        USING (user_id = (SELECT lake.current_user_id()))
+        WITH CHECK (user_id = (SELECT lake.current_user_id()))$pol$, ds.name);
+    -- The lake's own functions (running as lake_owner) decide ownership themselves.
+    EXECUTE format($pol$
+        CREATE POLICY lake_internal ON user_data.%I AS PERMISSIVE FOR ALL TO lake_owner
+        USING (true) WITH CHECK (true)$pol$, ds.name);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON user_data.%I TO lake_app, lake_admin',
+                   ds.name);
+
+    EXECUTE format($trg$
+        CREATE TRIGGER validate_insert AFTER INSERT ON user_data.%I
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER validate_update AFTER UPDATE ON user_data.%I
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+
+    PERFORM lake._create_partition(ds.name, 'before', ds.partitions_from);
+    FOR v_month IN SELECT generate_series(ds.partitions_from, ds.partitions_to - interval '1 month',
+                                          interval '1 month')
+    LOOP
+        PERFORM lake._create_partition(ds.name, 'month', v_month);
+    END LOOP;
+    PERFORM lake._create_partition(ds.name, 'after', ds.partitions_to);
+    RETURN ds;
+END
+$$;
+ALTER FUNCTION lake.create_dataset(text, jsonb, jsonb) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.create_dataset(text, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.create_dataset(text, jsonb, jsonb) TO lake_admin;

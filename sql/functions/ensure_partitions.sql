@@ -1,0 +1,65 @@
+-- Make sure every UTC month from p_from to p_to (both inclusive) has a partition, keeping the
+-- months one contiguous run between the two overflow partitions. Used by create_dataset, by the
+-- premake job and on demand by the ingest paths. Returns how many partitions it created.
+-- The registry row is locked first, so concurrent callers for one dataset take turns; the short
+-- lock_timeout makes a caller that waits behind long transactions fail fast and retry.
+CREATE FUNCTION lake.ensure_partitions(p_dataset text, p_from timestamptz, p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET lock_timeout = '10s'
+AS $$
+DECLARE
+    ds        lake.datasets;
+    v_from    timestamptz := lake.month_start(p_from);
+    v_to      timestamptz := lake.month_start(p_to) + interval '1 month';
+    v_month   timestamptz;
+    v_created integer := 0;
+BEGIN
+    IF p_from IS NULL OR p_to IS NULL OR p_from > p_to THEN
+        RAISE EXCEPTION 'ensure_partitions: invalid range % .. %', p_from, p_to;
+    END IF;
+    SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK003',
+            MESSAGE = format('dataset %L does not exist', p_dataset),
+            HINT = 'SELECT name FROM lake.datasets lists the datasets.';
+    END IF;
+
+    IF v_from < ds.partitions_from THEN
+        PERFORM lake._drop_overflow(ds.name, 'before');
+        FOR v_month IN SELECT generate_series(v_from, ds.partitions_from - interval '1 month',
+                                              interval '1 month')
+        LOOP
+            PERFORM lake._create_partition(ds.name, 'month', v_month);
+            v_created := v_created + 1;
+        END LOOP;
+        PERFORM lake._create_partition(ds.name, 'before', v_from);
+        ds.partitions_from := v_from;
+    END IF;
+
+    IF v_to > ds.partitions_to THEN
+        PERFORM lake._drop_overflow(ds.name, 'after');
+        FOR v_month IN SELECT generate_series(ds.partitions_to, v_to - interval '1 month',
+                                              interval '1 month')
+        LOOP
+            PERFORM lake._create_partition(ds.name, 'month', v_month);
+            v_created := v_created + 1;
+        END LOOP;
+        PERFORM lake._create_partition(ds.name, 'after', v_to);
+        ds.partitions_to := v_to;
+    END IF;
+
+    IF v_created > 0 THEN
+        UPDATE lake.datasets
+           SET partitions_from = ds.partitions_from, partitions_to = ds.partitions_to
+         WHERE name = ds.name;
+    END IF;
+    RETURN v_created;
+END
+$$;
+ALTER FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) TO lake_admin;

@@ -1,0 +1,75 @@
+-- Records of an open client batch that the client could not route itself: invalid UTF-8, not
+-- JSON that PostgreSQL accepts (\u0000, numbers beyond numeric's range, nesting beyond the
+-- parser's stack), too large, or without a readable time. Each is parsed on its own; what fails
+-- is quarantined with the exact bytes received, the rest goes through lake._ingest_docs.
+CREATE FUNCTION lake.ingest_raw(p_dataset text, p_batch_id uuid, p_refs text[], p_raw bytea[])
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ds        lake.datasets;
+    v_batch   lake.batches;
+    v_refs    text[] := '{}';
+    v_docs    jsonb[] := '{}';
+    v_text    text;
+    v_state   text;
+    v_msg     text;
+    v_detail  text;
+    v_failed  integer := 0;
+BEGIN
+    SELECT * INTO v_batch FROM lake.batches WHERE id = p_batch_id;
+    IF NOT FOUND OR v_batch.xact_id <> pg_current_xact_id() OR v_batch.dataset <> p_dataset THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK030',
+            MESSAGE = format('batch %s is not open in this transaction', p_batch_id),
+            HINT = 'Call lake.begin_batch first, in the same transaction.';
+    END IF;
+    SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    IF cardinality(p_refs) IS DISTINCT FROM cardinality(p_raw) THEN
+        RAISE EXCEPTION 'ingest_raw: % references for % records', cardinality(p_refs),
+            cardinality(p_raw);
+    END IF;
+
+    FOR i IN 1 .. coalesce(cardinality(p_raw), 0) LOOP
+        IF octet_length(p_raw[i]) > ds.max_record_bytes THEN
+            v_state := 'too_large';
+            v_msg := format('the record has %s bytes, more than the limit of %s',
+                            octet_length(p_raw[i]), ds.max_record_bytes);
+        ELSE
+            BEGIN
+                v_state := NULL;
+                v_text := convert_from(p_raw[i], 'UTF8');
+                v_docs := v_docs || v_text::jsonb;
+                v_refs := v_refs || p_refs[i];
+            EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
+                                        v_detail = PG_EXCEPTION_DETAIL;
+                v_state := CASE
+                    WHEN v_state = '22021' THEN 'encoding_invalid'
+                    WHEN v_state = '22003' THEN 'number_out_of_range'
+                    WHEN v_state LIKE '54%' THEN 'too_deep'
+                    ELSE 'json_invalid' END;
+                v_msg := left(v_msg || coalesce(': ' || v_detail, ''), 300);
+            END;
+        END IF;
+        IF v_state IS NOT NULL THEN
+            INSERT INTO lake.quarantine
+                   (dataset, batch_id, record_ref, user_id, raw, reasons, schema_version)
+            VALUES (ds.name, p_batch_id, p_refs[i], v_batch.user_id, p_raw[i],
+                    jsonb_build_array(jsonb_build_object('path', '$', 'rule', v_state,
+                                                         'message', v_msg)),
+                    ds.schema_version);
+            v_failed := v_failed + 1;
+        END IF;
+    END LOOP;
+    IF v_failed > 0 THEN
+        PERFORM lake._count_batch(ds.name, p_batch_id, v_failed, v_failed, 'client');
+    END IF;
+    PERFORM lake._ingest_docs(ds.name, p_batch_id, v_batch.user_id, v_refs, v_docs);
+END
+$$;
+ALTER FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) TO lake_admin, lake_app;

@@ -1,0 +1,37 @@
+-- Review decision: record that a quarantined record will not enter the lake, and why. The item
+-- stays (with its payload) as the record of that decision.
+CREATE FUNCTION lake.quarantine_discard(p_id bigint, p_reason text)
+RETURNS lake.quarantine
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q lake.quarantine;
+BEGIN
+    IF p_reason IS NULL OR btrim(p_reason) = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK022',
+            MESSAGE = 'a discard decision needs a reason',
+            HINT = 'lake.quarantine_discard(id, ''duplicate of an earlier export'')';
+    END IF;
+    SELECT * INTO q FROM lake.quarantine WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK020', MESSAGE = format('no quarantine item %s', p_id);
+    END IF;
+    IF q.status NOT IN ('pending', 'expired') THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK021',
+            MESSAGE = format('quarantine item %s was already %s at %s by %s',
+                             p_id, q.status, q.decided_at, q.decided_by);
+    END IF;
+    UPDATE lake.quarantine
+       SET status = 'discarded', decided_at = now(), decided_by = session_user,
+           decision_note = left(p_reason, 2000)
+     WHERE id = p_id
+    RETURNING * INTO q;
+    RETURN q;
+END
+$$;
+ALTER FUNCTION lake.quarantine_discard(bigint, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.quarantine_discard(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.quarantine_discard(bigint, text) TO lake_admin;

@@ -1,0 +1,65 @@
+-- Review decision: re-validate a quarantined record (or a corrected version of it) and move it
+-- into its dataset as a batch of its own. Refused with the new reasons if it is still invalid,
+-- in which case nothing changes. Returns the release batch.
+CREATE FUNCTION lake.quarantine_release(p_id bigint, p_corrected jsonb DEFAULT NULL,
+                                        p_note text DEFAULT NULL)
+RETURNS lake.batches
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q        lake.quarantine;
+    v_doc    jsonb;
+    v_open   record;
+    v_batch  lake.batches;
+    v_why    jsonb;
+BEGIN
+    SELECT * INTO q FROM lake.quarantine WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK020', MESSAGE = format('no quarantine item %s', p_id);
+    END IF;
+    IF q.status NOT IN ('pending', 'expired') THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK021',
+            MESSAGE = format('quarantine item %s was already %s at %s by %s',
+                             p_id, q.status, q.decided_at, q.decided_by);
+    END IF;
+    v_doc := coalesce(p_corrected, q.doc);
+    IF v_doc IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK022',
+            MESSAGE = format('quarantine item %s holds no parseable record', p_id),
+            HINT = 'Pass a corrected record: lake.quarantine_release(id, ''{...}''::jsonb).';
+    END IF;
+    IF q.user_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK022',
+            MESSAGE = format('quarantine item %s has no owner', p_id),
+            HINT = 'Ingest the record again for its owner with lake.ingest(..., p_for_user => ...) '
+                   'and discard this item.';
+    END IF;
+
+    v_open := lake._open_batch(q.dataset, gen_random_uuid(), q.user_id, 'release',
+                               encode(sha256(convert_to(v_doc::text, 'UTF8')), 'hex'),
+                               format('quarantine %s', p_id));
+    PERFORM lake._ingest_docs(q.dataset, (v_open.batch).id, q.user_id,
+                              ARRAY[format('quarantine %s', p_id)], ARRAY[v_doc]);
+    SELECT * INTO v_batch FROM lake.batches WHERE id = (v_open.batch).id;
+    IF v_batch.accepted <> 1 THEN
+        SELECT reasons INTO v_why FROM lake.quarantine
+         WHERE batch_id = v_batch.id ORDER BY id LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = 'LK022',
+            MESSAGE = format('quarantine item %s is still invalid; nothing was changed', p_id),
+            DETAIL = left(v_why::text, 2000),
+            HINT = 'Pass a corrected record as the second argument, or discard the item.';
+    END IF;
+
+    UPDATE lake.quarantine
+       SET status = 'released', decided_at = now(), decided_by = session_user,
+           decision_note = p_note, released_batch = v_batch.id
+     WHERE id = p_id;
+    RETURN v_batch;
+END
+$$;
+ALTER FUNCTION lake.quarantine_release(bigint, jsonb, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.quarantine_release(bigint, jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.quarantine_release(bigint, jsonb, text) TO lake_admin;

@@ -1,0 +1,8 @@
+-- Group role for applications: reads and writes user data, always under row-level security.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lake_app') THEN
+        CREATE ROLE lake_app NOLOGIN;
+    END IF;
+END
+$$;

@@ -1,0 +1,5 @@
+-- The lake's API, registry, quarantine and bookkeeping. Applications get USAGE only; what they
+-- may call is granted function by function.
+CREATE SCHEMA lake AUTHORIZATION lake_owner;
+REVOKE ALL ON SCHEMA lake FROM PUBLIC;
+GRANT USAGE ON SCHEMA lake TO lake_admin, lake_app;

@@ -1,0 +1,33 @@
+-- One row per ingest batch. Written in the same transaction as the batch's rows, so a batch is
+-- either wholly recorded or not at all, and received = accepted + quarantined always holds.
+CREATE TABLE lake.batches (
+    -- Chosen by the client (an idempotency key: a retried batch is recognised, not duplicated),
+    -- or derived from the transaction for plain INSERT/COPY by an application.
+    id            uuid PRIMARY KEY,
+    dataset       text NOT NULL REFERENCES lake.datasets (name) ON DELETE CASCADE,
+    -- The lake user whose data this is (NULL when an administrator loaded rows of many users).
+    user_id       text,
+    -- How the batch arrived: client (COPY by lake_client), sql (lake.ingest), insert (plain
+    -- INSERT/COPY by an application), release (a quarantined record released).
+    source        text NOT NULL CHECK (source IN ('client', 'sql', 'insert', 'release')),
+    received      bigint NOT NULL DEFAULT 0 CHECK (received >= 0),
+    accepted      bigint NOT NULL DEFAULT 0 CHECK (accepted >= 0),
+    quarantined   bigint NOT NULL DEFAULT 0 CHECK (quarantined >= 0),
+    -- SHA-256 (hex) of what was received: the records one per line as sent by lake_client, or
+    -- the jsonb text of the array given to lake.ingest. NULL for plain INSERT/COPY.
+    checksum      text CHECK (checksum ~ '^[0-9a-f]{64}$'),
+    -- Free-form origin, e.g. the file name given to `lake ingest`.
+    origin        text,
+    db_role       name NOT NULL DEFAULT session_user,
+    client_addr   inet DEFAULT inet_client_addr(),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- The transaction that wrote the batch: rows may only be added to a batch from within it.
+    xact_id       xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    CHECK (received = accepted + quarantined)
+);
+CREATE INDEX batches_dataset_created_idx ON lake.batches (dataset, created_at);
+ALTER TABLE lake.batches OWNER TO lake_owner;
+GRANT SELECT ON lake.batches TO lake_admin;
+
+COMMENT ON TABLE lake.batches IS
+    'One row per ingest batch; received = accepted + quarantined is a constraint.';

@@ -1,0 +1,17 @@
+-- Every version of every dataset's JSON Schema, with the SQL predicate compiled from it once.
+CREATE TABLE lake.dataset_schemas (
+    dataset     text NOT NULL REFERENCES lake.datasets (name) ON DELETE CASCADE,
+    version     integer NOT NULL CHECK (version > 0),
+    json_schema jsonb NOT NULL,
+    -- SQL boolean expression over `doc`, true only for valid documents; NULL when the schema
+    -- uses keywords that cannot be compiled soundly (then PL/Python checks every row).
+    predicate   text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT session_user,
+    PRIMARY KEY (dataset, version)
+);
+ALTER TABLE lake.dataset_schemas OWNER TO lake_owner;
+GRANT SELECT ON lake.dataset_schemas TO lake_admin, lake_app;
+
+COMMENT ON TABLE lake.dataset_schemas IS
+    'Versions of each dataset''s JSON Schema and the SQL predicate compiled from each.';

@@ -1,0 +1,29 @@
+-- Per dataset: what came in, what was quarantined and why, and what awaits review.
+CREATE VIEW lake.quality_report AS
+SELECT d.name                                              AS dataset,
+       coalesce(b.batches, 0)                              AS batches,
+       coalesce(b.received, 0)                             AS received,
+       coalesce(b.accepted, 0)                             AS accepted,
+       coalesce(b.quarantined, 0)                          AS quarantined,
+       round(100.0 * coalesce(b.quarantined, 0) / nullif(b.received, 0), 2) AS quarantined_pct,
+       coalesce(q.pending, 0)                              AS pending_review,
+       coalesce(q.overdue, 0)                              AS overdue_review,
+       r.top_rules
+  FROM lake.datasets AS d
+  LEFT JOIN (SELECT dataset, count(*) AS batches, sum(received) AS received,
+                    sum(accepted) AS accepted, sum(quarantined) AS quarantined
+               FROM lake.batches GROUP BY dataset) AS b ON b.dataset = d.name
+  LEFT JOIN (SELECT dataset,
+                    count(*) FILTER (WHERE status IN ('pending', 'expired')) AS pending,
+                    count(*) FILTER (WHERE status IN ('pending', 'expired')
+                                       AND review_by < now()) AS overdue
+               FROM lake.quarantine GROUP BY dataset) AS q ON q.dataset = d.name
+  LEFT JOIN LATERAL (
+        SELECT jsonb_object_agg(x.rule, x.n ORDER BY x.n DESC) AS top_rules
+          FROM (SELECT r ->> 'rule' AS rule, count(*) AS n
+                  FROM lake.quarantine AS qq, jsonb_array_elements(qq.reasons) AS r
+                 WHERE qq.dataset = d.name
+                 GROUP BY 1 ORDER BY 2 DESC LIMIT 5) AS x
+  ) AS r ON true;
+ALTER VIEW lake.quality_report OWNER TO lake_owner;
+GRANT SELECT ON lake.quality_report TO lake_admin;
