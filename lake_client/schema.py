@@ -65,7 +65,7 @@ def plpython_source_function(modules: list[PlpythonModule]) -> str:
             f"        ('{name}', {_dollar_quote(mod.source, f'src{i}_')}, "
             f"{'true' if mod.is_package else 'false'})"
         )
-    values = ",\n".join(rows) if rows else "        (NULL, NULL, NULL)"
+    values = ",\n".join(rows) if rows else "        (NULL::text, NULL::text, NULL::boolean)"
     return f"""\
 -- Generated from plpython/ by lake_client.schema: the source of the lake's PL/Python modules.
 CREATE OR REPLACE FUNCTION lake._plpython_source(p_module text, OUT source text,

@@ -9,8 +9,8 @@ AS $$
 if "lake_ready" not in GD:
     plpy.execute("SELECT lake._plpy_bootstrap()")
 import json
-from lake_validate import explain_many
-reasons = explain_many(json.loads(p_schema), list(p_docs or []), key=p_key)
+from lake_validate import validator_for
+reasons = validator_for(p_key, json.loads(p_schema)).explain_many(list(p_docs or []))
 return [json.dumps(r) for r in reasons]
 $$;
 REVOKE ALL ON FUNCTION lake._explain(text, jsonb, jsonb[]) FROM PUBLIC;

@@ -43,9 +43,9 @@ BEGIN
     EXECUTE format($q$
         SELECT coalesce(array_agg(x.o ORDER BY x.o), '{}')
           FROM unnest($1::jsonb[], $2::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
-         WHERE NOT (coalesce((%s), false)
-                    AND x.ts >= $3 AND x.ts <= $4 AND x.ts >= $5 AND x.ts < $6
-                    AND pg_column_size(x.doc) <= $7)$q$, coalesce(v_schema.predicate, 'false'))
+         WHERE NOT coalesce(coalesce((%s), false)
+                            AND x.ts >= $3 AND x.ts <= $4 AND x.ts >= $5 AND x.ts < $6
+                            AND pg_column_size(x.doc) <= $7, false)$q$, coalesce(v_schema.predicate, 'false'))
     INTO v_sus
     USING p_docs, v_ts, now() - ds.retention, now() + ds.max_future,
           ds.partitions_from, ds.partitions_to, least(ds.max_record_bytes, 8 * ds.max_depth);

@@ -31,12 +31,12 @@ BEGIN
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs
           FROM (SELECT r.batch_id, r.id, r.user_id, r.ts, r.doc,
-                       coalesce((%s), false)
-                       AND r.user_id IS NOT NULL
-                       AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
-                       AND CASE WHEN pg_column_size(r.doc) > $5
-                                THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
-                                ELSE true END AS ok
+                       coalesce(coalesce((%s), false)
+                                AND r.user_id IS NOT NULL
+                                AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
+                                AND CASE WHEN pg_column_size(r.doc) > $5
+                                         THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
+                                         ELSE true END, false) AS ok
                   FROM new_rows AS r) AS s
          GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'))
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,

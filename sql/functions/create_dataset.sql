@@ -1,7 +1,8 @@
 -- Register a dataset and create user_data.<name>: monthly RANGE partitions on ts (the whole
 -- retention window plus `premake` future months, between two overflow partitions), the owner
 -- column user_id, the record doc, its batch and ingest time; the (user_id, ts) index; row-level
--- security enabled and forced with policy user_isolation; and the validation triggers.
+-- security enabled and forced with policy user_isolation; the validation triggers; and the COPY
+-- inbox inbox.<name>.
 --
 -- p_options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
 -- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
@@ -133,6 +134,26 @@ BEGIN
         CREATE TRIGGER validate_update AFTER UPDATE ON user_data.%I
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+
+    -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
+    -- owner is the session's lake user), insert-only for applications.
+    EXECUTE format($ddl$
+        CREATE UNLOGGED TABLE inbox.%1$I (
+            ts          timestamptz NOT NULL,
+            doc         jsonb NOT NULL,
+            batch_id    uuid NOT NULL
+                        DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
+            xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
+        ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)$ddl$,
+        ds.name);
+    EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', ds.name,
+                   'COPY inbox for user_data.' || ds.name || ': rows move there at once');
+    EXECUTE format('GRANT INSERT (ts, doc, batch_id) ON inbox.%I TO lake_app, lake_admin',
+                   ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER move_to_dataset AFTER INSERT ON inbox.%I
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_inbox()$trg$, ds.name);
 
     PERFORM lake._create_partition(ds.name, 'before', ds.partitions_from);
     FOR v_month IN SELECT generate_series(ds.partitions_from, ds.partitions_to - interval '1 month',

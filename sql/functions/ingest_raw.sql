@@ -51,7 +51,7 @@ BEGIN
                     WHEN v_state = '22003' THEN 'number_out_of_range'
                     WHEN v_state LIKE '54%' THEN 'too_deep'
                     ELSE 'json_invalid' END;
-                v_msg := left(v_msg || coalesce(': ' || v_detail, ''), 300);
+                v_msg := left(v_msg || coalesce(': ' || nullif(v_detail, ''), ''), 300);
             END;
         END IF;
         IF v_state IS NOT NULL THEN

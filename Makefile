@@ -1,0 +1,63 @@
+# Datapunk Lake. `make demo` and `make test` each do all the set-up they need, idempotently:
+# system packages and extensions (docker/setup-debian.sh, as root), a virtualenv with the
+# project, the embedded PostgreSQL + Redis, and the migrations. A second run is fast.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LAKE := $(BIN)/lake
+SQL_FILES := $(shell find sql -name '*.sql' 2>/dev/null)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system venv up down status migrate demo test bench lint psql clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+system:  ## install PostgreSQL, its extensions and Redis (Debian 12/13; needs root)
+	@bash docker/setup-debian.sh
+
+venv: $(VENV)/.installed  ## create .venv with the project and its dev tools
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing the project into $(VENV)…"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+setup: system venv  ## everything above
+
+up: setup  ## start the embedded PostgreSQL and Redis
+	@$(LAKE) up
+
+down:  ## stop them
+	@test -x $(LAKE) && $(LAKE) down || true
+
+status:  ## what runs where
+	@$(LAKE) status
+
+migrate: up  ## bring the lake's database to the latest schema
+	@$(LAKE) migrate
+
+psql: up  ## psql on the lake's database
+	@$(LAKE) psql
+
+demo: migrate  ## ingest 100 000 generated location records and show what happened
+	@$(LAKE) demo
+
+test: setup  ## run the test suite against a real PostgreSQL and Redis
+	@$(LAKE) up >/dev/null
+	@$(BIN)/pytest
+
+bench: migrate  ## ingest benchmark: 1 000 000 records, ratio to raw COPY
+	@$(BIN)/python bench/ingest.py
+
+lint: venv  ## ruff, mypy and pgspot
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
+	@$(BIN)/pgspot $(SQL_FILES)
+
+clean: down  ## stop everything and delete the embedded cluster's data
+	rm -rf .lake

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Datapunk Lake: install the system software the lake needs, on Debian 12 "bookworm"
+# (PostgreSQL 15) or Debian 13 "trixie" (PostgreSQL 17). Run as root; idempotent.
+#
+#   sudo docker/setup-debian.sh
+#
+# What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
+# redis-server, python3-{fastjsonschema,jsonschema,venv}; pgvector and TimescaleDB (Apache-2
+# edition) as binary packages where the release has them (trixie), otherwise built from the
+# trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
+# A second run checks what is present and returns within a second or so, without apt-get update.
+# The Debian "main" cluster that the postgresql package creates on port 5432 is left alone:
+# the lake runs its own cluster (see lake_client/local.py).
+#
+# Environment:
+#   PG_MAJOR=NN           PostgreSQL major to set up (default: the newest installed server,
+#                         else 15 on bookworm, 17 on trixie)
+#   LAKE_BUILD_DIR=DIR    where source packages are fetched and built
+#                         (default /var/cache/datapunk-lake/build; apt output goes to
+#                         /var/cache/datapunk-lake/setup.log)
+#   LAKE_SETUP_REBUILD=1  build pgvector and TimescaleDB from source even if installed
+#
+# Needs no git checkout: docker/Dockerfile runs it on its own.
+set -Eeuo pipefail
+
+readonly TRIXIE_SRC_LIST=/etc/apt/sources.list.d/datapunk-lake-trixie-src.sources
+readonly STATE_DIR=/var/cache/datapunk-lake
+readonly BUILD_DIR=${LAKE_BUILD_DIR:-$STATE_DIR/build}
+readonly APT_LOG=$STATE_DIR/setup.log
+readonly REBUILD=${LAKE_SETUP_REBUILD:-0}
+export DEBIAN_FRONTEND=noninteractive
+start_seconds=$SECONDS
+
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+    printf 'setup: error: %s\n' "$*" >&2
+    exit 1
+}
+trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
+
+# --- which release, which PostgreSQL major -------------------------------------------------
+
+[[ -r /etc/os-release ]] || die "cannot read /etc/os-release: this script supports Debian 12 and 13"
+# shellcheck source=/dev/null
+os_id=$(. /etc/os-release && printf '%s' "${ID:-}")
+# shellcheck source=/dev/null
+codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    die "apt-get/dpkg not found: this script supports Debian 12 and 13 only"
+fi
+if [[ $os_id != debian && -z ${PG_MAJOR:-} ]]; then
+    die "this is '$os_id $codename', not Debian 12 or 13; set PG_MAJOR=NN to try anyway"
+fi
+
+newest_installed_major() {
+    local bin major best=""
+    for bin in /usr/lib/postgresql/*/bin/postgres; do
+        [[ -x $bin ]] || continue
+        major=${bin#/usr/lib/postgresql/}
+        major=${major%%/*}
+        [[ $major =~ ^[0-9]+$ ]] || continue
+        if [[ -z $best ]] || ((major > best)); then best=$major; fi
+    done
+    printf '%s' "$best"
+}
+
+if [[ -n ${PG_MAJOR:-} ]]; then
+    [[ $PG_MAJOR =~ ^[0-9]+$ ]] || die "PG_MAJOR must be a number such as 15 or 17, not '$PG_MAJOR'"
+    major=$PG_MAJOR
+else
+    major=$(newest_installed_major)
+    if [[ -z $major ]]; then
+        case $codename in
+            bookworm) major=15 ;;
+            trixie) major=17 ;;
+            *) die "no PostgreSQL server installed and no default known for Debian '$codename'; set PG_MAJOR=NN" ;;
+        esac
+    fi
+fi
+
+# pgvector and TimescaleDB: binary packages from the release, except on bookworm, which has
+# none: there they are built from the trixie source packages.
+build_extensions=0
+[[ $codename == bookworm ]] && build_extensions=1
+
+# --- what is missing ------------------------------------------------------------------------
+
+packages=(
+    "postgresql-$major"
+    "postgresql-plpython3-$major"
+    "postgresql-$major-cron"
+    "postgresql-$major-postgis-3"
+    "postgresql-$major-pgtap"
+    redis-server
+    python3-fastjsonschema
+    python3-jsonschema
+    python3-venv
+)
+build_packages=("postgresql-server-dev-$major" dpkg-dev build-essential cmake)
+
+ext_dir=/usr/share/postgresql/$major/extension
+lib_dir=/usr/lib/postgresql/$major/lib
+pg_config=/usr/lib/postgresql/$major/bin/pg_config
+
+# missing_packages PKG...: print those not installed (one per line).
+missing_packages() {
+    local -A ok=()
+    local status name
+    while read -r status name; do
+        [[ $status == ii ]] && ok[$name]=1
+    done < <(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' "$@" 2>/dev/null || true)
+    for name in "$@"; do
+        [[ -n ${ok[$name]:-} || -n ${ok[$name:$(dpkg --print-architecture)]:-} ]] || printf '%s\n' "$name"
+    done
+}
+
+# extension_installed NAME: control file and shared library(ies) present for this major.
+extension_installed() {
+    local control=$ext_dir/$1.control version
+    [[ -f $control ]] || return 1
+    case $1 in
+        vector) [[ -f $lib_dir/vector.so ]] ;;
+        timescaledb)
+            version=$(sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" "$control")
+            [[ -n $version && -f $lib_dir/timescaledb.so && -f $lib_dir/timescaledb-$version.so ]]
+            ;;
+        *) return 1 ;;
+    esac
+}
+
+mapfile -t missing < <(missing_packages "${packages[@]}")
+missing_extensions=()
+for ext in vector timescaledb; do
+    if [[ $REBUILD == 1 ]] || ! extension_installed "$ext"; then missing_extensions+=("$ext"); fi
+done
+
+if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server)"
+    exit 0
+fi
+
+to_build=()
+if ((${#missing_extensions[@]} > 0)); then
+    if [[ $build_extensions == 1 || $REBUILD == 1 ]]; then
+        to_build=("${missing_extensions[@]}")
+        mapfile -t -O "${#missing[@]}" missing < <(missing_packages "${build_packages[@]}")
+    else
+        for ext in "${missing_extensions[@]}"; do
+            case $ext in
+                vector) missing+=("postgresql-$major-pgvector") ;;
+                timescaledb) missing+=("postgresql-$major-timescaledb") ;;
+            esac
+        done
+    fi
+fi
+
+if ((EUID != 0)); then
+    msg="run as root (sudo $0) or install these packages: ${missing[*]:-(none)}"
+    ((${#to_build[@]} > 0)) && msg+="; and build from the Debian trixie sources: ${to_build[*]/vector/pgvector}"
+    die "$msg"
+fi
+
+# --- apt ------------------------------------------------------------------------------------
+
+mkdir -p "$STATE_DIR" "$BUILD_DIR"
+: >"$APT_LOG"
+
+# apt_run ARGS...: apt-get with its output in $APT_LOG, shown (tail) only on failure.
+apt_run() {
+    if ! apt-get "$@" >>"$APT_LOG" 2>&1; then
+        tail -n 25 "$APT_LOG" >&2 || true
+        die "apt-get $1 failed (full output: $APT_LOG)"
+    fi
+}
+
+need_update=0
+((${#missing[@]} > 0)) && need_update=1
+
+if ((${#to_build[@]} > 0)); then
+    # deb-src entry for trixie: source packages only, never binaries from the next release.
+    trixie_src='# managed by datapunk-lake docker/setup-debian.sh: sources of pgvector and timescaledb
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg'
+    if [[ ! -f $TRIXIE_SRC_LIST || $(<"$TRIXIE_SRC_LIST") != "$trixie_src" ]]; then
+        say "adding a deb-src entry for Debian trixie ($TRIXIE_SRC_LIST)"
+        printf '%s\n' "$trixie_src" >"$TRIXIE_SRC_LIST"
+        need_update=1
+    fi
+    compgen -G '/var/lib/apt/lists/*_dists_trixie_main_source_Sources*' >/dev/null || need_update=1
+fi
+
+if ((need_update)); then
+    say "apt-get update…"
+    apt_run update
+fi
+
+if ((${#missing[@]} > 0)); then
+    say "installing apt packages: ${missing[*]}…"
+    apt_run install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- source builds (bookworm) ---------------------------------------------------------------
+
+[[ -x $pg_config ]] || die "$pg_config not found after installing postgresql-$major"
+
+# upstream_version DEBIAN_VERSION: 1:2.19.3+dfsg-1+deb13u1 -> 2.19.3
+upstream_version() { sed -E 's/^[0-9]+://; s/-[^-]*$//; s/[+~](dfsg|ds).*$//' <<<"$1"; }
+
+# fetch_source PKG: download (or reuse) the trixie source package, print the extracted dir.
+fetch_source() {
+    local pkg=$1 dir=$BUILD_DIR/$1 version dsc
+    mkdir -p "$dir"
+    : >"$dir/build.log"
+    version=$(apt-cache showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1 || true)
+    if [[ -n $version ]]; then
+        dsc=$dir/${pkg}_${version#*:}.dsc
+        if [[ ! -f $dsc ]]; then
+            (cd "$dir" && apt-get source --download-only -qq "$pkg=$version") >>"$dir/build.log" 2>&1 ||
+                die "could not download the source package $pkg $version (see $dir/build.log)"
+        fi
+    else
+        # no index (offline?): reuse the newest source package fetched earlier, if any
+        dsc=$(compgen -G "$dir/${pkg}_*.dsc" | sort -V | tail -n 1 || true)
+        [[ -n $dsc ]] || die "no source package '$pkg' in the apt index; is $TRIXIE_SRC_LIST in effect (apt-get update)?"
+        version=${dsc##*/"${pkg}"_}
+        version=${version%.dsc}
+    fi
+    rm -rf "$dir/src"
+    dpkg-source -x "$dsc" "$dir/src" >>"$dir/build.log" 2>&1 ||
+        die "could not unpack $dsc (see $dir/build.log)"
+    printf '%s\n%s\n' "$dir/src" "$(upstream_version "$version")"
+}
+
+build_failed() {
+    tail -n 25 "$2" >&2 || true
+    die "building $1 failed; full log: $2"
+}
+
+for ext in "${to_build[@]}"; do
+    case $ext in
+        vector)
+            mapfile -t src < <(fetch_source pgvector)
+            ((${#src[@]} == 2)) || die "could not fetch the pgvector source package"
+            log=$BUILD_DIR/pgvector/build.log
+            say "building pgvector ${src[1]} for PostgreSQL $major…"
+            # OPTFLAGS="": no -march=native, so the library runs on any x86-64 / arm64 machine.
+            {
+                make -C "${src[0]}" PG_CONFIG="$pg_config" OPTFLAGS="" &&
+                    make -C "${src[0]}" install PG_CONFIG="$pg_config" OPTFLAGS=""
+            } >>"$log" 2>&1 || build_failed pgvector "$log"
+            ;;
+        timescaledb)
+            mapfile -t src < <(fetch_source timescaledb)
+            ((${#src[@]} == 2)) || die "could not fetch the timescaledb source package"
+            log=$BUILD_DIR/timescaledb/build.log
+            say "building timescaledb ${src[1]} (Apache-2 edition) for PostgreSQL $major…"
+            (
+                cd "${src[0]}" &&
+                    ./bootstrap -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+                        -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$pg_config" &&
+                    make -C build -j "$(nproc)" &&
+                    make -C build install
+            ) >>"$log" 2>&1 || build_failed timescaledb "$log"
+            ;;
+    esac
+    extension_installed "$ext" || die "$ext was built but its files are not in $ext_dir / $lib_dir"
+done
+
+say "done in $((SECONDS - start_seconds)) s (PostgreSQL $major)"

@@ -1,0 +1,342 @@
+"""`lake`: the command line of Datapunk Lake.
+
+Every command works against the embedded cluster by default, or against the server named by
+LAKE_DSN / the PG* variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from lake_client import local, migrate
+from lake_client.client import BatchResult, IngestSummary, Lake
+from lake_client.config import load_settings
+from lake_client.errors import LakeError
+from lake_client.records import FORMATS, read_file
+
+app = typer.Typer(
+    help="Datapunk Lake: a PostgreSQL-native data lake for personal data.\n\n"
+    "Runs against the embedded cluster (`lake up`) unless LAKE_DSN or the PG* variables name "
+    "another PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+quarantine_app = typer.Typer(help="Review quarantined records.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _lake() -> Lake:
+    return Lake(application_name="lake-cli")
+
+
+# -- the embedded cluster ---------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    foreground: Annotated[
+        bool, typer.Option(help="Stay in the foreground until interrupted (for containers).")
+    ] = False,
+) -> None:
+    """Start the embedded PostgreSQL and Redis (creating them on first use)."""
+    status = local.up()
+    for line in status.lines():
+        console.print(line, highlight=False)
+    if foreground:
+        local.foreground()
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded PostgreSQL and Redis."""
+    local.down()
+    console.print("stopped")
+
+
+@app.command()
+def status() -> None:
+    """Say what runs, where, and which extensions are available."""
+    for line in local.status().lines():
+        console.print(line, highlight=False)
+
+
+@app.command()
+def dsn() -> None:
+    """Print the libpq connection string of the lake's database."""
+    print(load_settings().dsn())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(ctx: typer.Context) -> None:
+    """Open psql on the lake's database (extra arguments go to psql)."""
+    argv = local.psql_command() + list(ctx.args)
+    raise typer.Exit(subprocess.call(argv))
+
+
+@app.command("migrate")
+def migrate_cmd(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the lake's database to the latest schema (alembic upgrade)."""
+    dsn_ = load_settings().dsn()
+    before = migrate.current_revision(dsn_)
+    migrate.upgrade(dsn_, revision)
+    after = migrate.current_revision(dsn_)
+    console.print(
+        f"schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})")
+    )
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets."""
+    with _lake() as lake:
+        rows = lake.datasets()
+    table = Table("name", "schema", "time field", "retention", "partitions", "compiled")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            f"v{r['schema_version']}",
+            f"{r['time_field']} ({r['time_format']})",
+            r["retention"],
+            f"{r['partitions_from']:%Y-%m} .. {r['partitions_to']:%Y-%m}",
+            "yes" if r["compiled"] else "no (PL/Python per row)",
+        )
+    console.print(table)
+
+
+@app.command("create-dataset")
+def create_dataset(
+    name: Annotated[str, typer.Argument(help="Dataset name: lower-case letters, digits, _.")],
+    schema_file: Annotated[Path, typer.Argument(help="JSON Schema (draft-07) of a record.")],
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="key=value, e.g. retention='6 months' (repeatable)."),
+    ] = None,
+) -> None:
+    """Create a dataset: its table, partitions, policies and validation."""
+    schema = json.loads(schema_file.read_text())
+    options: dict[str, Any] = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LakeError(f"option {item!r} is not key=value")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    with _lake() as lake:
+        row = lake.create_dataset(name, schema, **options)
+    console.print(
+        f"created user_data.{row['name']}: partitions {row['partitions_from']:%Y-%m} .. "
+        f"{row['partitions_to']:%Y-%m}, retention {row['retention']}"
+    )
+
+
+@app.command()
+def partitions(
+    dataset: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+) -> None:
+    """List the partitions with their ranges, sizes and tiers."""
+    with _lake() as lake:
+        rows = lake.partitions(dataset)
+    print_partitions(rows)
+
+
+def print_partitions(rows: list[dict[str, Any]]) -> None:
+    table = Table("dataset", "partition", "from", "to", "rows (est.)", "size", "tier")
+    for r in rows:
+        table.add_row(
+            r["dataset"],
+            r["partition"],
+            "-inf" if r["range_from"] is None else f"{r['range_from']:%Y-%m-%d}",
+            "+inf" if r["range_to"] is None else f"{r['range_to']:%Y-%m-%d}",
+            "" if r["rows_estimate"] is None else f"{r['rows_estimate']:,}",
+            f"{r['bytes'] / 1024:,.0f} kB",
+            r["tier"] or "",
+        )
+    console.print(table)
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    dataset: Annotated[str, typer.Argument(help="The dataset to load into.")],
+    file: Annotated[Path, typer.Argument(help="JSON Lines, a JSON array, or CSV with a header.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)} (default: by suffix)."),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="Lake user who owns the records (administrators)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 10_000,
+) -> None:
+    """Load a file into a dataset: validated in the database, invalid records quarantined.
+
+    Prints accepted and quarantined counts and the most common reasons. A batch that fails on
+    the way is retried without being stored twice.
+    """
+    size = file.stat().st_size if file.exists() else 0
+    with _lake() as lake:
+        if user:
+            lake.act_as(user)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(f"{file.name} → {dataset}", total=size or None)
+            records_done = 0
+
+            def on_batch(result: BatchResult, nbytes: int) -> None:
+                nonlocal records_done
+                records_done += result.received
+                progress.update(task, advance=nbytes + result.received)
+
+            summary = lake.ingest(
+                dataset,
+                read_file(file, fmt),
+                batch_size=batch_size,
+                origin=file.name,
+                on_batch=on_batch,
+            )
+            progress.update(task, completed=size)
+    print_summary(summary)
+
+
+def print_summary(summary: IngestSummary) -> None:
+    console.print(
+        f"[bold]{summary.dataset}[/]: received {summary.received:,}, "
+        f"accepted [green]{summary.accepted:,}[/], "
+        f"quarantined [yellow]{summary.quarantined:,}[/] "
+        f"in {summary.seconds:.1f} s ({summary.records_per_second:,.0f} records/s)"
+    )
+    duplicates = [b for b in summary.batches if b.duplicate]
+    if duplicates:
+        console.print(f"{len(duplicates)} batch(es) had been ingested before and were skipped")
+    if summary.reasons:
+        table = Table("rule", "records", "example", title="why records were quarantined")
+        for r in summary.reasons[:10]:
+            table.add_row(r.rule, f"{r.records:,}", r.example)
+        console.print(table)
+
+
+# -- quarantine -------------------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    status_: Annotated[
+        str, typer.Option("--status", help="pending, expired, released, discarded or all.")
+    ] = "pending",
+    limit: Annotated[int, typer.Option(help="At most this many items.")] = 50,
+) -> None:
+    """Show quarantined records with their reasons."""
+    with _lake() as lake:
+        rows = lake.quarantine(dataset, None if status_ == "all" else status_, limit)
+    table = Table("id", "dataset", "ref", "user", "status", "reasons", "record")
+    for r in rows:
+        reasons = "; ".join(f"{x['rule']} at {x['path']}: {x['message']}" for x in r["reasons"])
+        record = json.dumps(r["doc"]) if r["doc"] is not None else repr(bytes(r["raw"]))
+        table.add_row(
+            str(r["id"]),
+            r["dataset"],
+            r["record_ref"] or "",
+            r["user_id"] or "",
+            r["status"],
+            reasons,
+            record[:80],
+        )
+    console.print(table)
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    item: Annotated[int, typer.Argument(help="Quarantine id.")],
+    corrected: Annotated[
+        Path | None, typer.Option(help="A file with the corrected record (JSON).")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Why it may enter.")] = None,
+) -> None:
+    """Re-validate a quarantined record (or a corrected one) and move it into its dataset."""
+    fixed = json.loads(corrected.read_text()) if corrected else None
+    with _lake() as lake:
+        batch = lake.quarantine_release(item, fixed, note)
+    console.print(f"released item {item} as batch {batch['id']}")
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(
+    item: Annotated[int, typer.Argument(help="Quarantine id.")],
+    reason: Annotated[str, typer.Option(help="Why it will not enter (required).")],
+) -> None:
+    """Record that a quarantined record will not enter the lake, and why."""
+    with _lake() as lake:
+        lake.quarantine_discard(item, reason)
+    console.print(f"discarded item {item}")
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    records: Annotated[int, typer.Option(help="How many location records to generate.")] = 100_000,
+) -> None:
+    """Start the lake, create a location-history dataset, ingest generated records (a few
+    percent invalid in realistic ways) and show what happened."""
+    from lake_client.demo import run_demo
+
+    run_demo(records, console)
+
+
+def main() -> None:
+    try:
+        app()
+    except LakeError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

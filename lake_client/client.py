@@ -1,0 +1,459 @@
+"""The Python client: a thin layer over the lake's SQL API.
+
+Everything that decides anything (validation, quarantine, partitions, ownership) happens in the
+database; the client moves bytes in with COPY, retries safely, and reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from lake_client.config import load_settings
+from lake_client.errors import RETRYABLE_SQLSTATES, ConnectionFailed, LakeError, from_psycopg
+from lake_client.queries import sql
+from lake_client.records import Record, from_objects
+
+Row = dict[str, Any]
+
+# Mirrors lake.parse_time(): RFC 3339 with a mandatory offset. A record whose time the client
+# cannot read this way is handed to lake.ingest_raw, where the database decides.
+_RFC3339 = re.compile(
+    rb"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:"
+    rb"[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of a batch after a transient failure: `attempts` in all, waiting `first_delay`
+    seconds before the second and doubling each time."""
+
+    attempts: int = 3
+    first_delay: float = 1.0
+
+
+@dataclass
+class BatchResult:
+    batch_id: uuid.UUID
+    received: int
+    accepted: int
+    quarantined: int
+    duplicate: bool = False  # the batch had been committed before (a retry after a lost ack)
+    fallback: bool = False  # COPY refused it; every record went through lake.ingest_raw
+    attempts: int = 1
+
+
+@dataclass
+class ReasonCount:
+    rule: str
+    records: int
+    example: str
+
+
+@dataclass
+class IngestSummary:
+    dataset: str
+    batches: list[BatchResult] = field(default_factory=list)
+    reasons: list[ReasonCount] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def received(self) -> int:
+        return sum(b.received for b in self.batches)
+
+    @property
+    def accepted(self) -> int:
+        return sum(b.accepted for b in self.batches)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(b.quarantined for b in self.batches)
+
+    @property
+    def records_per_second(self) -> float:
+        return self.received / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What begin_batch told us about where records may go."""
+
+    user_id: str
+    time_field: str
+    time_format: str
+    partitions_from: datetime
+    partitions_to: datetime
+    max_record_bytes: int
+
+
+def _copy_escape(raw: bytes) -> bytes:
+    return (
+        raw.replace(b"\\", b"\\\\")
+        .replace(b"\t", b"\\t")
+        .replace(b"\n", b"\\n")
+        .replace(b"\r", b"\\r")
+    )
+
+
+def _fast_time(raw: bytes, route: _Route) -> bytes | None:
+    """The record's time as COPY text when the client can route it into a partition itself;
+    None sends it to lake.ingest_raw instead. Never decides validity: the trigger does."""
+    if len(raw) > route.max_record_bytes or b"\x00" in raw or b"\\u0000" in raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    value = doc.get(route.time_field)
+    if route.time_format == "rfc3339":
+        if not isinstance(value, str):
+            return None
+        text = value.encode()
+        if not _RFC3339.fullmatch(text):
+            return None
+        try:
+            when = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            return None
+    else:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not 0 <= value <= _EPOCH_MAX[route.time_format]:
+            return None
+        seconds = value / 1000 if route.time_format == "epoch_ms" else value
+        when = datetime.fromtimestamp(seconds, UTC)
+        text = when.isoformat().encode()
+    if not route.partitions_from <= when < route.partitions_to:
+        return None
+    return text
+
+
+class Lake:
+    """A connection to the lake.
+
+    >>> with Lake() as lake:                                  # embedded cluster, or LAKE_DSN
+    ...     lake.act_as("alice")                              # administrators only
+    ...     summary = lake.ingest("location_history", [{"ts": "...", "lat": 1, "lon": 2}])
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        application_name: str = "lake_client",
+        work_mem: str = "64MB",
+        connect_timeout: int = 10,
+    ) -> None:
+        self.dsn = dsn if dsn is not None else load_settings().dsn()
+        self.application_name = application_name
+        self.work_mem = work_mem
+        self.connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Row] | None = None
+        self._session_user: tuple[str, str] | None = None  # (user_id, scope) to restore
+
+    # -- connection -------------------------------------------------------------------------
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> psycopg.Connection[Row]:
+        """The open connection (made on first use, and again after a failure)."""
+        if self._conn is None or self._conn.closed:
+            try:
+                conn = psycopg.connect(
+                    self.dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
+                )
+            except psycopg.OperationalError as exc:
+                raise ConnectionFailed(
+                    f"cannot connect to the lake: {str(exc).strip()}",
+                    hint="is it running? `lake status` tells; `lake up` starts the embedded one",
+                ) from exc
+            conn.execute(
+                sql("session_setup"), {"work_mem": self.work_mem, "app": self.application_name}
+            )
+            if self._session_user is not None:
+                user_id, scope = self._session_user
+                conn.execute(sql("act_as"), {"user_id": user_id, "scope": scope})
+            conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def _query(self, name: str, params: dict[str, Any] | None = None) -> list[Row]:
+        conn = self.conn
+        try:
+            rows = conn.execute(sql(name), params or {}).fetchall()
+            conn.commit()
+            return rows
+        except psycopg.Error as exc:
+            self._after_error()
+            raise from_psycopg(exc) from exc
+
+    def _after_error(self) -> None:
+        if self._conn is None:
+            return
+        if self._conn.closed or self._conn.broken:
+            self._conn = None
+        else:
+            self._conn.rollback()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def act_as(self, user_id: str, scope: str = "session") -> None:
+        """Act for a lake user (administrators only). With scope "session" (the default here)
+        the client re-establishes it after reconnecting."""
+        self._query("act_as", {"user_id": user_id, "scope": scope})
+        self._session_user = (user_id, scope) if scope == "session" else None
+
+    def current_user_id(self) -> str | None:
+        value = self._query("current_user_id")[0]["current_user_id"]
+        return None if value is None else str(value)
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def create_dataset(self, name: str, json_schema: dict[str, Any], **options: Any) -> Row:
+        rows = self._query(
+            "create_dataset",
+            {"name": name, "json_schema": Jsonb(json_schema), "options": Jsonb(options)},
+        )
+        return rows[0]
+
+    def datasets(self) -> list[Row]:
+        return self._query("datasets")
+
+    def partitions(self, dataset: str | None = None) -> list[Row]:
+        return self._query("partitions", {"dataset": dataset})
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def ingest_sql(
+        self,
+        dataset: str,
+        records: Sequence[Any],
+        *,
+        batch_id: uuid.UUID | None = None,
+        for_user: str | None = None,
+        origin: str | None = None,
+    ) -> Row:
+        """One call of lake.ingest(): the SQL path, for small arrays."""
+        return self._query(
+            "ingest_sql",
+            {
+                "dataset": dataset,
+                "records": Jsonb(list(records)),
+                "batch_id": batch_id,
+                "for_user": for_user,
+                "origin": origin,
+            },
+        )[0]
+
+    def ingest(
+        self,
+        dataset: str,
+        records: Iterable[Any],
+        *,
+        batch_size: int = 10_000,
+        for_user: str | None = None,
+        origin: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_batch: Callable[[BatchResult, int], None] | None = None,
+        batch_namespace: uuid.UUID | None = None,
+    ) -> IngestSummary:
+        """Stream records into a dataset with COPY, `batch_size` records per transaction.
+
+        `records` are Record objects (from lake_client.records), dicts, or JSON text as str or
+        bytes. Each batch carries an id chosen here, so a batch retried after a lost
+        acknowledgement is recognised by the database instead of stored twice. `on_batch` is
+        called after each batch with its result and the bytes it carried.
+
+        With `batch_namespace`, batch i gets the id uuid5(namespace, i) instead of a random one:
+        ingesting the same records again with the same namespace (and batch size) then skips
+        every batch that was committed before, which makes a re-run after a crash safe.
+        """
+        if batch_size < 1:
+            raise LakeError("batch_size must be at least 1")
+        policy = retry or RetryPolicy()
+        summary = IngestSummary(dataset)
+        started = time.perf_counter()
+        for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
+            batch_id = (
+                uuid.uuid4() if batch_namespace is None else uuid.uuid5(batch_namespace, str(index))
+            )
+            result = self._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy)
+            summary.batches.append(result)
+            if on_batch is not None:
+                on_batch(result, sum(len(r.raw) for r in chunk))
+        summary.seconds = time.perf_counter() - started
+        if summary.quarantined:
+            rows = self._query(
+                "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]}
+            )
+            summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
+        return summary
+
+    def _ingest_batch(
+        self,
+        dataset: str,
+        batch_id: uuid.UUID,
+        chunk: list[Record],
+        for_user: str | None,
+        origin: str | None,
+        policy: RetryPolicy,
+    ) -> BatchResult:
+        digest = hashlib.sha256()
+        for rec in chunk:
+            digest.update(rec.raw)
+            digest.update(b"\n")
+        checksum = digest.hexdigest()
+        fallback = False
+        delay = policy.first_delay
+        attempt = 1
+        while True:
+            try:
+                result = self._try_batch(
+                    dataset, batch_id, checksum, chunk, for_user, origin, fallback
+                )
+                result.attempts = attempt
+                return result
+            except psycopg.Error as exc:
+                self._after_error()
+                state = exc.sqlstate or ""
+                if not fallback and (state[:2] in ("22", "54") or state == "23514"):
+                    # COPY refused a record the client thought routable: the whole batch goes
+                    # through lake.ingest_raw, which judges each record on its own.
+                    fallback = True
+                    continue
+                transient = isinstance(exc, psycopg.OperationalError) or (
+                    state in RETRYABLE_SQLSTATES
+                )
+                if not transient or attempt >= policy.attempts:
+                    raise from_psycopg(exc) from exc
+                time.sleep(delay)
+                delay *= 2
+                attempt += 1
+            except LakeError:
+                self._after_error()
+                raise
+
+    def _try_batch(
+        self,
+        dataset: str,
+        batch_id: uuid.UUID,
+        checksum: str,
+        chunk: list[Record],
+        for_user: str | None,
+        origin: str | None,
+        fallback: bool,
+    ) -> BatchResult:
+        conn = self.conn
+        with conn.transaction():
+            if for_user is not None:
+                conn.execute(sql("act_as"), {"user_id": for_user, "scope": "transaction"})
+            info = conn.execute(
+                sql("begin_batch"),
+                {"dataset": dataset, "batch_id": batch_id, "checksum": checksum, "origin": origin},
+            ).fetchone()
+            assert info is not None
+            if not info["is_new"]:
+                return BatchResult(
+                    batch_id,
+                    info["received"],
+                    info["accepted"],
+                    info["quarantined"],
+                    duplicate=True,
+                )
+            route = _Route(
+                info["user_id"],
+                info["time_field"],
+                info["time_format"],
+                info["partitions_from"],
+                info["partitions_to"],
+                info["max_record_bytes"],
+            )
+            fast: list[bytes] = []
+            slow: list[Record] = []
+            tail = b"\t" + str(batch_id).encode() + b"\n"
+            for rec in chunk:
+                when = None if fallback else _fast_time(rec.raw, route)
+                if when is None:
+                    slow.append(rec)
+                else:
+                    fast.append(when + b"\t" + _copy_escape(rec.raw) + tail)
+            if fast:
+                stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
+                with conn.cursor() as cur, cur.copy(stmt) as copy:
+                    copy.write(b"".join(fast))
+            if slow:
+                conn.execute(
+                    sql("ingest_raw"),
+                    {
+                        "dataset": dataset,
+                        "batch_id": batch_id,
+                        "refs": [r.ref for r in slow],
+                        "raws": [r.raw for r in slow],
+                    },
+                )
+            done = conn.execute(
+                sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}
+            ).fetchone()
+            assert done is not None
+        return BatchResult(
+            batch_id, done["received"], done["accepted"], done["quarantined"], fallback=fallback
+        )
+
+    # -- quarantine -------------------------------------------------------------------------
+
+    def quarantine(
+        self, dataset: str | None = None, status: str | None = "pending", limit: int = 100
+    ) -> list[Row]:
+        return self._query("quarantine", {"dataset": dataset, "status": status, "limit": limit})
+
+    def quarantine_release(
+        self, item_id: int, corrected: dict[str, Any] | None = None, note: str | None = None
+    ) -> Row:
+        return self._query(
+            "quarantine_release",
+            {
+                "id": item_id,
+                "corrected": None if corrected is None else Jsonb(corrected),
+                "note": note,
+            },
+        )[0]
+
+    def quarantine_discard(self, item_id: int, reason: str) -> Row:
+        return self._query("quarantine_discard", {"id": item_id, "reason": reason})[0]
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,46 @@
+"""Run the Alembic migrations in migrations/ against a lake database."""
+
+from __future__ import annotations
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+
+from lake_client.config import repo_root
+from lake_client.errors import ConfigurationError, from_psycopg
+
+
+def alembic_config(dsn: str) -> Config:
+    ini = repo_root() / "migrations" / "alembic.ini"
+    if not ini.exists():
+        raise ConfigurationError(
+            f"{ini} not found",
+            hint="migrations run from a source checkout of Datapunk Lake (pip install -e .)",
+        )
+    cfg = Config(str(ini))
+    cfg.attributes["dsn"] = dsn
+    return cfg
+
+
+def upgrade(dsn: str, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(dsn), revision)
+    except psycopg.Error as exc:
+        raise from_psycopg(exc) from exc
+
+
+def downgrade(dsn: str, revision: str) -> None:
+    try:
+        command.downgrade(alembic_config(dsn), revision)
+    except psycopg.Error as exc:
+        raise from_psycopg(exc) from exc
+
+
+def current_revision(dsn: str) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    with psycopg.connect(dsn) as conn:
+        exists = conn.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = conn.execute("SELECT version_num FROM public.alembic_version").fetchone()
+        return str(row[0]) if row else None

@@ -1,0 +1,72 @@
+-- SQL that lake_client sends, one named block each ("-- name: <name>"), loaded by
+-- lake_client.queries. Parameters use psycopg's %(name)s style.
+
+-- name: session_setup
+-- A large work_mem keeps the validation trigger's transition table of a whole batch in memory.
+SELECT set_config('work_mem', %(work_mem)s, false), set_config('application_name', %(app)s, false)
+
+-- name: act_as
+SELECT lake.act_as(%(user_id)s, %(scope)s)
+
+-- name: current_user_id
+SELECT lake.current_user_id()
+
+-- name: create_dataset
+SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
+
+-- name: datasets
+SELECT d.name, d.schema_version, d.time_field, d.time_format, d.retention::text AS retention,
+       d.premake, d.partitions_from, d.partitions_to, d.description, d.created_at,
+       s.json_schema, s.predicate IS NOT NULL AS compiled
+  FROM lake.datasets AS d
+  JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
+ ORDER BY d.name
+
+-- name: ingest_sql
+SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)
+
+-- name: begin_batch
+SELECT * FROM lake.begin_batch(%(dataset)s, %(batch_id)s, %(checksum)s, %(origin)s)
+
+-- name: ingest_raw
+SELECT lake.ingest_raw(%(dataset)s, %(batch_id)s, %(refs)s, %(raws)s)
+
+-- name: end_batch
+SELECT * FROM lake.end_batch(%(batch_id)s, %(sent)s)
+
+-- name: batch
+SELECT * FROM lake.batches WHERE id = %(batch_id)s
+
+-- name: batch_reasons
+SELECT * FROM lake.batch_reasons(%(batch_ids)s)
+
+-- name: quarantine
+SELECT id, dataset, batch_id, record_ref, user_id, ts, doc, raw, reasons, status,
+       received_at, review_by, decided_at, decided_by, decision_note
+  FROM lake.quarantine
+ WHERE (%(dataset)s::text IS NULL OR dataset = %(dataset)s)
+   AND (%(status)s::text IS NULL OR status = %(status)s)
+ ORDER BY id
+ LIMIT %(limit)s
+
+-- name: quarantine_release
+SELECT * FROM lake.quarantine_release(%(id)s, %(corrected)s, %(note)s)
+
+-- name: quarantine_discard
+SELECT * FROM lake.quarantine_discard(%(id)s, %(reason)s)
+
+-- name: partitions
+SELECT dataset, partition, kind, range_from, range_to, rows_estimate, bytes, tier
+  FROM lake.partitions
+ WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
+ ORDER BY dataset, range_from NULLS FIRST
+
+-- name: exact_counts
+SELECT tableoid::regclass::text AS partition, count(*) AS n
+  FROM user_data.{dataset}
+ GROUP BY 1 ORDER BY 1
+
+-- name: copy_rows
+-- Into the dataset's COPY inbox: PostgreSQL refuses COPY FROM into a table under row-level
+-- security. {dataset} is filled in with psycopg.sql.Identifier.
+COPY inbox.{dataset} (ts, doc, batch_id) FROM STDIN

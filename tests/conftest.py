@@ -1,0 +1,176 @@
+"""Fixtures: a real PostgreSQL (the embedded cluster, or LAKE_DSN / PG*), a migrated template
+database built once per source version, and a fresh database cloned from it for each test."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from lake_client import local, migrate
+from lake_client.client import Lake
+from lake_client.config import Settings, load_settings, repo_root
+
+APP_ROLE = "lake_test_app"
+ADMIN_ROLE = "lake_test_admin"
+
+
+def _source_hash() -> str:
+    """Changes whenever anything that shapes the schema changes."""
+    root = repo_root()
+    digest = hashlib.sha256()
+    paths = [
+        *root.glob("sql/**/*"),
+        *root.glob("plpython/**/*.py"),
+        *root.glob("migrations/**/*.py"),
+        root / "lake_client" / "schema.py",
+    ]
+    for path in sorted(p for p in paths if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    s = load_settings()
+    if s.embedded:
+        local.up(s, quiet=True)
+    return s
+
+
+@pytest.fixture(scope="session")
+def admin_conn(settings: Settings) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A superuser connection to the maintenance database."""
+    with psycopg.connect(settings.dsn("postgres"), autocommit=True) as conn:
+        yield conn
+
+
+def _drop_database(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    """Name of a database migrated with `alembic upgrade head`, reused while sources are equal."""
+    name = f"lake_test_tpl_{_source_hash()}"
+    existing = {
+        r[0]
+        for r in admin_conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'lake\\_test\\_%'"
+        ).fetchall()
+    }
+    for stale in existing - {name}:
+        _drop_database(admin_conn, str(stale))
+    if name not in existing:
+        building = name + "_new"
+        admin_conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+        migrate.upgrade(settings.dsn(building))
+        # No connections: TimescaleDB's scheduler would otherwise hold one, and CREATE DATABASE
+        # ... TEMPLATE needs the template to be idle.
+        admin_conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                sql.Identifier(building)
+            )
+        )
+        admin_conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [building],
+        )
+        admin_conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(building), sql.Identifier(name)
+            )
+        )
+        admin_conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name))
+        )
+    for role, group in ((APP_ROLE, "lake_app"), (ADMIN_ROLE, "lake_admin")):
+        admin_conn.execute(
+            sql.SQL(
+                "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
+                "CREATE ROLE {i} LOGIN; END IF; END$$"
+            ).format(r=sql.Literal(role), i=sql.Identifier(role))
+        )
+        admin_conn.execute(
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
+        )
+    return name
+
+
+def create_database(
+    settings: Settings, admin_conn: psycopg.Connection[tuple[object, ...]], template: str
+) -> str:
+    name = f"lake_test_{uuid.uuid4().hex[:12]}"
+    admin_conn.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    )
+    return name
+
+
+@pytest.fixture
+def db(
+    settings: Settings, admin_conn: psycopg.Connection[tuple[object, ...]], template_db: str
+) -> Iterator[str]:
+    """A conninfo string for a fresh, migrated database of this test's own."""
+    name = create_database(settings, admin_conn, template_db)
+    try:
+        yield settings.dsn(name)
+    finally:
+        admin_conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def conn(db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A superuser connection (autocommit) to the test's database."""
+    with psycopg.connect(db, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def lake(db: str) -> Iterator[Lake]:
+    with Lake(db) as client:
+        yield client
+
+
+LOCATION_SCHEMA = {
+    "type": "object",
+    "required": ["ts", "lat", "lon"],
+    "properties": {
+        "ts": {"type": "string", "format": "date-time"},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "accuracy_m": {"type": "number", "minimum": 0},
+        "source": {"enum": ["gps", "wifi", "cell"]},
+        "activity": {"type": "string", "maxLength": 32},
+    },
+}
+
+
+@pytest.fixture
+def location_dataset(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    from psycopg.types.json import Jsonb
+
+    conn.execute("SELECT lake.create_dataset('location_history', %s)", [Jsonb(LOCATION_SCHEMA)])
+    return "location_history"
+
+
+def pytest_report_header() -> list[str]:
+    s = load_settings()
+    where = "embedded cluster under " + str(s.home) if s.embedded else "external server"
+    return [f"lake: {where}", f"lake: LAKE_HOME={os.environ.get('LAKE_HOME', '(default)')}"]
+
+
+__all__ = ["ADMIN_ROLE", "APP_ROLE", "LOCATION_SCHEMA", "Path"]
