@@ -9,6 +9,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling costs more than it saves on one batch
 AS $$
 DECLARE
     ds        lake.datasets;
@@ -37,7 +38,8 @@ BEGIN
                                 AND CASE WHEN pg_column_size(r.doc) > $5
                                          THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
                                          ELSE true END, false) AS ok
-                  FROM new_rows AS r) AS s
+                  FROM new_rows AS r
+                OFFSET 0) AS s  -- not flattened: ok is computed once a row, not once a FILTER
          GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'))
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,

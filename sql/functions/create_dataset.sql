@@ -146,6 +146,7 @@ BEGIN
             xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)$ddl$,
         ds.name);
+    EXECUTE format('CREATE INDEX %I ON inbox.%I (xact_id)', ds.name || '_xact', ds.name);
     EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', ds.name,
                    'COPY inbox for user_data.' || ds.name || ': rows move there at once');
     EXECUTE format('GRANT INSERT (ts, doc, batch_id) ON inbox.%I TO lake_app, lake_admin',
