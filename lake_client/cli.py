@@ -6,10 +6,12 @@ LAKE_DSN / the PG* variables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -209,34 +210,46 @@ def ingest(
     with _lake() as lake:
         if user:
             lake.act_as(user)
+        records = read_file(file, fmt)  # a malformed file fails here, before any write
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            MofNCompleteColumn(),
-            TextColumn("records"),
+            TextColumn("{task.fields[records]:,} records"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err_console,
-            transient=False,
         ) as progress:
-            task = progress.add_task(f"{file.name} → {dataset}", total=size or None)
-            records_done = 0
+            task = progress.add_task(f"{file.name} → {dataset}", total=size or None, records=0)
 
             def on_batch(result: BatchResult, nbytes: int) -> None:
-                nonlocal records_done
-                records_done += result.received
-                progress.update(task, advance=nbytes + result.received)
+                done = progress.tasks[task].fields["records"] + result.received
+                # Bytes of the records plus one separator each: close to the file's bytes.
+                progress.update(task, advance=nbytes + result.received, records=done)
 
             summary = lake.ingest(
                 dataset,
-                read_file(file, fmt),
+                records,
                 batch_size=batch_size,
                 origin=file.name,
                 on_batch=on_batch,
+                batch_namespace=_file_namespace(dataset, user, file, batch_size),
             )
             progress.update(task, completed=size)
     print_summary(summary)
+
+
+def _file_namespace(dataset: str, user: str | None, file: Path, batch_size: int) -> uuid.UUID:
+    """Batch ids derived from the file's content: loading the same file again (say, after a
+    crash half-way) skips the batches that were committed instead of storing them twice."""
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return uuid.uuid5(
+        uuid.NAMESPACE_URL,
+        f"datapunk-lake:{dataset}:{user or ''}:{batch_size}:{digest.hexdigest()}",
+    )
 
 
 def print_summary(summary: IngestSummary) -> None:

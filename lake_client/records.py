@@ -44,7 +44,14 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
         # A .json file may hold one array, or (commonly) JSON Lines.
         with path.open("rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        return "json" if head.startswith(b"[") else "jsonl"
+        if head.startswith(b"["):
+            return "json"
+        if head.startswith(b"{") or not head:
+            return "jsonl"
+        raise InputError(
+            f"{path.name} is not JSON: it starts with {head[:20]!r}",
+            hint="a .json file holds one array of records, or one record a line",
+        )
     raise InputError(
         f"cannot tell the format of {path.name}",
         hint="name it .jsonl, .json or .csv, or pass --format jsonl|json|csv",
@@ -127,7 +134,9 @@ def read_json_array(data: bytes) -> Iterator[Record]:
         pos = _skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
             pos = _skip_ws(text, pos + 1)
-        elif pos < len(text) and text[pos] == "]":
+        elif pos >= len(text):
+            break
+        elif text[pos] == "]":
             if text[_skip_ws(text, pos + 1) :].strip():
                 raise InputError("there is text after the end of the JSON array")
             return
@@ -184,17 +193,23 @@ def read_csv(fh: IO[bytes]) -> Iterator[Record]:
 
 
 def read_file(path: Path, fmt: str | None = None) -> Iterator[Record]:
+    """The records of a file. A JSON array or CSV file is read whole before the first record is
+    handed out, so a file that is malformed near its end fails before anything is written;
+    JSON Lines stream (a bad line is a bad record, not a bad file)."""
     if not path.exists():
         raise InputError(f"{path} does not exist")
     kind = detect_format(path, fmt)
     if kind == "json":
-        yield from read_json_array(path.read_bytes())
-        return
+        return iter(list(read_json_array(path.read_bytes())))
+    if kind == "csv":
+        with path.open("rb") as fh:
+            return iter(list(read_csv(fh)))
+    return _stream_jsonl(path)
+
+
+def _stream_jsonl(path: Path) -> Iterator[Record]:
     with path.open("rb") as fh:
-        if kind == "csv":
-            yield from read_csv(fh)
-        else:
-            yield from read_jsonl(fh)
+        yield from read_jsonl(fh)
 
 
 def json_bytes(item: Any) -> bytes:
