@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LAKE := $(BIN)/lake
-SQL_FILES := $(shell find sql -name '*.sql' 2>/dev/null)
+# sql/ in manifest order: pgspot --append checks them as the one script they are.
+SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system venv up down status migrate demo test bench lint psql clean
@@ -57,7 +58,7 @@ lint: venv  ## ruff, mypy and pgspot
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
-	@$(BIN)/pgspot $(SQL_FILES)
+	@$(BIN)/pgspot --append --ignore-lang plpython3u $(SQL_FILES)
 
 clean: down  ## stop everything and delete the embedded cluster's data
 	rm -rf .lake

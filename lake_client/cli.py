@@ -40,8 +40,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
-quarantine_app = typer.Typer(help="Review quarantined records.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Review quarantined records.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 app.add_typer(quarantine_app, name="quarantine")
 
 console = Console()
@@ -64,7 +67,7 @@ def up(
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
     status = local.up()
     for line in status.lines():
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     if foreground:
         local.foreground()
 
@@ -80,7 +83,7 @@ def down() -> None:
 def status() -> None:
     """Say what runs, where, and which extensions are available."""
     for line in local.status().lines():
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

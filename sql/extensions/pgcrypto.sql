@@ -1,2 +1,2 @@
 -- Hashing of API keys and encryption of PII fields.
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public;

@@ -1,2 +1,2 @@
 -- Geometry for location datasets.
-CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public;

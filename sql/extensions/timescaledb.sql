@@ -1,2 +1,2 @@
 -- Time-series helpers (Apache edition); preloaded by the embedded cluster.
-CREATE EXTENSION IF NOT EXISTS timescaledb;
+CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA public;

@@ -17,6 +17,8 @@ DECLARE
     v_to      timestamptz := lake.month_start(p_to) + interval '1 month';
     v_month   timestamptz;
     v_created integer := 0;
+    v_first   timestamptz;  -- the run of months after this call
+    v_last    timestamptz;
 BEGIN
     IF p_from IS NULL OR p_to IS NULL OR p_from > p_to THEN
         RAISE EXCEPTION 'ensure_partitions: invalid range % .. %', p_from, p_to;
@@ -28,33 +30,35 @@ BEGIN
             HINT = 'SELECT name FROM lake.datasets lists the datasets.';
     END IF;
 
-    IF v_from < ds.partitions_from THEN
+    v_first := ds.partitions_from;
+    v_last := ds.partitions_to;
+    IF v_from < v_first THEN
         PERFORM lake._drop_overflow(ds.name, 'before');
-        FOR v_month IN SELECT generate_series(v_from, ds.partitions_from - interval '1 month',
+        FOR v_month IN SELECT generate_series(v_from, v_first - interval '1 month',
                                               interval '1 month')
         LOOP
             PERFORM lake._create_partition(ds.name, 'month', v_month);
             v_created := v_created + 1;
         END LOOP;
         PERFORM lake._create_partition(ds.name, 'before', v_from);
-        ds.partitions_from := v_from;
+        v_first := v_from;
     END IF;
 
-    IF v_to > ds.partitions_to THEN
+    IF v_to > v_last THEN
         PERFORM lake._drop_overflow(ds.name, 'after');
-        FOR v_month IN SELECT generate_series(ds.partitions_to, v_to - interval '1 month',
+        FOR v_month IN SELECT generate_series(v_last, v_to - interval '1 month',
                                               interval '1 month')
         LOOP
             PERFORM lake._create_partition(ds.name, 'month', v_month);
             v_created := v_created + 1;
         END LOOP;
         PERFORM lake._create_partition(ds.name, 'after', v_to);
-        ds.partitions_to := v_to;
+        v_last := v_to;
     END IF;
 
     IF v_created > 0 THEN
         UPDATE lake.datasets
-           SET partitions_from = ds.partitions_from, partitions_to = ds.partitions_to
+           SET partitions_from = v_first, partitions_to = v_last
          WHERE name = ds.name;
     END IF;
     RETURN v_created;
