@@ -94,6 +94,8 @@ def apply_sql_tree(conn: psycopg.Connection[object], root: Path | None = None) -
         except psycopg.Error as exc:
             raise RuntimeError(f"{path.relative_to(path.parents[1])}: {exc}") from exc
     install_plpython(conn, root)
+    # sql/settings.sql narrowed the search_path for the build; give the caller's back.
+    conn.execute("SET LOCAL search_path TO DEFAULT")
 
 
 def install_plpython(conn: psycopg.Connection[object], root: Path | None = None) -> None:

@@ -30,7 +30,9 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as connection:
-        context.configure(connection=connection, transactional_ddl=True)
+        context.configure(
+            connection=connection, transactional_ddl=True, version_table_schema="public"
+        )
         with context.begin_transaction():
             context.run_migrations()
 

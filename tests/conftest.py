@@ -52,9 +52,16 @@ def admin_conn(settings: Settings) -> Iterator[psycopg.Connection[tuple[object, 
         yield conn
 
 
-def _drop_database(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
-    conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name)))
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def _drop_stale(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    """Drop a leftover test database or an old template, unless someone (another test
+    session) still uses it."""
+    try:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    except psycopg.errors.ObjectInUse:
+        pass
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +75,7 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
         ).fetchall()
     }
     for stale in existing - {name}:
-        _drop_database(admin_conn, str(stale))
+        _drop_stale(admin_conn, str(stale))
     if name not in existing:
         building = name + "_new"
         admin_conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
