@@ -10,6 +10,7 @@ Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,21 @@ def repo_root() -> Path:
 
 
 def lake_home() -> Path:
+    """LAKE_HOME, else <checkout>/.lake. When root starts the lake from a checkout that the
+    server user (postgres) cannot reach, e.g. under /root, the state goes to
+    /var/lib/datapunk-lake/<checkout name>-<hash> instead, so `make demo` still just works."""
     env = os.environ.get("LAKE_HOME")
     if env:
         return Path(env).resolve()
-    return repo_root() / ".lake"
+    root = repo_root()
+    if os.geteuid() == 0 and not _traversable_by_others(root):
+        digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+        return Path("/var/lib/datapunk-lake") / f"{root.name}-{digest}"
+    return root / ".lake"
+
+
+def _traversable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in (path, *path.parents))
 
 
 @dataclass(frozen=True)
