@@ -1,0 +1,63 @@
+-- In-database invariants of the lake's catalog, checked with pgTAP after a dataset exists.
+CREATE EXTENSION IF NOT EXISTS pgtap;
+SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
+
+SELECT plan(13);
+
+SELECT has_schema('lake');
+SELECT has_schema('user_data');
+SELECT has_schema('inbox');
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'user_data' AND c.relkind IN ('r', 'p')
+       AND NOT (c.relrowsecurity AND c.relforcerowsecurity)$$,
+    'every user_data table has row-level security enabled and forced');
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'user_data' AND c.relkind IN ('r', 'p')
+       AND NOT EXISTS (SELECT FROM pg_policies p WHERE p.schemaname = 'user_data'
+                        AND p.tablename = c.relname AND p.policyname = 'user_isolation')$$,
+    'every user_data table has the policy user_isolation');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'lake' AND p.prosecdef
+       AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c
+                        WHERE c LIKE 'search_path=pg_catalog, pg_temp')$$,
+    'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp');
+
+SELECT is_empty($$
+    SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_roles r ON r.oid = c.relowner
+     WHERE n.nspname IN ('lake', 'user_data', 'user_data_partitions', 'inbox')
+       AND c.relkind IN ('r', 'p', 'v', 'S', 'i') AND r.rolcanlogin$$,
+    'no login role owns a lake table, view, index or sequence');
+
+SELECT is_empty($$
+    SELECT rolname FROM pg_roles WHERE rolname LIKE 'lake\_%' AND (rolbypassrls OR rolsuper)$$,
+    'no lake role bypasses row-level security');
+
+SELECT is_empty($$
+    SELECT partrelid::regclass::text FROM pg_partitioned_table WHERE partdefid <> 0
+       AND partrelid::regclass::text LIKE 'user_data.%'$$,
+    'no dataset has a DEFAULT partition');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'lake' AND p.proname LIKE '\_%'
+       AND has_function_privilege('lake_app', p.oid, 'EXECUTE')$$,
+    'internal functions (lake._*) are not executable by applications');
+
+SELECT ok(NOT has_table_privilege('lake_app', 'lake.quarantine', 'SELECT'),
+          'applications cannot read the quarantine');
+SELECT ok(NOT has_any_column_privilege('lake_app', 'inbox.tap_points', 'SELECT')
+          AND NOT has_table_privilege('lake_app', 'inbox.tap_points', 'DELETE')
+          AND has_any_column_privilege('lake_app', 'inbox.tap_points', 'INSERT')
+          AND NOT has_column_privilege('lake_app', 'inbox.tap_points', 'xact_id', 'INSERT'),
+          'applications may only insert into an inbox');
+SELECT ok(NOT has_function_privilege('lake_app', 'lake.act_as(text, text)', 'EXECUTE'),
+          'applications cannot establish an identity');
+
+SELECT * FROM finish();
