@@ -6,17 +6,20 @@ database; the client moves bytes in with COPY, retries safely, and reports.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
+from psycopg import Copy
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -28,12 +31,31 @@ from lake_client.records import Record, from_objects
 
 Row = dict[str, Any]
 
-# Mirrors lake.parse_time(): RFC 3339 with a mandatory offset. A record whose time the client
-# cannot read this way is handed to lake.ingest_raw, where the database decides.
+# Mirrors lake.parse_time(): RFC 3339 with a mandatory offset (seconds up to 59: the client
+# leaves leap seconds to the database). A record whose time the client cannot read this way is
+# handed to lake.ingest_raw, where the database decides...
 _RFC3339 = re.compile(
-    rb"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:"
-    rb"[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
+# ...unless it fails lake.parse_time()'s own test too: then the database finds no time in it
+# either, and the record is sent with COPY like the others, its ts NULL (see _fast_time).
+_PARSE_TIME = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+# Routable records are streamed to COPY this many at a time, so that the server parses and
+# stores a batch while the client is still preparing the rest of it.
+_COPY_CHUNK = 500
+# COPY's binary format: the server then reads lengths instead of scanning and unescaping text,
+# and ts arrives as a number (microseconds since 2000-01-01 UTC) instead of text to parse.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_COPY_TRAILER = b"\xff\xff"
+_TS_FIELD = struct.Struct(">hiq")  # field count, then ts: length 8, value
+_NO_TS = struct.pack(">hi", 4, -1)  # field count, then ts NULL
+_LENGTH = struct.Struct(">i")
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
 
 
@@ -100,48 +122,50 @@ class _Route:
     max_record_bytes: int
 
 
-def _copy_escape(raw: bytes) -> bytes:
-    return (
-        raw.replace(b"\\", b"\\\\")
-        .replace(b"\t", b"\\t")
-        .replace(b"\n", b"\\n")
-        .replace(b"\r", b"\\r")
-    )
-
-
 def _fast_time(raw: bytes, route: _Route) -> bytes | None:
-    """The record's time as COPY text when the client can route it into a partition itself;
-    None sends it to lake.ingest_raw instead. Never decides validity: the trigger does."""
-    if len(raw) > route.max_record_bytes or b"\x00" in raw or b"\\u0000" in raw:
+    """The start of the record's row in binary COPY (field count and ts), or None to hand the
+    record to lake.ingest_raw.
+
+    A record goes with COPY when PostgreSQL will read it as jsonb: with its time when the client
+    reads that time exactly as lake.parse_time() does, or with ts NULL when lake.parse_time()
+    surely finds no time in it (missing, not a string, not RFC 3339, not an object at all). The
+    inbox's trigger then decides, as for any row: it quarantines what is invalid, with reasons,
+    and makes partitions on demand. Never decides validity itself."""
+    # orjson refuses NUL bytes and invalid UTF-8; PostgreSQL's jsonb also refuses \u0000.
+    if len(raw) > route.max_record_bytes or b"\\u0000" in raw:
         return None
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(doc, dict):
-        return None
-    value = doc.get(route.time_field)
+    value = doc.get(route.time_field) if type(doc) is dict else None
     if route.time_format == "rfc3339":
-        if not isinstance(value, str):
-            return None
-        text = value.encode()
-        if not _RFC3339.fullmatch(text):
+        if type(value) is not str:
+            return _NO_TS
+        if _RFC3339.fullmatch(value) is None:
+            return _NO_TS if _PARSE_TIME.fullmatch(value) is None else None
+        offset = 1 if value[-1] in "Zz" else 6
+        if (value[19] == "." and len(value) - 20 - offset > 6) or (
+            offset == 6 and value[-5:-3] > "15"
+        ):
+            # More than microseconds, which PostgreSQL rounds (Python truncates), or an offset
+            # of 16 hours or more, which PostgreSQL refuses: the database decides.
             return None
         try:
-            when = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+            when = datetime.fromisoformat(value)
         except ValueError:
-            return None
+            try:  # "t" and "z" in lower case, or a day the month does not have
+                when = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
+            except ValueError:
+                return None
     else:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
+            return _NO_TS
         if not 0 <= value <= _EPOCH_MAX[route.time_format]:
-            return None
+            return _NO_TS
         seconds = value / 1000 if route.time_format == "epoch_ms" else value
         when = datetime.fromtimestamp(seconds, UTC)
-        text = when.isoformat().encode()
-    if not route.partitions_from <= when < route.partitions_to:
-        return None
-    return text
+    return _TS_FIELD.pack(4, 8, (when - _PG_EPOCH) // _MICROSECOND)
 
 
 class Lake:
@@ -394,19 +418,32 @@ class Lake:
                 info["partitions_to"],
                 info["max_record_bytes"],
             )
-            fast: list[bytes] = []
-            slow: list[Record] = []
-            tail = b"\t" + str(batch_id).encode() + b"\n"
-            for rec in chunk:
-                when = None if fallback else _fast_time(rec.raw, route)
-                if when is None:
-                    slow.append(rec)
-                else:
-                    fast.append(when + b"\t" + _copy_escape(rec.raw) + tail)
-            if fast:
+            slow: list[Record] = chunk if fallback else []
+            if not fallback:
+                batch_field = _LENGTH.pack(16) + batch_id.bytes
                 stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
-                with conn.cursor() as cur, cur.copy(stmt) as copy:
-                    copy.write(b"".join(fast))
+                with contextlib.ExitStack() as stack:
+                    copy: Copy | None = None
+                    parts: list[bytes] = [_COPY_HEADER]
+                    pending = 0
+                    for n, rec in enumerate(chunk, start=1):
+                        start = _fast_time(rec.raw, route)
+                        if start is None:
+                            slow.append(rec)
+                        else:
+                            ref = rec.ref.encode()
+                            parts += (start, _LENGTH.pack(len(rec.raw) + 1), b"\x01", rec.raw)
+                            parts += (batch_field, _LENGTH.pack(len(ref)), ref)
+                            pending += 1
+                        if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
+                            if copy is None:
+                                cur = stack.enter_context(conn.cursor())
+                                copy = stack.enter_context(cur.copy(stmt))
+                            copy.write(b"".join(parts))
+                            parts.clear()
+                            pending = 0
+                    if copy is not None:
+                        copy.write(_COPY_TRAILER)
             if slow:
                 conn.execute(
                     sql("ingest_raw"),

@@ -68,5 +68,7 @@ SELECT tableoid::regclass::text AS partition, count(*) AS n
 
 -- name: copy_rows
 -- Into the dataset's COPY inbox: PostgreSQL refuses COPY FROM into a table under row-level
--- security. {dataset} is filled in with psycopg.sql.Identifier.
-COPY inbox.{dataset} (ts, doc, batch_id) FROM STDIN
+-- security. Binary format (see lake_client.client): the server reads no text to scan, unescape or
+-- parse but the documents. ts is NULL for a record whose time cannot be read; ref names the
+-- record in the quarantine. {dataset} is filled in with psycopg.sql.Identifier.
+COPY inbox.{dataset} (ts, doc, batch_id, ref) FROM STDIN (FORMAT binary)

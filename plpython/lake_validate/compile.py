@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
-from lake_validate.formats import format_sql_regex, translate
+from lake_validate.formats import FORMATS_EXCLUDING_NON_STRINGS, format_sql_regex, translate
 from lake_validate.values import (
     is_integral,
     is_number,
@@ -122,7 +122,7 @@ class X:
     exact: bool = True
     const: bool | None = None
     # shape of a simple check, for cheaper idioms in _materialize:
-    # ("range", lo, lo_incl, hi, hi_incl) or ("strenum", (strings...))
+    # ("range", lo, lo_incl, hi, hi_incl), ("strenum", (strings...)) or ("strformat", name)
     meta: tuple[Any, ...] | None = None
 
 
@@ -355,8 +355,11 @@ def _single_type_idiom(t: str, x: X, val: Val) -> X | None:
     * a number in a range: jsonb orders Object > Array > Boolean > Number > String > Null,
       so ``v BETWEEN '-90'::jsonb AND '90'::jsonb`` holds only for numbers in range;
     * a string enum: ``v ->> 'k'`` of a non-string can only be a number's text, true, false
-      or start with [ or {, so if no member looks like that, the text test is exact.
-    Absent values (NULL) fall through coalesce to the absence test."""
+      or start with [ or {, so if no member looks like that, the text test is exact;
+    * a string with a format that no such text can have (e.g. ``date-time``): likewise, the
+      format test on ``v ->> 'k'`` alone is exact, which saves the ``jsonb_typeof`` lookup.
+    Absent values (NULL) fall through coalesce to the absence test; where the value cannot be
+    absent, a NULL text means a JSON null, which no string test accepts."""
     if x.meta is None:
         return None
     if t == "number" and x.meta[0] == "range":
@@ -374,9 +377,15 @@ def _single_type_idiom(t: str, x: X, val: Val) -> X | None:
         if any(_NON_STRING_TEXT.fullmatch(m) for m in members):
             return None
         sql = x.sql
+    elif t == "string" and x.meta[0] == "strformat" and x.meta[1] in FORMATS_EXCLUDING_NON_STRINGS:
+        sql = x.sql
     else:
         return None
     if val.absent is None:
+        if t == "string":
+            # The text of a JSON null is NULL too: not a string, so invalid (an array item or a
+            # required property; a missing required property is caught by its own test).
+            return raw(f"coalesce({sql}, FALSE)")
         return raw(sql)
     return raw(f"coalesce({sql}, {val.absent})")
 
@@ -741,7 +750,7 @@ def _string_checks(s: dict[str, Any], val: Val, ctx: _Ctx) -> X | None:
             raise _Unsupported("format must be a string")
         rx = format_sql_regex(f)
         if rx is not None:
-            checks.append(raw(f"{val.text} ~ {quote_literal(rx)}"))
+            checks.append(X(f"{val.text} ~ {quote_literal(rx)}", True, None, ("strformat", f)))
     return and_(*checks)
 
 

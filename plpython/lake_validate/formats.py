@@ -331,6 +331,16 @@ FORMAT_PATTERNS: dict[str, str] = {
 
 _FORMAT_RE = {name: re.compile(body) for name, body in FORMAT_PATTERNS.items()}
 
+#: Formats that the ``->>`` text of a JSON value other than a string can never have: such a
+#: text is a number in plain notation (``-?[0-9]+(\.[0-9]+)?``), ``true``, ``false``, or starts
+#: with ``[`` or ``{``. Every asserted format needs a character such a text cannot hold where
+#: the format puts it ("T" and ":" in date-time, "-" after the 4th character in date, ":" in
+#: time and ipv6, "@" in email, "-" after the 8th character in uuid, three dots in ipv4), so a
+#: format test that holds on ``v ->> 'k'`` also proves that the value is a string.
+FORMATS_EXCLUDING_NON_STRINGS: frozenset[str] = frozenset(
+    {"date-time", "date", "time", "email", "uuid", "ipv4", "ipv6"}
+)
+
 
 def _make_checker(rx: re.Pattern[str]) -> Callable[[object], bool]:
     def check(value: object) -> bool:

@@ -1,20 +1,41 @@
--- AFTER INSERT statement trigger of inbox.<dataset>: hand the statement's rows to
--- user_data.<dataset> as the session's lake user (the validation trigger there quarantines what
--- is invalid), making partitions on demand first, then empty the inbox of this transaction's
--- rows. Runs as lake_owner, the only role that may write user_data for a user it establishes.
+-- AFTER INSERT statement trigger of inbox.<dataset>: validates the statement's rows and stores the
+-- valid ones for the session's lake user. Runs as lake_owner, the only role that may write
+-- user_data for a user it establishes.
+--
+-- One set-based scan of the transition table evaluates the compiled JSON Schema predicate and the
+-- lake's cheap checks (the same test as lake._tg_validate), once a row; the rows that pass go
+-- straight into their monthly partitions of user_data.<dataset>, and only the rows that fail it
+-- (the suspects) reach PL/Python (lake._divert), which quarantines the invalid ones with reasons
+-- (a row without a time, ts NULL, is always one) and stores the rest. Writing the partitions
+-- directly means the parent's validation trigger (which keeps checking every INSERT, COPY and
+-- UPDATE by applications) does not test these rows a second time, and invalid rows never enter
+-- user_data (no insert and delete, no dead rows). Applications cannot write the partitions
+-- themselves. Partitions are made on demand first; then the inbox is emptied of this
+-- transaction's rows.
 CREATE FUNCTION lake._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
+SET jit = off  -- compiling costs more than it saves on one batch
 AS $$
 DECLARE
-    ds      lake.datasets;
-    v_user  text := lake.current_user_id();
-    v_lo    timestamptz;
-    v_hi    timestamptz;
-    v_seq   text := current_setting('enable_seqscan');
+    ds       lake.datasets;
+    v_schema lake.dataset_schemas;
+    v_user   text := lake.current_user_id();
+    v_from   timestamptz;  -- the window: now() - retention .. now() + max_future
+    v_to     timestamptz;
+    v_lo     timestamptz;
+    v_hi     timestamptz;
+    v_month  timestamptz;
+    v_next   timestamptz;
+    v_part   text;
+    v_ctes   text := '';
+    v_n      integer := 0;
+    v_seq    regclass;
+    g        record;
+    v_bad    bigint;
+    v_seqscan text := current_setting('enable_seqscan');
 BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK010',
@@ -26,21 +47,77 @@ BEGIN
         RAISE EXCEPTION 'lake._tg_inbox: %.% is not a lake inbox', TG_TABLE_SCHEMA, TG_TABLE_NAME;
     END IF;
 
-    SELECT min(ts), max(ts) INTO v_lo, v_hi
-      FROM new_rows
-     WHERE ts >= now() - ds.retention AND ts <= now() + ds.max_future;
-    IF v_lo < ds.partitions_from OR v_hi >= ds.partitions_to THEN
+    -- Bounds computed once, not once a row.
+    v_from := now() - ds.retention;
+    v_to := now() + ds.max_future;
+    SELECT min(ts), max(ts) INTO v_lo, v_hi FROM new_rows WHERE ts >= v_from AND ts <= v_to;
+    IF v_lo IS NULL THEN
+        v_lo := 'infinity';  -- no partition can receive a row: no INSERT below
+        v_hi := '-infinity';
+    ELSIF v_lo < ds.partitions_from OR v_hi >= ds.partitions_to THEN
         PERFORM lake.ensure_partitions(ds.name, v_lo, v_hi);
+        SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     END IF;
+    SELECT * INTO v_schema FROM lake.dataset_schemas
+     WHERE dataset = ds.name AND version = ds.schema_version;
+    v_seq := pg_get_serial_sequence(format('user_data.%I', ds.name), 'id')::regclass;
 
-    EXECUTE format('INSERT INTO user_data.%I (user_id, ts, doc, batch_id)'
-                   ' SELECT $1, ts, doc, batch_id FROM new_rows', ds.name)
-    USING v_user;
+    -- One INSERT into each month partition that can receive valid rows of this statement (none
+    -- when no row lies inside the window).
+    v_lo := greatest(v_lo, ds.partitions_from);
+    v_hi := least(v_hi, ds.partitions_to - interval '1 microsecond');
+    v_month := lake.month_start(v_lo);
+    WHILE v_month <= v_hi LOOP
+        v_next := (v_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
+        v_part := ds.name || to_char(v_month AT TIME ZONE 'UTC', '"_p"YYYY"_"MM');
+        IF to_regclass(format('user_data_partitions.%I', v_part)) IS NULL THEN
+            RAISE EXCEPTION 'lake._tg_inbox: partition % of user_data.% is missing',
+                v_part, ds.name;
+        END IF;
+        v_n := v_n + 1;
+        v_ctes := v_ctes || format($q$,
+            m%s AS (INSERT INTO user_data_partitions.%I
+                           (id, user_id, ts, doc, batch_id, ingested_at)
+                    SELECT nextval($8), $9, s.ts, s.doc, s.batch_id, now()
+                      FROM s WHERE s.ok AND s.ts >= %L AND s.ts < %L)$q$,
+            v_n, v_part, v_month, v_next);
+        v_month := v_next;
+    END LOOP;
+
+    FOR g IN EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT r.ts, r.doc, r.batch_id, r.ref,
+                   coalesce(coalesce((%s), false)
+                            AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
+                            AND CASE WHEN pg_column_size(r.doc) > $5
+                                     THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
+                                     ELSE true END, false) AS ok
+              FROM new_rows AS r)%s
+        SELECT s.batch_id,
+               count(*) AS received,
+               array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
+               array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
+               array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs
+          FROM s
+         GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'), v_ctes)
+    USING v_from, v_to, ds.partitions_from, ds.partitions_to,
+          8 * ds.max_depth, ds.max_record_bytes,
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user
+    LOOP
+        v_bad := 0;
+        IF g.docs IS NOT NULL THEN
+            v_bad := lake._divert(ds, v_schema, 'INBOX', g.batch_id, NULL,
+                                  array_fill(v_user, ARRAY[cardinality(g.docs)]), g.tss, g.docs,
+                                  g.refs);
+        END IF;
+        PERFORM lake._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+    END LOOP;
+
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's
     -- rows through the xact_id index, never by scanning the table.
     PERFORM set_config('enable_seqscan', 'off', true);
     EXECUTE format('DELETE FROM inbox.%I WHERE xact_id = pg_current_xact_id()', ds.name);
-    PERFORM set_config('enable_seqscan', v_seq, true);
+    PERFORM set_config('enable_seqscan', v_seqscan, true);
     RETURN NULL;
 END
 $$;

@@ -136,20 +136,24 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
-    -- owner is the session's lake user), insert-only for applications.
+    -- owner is the session's lake user), insert-only for applications. Its trigger validates
+    -- the rows and stores the valid ones, so a row whose time is missing (ts NULL) is accepted
+    -- here and quarantined there with its reason; ref, when given, names the record in its
+    -- batch (e.g. "line 17") for the quarantine.
     EXECUTE format($ddl$
         CREATE UNLOGGED TABLE inbox.%1$I (
-            ts          timestamptz NOT NULL,
+            ts          timestamptz,
             doc         jsonb NOT NULL,
             batch_id    uuid NOT NULL
                         DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
+            ref         text,
             xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)$ddl$,
         ds.name);
     EXECUTE format('CREATE INDEX %I ON inbox.%I (xact_id)', ds.name || '_xact', ds.name);
     EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', ds.name,
                    'COPY inbox for user_data.' || ds.name || ': rows move there at once');
-    EXECUTE format('GRANT INSERT (ts, doc, batch_id) ON inbox.%I TO lake_app, lake_admin',
+    EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_app, lake_admin',
                    ds.name);
     EXECUTE format($trg$
         CREATE TRIGGER move_to_dataset AFTER INSERT ON inbox.%I
