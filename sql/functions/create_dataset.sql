@@ -58,39 +58,42 @@ BEGIN
     END IF;
 
     BEGIN
-        ds.name := p_name;
-        ds.schema_version := 1;
-        ds.partition_interval := interval '1 month';
-        ds.created_at := now();
-        ds.created_by := session_user;
-        ds.time_field := coalesce(v_options ->> 'time_field', 'ts');
-        ds.time_format := coalesce(v_options ->> 'time_format', 'rfc3339');
-        ds.retention := coalesce((v_options ->> 'retention')::interval, '12 months');
-        ds.premake := coalesce((v_options ->> 'premake')::integer, 3);
-        ds.max_future := coalesce((v_options ->> 'max_future')::interval, '1 day');
-        ds.max_record_bytes := coalesce((v_options ->> 'max_record_bytes')::integer, 16777216);
-        ds.max_depth := coalesce((v_options ->> 'max_depth')::integer, 64);
-        ds.tiers := coalesce(v_options -> 'tiers',
-                             '{"hot": "30 days", "warm": "90 days", "cold": "365 days"}');
-        ds.pii_fields := coalesce(ARRAY(SELECT jsonb_array_elements_text(v_options -> 'pii_fields')),
-                                  '{}');
-        ds.description := v_options ->> 'description';
+        -- Casts and CHECK constraints of lake.datasets validate the values.
+        INSERT INTO lake.datasets AS d
+               (name, time_field, time_format, retention, premake, max_future, max_record_bytes,
+                max_depth, tiers, pii_fields, description, partitions_from, partitions_to)
+        SELECT p_name, o.time_field, o.time_format, o.retention, o.premake, o.max_future,
+               o.max_record_bytes, o.max_depth, o.tiers, o.pii_fields, o.description,
+               lake.month_start(now() - o.retention),
+               lake.month_start(now()) + make_interval(months => o.premake + 1)
+          FROM (SELECT coalesce(v_options ->> 'time_field', 'ts') AS time_field,
+                       coalesce(v_options ->> 'time_format', 'rfc3339') AS time_format,
+                       coalesce((v_options ->> 'retention')::interval, '12 months') AS retention,
+                       coalesce((v_options ->> 'premake')::integer, 3) AS premake,
+                       coalesce((v_options ->> 'max_future')::interval, '1 day') AS max_future,
+                       coalesce((v_options ->> 'max_record_bytes')::integer, 16777216)
+                           AS max_record_bytes,
+                       coalesce((v_options ->> 'max_depth')::integer, 64) AS max_depth,
+                       coalesce(v_options -> 'tiers',
+                                '{"hot": "30 days", "warm": "90 days", "cold": "365 days"}')
+                           AS tiers,
+                       coalesce(ARRAY(SELECT jsonb_array_elements_text(v_options -> 'pii_fields')),
+                                '{}') AS pii_fields,
+                       v_options ->> 'description' AS description) AS o
+        RETURNING d.* INTO ds;
         IF ds.time_field = '' OR length(ds.time_field) > 128 THEN
             RAISE EXCEPTION 'time_field must be 1-128 characters';
         END IF;
-        IF ds.tiers IS NULL OR jsonb_typeof(ds.tiers) <> 'object'
+        IF jsonb_typeof(ds.tiers) <> 'object'
            OR EXISTS (SELECT FROM jsonb_each_text(ds.tiers) t
                        WHERE t.key NOT IN ('hot', 'warm', 'cold') OR t.value::interval < '0') THEN
             RAISE EXCEPTION 'tiers must map hot, warm and cold to intervals';
         END IF;
-        ds.partitions_from := lake.month_start(now() - ds.retention);
-        ds.partitions_to := lake.month_start(now()) + make_interval(months => ds.premake + 1);
-        INSERT INTO lake.datasets VALUES (ds.*) RETURNING * INTO ds;
     EXCEPTION
         WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow
              OR numeric_value_out_of_range OR check_violation OR raise_exception
              OR invalid_parameter_value OR cannot_coerce OR not_null_violation
-             OR interval_field_overflow THEN
+             OR interval_field_overflow OR array_subscript_error OR wrong_object_type THEN
             RAISE EXCEPTION USING ERRCODE = 'LK005',
                 MESSAGE = format('invalid options for dataset %L: %s', p_name, SQLERRM),
                 HINT = 'See the options of lake.create_dataset in the README.';
