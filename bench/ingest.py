@@ -33,12 +33,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -186,7 +188,7 @@ def prepare_database(settings: Settings, name: str) -> str:
                 "CREATE ROLE {i} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END$$"
             ).format(r=sql.Literal(APP_ROLE), i=sql.Identifier(APP_ROLE))
         )
-        admin.execute(sql.SQL("GRANT lake_app TO {}").format(sql.Identifier(APP_ROLE)))
+        admin.execute(sql.SQL("GRANT lake_app, lake_admin TO {}").format(sql.Identifier(APP_ROLE)))
     dsn = settings.dsn(name)
     migrate.upgrade(dsn)
     with Lake(dsn) as lake:
@@ -220,37 +222,45 @@ class Result:
         return n / self.seconds
 
 
-def run_raw(dsn: str, lines: list[bytes], batch_size: int) -> Result:
-    with psycopg.connect(dsn) as conn:
-        cpu, started = time.process_time(), time.perf_counter()
-        for i in range(0, len(lines), batch_size):
-            data = b"".join(_copy_escape(line) + b"\n" for line in lines[i : i + batch_size])
-            with (
-                conn.transaction(),
-                conn.cursor() as cur,
-                cur.copy("COPY raw (doc) FROM STDIN") as copy,
-            ):
-                copy.write(data)
-        return Result(time.perf_counter() - started, time.process_time() - cpu)
+def run_raw(dsn: str, lines: list[bytes], batch_size: int, jobs: int) -> Result:
+    """COPY of the lines into the plain table, batch by batch, on `jobs` sessions."""
+    starts = list(range(0, len(lines), batch_size))
+
+    def load(mine: list[int]) -> None:
+        with psycopg.connect(dsn) as conn:
+            for i in mine:
+                data = b"".join(_copy_escape(line) + b"\n" for line in lines[i : i + batch_size])
+                with (
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                    cur.copy("COPY raw (doc) FROM STDIN") as copy,
+                ):
+                    copy.write(data)
+
+    cpu, started = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(load, starts[j::jobs]) for j in range(jobs)]:
+            future.result()
+    return Result(time.perf_counter() - started, time.process_time() - cpu)
 
 
-def run_ours(dsn: str, records: list[Record], batch_size: int) -> tuple[Result, IngestSummary]:
-    with Lake(dsn, application_name="lake-bench") as lake:
-        # The superuser establishes the lake user for the session, then the session becomes the
-        # application role: RLS applies to every statement exactly as for a real service.
+def run_ours(
+    dsn: str, records: list[Record], batch_size: int, jobs: int
+) -> tuple[Result, IngestSummary]:
+    # A login role that is neither superuser nor BYPASSRLS, acting for the lake user like a
+    # gateway service: row-level security applies to every statement of every session.
+    app_dsn = make_conninfo(dsn, user=APP_ROLE)
+    with Lake(app_dsn, application_name="lake-bench") as lake:
         lake.act_as(LAKE_USER, "session")
-        conn = lake.conn
-        conn.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(APP_ROLE)))
-        conn.commit()
-        row = conn.execute(
+        row = lake.conn.execute(
             "SELECT current_user AS who, r.rolsuper, r.rolbypassrls FROM pg_roles r"
             " WHERE r.rolname = current_user"
         ).fetchone()
-        conn.commit()
+        lake.conn.commit()
         assert row is not None and row["who"] == APP_ROLE, row
         assert not row["rolsuper"] and not row["rolbypassrls"], row
         cpu, started = time.process_time(), time.perf_counter()
-        summary = lake.ingest(DATASET, records, batch_size=batch_size, origin="bench")
+        summary = lake.ingest(DATASET, records, batch_size=batch_size, origin="bench", jobs=jobs)
         result = Result(time.perf_counter() - started, time.process_time() - cpu)
     return result, summary
 
@@ -305,9 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000, help="records a batch (10 000)")
     parser.add_argument("--database", default="lake_bench", help="scratch database (lake_bench)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="parallel sessions, for raw COPY and ours alike (1)"
+    )
     args = parser.parse_args(argv)
-    if args.records < 1 or args.runs < 1 or args.batch_size < 1:
-        parser.error("--records, --runs and --batch-size must be positive")
+    if args.records < 1 or args.runs < 1 or args.batch_size < 1 or args.jobs < 1:
+        parser.error("--records, --runs, --batch-size and --jobs must be positive")
 
     settings = load_settings()
     if settings.embedded:
@@ -324,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fact)
     print(
         f"data:    {len(lines):,} location records of {avg:.0f} B on average ({path.name}), "
-        f"batches of {args.batch_size:,}, {args.runs} round(s) of raw then ours"
+        f"batches of {args.batch_size:,}, {args.jobs} session(s) each, "
+        f"{args.runs} round(s) of raw then ours"
     )
     print()
     print(f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}{'ratio':>8}")
@@ -336,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for run in range(1, args.runs + 1):
             reset(dsn)
-            raw = run_raw(dsn, lines, args.batch_size)
+            raw = run_raw(dsn, lines, args.batch_size, args.jobs)
             raw_rates.append(raw.rate(len(lines)))
             print(
                 f"{run:<6}{'raw':<6}{raw.seconds:>9.2f}{raw.rate(len(lines)):>12,.0f}"
@@ -344,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("CHECKPOINT")
-            ours, summary = run_ours(dsn, records, args.batch_size)
+            ours, summary = run_ours(dsn, records, args.batch_size, args.jobs)
             our_rates.append(ours.rate(len(lines)))
             ratios.append(ours.rate(len(lines)) / raw.rate(len(lines)))
             print(

@@ -172,15 +172,19 @@ def partitions(
     print_partitions(rows)
 
 
-def print_partitions(rows: list[dict[str, Any]]) -> None:
-    table = Table("dataset", "partition", "from", "to", "rows (est.)", "size", "tier")
+def print_partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None = None) -> None:
+    """The partitions; `counts` (exact rows per partition) replaces the estimates."""
+    table = Table(
+        "dataset", "partition", "from", "to", "rows" if counts else "rows (est.)", "size", "tier"
+    )
     for r in rows:
+        n = counts.get(r["partition"], 0) if counts is not None else r["rows_estimate"]
         table.add_row(
             r["dataset"],
             r["partition"],
             "-inf" if r["range_from"] is None else f"{r['range_from']:%Y-%m-%d}",
             "+inf" if r["range_to"] is None else f"{r['range_to']:%Y-%m-%d}",
-            "" if r["rows_estimate"] is None else f"{r['rows_estimate']:,}",
+            "" if n is None else f"{n:,}",
             f"{r['bytes'] / 1024:,.0f} kB",
             r["tier"] or "",
         )
@@ -203,6 +207,9 @@ def ingest(
         typer.Option("--user", "-u", help="Lake user who owns the records (administrators)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 10_000,
+    jobs: Annotated[
+        int, typer.Option(help="Sessions loading batches side by side (up to the server's cores).")
+    ] = 1,
 ) -> None:
     """Load a file into a dataset: validated in the database, invalid records quarantined.
 
@@ -237,6 +244,7 @@ def ingest(
                 origin=file.name,
                 on_batch=on_batch,
                 batch_namespace=_file_namespace(dataset, user, file, batch_size),
+                jobs=jobs,
             )
             progress.update(task, completed=size)
     print_summary(summary)

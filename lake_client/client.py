@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import re
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -272,6 +275,17 @@ class Lake:
     def partitions(self, dataset: str | None = None) -> list[Row]:
         return self._query("partitions", {"dataset": dataset})
 
+    def row_counts(self, dataset: str) -> dict[str, int]:
+        """Exact rows per partition that this session may see (a full scan: for small data)."""
+        stmt = pgsql.SQL(sql("exact_counts")).format(dataset=pgsql.Identifier(dataset))
+        try:
+            rows = self.conn.execute(stmt).fetchall()
+            self.conn.commit()
+        except psycopg.Error as exc:
+            self._after_error()
+            raise from_psycopg(exc) from exc
+        return {str(r["partition"]).split(".")[-1]: int(r["n"]) for r in rows}
+
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest_sql(
@@ -306,6 +320,7 @@ class Lake:
         retry: RetryPolicy | None = None,
         on_batch: Callable[[BatchResult, int], None] | None = None,
         batch_namespace: uuid.UUID | None = None,
+        jobs: int = 1,
     ) -> IngestSummary:
         """Stream records into a dataset with COPY, `batch_size` records per transaction.
 
@@ -317,20 +332,40 @@ class Lake:
         With `batch_namespace`, batch i gets the id uuid5(namespace, i) instead of a random one:
         ingesting the same records again with the same namespace (and batch size) then skips
         every batch that was committed before, which makes a re-run after a crash safe.
+
+        With `jobs` > 1, that many sessions load batches side by side (each batch is still one
+        transaction of its own; their order in the database is then not the order of the
+        input). Validation is CPU work in the server, so up to one job per server core helps.
         """
         if batch_size < 1:
             raise LakeError("batch_size must be at least 1")
+        if jobs < 1:
+            raise LakeError("jobs must be at least 1")
         policy = retry or RetryPolicy()
         summary = IngestSummary(dataset)
         started = time.perf_counter()
-        for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
-            batch_id = (
-                uuid.uuid4() if batch_namespace is None else uuid.uuid5(batch_namespace, str(index))
-            )
-            result = self._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy)
+
+        def batches() -> Iterator[tuple[uuid.UUID, list[Record]]]:
+            for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
+                yield (
+                    (
+                        uuid.uuid4()
+                        if batch_namespace is None
+                        else uuid.uuid5(batch_namespace, str(index))
+                    ),
+                    chunk,
+                )
+
+        def done(result: BatchResult, chunk: list[Record]) -> None:
             summary.batches.append(result)
             if on_batch is not None:
                 on_batch(result, sum(len(r.raw) for r in chunk))
+
+        if jobs == 1:
+            for batch_id, chunk in batches():
+                done(self._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy), chunk)
+        else:
+            self._ingest_parallel(dataset, batches(), jobs, for_user, origin, policy, done)
         summary.seconds = time.perf_counter() - started
         if summary.quarantined:
             rows = self._query(
@@ -338,6 +373,57 @@ class Lake:
             )
             summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
         return summary
+
+    def _ingest_parallel(
+        self,
+        dataset: str,
+        batches: Iterator[tuple[uuid.UUID, list[Record]]],
+        jobs: int,
+        for_user: str | None,
+        origin: str | None,
+        policy: RetryPolicy,
+        done: Callable[[BatchResult, list[Record]], None],
+    ) -> None:
+        """`jobs` sessions (this one and jobs - 1 more, with the same identity), each taking the
+        next batch when it is free. At most 2 x jobs batches are read ahead."""
+        sessions: queue.Queue[Lake] = queue.Queue()
+        sessions.put(self)
+        extra = []
+        for _ in range(jobs - 1):
+            other = Lake(
+                self.dsn,
+                application_name=self.application_name,
+                work_mem=self.work_mem,
+                connect_timeout=self.connect_timeout,
+            )
+            other._session_user = self._session_user
+            extra.append(other)
+            sessions.put(other)
+        lock = threading.Lock()
+
+        def work(batch_id: uuid.UUID, chunk: list[Record]) -> None:
+            lake = sessions.get()
+            try:
+                result = lake._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy)
+            finally:
+                sessions.put(lake)
+            with lock:
+                done(result, chunk)
+
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                pending: set[Future[None]] = set()
+                for batch_id, chunk in batches:
+                    pending.add(pool.submit(work, batch_id, chunk))
+                    if len(pending) >= 2 * jobs:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            f.result()  # the first failure stops the load
+                for f in pending:
+                    f.result()
+        finally:
+            for other in extra:
+                other.close()
 
     def _ingest_batch(
         self,

@@ -1,9 +1,9 @@
 """`lake demo`: a real lake taking in generated location history, some of it bad.
 
 Three people's exports (alice, bob, carol) of about `records` points in all, over the last
-eleven months; a few percent are broken the way real exports break: swapped coordinates, local
-times without an offset, clocks reset to 1970, sentinel values, truncated lines, NUL bytes,
-invalid UTF-8. The data is generated from the date, so running the demo twice on one day
+eleven months; a few percent are broken the way real exports break: coordinates in 1e-7
+degrees, local times without an offset, clocks reset to 1970, sentinel values, truncated lines,
+NUL bytes, invalid UTF-8. The data is generated from the date, so running the demo twice on one day
 re-sends the same batches, which the lake recognises and skips.
 """
 
@@ -69,8 +69,10 @@ def _breakers() -> list[tuple[float, str, Callable[[dict[str, object], random.Ra
     def dumps(doc: dict[str, object]) -> bytes:
         return json.dumps(doc, separators=(",", ":")).encode()
 
-    def swapped(d: dict[str, object], r: random.Random) -> bytes:
-        d["lat"], d["lon"] = d["lon"], 100 + r.random() * 79  # lon/lat swapped in an export
+    def e7(d: dict[str, object], r: random.Random) -> bytes:
+        # Google Takeout writes latitudeE7: degrees times 10^7, copied over unconverted.
+        d["lat"] = round(float(str(d["lat"])) * 1e7)
+        d["lon"] = round(float(str(d["lon"])) * 1e7)
         return dumps(d)
 
     def local_time(d: dict[str, object], r: random.Random) -> bytes:
@@ -115,7 +117,7 @@ def _breakers() -> list[tuple[float, str, Callable[[dict[str, object], random.Ra
         return b"[" + dumps(d) + b"]"
 
     return [
-        (0.008, "lat/lon swapped", swapped),
+        (0.008, "coordinates in 1e-7 degrees", e7),
         (0.005, "local time without offset", local_time),
         (0.003, "clock reset to 1970", epoch_zero),
         (0.001, "clock in 2099", future),
@@ -280,7 +282,9 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
         console.print(table)
     from lake_client.cli import print_partitions
 
-    print_partitions([p for p in lake.partitions(DATASET) if p["kind"] == "month"])
+    print_partitions(
+        [p for p in lake.partitions(DATASET) if p["kind"] == "month"], lake.row_counts(DATASET)
+    )
     console.print()
     console.print("[bold]Try it yourself[/] (connected as the lake's superuser):")
     console.print(f'  psql "{dsn}"        [dim]# or: .venv/bin/lake psql[/]', highlight=False)

@@ -182,3 +182,20 @@ def test_lost_acknowledgement_is_retried_without_duplicates(
     assert first.duplicate and first.attempts == 2, "the retry found the committed batch"
     assert (summary.received, summary.accepted) == (250, 250)
     assert counts(conn)[:3] == (250, 0, 250), "stored once"
+
+
+def test_parallel_sessions_store_everything_once(
+    alice: Lake, conn: psycopg.Connection[tuple[object, ...]]
+):
+    records = [rec(i) for i in range(3000)]
+    for i in range(0, 3000, 150):
+        records[i] = rec(i, lat=-95.0)
+    ns = uuid.uuid4()
+    summary = alice.ingest("location_history", records, batch_size=250, jobs=2, batch_namespace=ns)
+    assert len(summary.batches) == 12
+    assert (summary.received, summary.accepted, summary.quarantined) == (3000, 2980, 20)
+    assert counts(conn) == (2980, 20, 3000, 2980, 20)
+    owners = conn.execute("SELECT DISTINCT user_id FROM user_data.location_history").fetchall()
+    assert owners == [("alice",)], "the second session acted for the same user"
+    again = alice.ingest("location_history", records, batch_size=250, jobs=2, batch_namespace=ns)
+    assert all(b.duplicate for b in again.batches) and counts(conn)[0] == 2980

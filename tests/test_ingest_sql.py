@@ -165,3 +165,18 @@ def test_structured_reason_does_not_leak_whole_value(tx: Conn):
     (reasons,) = tx.execute("SELECT reasons FROM lake.quarantine").fetchone()  # type: ignore[misc]
     assert reasons[0]["rule"] == "maxLength"
     assert len(json.dumps(reasons)) < 1000
+
+
+def test_offsets_beyond_postgresql_range_are_unparseable_not_fatal(tx: Conn):
+    day = (NOW - timedelta(days=1)).strftime("%Y-%m-%d")
+    batch = ingest(
+        tx,
+        [
+            {"ts": f"{day}T08:00:00+16:00", "lat": 1, "lon": 1},
+            {"ts": f"{day}T08:00:00+15:59", "lat": 1, "lon": 1},
+            {"ts": f"{day}T08:00:00-23:00", "lat": 1, "lon": 1},
+        ],
+    )
+    assert (batch["accepted"], batch["quarantined"]) == (1, 2)
+    rules = tx.execute("SELECT reasons->0->>'rule' FROM lake.quarantine").fetchall()
+    assert rules == [("time_unparseable",), ("time_unparseable",)]
