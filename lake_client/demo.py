@@ -3,12 +3,14 @@
 Three people's exports (alice, bob, carol) of about `records` points in all, over the last
 eleven months; a few percent are broken the way real exports break: coordinates in 1e-7
 degrees, local times without an offset, clocks reset to 1970, sentinel values, truncated lines,
-NUL bytes, invalid UTF-8. The data is generated from the date, so running the demo twice on one day
-re-sends the same batches, which the lake recognises and skips.
+NUL bytes, invalid UTF-8. The data is generated from the date and batch ids from its content,
+so running the demo twice on one day re-sends the same batches, which the lake recognises and
+skips.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -220,9 +222,9 @@ def run_demo(total: int, console: Console) -> None:
                 ]
                 task = progress.add_task(f"{path.name} → {DATASET} as {user}", total=len(records))
                 lake.act_as(user)
-                namespace = uuid.uuid5(
-                    uuid.NAMESPACE_URL, f"datapunk-lake-demo:{user}:{anchor.isoformat()}"
-                )
+                # Batch ids from the file's content: the same file again is recognised.
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"datapunk-lake-demo:{user}:{digest}")
 
                 def advance(result: BatchResult, _nbytes: int, task: TaskID = task) -> None:
                     progress.update(task, advance=result.received)
@@ -255,8 +257,8 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
     )
     if skipped:
         console.print(
-            f"{skipped} batch(es) were ingested by an earlier run today and skipped "
-            "(same batch ids): nothing was stored twice."
+            f"{skipped} batch(es) were ingested by an earlier run and skipped "
+            "(same content, same batch ids): nothing was stored twice."
         )
     counts: Counter[str] = Counter()
     examples: dict[str, str] = {}

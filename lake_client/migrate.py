@@ -8,6 +8,7 @@ from alembic.config import Config
 
 from lake_client.config import repo_root
 from lake_client.errors import ConfigurationError, from_psycopg
+from lake_client.schema import source_hash
 
 
 def alembic_config(dsn: str) -> Config:
@@ -27,6 +28,25 @@ def upgrade(dsn: str, revision: str = "head") -> None:
         command.upgrade(alembic_config(dsn), revision)
     except psycopg.Error as exc:
         raise from_psycopg(exc) from exc
+    check_sources(dsn)
+
+
+def check_sources(dsn: str) -> None:
+    """Refuse a database built by the baseline revision from other sources than these: before
+    the first release the baseline changes in place, so such a database lacks recent objects."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT obj_description('lake'::regnamespace, 'pg_namespace')"
+        ).fetchone()
+    built = (row[0] or "") if row else ""
+    current = source_hash()
+    if built and not built.endswith(current):
+        raise ConfigurationError(
+            f"the lake database was built from other sources ({built.rsplit(' ', 1)[-1]}) than "
+            f"this checkout's ({current})",
+            hint="before the first release the baseline migration changes in place: rebuild "
+            "the database (embedded cluster: `make clean` and run again)",
+        )
 
 
 def downgrade(dsn: str, revision: str) -> None:

@@ -6,10 +6,12 @@ sql/ to prove both routes give the same schema.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql as pgsql
 
 from lake_client.config import repo_root
 
@@ -94,8 +96,25 @@ def apply_sql_tree(conn: psycopg.Connection[object], root: Path | None = None) -
         except psycopg.Error as exc:
             raise RuntimeError(f"{path.relative_to(path.parents[1])}: {exc}") from exc
     install_plpython(conn, root)
+    conn.execute(
+        pgsql.SQL("COMMENT ON SCHEMA lake IS {}").format(
+            pgsql.Literal(f"Datapunk Lake, built from sources {source_hash(root)}")
+        )
+    )
     # sql/settings.sql narrowed the search_path for the build; give the caller's back.
     conn.execute("SET LOCAL search_path TO DEFAULT")
+
+
+def source_hash(root: Path | None = None) -> str:
+    """A digest of sql/ and plpython/: what the baseline revision builds. Until the first
+    release the baseline changes in place, and a database built from older sources must be
+    rebuilt; lake_client.migrate uses this to say so."""
+    base = root or repo_root()
+    digest = hashlib.sha256()
+    for path in [*sql_files(base), *sorted((base / "plpython").rglob("*.py"))]:
+        digest.update(str(path.relative_to(base)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def install_plpython(conn: psycopg.Connection[object], root: Path | None = None) -> None:

@@ -89,3 +89,18 @@ def test_latest_revision_downgrades_and_upgrades_cleanly(db: str, conn: Conn):
     assert left == []
     migrate.upgrade(db)
     assert schema_dump(db, pg_dump) == before
+
+
+def test_a_database_built_from_other_sources_is_refused(db: str, conn: Conn):
+    from lake_client.errors import ConfigurationError
+    from lake_client.schema import source_hash
+
+    (comment,) = conn.execute(
+        "SELECT obj_description('lake'::regnamespace, 'pg_namespace')"
+    ).fetchone()  # type: ignore[misc]
+    assert str(comment).endswith(source_hash())
+    migrate.upgrade(db)  # the same sources: nothing to say
+    conn.execute("COMMENT ON SCHEMA lake IS 'Datapunk Lake, built from sources 0123456789abcdef'")
+    with pytest.raises(ConfigurationError) as err:
+        migrate.upgrade(db)
+    assert "make clean" in (err.value.hint or "")
