@@ -16,6 +16,7 @@ from psycopg import sql
 from lake_client import local, migrate
 from lake_client.client import Lake
 from lake_client.config import Settings, load_settings, repo_root
+from lake_client.demo import SCHEMA as DEMO_SCHEMA
 
 APP_ROLE = "lake_test_app"
 ADMIN_ROLE = "lake_test_admin"
@@ -152,18 +153,8 @@ def lake(db: str) -> Iterator[Lake]:
         yield client
 
 
-LOCATION_SCHEMA = {
-    "type": "object",
-    "required": ["ts", "lat", "lon"],
-    "properties": {
-        "ts": {"type": "string", "format": "date-time"},
-        "lat": {"type": "number", "minimum": -90, "maximum": 90},
-        "lon": {"type": "number", "minimum": -180, "maximum": 180},
-        "accuracy_m": {"type": "number", "minimum": 0},
-        "source": {"enum": ["gps", "wifi", "cell"]},
-        "activity": {"type": "string", "maxLength": 32},
-    },
-}
+# The demo's location-history schema: required ts/lat/lon, ranges, an enum, a maxLength.
+LOCATION_SCHEMA = DEMO_SCHEMA
 
 
 @pytest.fixture

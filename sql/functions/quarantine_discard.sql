@@ -15,15 +15,7 @@ BEGIN
             MESSAGE = 'a discard decision needs a reason',
             HINT = 'lake.quarantine_discard(id, ''duplicate of an earlier export'')';
     END IF;
-    SELECT * INTO q FROM lake.quarantine WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK020', MESSAGE = format('no quarantine item %s', p_id);
-    END IF;
-    IF q.status NOT IN ('pending', 'expired') THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK021',
-            MESSAGE = format('quarantine item %s was already %s at %s by %s',
-                             p_id, q.status, q.decided_at, q.decided_by);
-    END IF;
+    q := lake._undecided_item(p_id);
     UPDATE lake.quarantine
        SET status = 'discarded', decided_at = now(), decided_by = session_user,
            decision_note = left(p_reason, 2000)

@@ -16,15 +16,7 @@ DECLARE
     v_batch  lake.batches;
     v_why    jsonb;
 BEGIN
-    SELECT * INTO q FROM lake.quarantine WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK020', MESSAGE = format('no quarantine item %s', p_id);
-    END IF;
-    IF q.status NOT IN ('pending', 'expired') THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK021',
-            MESSAGE = format('quarantine item %s was already %s at %s by %s',
-                             p_id, q.status, q.decided_at, q.decided_by);
-    END IF;
+    q := lake._undecided_item(p_id);
     v_doc := coalesce(p_corrected, q.doc);
     IF v_doc IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK022',
