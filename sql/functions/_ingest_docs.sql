@@ -43,12 +43,11 @@ BEGIN
     EXECUTE format($q$
         SELECT coalesce(array_agg(x.o ORDER BY x.o), '{}')
           FROM unnest($1::jsonb[], $2::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
-         WHERE NOT coalesce(coalesce((%s), false)
-                            AND x.ts >= $3 AND x.ts <= $4 AND x.ts >= $5 AND x.ts < $6
-                            AND pg_column_size(x.doc) <= $7, false)$q$, coalesce(v_schema.predicate, 'false'))
+         WHERE NOT %s$q$, lake._passes_sql(v_schema.predicate, 'x', 3))
     INTO v_sus
     USING p_docs, v_ts, now() - ds.retention, now() + ds.max_future,
-          ds.partitions_from, ds.partitions_to, least(ds.max_record_bytes, 8 * ds.max_depth);
+          ds.partitions_from, ds.partitions_to, 8 * ds.max_depth, ds.max_record_bytes,
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath;
     IF cardinality(v_sus) > 0 THEN
         v_reasons := lake._reasons(ds, v_schema,
                                    array_fill(p_user_id, ARRAY[cardinality(v_sus)]),

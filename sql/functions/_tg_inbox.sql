@@ -87,11 +87,7 @@ BEGIN
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
             SELECT r.ts, r.doc, r.batch_id, r.ref,
-                   coalesce(coalesce((%s), false)
-                            AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
-                            AND CASE WHEN pg_column_size(r.doc) > $5
-                                     THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
-                                     ELSE true END, false) AS ok
+                   %s AS ok
               FROM new_rows AS r)%s
         SELECT s.batch_id,
                count(*) AS received,
@@ -99,7 +95,7 @@ BEGIN
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
                array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs
           FROM s
-         GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'), v_ctes)
+         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1), v_ctes)
     USING v_from, v_to, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user

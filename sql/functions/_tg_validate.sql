@@ -32,15 +32,10 @@ BEGIN
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs
           FROM (SELECT r.batch_id, r.id, r.user_id, r.ts, r.doc,
-                       coalesce(coalesce((%s), false)
-                                AND r.user_id IS NOT NULL
-                                AND r.ts >= $1 AND r.ts <= $2 AND r.ts >= $3 AND r.ts < $4
-                                AND CASE WHEN pg_column_size(r.doc) > $5
-                                         THEN pg_column_size(r.doc) <= $6 AND NOT r.doc @? $7
-                                         ELSE true END, false) AS ok
+                       r.user_id IS NOT NULL AND %s AS ok
                   FROM new_rows AS r
                 OFFSET 0) AS s  -- not flattened: ok is computed once a row, not once a FILTER
-         GROUP BY s.batch_id$q$, coalesce(v_schema.predicate, 'false'))
+         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1))
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath
