@@ -15,7 +15,7 @@ DECLARE
 BEGIN
     CASE p_kind
         WHEN 'month' THEN
-            v_name := p_dataset || to_char(p_from, '"_p"YYYY"_"MM');
+            v_name := lake._partition_name(p_dataset, p_from);
             v_bound := format('FROM (%L) TO (%L)', p_from, p_from + interval '1 month');
         WHEN 'before' THEN
             v_name := p_dataset || '_p_before';

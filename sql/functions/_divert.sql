@@ -47,7 +47,7 @@ BEGIN
                        AS x(u, t, d, o)
                  WHERE lake.month_start(x.t) = $6
                  ORDER BY x.o$q$,
-                ds.name || to_char(v_month AT TIME ZONE 'UTC', '"_p"YYYY"_"MM'))
+                lake._partition_name(ds.name, v_month))
             USING v_seq, p_batch_id,
                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_tss[i] FROM unnest(v_good) AS i),

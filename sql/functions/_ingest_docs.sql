@@ -32,9 +32,10 @@ BEGIN
     SELECT min(t), max(t) INTO v_lo, v_hi
       FROM unnest(v_ts) AS t
      WHERE t >= now() - ds.retention AND t <= now() + ds.max_future;
-    IF v_lo < ds.partitions_from OR v_hi >= ds.partitions_to THEN
-        PERFORM lake.ensure_partitions(ds.name, v_lo, v_hi);
-        SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    IF v_lo IS NOT NULL THEN  -- nested: SQL does not promise to evaluate AND left to right
+        IF lake.ensure_partitions(ds.name, v_lo, v_hi) > 0 THEN
+            SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+        END IF;
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;

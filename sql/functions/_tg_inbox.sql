@@ -54,8 +54,7 @@ BEGIN
     IF v_lo IS NULL THEN
         v_lo := 'infinity';  -- no partition can receive a row: no INSERT below
         v_hi := '-infinity';
-    ELSIF v_lo < ds.partitions_from OR v_hi >= ds.partitions_to THEN
-        PERFORM lake.ensure_partitions(ds.name, v_lo, v_hi);
+    ELSIF lake.ensure_partitions(ds.name, v_lo, v_hi) > 0 THEN
         SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
@@ -69,7 +68,7 @@ BEGIN
     v_month := lake.month_start(v_lo);
     WHILE v_month <= v_hi LOOP
         v_next := (v_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
-        v_part := ds.name || to_char(v_month AT TIME ZONE 'UTC', '"_p"YYYY"_"MM');
+        v_part := lake._partition_name(ds.name, v_month);
         IF to_regclass(format('user_data_partitions.%I', v_part)) IS NULL THEN
             RAISE EXCEPTION 'lake._tg_inbox: partition % of user_data.% is missing',
                 v_part, ds.name;

@@ -1,9 +1,10 @@
 -- Start a client batch (lake_client's COPY path) inside the caller's transaction. Returns whether
--- the batch is new and what the client needs to route records: the owner to write in user_id,
--- the time field, and the span of months that have partitions. A batch id that was committed
+-- the batch is new, whose records they will be, and the dataset's time field, time format,
+-- window, span of partitions and size limit (the client needs the time field, format and limit
+-- to prepare rows; the rest describes where records may land). A batch id that was committed
 -- before returns is_new = false and the client sends nothing (a retry after a lost
--- acknowledgement). The client then COPYs into user_data.<dataset>, hands records it cannot
--- route to lake.ingest_raw, and finishes with lake.end_batch, all in one transaction.
+-- acknowledgement). The client then COPYs into inbox.<dataset>, hands records PostgreSQL could
+-- not take as jsonb to lake.ingest_raw, and finishes with lake.end_batch, all in one transaction.
 CREATE FUNCTION lake.begin_batch(
     p_dataset text,
     p_batch_id uuid,

@@ -1,8 +1,10 @@
 -- Make sure every UTC month from p_from to p_to (both inclusive) has a partition, keeping the
 -- months one contiguous run between the two overflow partitions. Used by create_dataset, by the
 -- premake job and on demand by the ingest paths. Returns how many partitions it created.
--- The registry row is locked first, so concurrent callers for one dataset take turns; the short
--- lock_timeout makes a caller that waits behind long transactions fail fast and retry.
+-- When the months exist already it returns 0 without locking anything, so the ingest paths call
+-- it for every statement. Otherwise the registry row is locked, so concurrent callers for one
+-- dataset take turns; the short lock_timeout makes a caller that waits behind long transactions
+-- fail fast and retry.
 CREATE FUNCTION lake.ensure_partitions(p_dataset text, p_from timestamptz, p_to timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
@@ -22,6 +24,10 @@ DECLARE
 BEGIN
     IF p_from IS NULL OR p_to IS NULL OR p_from > p_to THEN
         RAISE EXCEPTION 'ensure_partitions: invalid range % .. %', p_from, p_to;
+    END IF;
+    IF EXISTS (SELECT FROM lake.datasets
+                WHERE name = p_dataset AND partitions_from <= v_from AND partitions_to >= v_to) THEN
+        RETURN 0;
     END IF;
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset FOR UPDATE;
     IF NOT FOUND THEN
