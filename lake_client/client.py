@@ -115,13 +115,10 @@ class IngestSummary:
 
 @dataclass(frozen=True)
 class _Route:
-    """What begin_batch told us about where records may go."""
+    """What begin_batch told us that the client needs to prepare a record's row."""
 
-    user_id: str
     time_field: str
     time_format: str
-    partitions_from: datetime
-    partitions_to: datetime
     max_record_bytes: int
 
 
@@ -496,14 +493,7 @@ class Lake:
                     info["quarantined"],
                     duplicate=True,
                 )
-            route = _Route(
-                info["user_id"],
-                info["time_field"],
-                info["time_format"],
-                info["partitions_from"],
-                info["partitions_to"],
-                info["max_record_bytes"],
-            )
+            route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
             slow: list[Record] = chunk if fallback else []
             if not fallback:
                 batch_field = _LENGTH.pack(16) + batch_id.bytes

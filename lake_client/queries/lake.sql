@@ -34,9 +34,6 @@ SELECT lake.ingest_raw(%(dataset)s, %(batch_id)s, %(refs)s, %(raws)s)
 -- name: end_batch
 SELECT * FROM lake.end_batch(%(batch_id)s, %(sent)s)
 
--- name: batch
-SELECT * FROM lake.batches WHERE id = %(batch_id)s
-
 -- name: batch_reasons
 SELECT * FROM lake.batch_reasons(%(batch_ids)s)
 

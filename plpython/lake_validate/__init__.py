@@ -13,7 +13,6 @@ Public API:
   ``(schema, docs: list[str]) -> list[list[dict]]``: reasons ``{"path", "rule", "message"}``.
 * :func:`validator_for` ``(key, schema) -> SchemaValidator``: per-session cache.
 * :func:`check_schema` ``(schema) -> list[str]``: problems that make a schema unacceptable.
-* :func:`max_depth_exceeded` ``(text, limit) -> bool``.
 * :func:`quote_literal`, :func:`quote_ident`, :func:`jsonb_literal`: SQL quoting helpers.
 """
 
@@ -23,7 +22,6 @@ from lake_validate.explain import (
     check_schema,
     explain,
     explain_many,
-    max_depth_exceeded,
     validator_for,
 )
 from lake_validate.formats import FORMAT_PATTERNS
@@ -42,7 +40,6 @@ __all__ = [
     "explain_many",
     "jsonb_literal",
     "loads",
-    "max_depth_exceeded",
     "quote_ident",
     "quote_literal",
     "validator_for",

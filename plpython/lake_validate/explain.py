@@ -16,7 +16,6 @@ agrees (see :func:`_fast_safe` and :func:`_fast_parse`); everything else goes to
 
 from __future__ import annotations
 
-import array
 import itertools
 import json
 import math
@@ -54,7 +53,6 @@ __all__ = [
     "check_schema",
     "explain",
     "explain_many",
-    "max_depth_exceeded",
     "validator_for",
 ]
 
@@ -782,50 +780,3 @@ def _walk_schema(schema: Any) -> tuple[bool, list[str], list[str]]:
         for k, v in node.items():
             stack.append((v, depth + 1, f"{where}.{k}" if len(where) < 200 else where))
     return False, bad_numbers, bad_patterns
-
-
-# --------------------------------------------------------------------------- depth check
-
-_BRACKETS = b"[]{}"
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
-# '[' and '{' -> 1, ']' and '}' -> 255 (-1 as a signed byte)
-_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
-
-
-def max_depth_exceeded(text: str | bytes, limit: int) -> bool:
-    """True if the JSON text nests arrays/objects more than ``limit`` levels deep.
-
-    ``{}`` has depth 1, ``{"a": [1]}`` depth 2, a scalar depth 0.  No recursion and linear
-    time at C speed: strings are skipped with ``bytes.find``, everything but brackets is
-    dropped with ``bytes.translate``, and the running depth is ``itertools.accumulate``."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return False
-    parts: list[bytes] = []
-    find = data.find
-    pos = 0
-    while True:
-        q = find(b'"', pos)
-        if q < 0:
-            parts.append(data[pos:])
-            break
-        parts.append(data[pos:q])
-        end = q + 1
-        while True:
-            end = find(b'"', end)
-            if end < 0:
-                break
-            k = end - 1
-            while data[k] == 0x5C:  # backslashes before the quote (stops at the opening one)
-                k -= 1
-            if (end - 1 - k) % 2 == 0:
-                break  # an even number of backslashes: the quote closes the string
-            end += 1
-        if end < 0:
-            break  # unterminated string: not JSON (the parser will say so)
-        pos = end + 1
-    brackets = b"".join(parts).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= limit:
-        return False
-    depth = itertools.accumulate(array.array("b", brackets.translate(_SIGNS)))
-    return max(depth) > limit

@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from lake_validate import (  # noqa: E402
     check_schema,
     explain,
     explain_many,
-    max_depth_exceeded,
     validator_for,
 )
 from lake_validate.explain import _fast_safe  # noqa: E402
@@ -92,9 +90,7 @@ def test_paths_for_hostile_keys_and_arrays() -> None:
 def test_long_values_are_truncated() -> None:
     big = "é" * 10_000_000
     schema = {"type": "object", "properties": {"s": {"maxLength": 3}, "o": {"type": "string"}}}
-    t0 = time.perf_counter()
     got = explain(schema, {"s": big, "o": {"k": ["x" * 1000] * 1000}})
-    assert time.perf_counter() - t0 < 2.0
     for r in got:
         assert len(r["message"]) < 300, r
     assert got[1]["message"].endswith("is longer than 3 characters (10000000)")
@@ -261,40 +257,6 @@ def test_check_schema() -> None:
     for _ in range(200):
         deep = {"type": "object", "properties": {"a": deep}}
     assert any("nested deeper" in p for p in check_schema(deep))
-
-
-# --------------------------------------------------------------------------- depth
-
-
-def test_max_depth_basic() -> None:
-    assert not max_depth_exceeded("1", 0)
-    assert max_depth_exceeded("{}", 0)
-    assert not max_depth_exceeded("{}", 1)
-    assert max_depth_exceeded('{"a": [1]}', 1)
-    assert not max_depth_exceeded('{"a": [1]}', 2)
-    assert not max_depth_exceeded('["[[[[", "\\"[[[["]', 1)
-    assert not max_depth_exceeded("[], [], [], []", 1)
-    assert max_depth_exceeded(b'[[["\\\\"]]]', 2)
-    assert not max_depth_exceeded(b'[["\xc3\xa9[[["]]', 2)
-
-
-def test_max_depth_10000_levels() -> None:
-    text = "[" * 10_000 + "]" * 10_000
-    assert max_depth_exceeded(text, 9_999)
-    assert not max_depth_exceeded(text, 10_000)
-    assert max_depth_exceeded(text.encode(), 64)
-    text = '{"a":' * 10_000 + "1" + "}" * 10_000
-    assert max_depth_exceeded(text, 100)
-
-
-def test_max_depth_big_strings_fast() -> None:
-    s = "x" * 50_000_000 + "[" * 1000 + '\\"' * 1000
-    text = '{"a": "' + s + '", "b": [[1]]}'
-    t0 = time.perf_counter()
-    assert not max_depth_exceeded(text, 3)
-    assert max_depth_exceeded(text, 2)
-    assert max_depth_exceeded(text.encode(), 2)
-    assert time.perf_counter() - t0 < 3.0
 
 
 # --------------------------------------------------------------------------- loading
