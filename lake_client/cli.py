@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +47,24 @@ quarantine_app = typer.Typer(
     help="Review quarantined records.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 app.add_typer(quarantine_app, name="quarantine")
+users_app = typer.Typer(
+    help="Lake users and services (administrators).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(users_app, name="users")
+keys_app = typer.Typer(
+    help="API keys: create (shown once), list, rotate, revoke (administrators).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(
+    help="The audit log (administrators and auditors).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -334,6 +353,160 @@ def quarantine_discard(
     with _lake() as lake:
         lake.quarantine_discard(item, reason)
     console.print(f"discarded item {item}")
+
+
+# -- users, keys, audit -----------------------------------------------------------------------
+
+
+def _when(value: Any) -> str:
+    return "" if value is None else str(value)[:19]
+
+
+@users_app.command("add")
+def users_add(
+    user_id: Annotated[str, typer.Argument(help="The id: letters, digits and . _ @ : + -")],
+    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    service: Annotated[
+        bool, typer.Option("--service", help="A service (gateway) that acts for users.")
+    ] = False,
+) -> None:
+    """Register a lake user, or with --service a gateway that may act for users."""
+    with _lake() as lake:
+        row = lake.create_user(user_id, name, "service" if service else "user")
+    console.print(f"created {row['kind']} {row['id']}; next: `lake keys create {row['id']}`")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Show users and services with their number of active keys."""
+    with _lake() as lake:
+        rows = lake.users()
+    table = Table("id", "kind", "name", "created", "disabled", "active keys")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["kind"],
+            r["display_name"] or "",
+            _when(r["created_at"]),
+            _when(r["disabled_at"]),
+            str(r["active_keys"]),
+        )
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(user_id: Annotated[str, typer.Argument(help="User or service id.")]) -> None:
+    """Stop a user's or service's keys from authenticating (the data stays)."""
+    with _lake() as lake:
+        lake.set_user_enabled(user_id, False)
+    console.print(f"disabled {user_id}")
+
+
+@users_app.command("enable")
+def users_enable(user_id: Annotated[str, typer.Argument(help="User or service id.")]) -> None:
+    """Let a disabled user or service authenticate again."""
+    with _lake() as lake:
+        lake.set_user_enabled(user_id, True)
+    console.print(f"enabled {user_id}")
+
+
+def _print_new_key(row: dict[str, Any]) -> None:
+    console.print(f"key id:  {row['key_id']}")
+    console.print(f"scopes:  {', '.join(row['scopes'])}")
+    console.print(f"expires: {_when(row['expires_at']) or 'never'}")
+    console.print("API key (shown only now; the lake keeps only its hash):")
+    print(row["api_key"])
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[str, typer.Argument(help="The user or service the key is for.")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read and/or write (repeat the option; both if none).")
+    ] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="Days until the key expires (never if not given).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+) -> None:
+    """Make an API key. It is printed once; store it where the app or service reads it."""
+    expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
+    with _lake() as lake:
+        row = lake.create_key(principal, scope or ("read", "write"), expires, label)
+    _print_new_key(row)
+
+
+@keys_app.command("list")
+def keys_list(
+    principal: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
+) -> None:
+    """Show keys (never their secrets): scopes, state, expiry, last use."""
+    with _lake() as lake:
+        rows = lake.keys(principal)
+    table = Table("key id", "for", "scopes", "state", "label", "created", "expires", "last used")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["principal"],
+            ",".join(r["scopes"]),
+            r["state"],
+            r["label"] or "",
+            _when(r["created_at"]),
+            _when(r["expires_at"]),
+            _when(r["last_used_at"]),
+        )
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")]) -> None:
+    """Replace a key with a new one (same scopes); the old one stops working now."""
+    with _lake() as lake:
+        row = lake.rotate_key(key_id)
+    _print_new_key(row)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")]) -> None:
+    """Revoke a key: it stops authenticating, and sessions it opened lose their identity."""
+    with _lake() as lake:
+        lake.revoke_key(key_id)
+    console.print(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 and name the first bad entry if it is broken."""
+    with _lake() as lake:
+        row = lake.verify_audit_chain()
+    if row["ok"]:
+        console.print(f"audit chain intact: {row['entries']:,} entries")
+        return
+    err_console.print(f"audit chain broken at entry {row['first_bad_id']}: {row['problem']}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    limit: Annotated[int, typer.Option(help="How many entries.")] = 20,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. auth.failure.")] = None,
+) -> None:
+    """Show the newest audit entries."""
+    with _lake() as lake:
+        rows = lake.audit_log(limit, action)
+    table = Table("id", "at", "action", "object", "role", "user", "service", "detail")
+    for r in reversed(rows):
+        table.add_row(
+            str(r["id"]),
+            _when(r["at"]),
+            r["action"],
+            r["object"] or "",
+            r["db_role"],
+            r["lake_user"] or "",
+            r["service"] or "",
+            json.dumps(r["detail"])[:60],
+        )
+    console.print(table)
 
 
 # -- demo -------------------------------------------------------------------------------------

@@ -28,7 +28,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from lake_client.config import load_settings
-from lake_client.errors import RETRYABLE_SQLSTATES, ConnectionFailed, LakeError, from_psycopg
+from lake_client.errors import (
+    RETRYABLE_SQLSTATES,
+    AuthenticationFailed,
+    ConnectionFailed,
+    LakeError,
+    from_psycopg,
+)
 from lake_client.queries import sql
 from lake_client.records import Record, from_objects
 
@@ -189,7 +195,8 @@ class Lake:
         self.work_mem = work_mem
         self.connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Row] | None = None
-        self._session_user: tuple[str, str] | None = None  # (user_id, scope) to restore
+        # The session identity to establish again after reconnecting: (query name, params).
+        self._session_identity: tuple[str, dict[str, str]] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -220,9 +227,9 @@ class Lake:
             conn.execute(
                 sql("session_setup"), {"work_mem": self.work_mem, "app": self.application_name}
             )
-            if self._session_user is not None:
-                user_id, scope = self._session_user
-                conn.execute(sql("act_as"), {"user_id": user_id, "scope": scope})
+            if self._session_identity is not None:
+                name, params = self._session_identity
+                conn.execute(sql(name), params)
             conn.commit()
             self._conn = conn
         return self._conn
@@ -248,14 +255,92 @@ class Lake:
     # -- identity ---------------------------------------------------------------------------
 
     def act_as(self, user_id: str, scope: str = "session") -> None:
-        """Act for a lake user (administrators only). With scope "session" (the default here)
-        the client re-establishes it after reconnecting."""
-        self._query("act_as", {"user_id": user_id, "scope": scope})
-        self._session_user = (user_id, scope) if scope == "session" else None
+        """Act for a lake user (administrators, and services after authenticate()). With scope
+        "session" (the default here) the client re-establishes it after reconnecting."""
+        params = {"user_id": user_id, "scope": scope}
+        self._query("act_as", params)
+        if scope == "session":
+            self._session_identity = ("act_as", params)
+
+    def authenticate(self, api_key: str, scope: str = "session") -> str:
+        """Establish this session's identity from an API key: a user's key makes the session
+        that user, a service's key makes it that service (which may then act_as users).
+        Returns the principal's id; raises AuthenticationFailed for a key the lake refuses.
+        With scope "session" (the default here) the client authenticates again after
+        reconnecting."""
+        params = {"api_key": api_key, "scope": scope}
+        principal = self._query("authenticate", params)[0]["principal"]
+        if principal is None:
+            raise AuthenticationFailed(
+                "authentication failed: the API key is not valid",
+                hint="check the key (lake_<id>_<secret>); `lake keys list` shows which keys "
+                "are active, and an administrator can rotate or create one",
+            )
+        if scope == "session":
+            self._session_identity = ("authenticate", params)
+        return str(principal)
+
+    def identity(self) -> Row | None:
+        """The session's identity (user_id, service, principal, key_id, scopes), or None."""
+        rows = self._query("current_identity")
+        return rows[0] if rows else None
 
     def current_user_id(self) -> str | None:
         value = self._query("current_user_id")[0]["current_user_id"]
         return None if value is None else str(value)
+
+    # -- users, keys, audit (administrators; the audit log also for auditors) ---------------
+
+    def create_user(self, user_id: str, display_name: str | None = None, kind: str = "user") -> Row:
+        """Register a lake user, or a service (kind "service") that acts for users."""
+        return self._query(
+            "create_user", {"id": user_id, "display_name": display_name, "kind": kind}
+        )[0]
+
+    def users(self) -> list[Row]:
+        return self._query("users")
+
+    def set_user_enabled(self, user_id: str, enabled: bool) -> Row:
+        return self._query("set_user_enabled", {"id": user_id, "enabled": enabled})[0]
+
+    def create_key(
+        self,
+        principal: str,
+        scopes: Sequence[str] = ("read", "write"),
+        expires_in: timedelta | None = None,
+        label: str | None = None,
+    ) -> Row:
+        """A new API key (key_id, api_key, scopes, expires_at). The api_key is shown only now."""
+        return self._query(
+            "create_api_key",
+            {
+                "principal": principal,
+                "scopes": list(scopes),
+                "expires_in": expires_in,
+                "label": label,
+            },
+        )[0]
+
+    def keys(self, principal: str | None = None) -> list[Row]:
+        return self._query("api_keys", {"principal": principal})
+
+    def rotate_key(self, key_id: str) -> Row:
+        """Replace a key by a new one with the same scopes; the old one stops working now."""
+        return self._query("rotate_api_key", {"key_id": key_id})[0]
+
+    def revoke_key(self, key_id: str) -> None:
+        self._query("revoke_api_key", {"key_id": key_id})
+
+    def link_oauth(self, provider: str, subject: str, user_id: str) -> None:
+        self._query("link_oauth", {"provider": provider, "subject": subject, "user_id": user_id})
+
+    def verify_audit_chain(self) -> Row:
+        """ok, entries, first_bad_id, problem (see lake.verify_audit_chain)."""
+        return self._query("verify_audit_chain")[0]
+
+    def audit_log(self, limit: int = 50, action: str | None = None) -> list[Row]:
+        """The newest audit entries first."""
+        return self._query("audit_log", {"limit": limit, "action": action})
 
     # -- datasets ---------------------------------------------------------------------------
 
@@ -393,7 +478,7 @@ class Lake:
                 work_mem=self.work_mem,
                 connect_timeout=self.connect_timeout,
             )
-            other._session_user = self._session_user
+            other._session_identity = self._session_identity
             extra.append(other)
             sessions.put(other)
         lock = threading.Lock()

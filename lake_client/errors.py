@@ -1,6 +1,6 @@
 """One exception root for the client; database errors are mapped here and nowhere else.
 
-The database raises SQLSTATEs of the lake's own class ``LK`` (see ``sql/README.md``) so the
+The database raises SQLSTATEs of the lake's own class ``LK`` (listed in the README) so the
 client can tell a bad dataset name from a missing one without parsing messages.
 """
 
@@ -56,6 +56,10 @@ class IdentityError(LakeError):
     """No lake user is established for this session, or the caller may not act as one."""
 
 
+class AuthenticationFailed(IdentityError):
+    """The lake refused an API key (malformed, unknown, revoked, expired or disabled owner)."""
+
+
 class QuarantineError(LakeError):
     """A quarantine decision was refused (unknown item, already decided, still invalid)."""
 
@@ -77,12 +81,17 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK005": DatasetError,  # invalid option
     "LK006": InputError,  # records are not a JSON array
     "LK010": IdentityError,  # no lake user in this session
-    "LK011": IdentityError,  # not permitted to act for that user
+    "LK011": IdentityError,  # invalid user id, identity scope, key scope or expiry
+    "LK012": IdentityError,  # no such user / key / link, or not permitted to act for that user
+    "LK013": IdentityError,  # the user exists already
+    "LK014": IdentityError,  # the identity lacks the write scope
     "LK020": QuarantineError,  # no such quarantine item
     "LK021": QuarantineError,  # already decided
     "LK022": QuarantineError,  # still invalid
     "LK030": BatchError,  # batch reused / already committed
     "LK031": BatchError,  # count mismatch
+    "LK040": DatasetError,  # an update would make stored records invalid
+    "LK050": DatabaseError,  # the audit log is append-only
 }
 
 # Errors after which a retry of the same batch may succeed.

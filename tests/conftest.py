@@ -20,6 +20,8 @@ from lake_client.demo import SCHEMA as DEMO_SCHEMA
 
 APP_ROLE = "lake_test_app"
 ADMIN_ROLE = "lake_test_admin"
+SERVICE_ROLE = "lake_test_service"
+AUDITOR_ROLE = "lake_test_auditor"
 
 
 def _source_hash() -> str:
@@ -101,7 +103,12 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
         admin_conn.execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name))
         )
-    for role, group in ((APP_ROLE, "lake_app"), (ADMIN_ROLE, "lake_admin")):
+    for role, group in (
+        (APP_ROLE, "lake_app"),
+        (ADMIN_ROLE, "lake_admin"),
+        (SERVICE_ROLE, "lake_service"),
+        (AUDITOR_ROLE, "lake_auditor"),
+    ):
         admin_conn.execute(
             sql.SQL(
                 "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
@@ -171,4 +178,4 @@ def pytest_report_header() -> list[str]:
     return [f"lake: {where}", f"lake: LAKE_HOME={os.environ.get('LAKE_HOME', '(default)')}"]
 
 
-__all__ = ["ADMIN_ROLE", "APP_ROLE", "LOCATION_SCHEMA", "Path"]
+__all__ = ["ADMIN_ROLE", "APP_ROLE", "AUDITOR_ROLE", "LOCATION_SCHEMA", "SERVICE_ROLE", "Path"]

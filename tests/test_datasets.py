@@ -75,7 +75,24 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         "SELECT tgname FROM pg_trigger WHERE tgrelid ="
         " 'user_data.location_history'::regclass ORDER BY 1"
     ).fetchall()
-    assert triggers == [("validate_insert",), ("validate_update",)]
+    assert triggers == [
+        ("audit_delete",),
+        ("audit_truncate",),
+        ("audit_update",),
+        ("validate_insert",),
+        ("validate_update",),
+    ]
+    scope_policies = conn.execute(
+        "SELECT policyname, permissive, cmd, roles::text[] FROM pg_policies"
+        " WHERE tablename = %s AND policyname LIKE 'scope%%' ORDER BY 1",
+        [location_dataset],
+    ).fetchall()
+    assert scope_policies == [
+        ("scope_delete", "RESTRICTIVE", "DELETE", ["lake_admin", "lake_app"]),
+        ("scope_insert", "RESTRICTIVE", "INSERT", ["lake_admin", "lake_app"]),
+        ("scope_read", "RESTRICTIVE", "SELECT", ["lake_admin", "lake_app"]),
+        ("scope_update", "RESTRICTIVE", "UPDATE", ["lake_admin", "lake_app"]),
+    ]
     compiled = conn.execute(
         "SELECT predicate IS NOT NULL FROM lake.dataset_schemas WHERE dataset = %s",
         [location_dataset],

@@ -11,6 +11,59 @@ SELECT lake.act_as(%(user_id)s, %(scope)s)
 -- name: current_user_id
 SELECT lake.current_user_id()
 
+-- name: authenticate
+-- NULL when the key is refused (the database records the attempt and says why in its audit log).
+SELECT lake.authenticate(%(api_key)s, %(scope)s) AS principal
+
+-- name: current_identity
+SELECT user_id, service, principal, key_id, scopes FROM lake.current_identity()
+
+-- name: create_user
+SELECT * FROM lake.create_user(%(id)s, %(display_name)s, %(kind)s)
+
+-- name: users
+SELECT u.id, u.kind, u.display_name, u.created_at, u.disabled_at,
+       (SELECT count(*) FROM lake.api_keys k
+         WHERE k.principal = u.id AND k.revoked_at IS NULL
+           AND (k.expires_at IS NULL OR k.expires_at > now())) AS active_keys
+  FROM lake.users u
+ ORDER BY u.id
+
+-- name: set_user_enabled
+SELECT * FROM lake.set_user_enabled(%(id)s, %(enabled)s)
+
+-- name: create_api_key
+SELECT * FROM lake.create_api_key(%(principal)s, %(scopes)s, %(expires_in)s, %(label)s)
+
+-- name: api_keys
+SELECT id, principal, scopes, label, created_at, expires_at, revoked_at, last_used_at,
+       replaced_by,
+       CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+            WHEN expires_at <= now() THEN 'expired' ELSE 'active' END AS state
+  FROM lake.api_keys
+ WHERE %(principal)s::text IS NULL OR principal = %(principal)s
+ ORDER BY principal, created_at
+
+-- name: rotate_api_key
+SELECT * FROM lake.rotate_api_key(%(key_id)s)
+
+-- name: revoke_api_key
+SELECT lake.revoke_api_key(%(key_id)s)
+
+-- name: link_oauth
+SELECT lake.link_oauth(%(provider)s, %(subject)s, %(user_id)s)
+
+-- name: verify_audit_chain
+SELECT * FROM lake.verify_audit_chain()
+
+-- name: audit_log
+SELECT id, at, action, object, db_role, lake_user, service, client_addr::text AS client_addr,
+       detail
+  FROM lake.audit_log
+ WHERE %(action)s::text IS NULL OR action = %(action)s
+ ORDER BY id DESC
+ LIMIT %(limit)s
+
 -- name: create_dataset
 SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
 

@@ -40,8 +40,9 @@ BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK010',
             MESSAGE = 'no lake user in this session: every record needs an owner',
-            HINT = 'An administrator calls lake.act_as(''<user id>'') first.';
+            HINT = 'Authenticate with lake.authenticate(''<API key>'') first.';
     END IF;
+    PERFORM lake._require_write();
     SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     IF NOT FOUND OR TG_TABLE_SCHEMA <> 'inbox' THEN
         RAISE EXCEPTION 'lake._tg_inbox: %.% is not a lake inbox', TG_TABLE_SCHEMA, TG_TABLE_NAME;

@@ -1,7 +1,9 @@
--- Establish the lake user for this session: for the current transaction (the default, so a
--- pooled connection never carries one user's identity into the next transaction) or, when asked,
--- for the rest of the session. Only lake administrators may call it; the governance layer adds
--- lake.authenticate(api_key) for users and services.
+-- Act for a lake user: for the current transaction (the default, so a pooled connection never
+-- carries one user's identity into the next transaction) or, when asked, for the session.
+-- Allowed to lake administrators (any valid user id, with read and write) and to a session of a
+-- lake_service login that authenticated with a service's API key (only enabled users of kind
+-- 'user', with the service key's scopes). A service's own authentication outlives a
+-- transaction-scoped act_as. Audited.
 CREATE FUNCTION lake.act_as(p_user_id text, p_scope text DEFAULT 'transaction')
 RETURNS text
 LANGUAGE plpgsql
@@ -10,37 +12,56 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_nonce uuid := gen_random_uuid();
+    v_admin  boolean := pg_has_role(session_user, 'lake_admin', 'MEMBER');
+    v_me     record;
+    v_scopes text[];
 BEGIN
-    IF p_user_id IS NULL OR p_user_id !~ '^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$' THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LK011',
-            MESSAGE = format('invalid lake user id %L', left(p_user_id, 200)),
-            HINT = 'A user id is 1-128 characters: letters, digits and . _ @ : + -, '
-                   'starting with a letter or digit.';
-    END IF;
-    IF p_scope IS NULL OR p_scope NOT IN ('transaction', 'session') THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LK011',
-            MESSAGE = format('invalid identity scope %L', p_scope),
-            HINT = 'Use ''transaction'' (the default) or ''session''.';
+    PERFORM lake._check_user_id(p_user_id);
+    PERFORM lake._check_identity_scope(p_scope);
+    SELECT * INTO v_me FROM lake.current_identity();
+    IF v_admin THEN
+        v_scopes := ARRAY['read', 'write'];
+    ELSIF v_me.service IS NOT NULL AND pg_has_role(session_user, 'lake_service', 'MEMBER') THEN
+        IF NOT EXISTS (SELECT FROM lake.users AS u
+                        WHERE u.id = p_user_id AND u.kind = 'user' AND u.disabled_at IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'LK012',
+                MESSAGE = format('%L is not an enabled lake user', p_user_id),
+                HINT = 'An administrator creates users with lake.create_user().';
+        END IF;
+        v_scopes := v_me.scopes;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'LK012',
+            MESSAGE = 'only a lake administrator, or a service that authenticated with its API '
+                      'key, may act as a user',
+            HINT = 'A service calls lake.authenticate(''<service key>'') first; a user '
+                   'authenticates with its own key instead.';
     END IF;
 
-    INSERT INTO lake.session_identity AS s
-           (backend_pid, nonce, scope, xact_start, user_id, established_by)
-    VALUES (pg_backend_pid(), v_nonce, p_scope, now(), p_user_id, session_user)
-    ON CONFLICT (backend_pid) DO UPDATE
-       SET nonce = excluded.nonce,
-           scope = excluded.scope,
-           xact_start = excluded.xact_start,
-           user_id = excluded.user_id,
-           established_by = excluded.established_by,
-           established_at = clock_timestamp();
-
-    PERFORM set_config('lake.identity_nonce', v_nonce::text, p_scope = 'transaction');
+    IF v_me.principal IS NULL THEN
+        -- Nothing to keep: a fresh identity with a fresh nonce.
+        DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
+        INSERT INTO lake.session_identity (backend_pid, nonce, acting_user, act_scope, act_xact,
+                                           scopes)
+        VALUES (pg_backend_pid(), gen_random_uuid(), p_user_id, p_scope, pg_current_xact_id(),
+                v_scopes);
+        PERFORM set_config('lake.identity_nonce',
+                           (SELECT s.nonce::text FROM lake.session_identity AS s
+                             WHERE s.backend_pid = pg_backend_pid()), false);
+    ELSE
+        -- Keep the authenticated principal (and its nonce); add whom it acts for.
+        UPDATE lake.session_identity
+           SET acting_user = p_user_id, act_scope = p_scope, act_xact = pg_current_xact_id(),
+               scopes = v_scopes, established_by = session_user,
+               established_at = clock_timestamp()
+         WHERE backend_pid = pg_backend_pid();
+    END IF;
+    PERFORM lake._audit('identity.act_as', p_user_id,
+                        jsonb_build_object('scope', p_scope,
+                                           'by', CASE WHEN v_admin THEN 'administrator'
+                                                      ELSE 'service' END));
     RETURN p_user_id;
 END
 $$;
 ALTER FUNCTION lake.act_as(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.act_as(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.act_as(text, text) TO lake_admin;
+GRANT EXECUTE ON FUNCTION lake.act_as(text, text) TO lake_admin, lake_service;

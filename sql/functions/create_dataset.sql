@@ -126,6 +126,19 @@ BEGIN
     EXECUTE format($pol$
         CREATE POLICY lake_internal ON user_data.%I AS PERMISSIVE FOR ALL TO lake_owner
         USING (true) WITH CHECK (true)$pol$, ds.name);
+    -- The identity's scopes (its API key's): reading needs read, writing needs write.
+    EXECUTE format($pol$
+        CREATE POLICY scope_read ON user_data.%I AS RESTRICTIVE FOR SELECT
+        TO lake_app, lake_admin USING ((SELECT lake.has_scope('read')))$pol$, ds.name);
+    EXECUTE format($pol$
+        CREATE POLICY scope_insert ON user_data.%I AS RESTRICTIVE FOR INSERT
+        TO lake_app, lake_admin WITH CHECK ((SELECT lake.has_scope('write')))$pol$, ds.name);
+    EXECUTE format($pol$
+        CREATE POLICY scope_update ON user_data.%I AS RESTRICTIVE FOR UPDATE
+        TO lake_app, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
+    EXECUTE format($pol$
+        CREATE POLICY scope_delete ON user_data.%I AS RESTRICTIVE FOR DELETE
+        TO lake_app, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON user_data.%I TO lake_app, lake_admin',
                    ds.name);
 
@@ -137,6 +150,18 @@ BEGIN
         CREATE TRIGGER validate_update AFTER UPDATE ON user_data.%I
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+    -- Changes to stored rows go to the audit log, before and after (lake._tg_audit_change).
+    EXECUTE format($trg$
+        CREATE TRIGGER audit_update AFTER UPDATE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER audit_delete AFTER DELETE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER audit_truncate AFTER TRUNCATE ON user_data.%I
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
     -- owner is the session's lake user), insert-only for applications. Its trigger validates
@@ -170,6 +195,8 @@ BEGIN
         PERFORM lake._create_partition(ds.name, 'month', v_month);
     END LOOP;
     PERFORM lake._create_partition(ds.name, 'after', ds.partitions_to);
+    PERFORM lake._audit('dataset.create', ds.name,
+                        jsonb_build_object('schema', p_json_schema, 'options', p_options));
     RETURN ds;
 END
 $$;

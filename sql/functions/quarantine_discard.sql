@@ -21,6 +21,8 @@ BEGIN
            decision_note = left(p_reason, 2000)
      WHERE id = p_id
     RETURNING * INTO q;
+    PERFORM lake._audit('quarantine.discard', q.dataset,
+                        jsonb_build_object('quarantine_id', p_id, 'reason', q.decision_note));
     RETURN q;
 END
 $$;

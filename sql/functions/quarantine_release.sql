@@ -49,6 +49,10 @@ BEGIN
        SET status = 'released', decided_at = now(), decided_by = session_user,
            decision_note = p_note, released_batch = v_batch.id
      WHERE id = p_id;
+    PERFORM lake._audit('quarantine.release', q.dataset,
+                        jsonb_build_object('quarantine_id', p_id, 'batch_id', v_batch.id,
+                                           'corrected', p_corrected IS NOT NULL, 'note', p_note),
+                        q.doc, v_doc);
     RETURN v_batch;
 END
 $$;

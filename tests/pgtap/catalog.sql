@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
-SELECT plan(13);
+SELECT plan(17);
 
 SELECT has_schema('lake');
 SELECT has_schema('user_data');
@@ -59,5 +59,26 @@ SELECT ok(NOT has_any_column_privilege('lake_app', 'inbox.tap_points', 'SELECT')
           'applications may only insert into an inbox');
 SELECT ok(NOT has_function_privilege('lake_app', 'lake.act_as(text, text)', 'EXECUTE'),
           'applications cannot establish an identity');
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'user_data' AND c.relkind IN ('r', 'p')
+       AND (SELECT count(*) FROM pg_policies p WHERE p.schemaname = 'user_data'
+             AND p.tablename = c.relname AND p.permissive = 'RESTRICTIVE'
+             AND p.policyname IN ('scope_read', 'scope_insert', 'scope_update',
+                                  'scope_delete')) <> 4$$,
+    'every user_data table enforces the read and write scopes');
+SELECT is_empty($$
+    SELECT r.rolname, p.privilege_type FROM pg_roles r
+     CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS p(privilege_type)
+     WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_admin', 'lake_auditor')
+       AND (has_table_privilege(r.rolname, 'lake.audit_log', p.privilege_type)
+            OR has_table_privilege(r.rolname, 'lake.audit_head', p.privilege_type))$$,
+    'no application role may write the audit log or its chain head');
+SELECT ok(NOT has_table_privilege('lake_auditor', 'user_data.tap_points', 'SELECT')
+          AND has_table_privilege('lake_auditor', 'lake.audit_log', 'SELECT'),
+          'auditors read the audit log, not user data');
+SELECT ok(NOT has_column_privilege('lake_admin', 'lake.api_keys', 'secret_sha256', 'SELECT'),
+          'nobody but the owner reads the key hashes');
 
 SELECT * FROM finish();

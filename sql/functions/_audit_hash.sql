@@ -1,0 +1,19 @@
+-- The hash of an audit entry: SHA-256 of the previous entry's hash followed by the entry's
+-- fields as a JSON array (jsonb's text form is canonical; the time as microseconds since the
+-- Unix epoch, so no time zone setting changes it). The one definition used to append
+-- (lake._audit) and to verify (lake.verify_audit_chain).
+CREATE FUNCTION lake._audit_hash(e lake.audit_log)
+RETURNS bytea
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT public.digest(
+        e.prev_hash || convert_to(jsonb_build_array(
+            e.id, (extract(epoch FROM e.at) * 1000000)::bigint, e.action, e.object, e.db_role,
+            e.lake_user, e.service, host(e.client_addr), e.application, e.xact_id::text,
+            e.detail, e.before, e.after)::text, 'UTF8'),
+        'sha256')
+$$;
+ALTER FUNCTION lake._audit_hash(lake.audit_log) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake._audit_hash(lake.audit_log) FROM PUBLIC;

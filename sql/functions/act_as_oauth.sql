@@ -1,0 +1,28 @@
+-- Act for the lake user linked to an OAuth2 identity (provider and subject of a token the caller
+-- has verified), with the same rules as lake.act_as(): for administrators and authenticated
+-- services. An identity with no link is refused (LK012).
+CREATE FUNCTION lake.act_as_oauth(p_provider text, p_subject text,
+                                  p_scope text DEFAULT 'transaction')
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user text;
+BEGIN
+    SELECT o.user_id INTO v_user FROM lake.oauth_identities AS o
+     WHERE o.provider = p_provider AND o.subject = p_subject;
+    IF v_user IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK012',
+            MESSAGE = format('no lake user is linked to %s identity %L', p_provider,
+                             left(p_subject, 100)),
+            HINT = 'An administrator links it with lake.link_oauth(provider, subject, user_id).';
+    END IF;
+    RETURN lake.act_as(v_user, p_scope);
+END
+$$;
+ALTER FUNCTION lake.act_as_oauth(text, text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.act_as_oauth(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.act_as_oauth(text, text, text) TO lake_admin, lake_service;

@@ -1,0 +1,66 @@
+-- Establish this session's identity from an API key: a user's key makes the session that user
+-- (lake.current_user_id()), with the key's scopes; a service's key makes it that service, which
+-- may then lake.act_as() a user. For this transaction (the default) or, when asked, the session.
+--
+-- Returns the principal's id, or NULL when the key is malformed, unknown, wrong, revoked or
+-- expired, or its principal is disabled: then any identity the session had is dropped, the
+-- attempt goes to the audit log (committed with the transaction) and, at once, to the server log.
+-- It returns NULL instead of raising so that the audit entry of a failed attempt survives in
+-- autocommit mode; the reason is told only to the audit log.
+CREATE FUNCTION lake.authenticate(p_api_key text, p_scope text DEFAULT 'transaction')
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_parts text[] := regexp_match(p_api_key, '^lake_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$');
+    k       lake.api_keys;
+    u       lake.users;
+    v_why   text;
+BEGIN
+    PERFORM lake._check_identity_scope(p_scope);
+    IF v_parts IS NULL THEN
+        v_why := 'malformed key';
+    ELSE
+        SELECT * INTO k FROM lake.api_keys WHERE id = v_parts[1];
+        SELECT * INTO u FROM lake.users WHERE id = k.principal;
+        v_why := CASE
+            WHEN k.id IS NULL THEN 'unknown key'
+            WHEN k.secret_sha256 <> public.digest(v_parts[2], 'sha256') THEN 'wrong secret'
+            WHEN k.revoked_at IS NOT NULL THEN 'revoked key'
+            WHEN k.expires_at <= now() THEN 'expired key'
+            WHEN u.disabled_at IS NOT NULL THEN 'disabled ' || u.kind
+        END;
+    END IF;
+
+    IF v_why IS NOT NULL THEN
+        DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
+        PERFORM lake._audit('auth.failure', v_parts[1], jsonb_build_object('reason', v_why));
+        RAISE LOG 'lake: authentication failed for key % (%), role %, client %',
+            coalesce(v_parts[1], '(malformed)'), v_why, session_user, inet_client_addr();
+        RAISE WARNING USING
+            MESSAGE = 'lake: authentication failed: the API key is not valid',
+            HINT = 'Check the key; an administrator can list, rotate or create keys.';
+        RETURN NULL;
+    END IF;
+
+    DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
+    INSERT INTO lake.session_identity
+           (backend_pid, nonce, principal, principal_kind, key_id, auth_scope, auth_xact, scopes)
+    VALUES (pg_backend_pid(), gen_random_uuid(), k.principal, u.kind, k.id, p_scope,
+            pg_current_xact_id(), k.scopes);
+    PERFORM set_config('lake.identity_nonce',
+                       (SELECT s.nonce::text FROM lake.session_identity AS s
+                         WHERE s.backend_pid = pg_backend_pid()), false);
+    UPDATE lake.api_keys SET last_used_at = now() WHERE id = k.id;
+    PERFORM lake._audit('auth.success', k.principal,
+                        jsonb_build_object('key_id', k.id, 'kind', u.kind, 'scope', p_scope,
+                                           'scopes', to_jsonb(k.scopes)));
+    RETURN k.principal;
+END
+$$;
+ALTER FUNCTION lake.authenticate(text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.authenticate(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.authenticate(text, text) TO lake_admin, lake_app;

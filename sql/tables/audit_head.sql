@@ -1,0 +1,13 @@
+-- The head of the audit log's hash chain: the last entry's id and hash. lake._audit() locks this
+-- one row to append, so appends are serialised until their transaction ends and the chain stays
+-- linear (ids without gaps, each entry linked to the one before) under concurrent writers; a
+-- rolled-back append leaves no trace. first_id is the oldest id that must still exist (the
+-- retention job advances it when it drops old months).
+CREATE TABLE lake.audit_head (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_id    bigint NOT NULL,
+    last_hash  bytea NOT NULL,
+    first_id   bigint NOT NULL
+);
+INSERT INTO lake.audit_head (last_id, last_hash, first_id) VALUES (0, '\x'::bytea, 1);
+ALTER TABLE lake.audit_head OWNER TO lake_owner;

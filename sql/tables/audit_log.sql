@@ -1,0 +1,27 @@
+-- The audit log: who (database role, lake user, acting service, client address), when and what,
+-- for ingest batches, changes to user data (before and after), quarantine decisions,
+-- authentication, act_as, key and user changes and administration. Monthly partitions (made on
+-- demand by lake._audit), kept 365 days. Append-only: no application role may write it, and a
+-- trigger refuses UPDATE and DELETE even to its owner. Tamper-evident: hash = SHA-256 of
+-- prev_hash and the entry (lake._audit_hash); lake.verify_audit_chain() checks every link.
+CREATE TABLE lake.audit_log (
+    id           bigint NOT NULL,
+    at           timestamptz NOT NULL,
+    action       text NOT NULL,
+    object       text,
+    db_role      name NOT NULL,
+    lake_user    text COLLATE "C",
+    service      text COLLATE "C",
+    client_addr  inet,
+    application  text,
+    xact_id      xid8 NOT NULL,
+    detail       jsonb,
+    before       jsonb,
+    after        jsonb,
+    prev_hash    bytea NOT NULL,
+    hash         bytea NOT NULL,
+    PRIMARY KEY (id, at)
+) PARTITION BY RANGE (at);
+CREATE INDEX audit_log_at_idx ON lake.audit_log (at);
+ALTER TABLE lake.audit_log OWNER TO lake_owner;
+GRANT SELECT ON lake.audit_log TO lake_admin, lake_auditor;
