@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import random
 import shlex
 import statistics
@@ -44,18 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from common import drop_database, fresh_database, lake_settings, machine_facts
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from lake_client import local, migrate  # noqa: E402
-from lake_client.client import IngestSummary, Lake  # noqa: E402
-from lake_client.config import Settings, load_settings  # noqa: E402
-from lake_client.demo import SCHEMA  # noqa: E402
-from lake_client.records import Record  # noqa: E402
+from lake_client.client import IngestSummary, Lake
+from lake_client.config import Settings
+from lake_client.demo import SCHEMA
+from lake_client.records import Record
 
 DATASET = "location_history"
 APP_ROLE = "lake_bench_app"
@@ -182,20 +176,7 @@ def _copy_escape(raw: bytes) -> bytes:
 
 def prepare_database(settings: Settings, name: str, schema: dict[str, Any]) -> str:
     """A fresh migrated database with the dataset, the raw table and the application role."""
-    with psycopg.connect(settings.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        admin.execute(
-            sql.SQL(
-                "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
-                "CREATE ROLE {i} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END$$"
-            ).format(r=sql.Literal(APP_ROLE), i=sql.Identifier(APP_ROLE))
-        )
-        admin.execute(sql.SQL("GRANT lake_app, lake_admin TO {}").format(sql.Identifier(APP_ROLE)))
-    dsn = settings.dsn(name)
-    migrate.upgrade(dsn)
+    dsn = fresh_database(settings, name, {APP_ROLE: ["lake_app", "lake_admin"]})
     with Lake(dsn) as lake:
         lake.create_dataset(DATASET, schema, description="benchmark: location history")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -289,30 +270,6 @@ def stored_counts(dsn: str) -> tuple[int, int, int, int, int, int]:
 # --------------------------------------------------------------------------- report
 
 
-def machine_facts(dsn: str) -> list[str]:
-    with psycopg.connect(dsn) as conn:
-        version = conn.execute("SELECT version()").fetchone()
-        settings = conn.execute(
-            "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)"
-            " FROM pg_settings WHERE name IN ('shared_buffers', 'wal_level', 'synchronous_commit',"
-            " 'fsync', 'max_wal_size', 'work_mem', 'full_page_writes')"
-        ).fetchone()
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return [
-        f"server:  {version[0] if version else '?'}",
-        f"         {settings[0] if settings else '?'}",
-        f"machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}",
-        f"client:  Python {platform.python_version()}, psycopg {psycopg.__version__}",
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="records (1 000 000)")
@@ -332,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.records < 1 or args.runs < 1 or args.batch_size < 1 or args.jobs < 1:
         parser.error("--records, --runs, --batch-size and --jobs must be positive")
 
-    settings = load_settings()
-    if settings.embedded:
-        local.up(settings, quiet=True)
+    settings = lake_settings()
     path = data_file(settings.home / "bench", args.records)
     lines = path.read_bytes().splitlines()
     assert len(lines) == args.records, f"{path}: {len(lines)} lines"
@@ -395,12 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         if not args.keep:
-            with psycopg.connect(settings.dsn("postgres"), autocommit=True) as admin:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(args.database)
-                    )
-                )
+            drop_database(settings, args.database)
     print()
     print(
         f"median: raw {statistics.median(raw_rates):,.0f} records/s, ours "

@@ -162,11 +162,17 @@ def test_read_and_write_scopes_are_enforced_in_the_database(people, as_role):
             reader.execute(statement)
         assert err.value.sqlstate == "LK014", statement
 
+    # A write-only key loads data through the lake's ingest paths and sees nothing.
     writer = as_role(APP_ROLE)
     writer.execute("SELECT lake.authenticate(%s, 'session')", [people["alice_write"]])
-    assert whose_rows(writer) == []  # no read scope: nothing to see
-    insert_row(writer)
-    assert whose_rows(reader) == ["alice", "inserted"]
+    assert whose_rows(writer) == []
+    assert writer.execute("UPDATE user_data.location_history SET doc = doc").rowcount == 0
+    writer.execute(
+        "SELECT lake.ingest('location_history', jsonb_build_array(jsonb_build_object("
+        "'ts', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " 'lat', 1, 'lon', 2, 'who', 'written')))"
+    )
+    assert sorted(whose_rows(reader)) == ["alice", "written"]
 
 
 def test_bad_keys_fail_and_every_failure_is_recorded(conn, people, as_role):

@@ -90,7 +90,6 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
     assert scope_policies == [
         ("scope_delete", "RESTRICTIVE", "DELETE", ["lake_admin", "lake_app"]),
         ("scope_insert", "RESTRICTIVE", "INSERT", ["lake_admin", "lake_app"]),
-        ("scope_read", "RESTRICTIVE", "SELECT", ["lake_admin", "lake_app"]),
         ("scope_update", "RESTRICTIVE", "UPDATE", ["lake_admin", "lake_app"]),
     ]
     compiled = conn.execute(

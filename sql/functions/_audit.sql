@@ -1,5 +1,5 @@
 -- Append one entry to the audit log and return its id. Who and how come from the session:
--- the login role, the lake user and acting service (lake.current_identity()), the client address
+-- the login role, the lake user and acting service (lake._identity()), the client address
 -- and application name. Locks the chain's head (lake.audit_head) until the transaction ends:
 -- concurrent appenders queue there, so ids follow one another and every entry links to the
 -- previous one. Makes the month's partition when it is missing.
@@ -25,7 +25,7 @@ DECLARE
     v_hash bytea;
 BEGIN
     SELECT * INTO STRICT h FROM lake.audit_head FOR UPDATE;
-    SELECT i.user_id, i.service INTO v_me FROM lake.current_identity() AS i;
+    SELECT i.user_id, i.service INTO v_me FROM lake._identity() AS i;
     e := ROW(h.last_id + 1, clock_timestamp(), p_action, p_object, session_user, v_me.user_id,
              v_me.service, inet_client_addr(), nullif(current_setting('application_name'), ''),
              pg_current_xact_id(), p_detail, p_before, p_after, h.last_hash,

@@ -18,7 +18,7 @@ BEGIN
         END IF;
         RETURN lake._check_user_id(p_for_user);
     END IF;
-    v_user := lake.current_user_id();
+    SELECT i.user_id INTO v_user FROM lake._identity() AS i;
     IF v_user IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK010',
             MESSAGE = 'no lake user in this session: every record needs an owner',

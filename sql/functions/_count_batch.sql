@@ -16,7 +16,7 @@ DECLARE
     v_id uuid;
 BEGIN
     INSERT INTO lake.batches AS b (id, dataset, user_id, source, received, accepted, quarantined)
-    VALUES (p_batch_id, p_dataset, lake.current_user_id(), p_source,
+    VALUES (p_batch_id, p_dataset, (SELECT i.user_id FROM lake._identity() AS i), p_source,
             p_received, p_received - p_quarantined, p_quarantined)
     ON CONFLICT (id) DO UPDATE
        SET received = b.received + excluded.received,

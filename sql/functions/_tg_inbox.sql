@@ -22,7 +22,7 @@ AS $$
 DECLARE
     ds       lake.datasets;
     v_schema lake.dataset_schemas;
-    v_user   text := lake.current_user_id();
+    v_user   text := (SELECT i.user_id FROM lake._identity() AS i);
     v_from   timestamptz;  -- the window: now() - retention .. now() + max_future
     v_to     timestamptz;
     v_lo     timestamptz;

@@ -18,7 +18,7 @@ DECLARE
 BEGIN
     PERFORM lake._check_user_id(p_user_id);
     PERFORM lake._check_identity_scope(p_scope);
-    SELECT * INTO v_me FROM lake.current_identity();
+    SELECT * INTO v_me FROM lake._identity();
     IF v_admin THEN
         v_scopes := ARRAY['read', 'write'];
     ELSIF v_me.service IS NOT NULL AND pg_has_role(session_user, 'lake_service', 'MEMBER') THEN

@@ -48,9 +48,10 @@ BEGIN
 
     DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
     INSERT INTO lake.session_identity
-           (backend_pid, nonce, principal, principal_kind, key_id, auth_scope, auth_xact, scopes)
+           (backend_pid, nonce, principal, principal_kind, key_id, auth_scope, auth_xact, scopes,
+            expires_at)
     VALUES (pg_backend_pid(), gen_random_uuid(), k.principal, u.kind, k.id, p_scope,
-            pg_current_xact_id(), k.scopes);
+            pg_current_xact_id(), k.scopes, k.expires_at);
     PERFORM set_config('lake.identity_nonce',
                        (SELECT s.nonce::text FROM lake.session_identity AS s
                          WHERE s.backend_pid = pg_backend_pid()), false);

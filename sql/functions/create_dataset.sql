@@ -126,10 +126,8 @@ BEGIN
     EXECUTE format($pol$
         CREATE POLICY lake_internal ON user_data.%I AS PERMISSIVE FOR ALL TO lake_owner
         USING (true) WITH CHECK (true)$pol$, ds.name);
-    -- The identity's scopes (its API key's): reading needs read, writing needs write.
-    EXECUTE format($pol$
-        CREATE POLICY scope_read ON user_data.%I AS RESTRICTIVE FOR SELECT
-        TO lake_app, lake_admin USING ((SELECT lake.has_scope('read')))$pol$, ds.name);
+    -- The identity's scopes (its API key's): lake.current_user_id() is NULL without read, and
+    -- writing needs write.
     EXECUTE format($pol$
         CREATE POLICY scope_insert ON user_data.%I AS RESTRICTIVE FOR INSERT
         TO lake_app, lake_admin WITH CHECK ((SELECT lake.has_scope('write')))$pol$, ds.name);

@@ -20,6 +20,10 @@ BEGIN
        SET disabled_at = CASE WHEN p_enabled THEN NULL ELSE coalesce(disabled_at, now()) END
      WHERE id = p_id
     RETURNING * INTO u;
+    IF NOT p_enabled THEN
+        -- Its sessions, and every service's act_as for it, end now.
+        DELETE FROM lake.session_identity AS s WHERE s.principal = p_id OR s.acting_user = p_id;
+    END IF;
     PERFORM lake._audit(CASE WHEN p_enabled THEN 'user.enable' ELSE 'user.disable' END, p_id,
                         NULL, to_jsonb(v_before), to_jsonb(u));
     RETURN u;

@@ -65,8 +65,7 @@ SELECT is_empty($$
      WHERE n.nspname = 'user_data' AND c.relkind IN ('r', 'p')
        AND (SELECT count(*) FROM pg_policies p WHERE p.schemaname = 'user_data'
              AND p.tablename = c.relname AND p.permissive = 'RESTRICTIVE'
-             AND p.policyname IN ('scope_read', 'scope_insert', 'scope_update',
-                                  'scope_delete')) <> 4$$,
+             AND p.policyname IN ('scope_insert', 'scope_update', 'scope_delete')) <> 3$$,
     'every user_data table enforces the read and write scopes');
 SELECT is_empty($$
     SELECT r.rolname, p.privilege_type FROM pg_roles r

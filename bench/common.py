@@ -1,0 +1,83 @@
+"""What the benchmarks share: a fresh migrated scratch database on the lake's server, login
+roles for the lake's groups, and the facts about the machine that belong beside a figure."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lake_client import local, migrate  # noqa: E402
+from lake_client.config import Settings, load_settings  # noqa: E402
+
+
+def lake_settings() -> Settings:
+    """The lake's settings, with the embedded cluster started when it is the one in use."""
+    settings = load_settings()
+    if settings.embedded:
+        local.up(settings, quiet=True)
+    return settings
+
+
+def fresh_database(settings: Settings, name: str, roles: dict[str, list[str]]) -> str:
+    """Drop and create the database `name`, migrate it to the latest schema, and make sure each
+    login role of `roles` exists (no superuser, no BYPASSRLS) with the given lake groups."""
+    with psycopg.connect(settings.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        for role, groups in roles.items():
+            admin.execute(
+                sql.SQL(
+                    "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
+                    "CREATE ROLE {i} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END$$"
+                ).format(r=sql.Literal(role), i=sql.Identifier(role))
+            )
+            admin.execute(
+                sql.SQL("GRANT {} TO {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, groups)), sql.Identifier(role)
+                )
+            )
+    dsn = settings.dsn(name)
+    migrate.upgrade(dsn)
+    return dsn
+
+
+def drop_database(settings: Settings, name: str) -> None:
+    with psycopg.connect(settings.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def machine_facts(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        version = conn.execute("SELECT version()").fetchone()
+        settings = conn.execute(
+            "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)"
+            " FROM pg_settings WHERE name IN ('shared_buffers', 'wal_level', 'synchronous_commit',"
+            " 'fsync', 'max_wal_size', 'work_mem', 'full_page_writes')"
+        ).fetchone()
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return [
+        f"server:  {version[0] if version else '?'}",
+        f"         {settings[0] if settings else '?'}",
+        f"machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}",
+        f"client:  Python {platform.python_version()}, psycopg {psycopg.__version__}",
+    ]

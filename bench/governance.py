@@ -1,0 +1,199 @@
+"""Governance benchmarks, each against a baseline measured in the same run.
+
+    .venv/bin/python bench/governance.py [--users 50] [--rows-per-user 10000] [--queries 2000]
+                                         [--update-rows 5000] [--rounds 5] [--keep]
+
+Creates a fresh migrated database on the lake's server with one dataset of --users x
+--rows-per-user points over 300 days, a lake user and an API key for each, and then measures:
+
+  rls    a per-user range query (one user's points in a random 7-day range, counted through the
+         (user_id, ts) index) by an application login role (lake_app, no BYPASSRLS) that
+         authenticated with the user's key, so row-level security adds the user filter; against
+         the same query with the filter written by hand, run by the superuser (to whom RLS does
+         not apply). Both run --queries times, alternating, prepared; median latency each.
+         Goal: RLS at most 5 % over the hand-written filter.
+  audit  an UPDATE of --update-rows points of one user by the same application role, with the
+         audit triggers on (every old and new row into lake.audit_log, hash-chained) against
+         the same UPDATE with them disabled; --rounds rounds each, alternating. Goal: the
+         audited UPDATE at least half as fast as the unaudited one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shlex
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from common import drop_database, fresh_database, lake_settings, machine_facts
+from psycopg.conninfo import make_conninfo
+
+APP_ROLE = "lake_bench_app"
+DATASET = "points"
+SPAN_DAYS = 300
+
+
+def prepare(dsn: str, users: int, per_user: int) -> dict[str, str]:
+    """The dataset, its rows, and an API key per user (returned by user id)."""
+    keys: dict[str, str] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            'SELECT lake.create_dataset(%s, \'{"type": "object", "required": ["ts"]}\')',
+            [DATASET],
+        )
+        for u in range(users):
+            user = f"user{u:03d}"
+            conn.execute("SELECT lake.create_user(%s)", [user])
+            row = conn.execute("SELECT api_key FROM lake.create_api_key(%s)", [user]).fetchone()
+            assert row is not None
+            keys[user] = str(row[0])
+        # Superuser: no RLS, explicit owners; the validation trigger still checks every row.
+        conn.execute(
+            """
+            INSERT INTO user_data.points (user_id, ts, doc)
+            SELECT format('user%%s', lpad((i %% %(users)s)::text, 3, '0')), t,
+                   jsonb_build_object('ts', to_char(t AT TIME ZONE 'UTC',
+                                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                                      'lat', 52 + random(), 'lon', 13 + random(), 'n', 0)
+              FROM generate_series(1, %(total)s) AS i,
+                   LATERAL (SELECT now() - interval '1 hour'
+                                   - (%(span)s * interval '1 day') * i / %(total)s AS t) AS x
+            """,
+            {"users": users, "total": users * per_user, "span": SPAN_DAYS - 1},
+        )
+        conn.execute("VACUUM ANALYZE user_data.points")
+    return keys
+
+
+def app_session(dsn: str, key: str) -> psycopg.Connection[tuple[object, ...]]:
+    conn = psycopg.connect(make_conninfo(dsn, user=APP_ROLE), autocommit=True)
+    conn.execute("SELECT lake.authenticate(%s, 'session')", [key])
+    row = conn.execute(
+        "SELECT current_user, r.rolsuper, r.rolbypassrls, lake.current_user_id()"
+        " FROM pg_roles r WHERE r.rolname = current_user"
+    ).fetchone()
+    assert row is not None and row[0] == APP_ROLE and not row[1] and not row[2] and row[3]
+    return conn
+
+
+def bench_rls(dsn: str, keys: dict[str, str], queries: int) -> tuple[float, float, int]:
+    """Median seconds of (RLS, by hand), and the rows one query counted on average."""
+    rng = random.Random(7)
+    user = sorted(keys)[0]
+    now = datetime.now(UTC)
+    ranges = []
+    for _ in range(queries):
+        start = now - timedelta(days=rng.uniform(8, SPAN_DAYS - 1))
+        ranges.append((start, start + timedelta(days=7)))
+    rls_q = "SELECT count(*) FROM user_data.points WHERE ts >= %s AND ts < %s"
+    hand_q = "SELECT count(*) FROM user_data.points WHERE user_id = %s AND ts >= %s AND ts < %s"
+    rls_t: list[float] = []
+    hand_t: list[float] = []
+    counted = 0
+    with app_session(dsn, keys[user]) as app, psycopg.connect(dsn, autocommit=True) as su:
+        for lo, hi in ranges[:50]:  # warm up both (plans, caches)
+            app.execute(rls_q, [lo, hi], prepare=True)
+            su.execute(hand_q, [user, lo, hi], prepare=True)
+        for lo, hi in ranges:
+            t = time.perf_counter()
+            a = app.execute(rls_q, [lo, hi], prepare=True).fetchone()
+            rls_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            b = su.execute(hand_q, [user, lo, hi], prepare=True).fetchone()
+            hand_t.append(time.perf_counter() - t)
+            assert a == b, (a, b)  # the same rows either way
+            counted += int(a[0]) if a else 0
+    return statistics.median(rls_t), statistics.median(hand_t), counted // queries
+
+
+def bench_audit(
+    dsn: str, keys: dict[str, str], update_rows: int, rounds: int
+) -> tuple[list[float], list[float]]:
+    """Rows/s of the UPDATE per round: (audited, unaudited)."""
+    user = sorted(keys)[-1]
+    audited: list[float] = []
+    plain: list[float] = []
+    with app_session(dsn, keys[user]) as app, psycopg.connect(dsn, autocommit=True) as su:
+        ids = [
+            r[0]
+            for r in app.execute(
+                "SELECT id FROM user_data.points ORDER BY ts DESC LIMIT %s", [update_rows]
+            )
+        ]
+        assert len(ids) == update_rows, f"user {user} has only {len(ids)} rows"
+        stmt = (
+            "UPDATE user_data.points SET doc = jsonb_set(doc, '{n}', to_jsonb(%s::int))"
+            " WHERE id = ANY(%s)"
+        )
+        for n in range(1, 2 * rounds + 1):
+            on = n % 2 == 1
+            su.execute(
+                f"ALTER TABLE user_data.points {'ENABLE' if on else 'DISABLE'} TRIGGER audit_update"
+            )
+            su.execute("VACUUM user_data.points")
+            before = su.execute("SELECT last_id FROM lake.audit_head").fetchone()
+            t = time.perf_counter()
+            changed = app.execute(stmt, [n, ids]).rowcount
+            seconds = time.perf_counter() - t
+            after = su.execute("SELECT last_id FROM lake.audit_head").fetchone()
+            assert changed == update_rows, changed
+            assert before is not None and after is not None
+            entries = int(after[0]) - int(before[0])
+            assert entries == ((update_rows + 999) // 1000 if on else 0), entries
+            (audited if on else plain).append(update_rows / seconds)
+        su.execute("ALTER TABLE user_data.points ENABLE TRIGGER audit_update")
+        verified = su.execute("SELECT ok, problem FROM lake.verify_audit_chain()").fetchone()
+        assert verified is not None and verified[0] is True, verified
+    return audited, plain
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50, help="lake users (50)")
+    parser.add_argument("--rows-per-user", type=int, default=10_000, help="points each (10 000)")
+    parser.add_argument("--queries", type=int, default=2000, help="range queries each way (2000)")
+    parser.add_argument("--update-rows", type=int, default=5000, help="rows an UPDATE (5000)")
+    parser.add_argument("--rounds", type=int, default=5, help="UPDATE rounds each way (5)")
+    parser.add_argument("--database", default="lake_bench_gov", help="scratch database")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args(argv)
+    if min(args.users, args.rows_per_user, args.queries, args.update_rows, args.rounds) < 1:
+        parser.error("every count must be positive")
+    if args.update_rows > args.rows_per_user:
+        parser.error("--update-rows cannot exceed --rows-per-user")
+
+    settings = lake_settings()
+    print("command: " + shlex.join([".venv/bin/python", "bench/governance.py", *sys.argv[1:]]))
+    dsn = fresh_database(settings, args.database, {APP_ROLE: ["lake_app"]})
+    try:
+        for fact in machine_facts(dsn):
+            print(fact)
+        total = args.users * args.rows_per_user
+        print(f"data:    {total:,} points of {args.users} users over {SPAN_DAYS} days")
+        keys = prepare(dsn, args.users, args.rows_per_user)
+
+        rls, hand, counted = bench_rls(dsn, keys, args.queries)
+        print()
+        print(
+            f"rls:    per-user 7-day range count ({counted} rows on average), median of "
+            f"{args.queries}: RLS {rls * 1000:.3f} ms, by hand {hand * 1000:.3f} ms, "
+            f"overhead {100 * (rls / hand - 1):+.1f} % (goal: at most +5 %)"
+        )
+        audited, plain = bench_audit(dsn, keys, args.update_rows, args.rounds)
+        a, p = statistics.median(audited), statistics.median(plain)
+        print(
+            f"audit:  UPDATE of {args.update_rows:,} rows, median of {args.rounds}: audited "
+            f"{a:,.0f} rows/s, unaudited {p:,.0f} rows/s, ratio {a / p:.2f} (goal: at least 0.5)"
+        )
+    finally:
+        if not args.keep:
+            drop_database(settings, args.database)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

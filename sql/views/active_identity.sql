@@ -1,0 +1,24 @@
+-- This backend's identity as it holds right now (see lake.session_identity): the row counts only
+-- with the nonce the lake put in this session's lake.identity_nonce setting and before the key
+-- it came from expires (revoking a key or disabling a user deletes the rows it made); a part
+-- established for one transaction counts only inside that transaction. The one definition that
+-- lake._identity(), lake.current_user_id() and lake.has_scope() read; owner only.
+CREATE VIEW lake.active_identity AS
+SELECT CASE WHEN x.act_ok THEN s.acting_user
+            WHEN x.auth_ok AND s.principal_kind = 'user' THEN s.principal END AS user_id,
+       CASE WHEN x.auth_ok AND s.principal_kind = 'service' THEN s.principal END AS service,
+       CASE WHEN x.auth_ok THEN s.principal END AS principal,
+       CASE WHEN x.auth_ok THEN s.key_id END AS key_id,
+       s.scopes
+  FROM lake.session_identity AS s,
+       LATERAL (SELECT s.acting_user IS NOT NULL
+                       AND (s.act_scope = 'session'
+                            OR s.act_xact = pg_current_xact_id_if_assigned()) AS act_ok,
+                       s.principal IS NOT NULL
+                       AND (s.auth_scope = 'session'
+                            OR s.auth_xact = pg_current_xact_id_if_assigned()) AS auth_ok) AS x
+ WHERE s.backend_pid = pg_backend_pid()
+   AND s.nonce::text = current_setting('lake.identity_nonce', true)
+   AND (s.expires_at IS NULL OR s.expires_at > now())
+   AND (x.act_ok OR x.auth_ok);
+ALTER VIEW lake.active_identity OWNER TO lake_owner;
