@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test bench lint psql clean
+.PHONY: help setup system venv up down status migrate demo test bench bench-governance lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test: setup  ## run the test suite against a real PostgreSQL and Redis
 
 bench: migrate  ## ingest benchmark: 1 000 000 records, ratio to raw COPY
 	@$(BIN)/python bench/ingest.py
+
+bench-governance: migrate  ## RLS overhead and audited UPDATE throughput
+	@$(BIN)/python bench/governance.py
 
 lint: venv  ## ruff, mypy and pgspot
 	@$(BIN)/ruff check .

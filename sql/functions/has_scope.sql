@@ -1,16 +1,18 @@
 -- Whether this session's identity may read ('read') or write ('write') a lake user's data. The
 -- restrictive policies scope_insert/update/delete of every user_data table call it once per
--- writing statement, and the lake's own ingest paths before they store anything.
+-- writing statement, and the lake's own ingest paths before they store anything. Like
+-- lake.current_user_id(), it reads only lake.active_identity and needs no rights of its own.
 CREATE FUNCTION lake.has_scope(p_scope text)
 RETURNS boolean
 LANGUAGE plpgsql
 STABLE
 PARALLEL RESTRICTED
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN coalesce((SELECT a.user_id IS NOT NULL AND p_scope = ANY (a.scopes)
+    RETURN coalesce((SELECT a.user_id IS NOT NULL
+                            AND CASE p_scope WHEN 'read' THEN a.can_read
+                                             WHEN 'write' THEN a.can_write END
                        FROM lake.active_identity AS a), false);
 END
 $$;

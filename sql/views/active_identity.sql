@@ -2,14 +2,19 @@
 -- with the nonce the lake put in this session's lake.identity_nonce setting and before the key
 -- it came from expires (revoking a key or disabling a user deletes the rows it made); a part
 -- established for one transaction counts only inside that transaction. The one definition that
--- lake._identity(), lake.current_user_id() and lake.has_scope() read; owner only.
+-- lake._identity(), lake.current_user_id() and lake.has_scope() read. Its functions and
+-- operators were resolved when it was made, and it reads lake.session_identity with its owner's
+-- rights, so a session may read it (it shows that session's own identity only) without being
+-- able to bend it with a search_path of its own.
 CREATE VIEW lake.active_identity AS
 SELECT CASE WHEN x.act_ok THEN s.acting_user
             WHEN x.auth_ok AND s.principal_kind = 'user' THEN s.principal END AS user_id,
        CASE WHEN x.auth_ok AND s.principal_kind = 'service' THEN s.principal END AS service,
        CASE WHEN x.auth_ok THEN s.principal END AS principal,
        CASE WHEN x.auth_ok THEN s.key_id END AS key_id,
-       s.scopes
+       s.scopes,
+       'read' = ANY (s.scopes) AS can_read,
+       'write' = ANY (s.scopes) AS can_write
   FROM lake.session_identity AS s,
        LATERAL (SELECT s.acting_user IS NOT NULL
                        AND (s.act_scope = 'session'
@@ -22,3 +27,4 @@ SELECT CASE WHEN x.act_ok THEN s.acting_user
    AND (s.expires_at IS NULL OR s.expires_at > now())
    AND (x.act_ok OR x.auth_ok);
 ALTER VIEW lake.active_identity OWNER TO lake_owner;
+GRANT SELECT ON lake.active_identity TO lake_admin, lake_app;
