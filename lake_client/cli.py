@@ -443,7 +443,10 @@ def keys_list(
     """Show keys (never their secrets): scopes, state, expiry, last use."""
     with _lake() as lake:
         rows = lake.keys(principal)
-    table = Table("key id", "for", "scopes", "state", "label", "created", "expires", "last used")
+    table = Table()
+    table.add_column("key id", no_wrap=True, min_width=16)  # what rotate and revoke take
+    for name in ("for", "scopes", "state", "label", "created", "expires", "last used"):
+        table.add_column(name)
     for r in rows:
         table.add_row(
             r["id"],

@@ -181,3 +181,15 @@ def test_the_chain_stays_linear_under_concurrent_writers(db: str, conn: Conn):
     assert entries == 1 + writers * each
     ids = [r[0] for r in conn.execute("SELECT id FROM lake.audit_log ORDER BY id")]
     assert ids == list(range(1, 2 + writers * each))
+
+
+def test_an_open_transaction_does_not_hold_up_other_audited_work(db: str, conn: Conn):
+    conn.execute("SELECT lake.create_user('alice')")
+    with psycopg.connect(db) as slow, psycopg.connect(db, autocommit=True) as other:
+        slow.execute("SELECT lake.create_user('bob')")  # audited, transaction left open
+        other.execute("SET lock_timeout = '2s'")
+        other.execute("SELECT lake.create_user('carol')")  # would wait on a held chain lock
+        slow.commit()
+    rows = conn.execute("SELECT id, object FROM lake.audit_log ORDER BY id").fetchall()
+    assert rows == [(1, "alice"), (2, "carol"), (3, "bob")]  # chained in commit order
+    assert verify(conn)[0] is True

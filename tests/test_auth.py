@@ -368,3 +368,20 @@ def test_the_auditor_reads_the_audit_log_but_no_user_data(people, as_role):
     app = as_role(APP_ROLE)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT * FROM lake.audit_log")
+
+
+def test_the_client_authenticates_and_reports_refused_keys(db, people):
+    from lake_client.client import Lake
+    from lake_client.errors import AuthenticationFailed
+
+    with Lake(make_conninfo(db, user=APP_ROLE)) as client:
+        assert client.authenticate(people["alice"]) == "alice"
+        identity = client.identity()
+        assert identity is not None and identity["user_id"] == "alice"
+        # A lost connection comes back with the same identity.
+        client.conn.close()
+        assert client.current_user_id() == "alice"
+        with pytest.raises(AuthenticationFailed) as err:
+            client.authenticate("lake_0123456789abcdef_" + "A" * 43)
+        assert err.value.hint and "lake keys list" in err.value.hint
+        assert client.identity() is None

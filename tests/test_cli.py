@@ -148,3 +148,35 @@ def test_quarantine_commands(db: str, dataset: str, tmp_path: Path):
         assert conn.execute(
             "SELECT status, count(*) FROM lake.quarantine GROUP BY 1 ORDER BY 1"
         ).fetchall() == [("discarded", 1), ("released", 1)]
+
+
+def test_users_keys_and_audit_commands(db: str, dataset: str):
+    assert "next: `lake keys create alice`" in lake("users", "add", "alice", dsn=db).stdout
+    lake("users", "add", "gateway", "--service", "--name", "Web gateway", dsn=db)
+    users = lake("users", "list", dsn=db).stdout
+    assert "alice" in users and "service" in users
+
+    out = lake("keys", "create", "alice", "--scope", "read", "--expires-in-days", "30", dsn=db)
+    key = out.stdout.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    assert key.startswith("lake_") and "scopes:  read" in out.stdout
+    listing = lake("keys", "list", "alice", dsn=db).stdout
+    assert key_id in listing and "active" in listing and key not in listing
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert conn.execute("SELECT lake.authenticate(%s)", [key]).fetchone() == ("alice",)
+    new_key = lake("keys", "rotate", key_id, dsn=db).stdout.strip().splitlines()[-1]
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert conn.execute("SELECT lake.authenticate(%s)", [key]).fetchone() == (None,)
+        assert conn.execute("SELECT lake.authenticate(%s)", [new_key]).fetchone() == ("alice",)
+    lake("keys", "revoke", new_key.split("_")[1], dsn=db)
+    assert "revoked" in lake("keys", "list", dsn=db).stdout
+
+    verified = lake("audit", "verify", dsn=db)
+    assert "audit chain intact" in verified.stdout
+    assert "auth.failure" in lake("audit", "tail", "--action", "auth.failure", dsn=db).stdout
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE lake.audit_log DISABLE TRIGGER USER")
+        conn.execute("UPDATE lake.audit_log SET object = 'mallory' WHERE id = 2")
+    broken = lake("audit", "verify", dsn=db, check=False)
+    assert broken.returncode == 1 and "broken at entry 2" in broken.stderr

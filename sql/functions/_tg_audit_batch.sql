@@ -1,6 +1,5 @@
 -- Deferred constraint trigger of lake.batches: when a transaction that opened batches commits,
--- one audit entry per batch with its final counts. Appending at commit keeps the audit chain's
--- lock (lake._audit) out of the ingest itself.
+-- one audit entry per batch with its final counts (entered when the counts are final).
 CREATE FUNCTION lake._tg_audit_batch()
 RETURNS trigger
 LANGUAGE plpgsql

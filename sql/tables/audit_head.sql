@@ -1,7 +1,7 @@
--- The head of the audit log's hash chain: the last entry's id and hash. lake._audit() locks this
--- one row to append, so appends are serialised until their transaction ends and the chain stays
--- linear (ids without gaps, each entry linked to the one before) under concurrent writers; a
--- rolled-back append leaves no trace. first_id is the oldest id that must still exist (the
+-- The head of the audit log's hash chain: the last entry's id and hash. lake._tg_audit_seal()
+-- locks this one row to append at commit, so appends are serialised until their commit ends and
+-- the chain stays linear (ids without gaps, each entry linked to the one before) under
+-- concurrent writers; a rolled-back transaction leaves no trace. first_id is the oldest id that must still exist (the
 -- retention job advances it when it drops old months).
 CREATE TABLE lake.audit_head (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),

@@ -1,7 +1,7 @@
 -- The audit log: who (database role, lake user, acting service, client address), when and what,
 -- for ingest batches, changes to user data (before and after), quarantine decisions,
--- authentication, act_as, key and user changes and administration. Monthly partitions (made on
--- demand by lake._audit), kept 365 days. Append-only: no application role may write it, and a
+-- authentication, act_as, key and user changes and administration. Entries join it when their
+-- transaction commits (lake.audit_pending). Monthly partitions (made on demand), kept 365 days. Append-only: no application role may write it, and a
 -- trigger refuses UPDATE and DELETE even to its owner. Tamper-evident: hash = SHA-256 of
 -- prev_hash and the entry (lake._audit_hash); lake.verify_audit_chain() checks every link.
 CREATE TABLE lake.audit_log (

@@ -5,8 +5,9 @@
 -- lake._identity(), lake.current_user_id() and lake.has_scope() read. Its functions and
 -- operators were resolved when it was made, and it reads lake.session_identity with its owner's
 -- rights, so a session may read it (it shows that session's own identity only) without being
--- able to bend it with a search_path of its own.
-CREATE VIEW lake.active_identity AS
+-- able to bend it with a search_path of its own; security_barrier keeps a caller's own functions
+-- from seeing other backends' rows before the view's conditions have removed them.
+CREATE VIEW lake.active_identity WITH (security_barrier) AS
 SELECT CASE WHEN x.act_ok THEN s.acting_user
             WHEN x.auth_ok AND s.principal_kind = 'user' THEN s.principal END AS user_id,
        CASE WHEN x.auth_ok AND s.principal_kind = 'service' THEN s.principal END AS service,
