@@ -1,0 +1,77 @@
+"""lake_pii.scan: which identifiers it finds, where, and what it leaves alone. Plain Python (the
+module PL/Python will run); the values never appear in a finding."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpython"))
+
+from lake_pii import KINDS, Finding, scan
+
+FOUND = [
+    ("email", "write to jane.doe+lake@example.co.uk please"),
+    ("phone", "+49 30 1234567"),
+    ("phone", "call (415) 555-0132"),
+    ("payment_card", "4111 1111 1111 1111"),
+    ("payment_card", "5500-0000-0000-0004"),
+    ("iban", "DE89 3704 0044 0532 0130 00"),
+    ("iban", "GB29NWBK60161331926819"),
+    ("ip_address", "login from 192.168.1.23"),
+    ("ip_address", "2001:db8::8a2e:370:7334"),
+    ("national_id", "SSN 123-45-6789"),
+    ("national_id", "AB 12 34 56 C"),
+]
+
+NOT_FOUND = [
+    "2026-11-27T08:00:00.000Z",  # times
+    "2026-11-27 08:00:00+01:00",
+    "52.5200066",  # coordinates as text
+    "13.404954,52.520008",
+    "4111 1111 1111 1112",  # fails Luhn
+    "0000 0000 0000 0000",
+    "GB29NWBK60161331926818",  # fails mod 97
+    "999.1.1.1",  # not an address
+    "version 1.2.3",
+    "000-12-3456",  # never issued
+    "walking",
+    "user@localhost",  # no domain
+    "pixel-7",
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), FOUND)
+def test_finds_each_kind(kind: str, text: str):
+    assert Finding("$.note", kind) in scan({"note": text})
+
+
+@pytest.mark.parametrize("text", NOT_FOUND)
+def test_leaves_ordinary_values_alone(text: str):
+    assert scan({"v": text}) == []
+
+
+def test_paths_and_no_values():
+    doc = {
+        "ts": "2026-11-27T08:00:00Z",
+        "contact": {"email": "a@example.org", "phones": ["+1 202 555 0147", "n/a"]},
+        "odd key": "10.0.0.1",
+        "card": 4111111111111111,
+    }
+    findings = scan(doc)
+    assert findings == [
+        Finding("$.contact.email", "email"),
+        Finding("$.contact.phones[0]", "phone"),
+        Finding('$["odd key"]', "ip_address"),
+        Finding("$.card", "payment_card"),
+    ]
+    assert {f.kind for f in findings} <= set(KINDS)
+    text = repr(findings)
+    assert "a@example.org" not in text and "4111111111111111" not in text
+
+
+def test_each_finding_once_and_long_strings_bounded():
+    assert scan({"x": "a@example.org b@example.org"}) == [Finding("$.x", "email")]
+    assert scan({"x": "y" * 20_000 + " a@example.org"}) == []  # beyond MAX_SCAN_CHARS
