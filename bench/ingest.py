@@ -174,11 +174,15 @@ def _copy_escape(raw: bytes) -> bytes:
     )
 
 
-def prepare_database(settings: Settings, name: str, schema: dict[str, Any]) -> str:
+def prepare_database(
+    settings: Settings, name: str, schema: dict[str, Any], pii_scan: bool = True
+) -> str:
     """A fresh migrated database with the dataset, the raw table and the application role."""
     dsn = fresh_database(settings, name, {APP_ROLE: ["lake_app", "lake_admin"]})
     with Lake(dsn) as lake:
-        lake.create_dataset(DATASET, schema, description="benchmark: location history")
+        lake.create_dataset(
+            DATASET, schema, description="benchmark: location history", pii_scan=pii_scan
+        )
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE raw (id bigserial PRIMARY KEY, doc jsonb)")
     return dsn
@@ -281,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=1, help="parallel sessions, for raw COPY and ours alike (1)"
     )
     parser.add_argument(
+        "--no-pii-scan",
+        action="store_true",
+        help="create the dataset with pii_scan off (no search for personal identifiers)",
+    )
+    parser.add_argument(
         "--empty-schema",
         action="store_true",
         help='the schema {"type": "object"}: the cost of the path without the predicate',
@@ -298,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print("command: " + shlex.join([".venv/bin/python", "bench/ingest.py", *sys.argv[1:]]))
     dsn = prepare_database(
-        settings, args.database, {"type": "object"} if args.empty_schema else SCHEMA
+        settings,
+        args.database,
+        {"type": "object"} if args.empty_schema else SCHEMA,
+        pii_scan=not args.no_pii_scan,
     )
     for fact in machine_facts(dsn):
         print(fact)
@@ -307,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         f"batches of {args.batch_size:,}, {args.jobs} session(s) each, "
         f"{args.runs} round(s) of raw then ours"
         + (', schema {"type": "object"}' if args.empty_schema else "")
+        + (", pii_scan off" if args.no_pii_scan else "")
     )
     print()
     print(f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}{'ratio':>8}")

@@ -22,6 +22,7 @@ APP_ROLE = "lake_test_app"
 ADMIN_ROLE = "lake_test_admin"
 SERVICE_ROLE = "lake_test_service"
 AUDITOR_ROLE = "lake_test_auditor"
+PII_READER_ROLE = "lake_test_pii_reader"  # an application that may also see PII in clear
 
 
 def _source_hash() -> str:
@@ -108,6 +109,8 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
         (ADMIN_ROLE, "lake_admin"),
         (SERVICE_ROLE, "lake_service"),
         (AUDITOR_ROLE, "lake_auditor"),
+        (PII_READER_ROLE, "lake_app"),
+        (PII_READER_ROLE, "lake_pii_reader"),
     ):
         admin_conn.execute(
             sql.SQL(
@@ -178,4 +181,12 @@ def pytest_report_header() -> list[str]:
     return [f"lake: {where}", f"lake: LAKE_HOME={os.environ.get('LAKE_HOME', '(default)')}"]
 
 
-__all__ = ["ADMIN_ROLE", "APP_ROLE", "AUDITOR_ROLE", "LOCATION_SCHEMA", "SERVICE_ROLE", "Path"]
+__all__ = [
+    "ADMIN_ROLE",
+    "APP_ROLE",
+    "AUDITOR_ROLE",
+    "LOCATION_SCHEMA",
+    "PII_READER_ROLE",
+    "SERVICE_ROLE",
+    "Path",
+]

@@ -56,6 +56,7 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("doc", "jsonb"),
         ("batch_id", "uuid"),
         ("ingested_at", "timestamp with time zone"),
+        ("pii", "bytea"),
     ]
     rls = conn.execute(
         "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner)"

@@ -67,28 +67,39 @@ def _iban_ok(text: str) -> bool:
     return int(number) % 97 == 1
 
 
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _looks_like_time(s: str) -> bool:
+    """An ISO 8601 date-time ("2026-11-27T08:00:00Z", "2026-11-27 08:00:00+01:00"): the most
+    common digit-heavy string in exported data, and never one of the kinds."""
+    return 19 <= len(s) <= 35 and s[4] == "-" and s[7] == "-" and s[10] in "Tt " and s[13] == ":"
+
+
 def _kinds_in(text: str) -> Iterator[str]:
     s = text[:MAX_SCAN_CHARS]
+    if len(s) < 6:
+        return  # shorter than any identifier ("a@b.co")
+    digits = len(s) - len(s.translate(_NO_DIGITS))
     if "@" in s and _EMAIL.search(s):
         yield "email"
-    digits = sum(ch.isdigit() for ch in s)
-    if digits >= 7:
-        for m in _CARD.finditer(s):
-            d = re.sub(r"[ -]", "", m.group())
-            if 13 <= len(d) <= 19 and len(set(d)) > 1 and _luhn(d):
-                yield "payment_card"
-                break
-        if any(_iban_ok(m.group()) for m in _IBAN.finditer(s)):
-            yield "iban"
-        if any(
-            8 <= sum(ch.isdigit() for ch in m.group()) <= 15 for m in _PHONE_INTL.finditer(s)
-        ) or _PHONE_NANP.search(s):
+    if digits >= 6 and not _looks_like_time(s):
+        if digits >= 13:
+            for m in _CARD.finditer(s):
+                d = m.group().replace(" ", "").replace("-", "")
+                if 13 <= len(d) <= 19 and len(set(d)) > 1 and _luhn(d):
+                    yield "payment_card"
+                    break
+            if any(_iban_ok(m.group()) for m in _IBAN.finditer(s)):
+                yield "iban"
+        if digits >= 8 and (
+            any(8 <= sum(ch.isdigit() for ch in m.group()) <= 15 for m in _PHONE_INTL.finditer(s))
+            or _PHONE_NANP.search(s)
+        ):
             yield "phone"
-        if _SSN.search(s) or _NINO.search(s):
+        if (digits >= 9 and _SSN.search(s)) or _NINO.search(s):
             yield "national_id"
-    elif _NINO.search(s):
-        yield "national_id"
-    if "." in s and digits >= 4:
+    if digits >= 4 and s.count(".") >= 3:
         for m in _IPV4.finditer(s):
             try:
                 ipaddress.IPv4Address(m.group())
@@ -96,7 +107,7 @@ def _kinds_in(text: str) -> Iterator[str]:
                 continue
             yield "ip_address"
             return
-    if s.count(":") >= 2:
+    if s.count(":") >= 2 and not _looks_like_time(s):
         for m in _IPV6.finditer(s):
             try:
                 ipaddress.IPv6Address(m.group())
@@ -106,28 +117,40 @@ def _kinds_in(text: str) -> Iterator[str]:
             return
 
 
-def _walk(value: Any, path: str) -> Iterator[Finding]:
-    if isinstance(value, str):
-        for kind in _kinds_in(value):
-            yield Finding(path, kind)
-    elif isinstance(value, dict):
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SEGMENTS: dict[str, str] = {}  # key -> its path segment (keys repeat from record to record)
+
+
+def _segment(key: str) -> str:
+    seg = _SEGMENTS.get(key)
+    if seg is None:
+        seg = "." + key if _IDENTIFIER.fullmatch(key) else "[" + _quote(key) + "]"
+        if len(_SEGMENTS) < 10_000:
+            _SEGMENTS[key] = seg
+    return seg
+
+
+def _walk(value: Any, path: str, skip: str | None = None) -> Iterator[Finding]:
+    """Findings under `value` at `path`; `skip` names a key of this object not to look at."""
+    if isinstance(value, dict):
         for key, item in value.items():
-            k = str(key)
-            yield from _walk(
-                item,
-                f"{path}.{k}"
-                if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
-                else f"{path}[{_quote(k)}]",
-            )
+            if key == skip:
+                continue
+            if isinstance(item, str):
+                kinds = list(_kinds_in(item))
+                if kinds:
+                    where = path + _segment(str(key))
+                    for kind in kinds:
+                        yield Finding(where, kind)
+            elif isinstance(item, dict | list) or type(item) is int:
+                yield from _walk(item, path + _segment(str(key)))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _walk(item, f"{path}[{i}]")
-    elif (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and 10**12 <= value < 10**19
-        and _luhn(str(value))
-    ):
+    elif isinstance(value, str):
+        for kind in _kinds_in(value):
+            yield Finding(path, kind)
+    elif type(value) is int and 10**12 <= value < 10**19 and _luhn(str(value)):
         yield Finding(path, "payment_card")  # a card number stored as a JSON number
 
 
@@ -135,10 +158,11 @@ def _quote(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def scan(doc: Any) -> list[Finding]:
+def scan(doc: Any, skip: str | None = None) -> list[Finding]:
     """The personal identifiers in a parsed JSON document: (path, kind) pairs, each once, in
-    document order. Never the values."""
+    document order. Never the values. `skip` names a top-level field not to scan (the record's
+    time field, which the lake has already read as a time)."""
     seen: dict[Finding, None] = {}
-    for finding in _walk(doc, "$"):
+    for finding in _walk(doc, "$", skip):
         seen.setdefault(finding, None)
     return list(seen)

@@ -34,25 +34,32 @@ DECLARE
 BEGIN
     v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                     WHERE x.r <> '[]' ORDER BY x.o);
+    v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                     WHERE x.r = '[]' ORDER BY x.o);
     IF p_op = 'INBOX' THEN
         v_seq := pg_get_serial_sequence(format('user_data.%I', ds.name), 'id')::regclass;
-        v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
-                         WHERE x.r = '[]' ORDER BY x.o);
         -- Valid after all: each lies in a partition (the lake's checks said so).
         FOR v_month IN SELECT DISTINCT lake.month_start(p_tss[i]) FROM unnest(v_good) AS i LOOP
             EXECUTE format($q$
-                INSERT INTO user_data_partitions.%I (id, user_id, ts, doc, batch_id, ingested_at)
-                SELECT nextval($1), x.u, x.t, x.d, $2, now()
-                  FROM unnest($3::text[], $4::timestamptz[], $5::jsonb[]) WITH ORDINALITY
-                       AS x(u, t, d, o)
-                 WHERE lake.month_start(x.t) = $6
-                 ORDER BY x.o$q$,
+                WITH ins AS (
+                    INSERT INTO user_data_partitions.%I
+                           (id, user_id, ts, doc, batch_id, ingested_at)
+                    SELECT nextval($1), x.u, x.t, x.d, $2, now()
+                      FROM unnest($3::text[], $4::timestamptz[], $5::jsonb[]) WITH ORDINALITY
+                           AS x(u, t, d, o)
+                     WHERE lake.month_start(x.t) = $6
+                     ORDER BY x.o
+                    RETURNING id, user_id, doc)
+                SELECT CASE WHEN $7 THEN lake._pii_scan($8, array_agg(ins.id),
+                                                        array_agg(ins.user_id::text),
+                                                        array_agg(ins.doc), $9) END
+                  FROM ins$q$,
                 lake._partition_name(ds.name, v_month))
             USING v_seq, p_batch_id,
                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_tss[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
-                  v_month;
+                  v_month, ds.pii_scan, ds.name, ds.time_field;
         END LOOP;
         IF cardinality(v_bad) = 0 THEN
             RETURN 0;
@@ -60,6 +67,17 @@ BEGIN
         v_ids := ARRAY(SELECT CASE WHEN x.r <> '[]' AND p_refs[x.o] IS NULL
                                    THEN nextval(v_seq) END
                          FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o) ORDER BY x.o);
+    ELSE
+        IF ds.pii_scan AND cardinality(v_good) > 0 THEN
+            -- Suspects that turned out valid stay: scan them like the rows that passed.
+            PERFORM lake._pii_scan(ds.name, ARRAY(SELECT p_ids[i] FROM unnest(v_good) AS i),
+                                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
+                                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
+                                   ds.time_field);
+        END IF;
+    END IF;
+    IF p_op = 'INBOX' THEN
+        NULL;  -- quarantined below
     ELSIF cardinality(v_bad) = 0 THEN
         RETURN 0;
     ELSIF p_op = 'UPDATE' THEN

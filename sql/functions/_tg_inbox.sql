@@ -78,27 +78,41 @@ BEGIN
         v_ctes := v_ctes || format($q$,
             m%s AS (INSERT INTO user_data_partitions.%I
                            (id, user_id, ts, doc, batch_id, ingested_at)
-                    SELECT nextval($8), $9, s.ts, s.doc, s.batch_id, now()
+                    SELECT s.id, $9, s.ts, s.doc, s.batch_id, now()
                       FROM s WHERE s.ok AND s.ts >= %L AND s.ts < %L)$q$,
             v_n, v_part, v_month, v_next);
         v_month := v_next;
     END LOOP;
 
+    -- The personal identifiers in the stored rows (lake.pii_findings), in the same statement.
+    IF ds.pii_scan THEN
+        v_ctes := v_ctes || $q$,
+            p AS (SELECT lake._pii_scan($10, array_agg(s.id), array_fill($9::text,
+                                        ARRAY[count(*)::integer]), array_agg(s.doc),
+                                        $11) AS n
+                    FROM s WHERE s.ok)$q$;
+    END IF;
+
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
-            SELECT r.ts, r.doc, r.batch_id, r.ref,
-                   %s AS ok
-              FROM new_rows AS r)%s
+            SELECT x.*, CASE WHEN x.ok THEN nextval($8) END AS id
+              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref,
+                           %s AS ok
+                      FROM new_rows AS r
+                    OFFSET 0) AS x)%s
         SELECT s.batch_id,
                count(*) AS received,
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
-               array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs
+               array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs,
+               %s AS pii_found
           FROM s
-         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1), v_ctes)
+         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
+         CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING v_from, v_to, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user, ds.name,
+          ds.time_field
     LOOP
         v_bad := 0;
         IF g.docs IS NOT NULL THEN

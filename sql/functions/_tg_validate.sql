@@ -24,21 +24,43 @@ BEGIN
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
 
+    IF TG_OP = 'UPDATE' AND ds.pii_scan THEN
+        -- The changed records are scanned afresh below.
+        DELETE FROM lake.pii_findings AS f
+         WHERE f.dataset = ds.name AND f.record_id IN (SELECT r.id FROM new_rows AS r);
+    END IF;
+
     FOR g IN EXECUTE format($q$
+        WITH s AS (
+            -- OFFSET 0: not flattened, so ok is computed once a row, not once a FILTER
+            SELECT r.batch_id, r.id, r.user_id, r.ts, r.doc,
+                   r.user_id IS NOT NULL AND %s AS ok
+              FROM %s AS r
+            OFFSET 0)%s
         SELECT s.batch_id,
                count(*) AS received,
                array_agg(s.id) FILTER (WHERE NOT s.ok) AS ids,
                array_agg(s.user_id) FILTER (WHERE NOT s.ok) AS user_ids,
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
-               array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs
-          FROM (SELECT r.batch_id, r.id, r.user_id, r.ts, r.doc,
-                       r.user_id IS NOT NULL AND %s AS ok
-                  FROM new_rows AS r
-                OFFSET 0) AS s  -- not flattened: ok is computed once a row, not once a FILTER
-         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1))
+               array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
+               %s AS pii_found
+          FROM s
+         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1),
+         -- Records with pii_fields are judged as they were sent, not by their masks.
+         CASE WHEN cardinality(ds.pii_fields) > 0
+              THEN '(SELECT n.batch_id, n.id, n.user_id, n.ts, lake._pii_open(n.doc, n.pii) AS doc'
+                   ' FROM new_rows AS n)'
+              ELSE 'new_rows' END,
+         -- The personal identifiers in the rows that passed (lake.pii_findings); suspects that
+         -- stay are scanned by lake._divert.
+         CASE WHEN ds.pii_scan THEN $c$,
+        p AS (SELECT lake._pii_scan($8, array_agg(s.id), array_agg(s.user_id::text),
+                                    array_agg(s.doc), $9) AS n
+                FROM s WHERE s.ok)$c$ ELSE '' END,
+         CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name, ds.time_field
     LOOP
         v_bad := 0;
         IF g.ids IS NOT NULL THEN

@@ -7,7 +7,8 @@
 -- p_options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
 -- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
 -- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
--- pii_fields ([]), description.
+-- pii_fields ([]: top-level fields to encrypt and mask), pii_scan (true: record where stored
+-- records hold personal identifiers, in lake.pii_findings), description.
 CREATE FUNCTION lake.create_dataset(p_name text, p_json_schema jsonb, p_options jsonb DEFAULT '{}')
 RETURNS lake.datasets
 LANGUAGE plpgsql
@@ -24,7 +25,7 @@ DECLARE
     v_options   jsonb := coalesce(p_options, '{}');
     v_known     text[] := ARRAY['time_field', 'time_format', 'retention', 'premake', 'max_future',
                                 'max_record_bytes', 'max_depth', 'tiers', 'pii_fields',
-                                'description'];
+                                'pii_scan', 'description'];
 BEGIN
     -- The name becomes an identifier: accept only names that never need quoting.
     IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR quote_ident(p_name) <> p_name THEN
@@ -61,9 +62,10 @@ BEGIN
         -- Casts and CHECK constraints of lake.datasets validate the values.
         INSERT INTO lake.datasets AS d
                (name, time_field, time_format, retention, premake, max_future, max_record_bytes,
-                max_depth, tiers, pii_fields, description, partitions_from, partitions_to)
+                max_depth, tiers, pii_fields, pii_scan, description, partitions_from,
+                partitions_to)
         SELECT p_name, o.time_field, o.time_format, o.retention, o.premake, o.max_future,
-               o.max_record_bytes, o.max_depth, o.tiers, o.pii_fields, o.description,
+               o.max_record_bytes, o.max_depth, o.tiers, o.pii_fields, o.pii_scan, o.description,
                lake.month_start(now() - o.retention),
                lake.month_start(now()) + make_interval(months => o.premake + 1)
           FROM (SELECT coalesce(v_options ->> 'time_field', 'ts') AS time_field,
@@ -79,6 +81,7 @@ BEGIN
                            AS tiers,
                        coalesce(ARRAY(SELECT jsonb_array_elements_text(v_options -> 'pii_fields')),
                                 '{}') AS pii_fields,
+                       coalesce((v_options ->> 'pii_scan')::boolean, true) AS pii_scan,
                        v_options ->> 'description' AS description) AS o
         RETURNING d.* INTO ds;
         IF ds.time_field = '' OR length(ds.time_field) > 128 THEN
@@ -110,8 +113,11 @@ BEGIN
             doc         jsonb NOT NULL,
             batch_id    uuid NOT NULL
                         DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
-            ingested_at timestamptz NOT NULL DEFAULT now()
+            ingested_at timestamptz NOT NULL DEFAULT now(),
+            pii         bytea
         ) PARTITION BY RANGE (ts)$ddl$, ds.name);
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.pii IS %L', ds.name,
+                   'the pii_fields in clear, encrypted (lake.pii_reveal); doc holds masks');
     EXECUTE format('COMMENT ON TABLE user_data.%I IS %L', ds.name,
                    coalesce(ds.description, 'Dataset ' || ds.name) || ' (see lake.datasets)');
     EXECUTE format('CREATE INDEX %I ON user_data.%I (user_id, ts)', ds.name || '_user_ts', ds.name);
@@ -148,6 +154,12 @@ BEGIN
         CREATE TRIGGER validate_update AFTER UPDATE ON user_data.%I
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+    -- Personal identifiers: encrypted into pii and masked in doc before a row is stored.
+    IF cardinality(ds.pii_fields) > 0 THEN
+        EXECUTE format($trg$
+            CREATE TRIGGER pii_protect BEFORE INSERT OR UPDATE ON user_data.%I
+            FOR EACH ROW EXECUTE FUNCTION lake._tg_pii_protect(%L)$trg$, ds.name, ds.name);
+    END IF;
     -- Changes to stored rows go to the audit log, before and after (lake._tg_audit_change).
     EXECUTE format($trg$
         CREATE TRIGGER audit_update AFTER UPDATE ON user_data.%I

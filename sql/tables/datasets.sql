@@ -24,8 +24,13 @@ CREATE TABLE lake.datasets (
     -- Storage tiers by age of the partition (hot, warm, cold).
     tiers              jsonb NOT NULL
                        DEFAULT '{"hot": "30 days", "warm": "90 days", "cold": "365 days"}',
-    -- Fields holding personal identifiers (encrypted and masked by the governance layer).
-    pii_fields         text[] NOT NULL DEFAULT '{}',
+    -- Top-level fields holding personal identifiers (encrypted and masked by the governance
+    -- layer): names of properties of the record, never the time field.
+    pii_fields         text[] NOT NULL DEFAULT '{}'
+                       CHECK (array_position(pii_fields, NULL) IS NULL
+                              AND NOT pii_fields && ARRAY['', time_field]),
+    -- Whether stored records are scanned for personal identifiers (lake.pii_findings).
+    pii_scan           boolean NOT NULL DEFAULT true,
     -- First and last bound of the contiguous run of monthly partitions; rows outside it land in
     -- the two overflow partitions and are quarantined by the validation trigger.
     partitions_from    timestamptz NOT NULL,

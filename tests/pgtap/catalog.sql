@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
-SELECT plan(17);
+SELECT plan(18);
 
 SELECT has_schema('lake');
 SELECT has_schema('user_data');
@@ -79,5 +79,12 @@ SELECT ok(NOT has_table_privilege('lake_auditor', 'user_data.tap_points', 'SELEC
           'auditors read the audit log, not user data');
 SELECT ok(NOT has_column_privilege('lake_admin', 'lake.api_keys', 'secret_sha256', 'SELECT'),
           'nobody but the owner reads the key hashes');
+
+SELECT is_empty($$
+    SELECT r.rolname FROM pg_roles r
+     WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_admin', 'lake_auditor',
+                         'lake_pii_reader')
+       AND has_any_column_privilege(r.rolname, 'lake.pii_keys', 'SELECT')$$,
+    'no application role can read the PII key');
 
 SELECT * FROM finish();
