@@ -334,6 +334,14 @@ class Lake:
     def link_oauth(self, provider: str, subject: str, user_id: str) -> None:
         self._query("link_oauth", {"provider": provider, "subject": subject, "user_id": user_id})
 
+    def pii_reveal(self, dataset: str, ids: Sequence[int]) -> list[Row]:
+        """Records with their pii_fields in clear (members of lake_pii_reader; audited)."""
+        return self._query("pii_reveal", {"dataset": dataset, "ids": list(ids)})
+
+    def pii_findings(self, dataset: str | None = None, limit: int = 100) -> list[Row]:
+        """Where stored records hold personal identifiers (path and kind, never the value)."""
+        return self._query("pii_findings", {"dataset": dataset, "limit": limit})
+
     def verify_audit_chain(self) -> Row:
         """ok, entries, first_bad_id, problem (see lake.verify_audit_chain)."""
         return self._query("verify_audit_chain")[0]

@@ -85,6 +85,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK012": IdentityError,  # no such user / key / link, or not permitted to act for that user
     "LK013": IdentityError,  # the user exists already
     "LK014": IdentityError,  # the identity lacks the write scope
+    "LK015": IdentityError,  # not a member of lake_pii_reader
     "LK020": QuarantineError,  # no such quarantine item
     "LK021": QuarantineError,  # already decided
     "LK022": QuarantineError,  # still invalid

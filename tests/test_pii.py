@@ -114,24 +114,32 @@ def test_updates_keep_or_replace_the_originals(conn, contacts, connect):
     assert revealed == [(1, "jane@example.org", "2"), (2, "max@example.com", "2")]
 
 
-def test_pii_readers_see_their_own_records_in_clear_and_are_audited(conn, contacts, connect):
+def test_pii_readers_see_their_own_records_in_clear_and_are_audited(db, conn, contacts, connect):
     for user in ("alice", "bob"):
         app = connect(APP_ROLE)
         app.execute("SELECT lake.authenticate(%s, 'session')", [contacts[user]])
         ingest(app, f"jsonb_build_array(jsonb_build_object('ts', {TS}, 'email', '{user}@ex.org'))")
+    ids = dict(conn.execute("SELECT user_id, id FROM user_data.contacts").fetchall())
+    both = [ids["alice"], ids["bob"]]
     reader = connect(PII_READER_ROLE)
     reader.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
     rows = reader.execute(
-        "SELECT id, user_id, doc->>'email' FROM lake.pii_reveal('contacts', ARRAY[1, 2])"
+        "SELECT id, user_id, doc->>'email' FROM lake.pii_reveal('contacts', %s)", [both]
     ).fetchall()
-    assert rows == [(1, "alice", "alice@ex.org")]  # bob's record is left out
+    assert rows == [(ids["alice"], "alice", "alice@ex.org")]  # bob's record is left out
     entry = conn.execute(
         "SELECT db_role, lake_user, detail->'ids' FROM lake.audit_log WHERE action = 'pii.decrypt'"
     ).fetchall()
-    assert entry == [(PII_READER_ROLE, "alice", [1, 2])]
+    assert entry == [(PII_READER_ROLE, "alice", both)]
     auditor = connect(AUDITOR_ROLE)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         auditor.execute("SELECT * FROM lake.pii_reveal('contacts', ARRAY[1])")
+
+    from lake_client.client import Lake
+
+    with Lake(make_conninfo(db, user=PII_READER_ROLE)) as client:
+        client.authenticate(contacts["bob"])
+        assert [r["doc"]["email"] for r in client.pii_reveal("contacts", both)] == ["bob@ex.org"]
 
 
 def test_findings_name_path_and_kind_never_the_value(conn, location_dataset):

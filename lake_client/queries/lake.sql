@@ -53,6 +53,16 @@ SELECT lake.revoke_api_key(%(key_id)s)
 -- name: link_oauth
 SELECT lake.link_oauth(%(provider)s, %(subject)s, %(user_id)s)
 
+-- name: pii_reveal
+SELECT id, user_id, doc FROM lake.pii_reveal(%(dataset)s, %(ids)s)
+
+-- name: pii_findings
+SELECT dataset, record_id, user_id, path, kind, found_at
+  FROM lake.pii_findings
+ WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
+ ORDER BY id DESC
+ LIMIT %(limit)s
+
 -- name: verify_audit_chain
 SELECT * FROM lake.verify_audit_chain()
 
