@@ -76,45 +76,58 @@ def _looks_like_time(s: str) -> bool:
     return 19 <= len(s) <= 35 and s[4] == "-" and s[7] == "-" and s[10] in "Tt " and s[13] == ":"
 
 
-def _kinds_in(text: str) -> Iterator[str]:
+def _kinds_in(text: str) -> list[str]:
+    """The kinds of identifier in one string (most strings: none, found cheaply)."""
+    if len(text) < 6:
+        return []  # shorter than any identifier ("a@b.co")
     s = text[:MAX_SCAN_CHARS]
-    if len(s) < 6:
-        return  # shorter than any identifier ("a@b.co")
     digits = len(s) - len(s.translate(_NO_DIGITS))
-    if "@" in s and _EMAIL.search(s):
-        yield "email"
+    at = "@" in s
+    if digits < 4 and not at and ":" not in s:
+        return []  # words, names, enums: no kind fits
+    kinds = []
+    if at and _EMAIL.search(s):
+        kinds.append("email")
     if digits >= 6 and not _looks_like_time(s):
         if digits >= 13:
             for m in _CARD.finditer(s):
                 d = m.group().replace(" ", "").replace("-", "")
                 if 13 <= len(d) <= 19 and len(set(d)) > 1 and _luhn(d):
-                    yield "payment_card"
+                    kinds.append("payment_card")
                     break
             if any(_iban_ok(m.group()) for m in _IBAN.finditer(s)):
-                yield "iban"
+                kinds.append("iban")
         if digits >= 8 and (
             any(8 <= sum(ch.isdigit() for ch in m.group()) <= 15 for m in _PHONE_INTL.finditer(s))
             or _PHONE_NANP.search(s)
         ):
-            yield "phone"
+            kinds.append("phone")
         if (digits >= 9 and _SSN.search(s)) or _NINO.search(s):
-            yield "national_id"
-    if digits >= 4 and s.count(".") >= 3:
-        for m in _IPV4.finditer(s):
-            try:
-                ipaddress.IPv4Address(m.group())
-            except ValueError:
-                continue
-            yield "ip_address"
-            return
-    if s.count(":") >= 2 and not _looks_like_time(s):
-        for m in _IPV6.finditer(s):
-            try:
-                ipaddress.IPv6Address(m.group())
-            except ValueError:
-                continue
-            yield "ip_address"
-            return
+            kinds.append("national_id")
+    ipv4 = digits >= 4 and s.count(".") >= 3
+    if (ipv4 and any(_ipv4_ok(m.group()) for m in _IPV4.finditer(s))) or (
+        s.count(":") >= 2
+        and not _looks_like_time(s)
+        and any(_ipv6_ok(m.group()) for m in _IPV6.finditer(s))
+    ):
+        kinds.append("ip_address")
+    return kinds
+
+
+def _ipv4_ok(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6_ok(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -132,22 +145,22 @@ def _segment(key: str) -> str:
 
 def _walk(value: Any, path: str, skip: str | None = None) -> Iterator[Finding]:
     """Findings under `value` at `path`; `skip` names a key of this object not to look at."""
-    if isinstance(value, dict):
+    if type(value) is dict:
         for key, item in value.items():
-            if key == skip:
-                continue
-            if isinstance(item, str):
-                kinds = list(_kinds_in(item))
-                if kinds:
-                    where = path + _segment(str(key))
-                    for kind in kinds:
-                        yield Finding(where, kind)
-            elif isinstance(item, dict | list) or type(item) is int:
+            t = type(item)
+            if t is str:
+                if key != skip:
+                    kinds = _kinds_in(item)
+                    if kinds:
+                        where = path + _segment(str(key))
+                        for kind in kinds:
+                            yield Finding(where, kind)
+            elif t is dict or t is list or t is int:
                 yield from _walk(item, path + _segment(str(key)))
-    elif isinstance(value, list):
+    elif type(value) is list:
         for i, item in enumerate(value):
             yield from _walk(item, f"{path}[{i}]")
-    elif isinstance(value, str):
+    elif type(value) is str:
         for kind in _kinds_in(value):
             yield Finding(path, kind)
     elif type(value) is int and 10**12 <= value < 10**19 and _luhn(str(value)):
