@@ -80,6 +80,8 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("audit_delete",),
         ("audit_truncate",),
         ("audit_update",),
+        ("pii_forget",),
+        ("pii_forget_all",),
         ("validate_insert",),
         ("validate_update",),
     ]

@@ -189,3 +189,41 @@ def test_pii_fields_are_checked(conn):
                 "SELECT lake.create_dataset('bad', '{\"type\": \"object\"}', %s)", [options]
             )
         assert err.value.sqlstate == "LK005", options
+
+
+def test_quarantined_records_keep_pii_fields_sealed(conn, contacts, connect):
+    app = connect(APP_ROLE)
+    app.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
+    ingest(app, f"jsonb_build_array(jsonb_build_object('ts', {TS}, 'email', 'BAD@example.org'))")
+    row = conn.execute("SELECT id, doc->>'email', pii IS NOT NULL, reasons FROM lake.quarantine")
+    item, shown, sealed, reasons = row.fetchone()  # type: ignore[misc]
+    assert (shown, sealed) == ("B***@example.org", True)
+    assert "BAD@" not in str(reasons) and reasons[0]["rule"] == "pattern"
+    # Released with a correction: judged in clear, stored sealed; the audit log shows masks.
+    conn.execute(
+        "SELECT lake.quarantine_release(%s, jsonb_build_object('ts', " + TS + ","
+        " 'email', 'good@example.org'))",
+        [item],
+    )
+    assert conn.execute("SELECT doc->>'email' FROM user_data.contacts").fetchone() == (
+        "g***@example.org",
+    )
+    audit = conn.execute(
+        "SELECT before->>'email', after->>'email' FROM lake.audit_log"
+        " WHERE action = 'quarantine.release'"
+    ).fetchone()
+    assert audit == ("B***@example.org", "g***@example.org")
+
+
+def test_findings_go_with_their_records(conn, location_dataset):
+    conn.execute("SELECT lake.act_as('alice', 'session')")
+    conn.execute(
+        "SELECT lake.ingest('location_history', jsonb_build_array("
+        f" jsonb_build_object('ts', {TS}, 'lat', 1, 'lon', 2, 'note', 'a@example.org'),"
+        f" jsonb_build_object('ts', {TS}, 'lat', 1, 'lon', 2, 'note', 'b@example.org')))"
+    )
+    assert conn.execute("SELECT count(*) FROM lake.pii_findings").fetchone() == (2,)
+    conn.execute("DELETE FROM user_data.location_history WHERE doc->>'note' LIKE 'a%'")
+    assert conn.execute("SELECT count(*) FROM lake.pii_findings").fetchone() == (1,)
+    conn.execute("TRUNCATE user_data.location_history")
+    assert conn.execute("SELECT count(*) FROM lake.pii_findings").fetchone() == (0,)

@@ -160,6 +160,16 @@ BEGIN
             CREATE TRIGGER pii_protect BEFORE INSERT OR UPDATE ON user_data.%I
             FOR EACH ROW EXECUTE FUNCTION lake._tg_pii_protect(%L)$trg$, ds.name, ds.name);
     END IF;
+    -- Findings of personal identifiers go with their records.
+    IF ds.pii_scan THEN
+        EXECUTE format($trg$
+            CREATE TRIGGER pii_forget AFTER DELETE ON user_data.%I
+            REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_pii_forget()$trg$, ds.name);
+        EXECUTE format($trg$
+            CREATE TRIGGER pii_forget_all AFTER TRUNCATE ON user_data.%I
+            FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_pii_forget()$trg$, ds.name);
+    END IF;
     -- Changes to stored rows go to the audit log, before and after (lake._tg_audit_change).
     EXECUTE format($trg$
         CREATE TRIGGER audit_update AFTER UPDATE ON user_data.%I

@@ -17,7 +17,7 @@ DECLARE
     v_why    jsonb;
 BEGIN
     q := lake._undecided_item(p_id);
-    v_doc := coalesce(p_corrected, q.doc);
+    v_doc := coalesce(p_corrected, lake._pii_open(q.doc, q.pii));
     IF v_doc IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK022',
             MESSAGE = format('quarantine item %s holds no parseable record', p_id),
@@ -52,7 +52,9 @@ BEGIN
     PERFORM lake._audit('quarantine.release', q.dataset,
                         jsonb_build_object('quarantine_id', p_id, 'batch_id', v_batch.id,
                                            'corrected', p_corrected IS NOT NULL, 'note', p_note),
-                        q.doc, v_doc);
+                        q.doc, (lake._pii_seal(
+                                   (SELECT d.pii_fields FROM lake.datasets AS d
+                                     WHERE d.name = q.dataset), v_doc)).doc);
     RETURN v_batch;
 END
 $$;
