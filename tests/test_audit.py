@@ -193,3 +193,20 @@ def test_an_open_transaction_does_not_hold_up_other_audited_work(db: str, conn: 
     rows = conn.execute("SELECT id, object FROM lake.audit_log ORDER BY id").fetchall()
     assert rows == [(1, "alice"), (2, "carol"), (3, "bob")]  # chained in commit order
     assert verify(conn)[0] is True
+
+
+def test_months_past_365_days_are_dropped_and_the_chain_still_verifies(conn: Conn):
+    for name in ("u1", "u2", "u3"):
+        conn.execute("SELECT lake.create_user(%s)", [name])
+    # Nothing is old enough today.
+    assert conn.execute("SELECT lake.purge_audit_log()").fetchone() == (0,)
+    assert verify(conn)[:2] == (True, 3)
+    # 400 days on, this month is past retention: dropped, and the chain starts after it.
+    assert conn.execute("SELECT lake.purge_audit_log(now() + interval '400 days')").fetchone() == (
+        1,
+    )
+    assert conn.execute("SELECT first_id, last_id FROM lake.audit_head").fetchone() == (4, 4)
+    # The purge is itself the first entry of the new month; the chain verifies from there.
+    assert actions(conn) == ["audit.purge"]
+    conn.execute("SELECT lake.create_user('u4')")
+    assert verify(conn)[:3] == (True, 2, None)

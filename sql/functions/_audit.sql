@@ -1,5 +1,5 @@
 -- Record an audit entry. Who and how come from the session: the login role, the lake user and
--- acting service (lake._identity()), the client address and application name; `at` is when it
+-- acting service (lake._identity()), the client address and application name, and when it
 -- happened. The entry waits in lake.audit_pending and joins the hash chain when the transaction
 -- commits (lake._tg_audit_seal); it vanishes with a rollback.
 CREATE FUNCTION lake._audit(
@@ -19,8 +19,8 @@ DECLARE
 BEGIN
     SELECT i.user_id, i.service INTO v_me FROM lake._identity() AS i;
     INSERT INTO lake.audit_pending
-           (at, action, object, db_role, lake_user, service, client_addr, application, xact_id,
-            detail, before, after)
+           (occurred_at, action, object, db_role, lake_user, service, client_addr, application,
+            xact_id, detail, before, after)
     VALUES (clock_timestamp(), p_action, p_object, session_user, v_me.user_id, v_me.service,
             inet_client_addr(), nullif(current_setting('application_name'), ''),
             pg_current_xact_id(), p_detail, p_before, p_after);

@@ -10,7 +10,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT public.digest(
         e.prev_hash || convert_to(jsonb_build_array(
-            e.id, (extract(epoch FROM e.at) * 1000000)::bigint, e.action, e.object, e.db_role,
+            e.id, (extract(epoch FROM e.at) * 1000000)::bigint,
+            (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.action, e.object, e.db_role,
             e.lake_user, e.service, host(e.client_addr), e.application, e.xact_id::text,
             e.detail, e.before, e.after)::text, 'UTF8'),
         'sha256')

@@ -6,7 +6,11 @@
 -- prev_hash and the entry (lake._audit_hash); lake.verify_audit_chain() checks every link.
 CREATE TABLE lake.audit_log (
     id           bigint NOT NULL,
+    -- When the entry joined the chain (its transaction's commit): ids and times rise together,
+    -- so each month holds a run of ids and retention can drop months from the start.
     at           timestamptz NOT NULL,
+    -- When it happened (the statement or call inside the transaction).
+    occurred_at  timestamptz NOT NULL,
     action       text NOT NULL,
     object       text,
     db_role      name NOT NULL,

@@ -5,7 +5,7 @@
 -- audited action). Rows never outlive their transaction: a rolled-back one leaves nothing.
 CREATE TABLE lake.audit_pending (
     seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at           timestamptz NOT NULL,
+    occurred_at  timestamptz NOT NULL,
     action       text NOT NULL,
     object       text,
     db_role      name NOT NULL,
