@@ -23,6 +23,8 @@ ADMIN_ROLE = "lake_test_admin"
 SERVICE_ROLE = "lake_test_service"
 AUDITOR_ROLE = "lake_test_auditor"
 PII_READER_ROLE = "lake_test_pii_reader"  # an application that may also see PII in clear
+READER_ROLE = "lake_test_reader"  # lake_read only: a read-only login
+WRITER_ROLE = "lake_test_writer"  # lake_write only: an uploader
 
 
 def _source_hash() -> str:
@@ -111,6 +113,8 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
         (AUDITOR_ROLE, "lake_auditor"),
         (PII_READER_ROLE, "lake_app"),
         (PII_READER_ROLE, "lake_pii_reader"),
+        (READER_ROLE, "lake_read"),
+        (WRITER_ROLE, "lake_write"),
     ):
         admin_conn.execute(
             sql.SQL(
@@ -187,6 +191,8 @@ __all__ = [
     "AUDITOR_ROLE",
     "LOCATION_SCHEMA",
     "PII_READER_ROLE",
+    "READER_ROLE",
     "SERVICE_ROLE",
+    "WRITER_ROLE",
     "Path",
 ]

@@ -10,7 +10,14 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import ADMIN_ROLE, APP_ROLE, AUDITOR_ROLE, SERVICE_ROLE
+from tests.conftest import (
+    ADMIN_ROLE,
+    APP_ROLE,
+    AUDITOR_ROLE,
+    READER_ROLE,
+    SERVICE_ROLE,
+    WRITER_ROLE,
+)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -173,6 +180,32 @@ def test_read_and_write_scopes_are_enforced_in_the_database(people, as_role):
         " 'lat', 1, 'lon', 2, 'who', 'written')))"
     )
     assert sorted(whose_rows(reader)) == ["alice", "written"]
+
+
+def test_read_and_write_roles_bound_what_a_login_may_do_whatever_its_key(people, as_role):
+    reader = as_role(READER_ROLE)  # lake_read only, with a read-write key
+    reader.execute("SELECT lake.authenticate(%s, 'session')", [people["alice"]])
+    assert whose_rows(reader) == ["alice"]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        insert_row(reader)
+    for statement in (
+        "SELECT lake.ingest('location_history', '[]')",
+        "INSERT INTO inbox.location_history (ts, doc) VALUES (now(), '{}')",
+        "DELETE FROM user_data.location_history",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute(statement)
+
+    writer = as_role(WRITER_ROLE)  # lake_write only: an uploader
+    writer.execute("SELECT lake.authenticate(%s, 'session')", [people["alice"]])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        whose_rows(writer)
+    writer.execute(
+        "SELECT lake.ingest('location_history', jsonb_build_array(jsonb_build_object("
+        "'ts', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " 'lat', 1, 'lon', 2, 'who', 'uploaded')))"
+    )
+    assert sorted(whose_rows(reader)) == ["alice", "uploaded"]
 
 
 def test_bad_keys_fail_and_every_failure_is_recorded(conn, people, as_role):

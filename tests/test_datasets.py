@@ -91,9 +91,9 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         [location_dataset],
     ).fetchall()
     assert scope_policies == [
-        ("scope_delete", "RESTRICTIVE", "DELETE", ["lake_admin", "lake_app"]),
-        ("scope_insert", "RESTRICTIVE", "INSERT", ["lake_admin", "lake_app"]),
-        ("scope_update", "RESTRICTIVE", "UPDATE", ["lake_admin", "lake_app"]),
+        ("scope_delete", "RESTRICTIVE", "DELETE", ["lake_admin", "lake_write"]),
+        ("scope_insert", "RESTRICTIVE", "INSERT", ["lake_admin", "lake_write"]),
+        ("scope_update", "RESTRICTIVE", "UPDATE", ["lake_admin", "lake_write"]),
     ]
     compiled = conn.execute(
         "SELECT predicate IS NOT NULL FROM lake.dataset_schemas WHERE dataset = %s",

@@ -64,4 +64,4 @@ END
 $$;
 ALTER FUNCTION lake.authenticate(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.authenticate(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.authenticate(text, text) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.authenticate(text, text) TO lake_admin, lake_read, lake_write;

@@ -19,4 +19,4 @@ AS $$
 $$;
 ALTER FUNCTION lake.batch_reasons(uuid[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.batch_reasons(uuid[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.batch_reasons(uuid[]) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.batch_reasons(uuid[]) TO lake_admin, lake_write;

@@ -47,4 +47,4 @@ END
 $$;
 ALTER FUNCTION lake.begin_batch(text, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.begin_batch(text, uuid, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.begin_batch(text, uuid, text, text) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.begin_batch(text, uuid, text, text) TO lake_admin, lake_write;

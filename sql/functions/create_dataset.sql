@@ -136,14 +136,15 @@ BEGIN
     -- writing needs write.
     EXECUTE format($pol$
         CREATE POLICY scope_insert ON user_data.%I AS RESTRICTIVE FOR INSERT
-        TO lake_app, lake_admin WITH CHECK ((SELECT lake.has_scope('write')))$pol$, ds.name);
+        TO lake_write, lake_admin WITH CHECK ((SELECT lake.has_scope('write')))$pol$, ds.name);
     EXECUTE format($pol$
         CREATE POLICY scope_update ON user_data.%I AS RESTRICTIVE FOR UPDATE
-        TO lake_app, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
+        TO lake_write, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
     EXECUTE format($pol$
         CREATE POLICY scope_delete ON user_data.%I AS RESTRICTIVE FOR DELETE
-        TO lake_app, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON user_data.%I TO lake_app, lake_admin',
+        TO lake_write, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
+    EXECUTE format('GRANT SELECT ON user_data.%I TO lake_read, lake_admin', ds.name);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON user_data.%I TO lake_write, lake_admin',
                    ds.name);
 
     EXECUTE format($trg$
@@ -201,7 +202,7 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON inbox.%I (xact_id)', ds.name || '_xact', ds.name);
     EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', ds.name,
                    'COPY inbox for user_data.' || ds.name || ': rows move there at once');
-    EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_app, lake_admin',
+    EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_write, lake_admin',
                    ds.name);
     EXECUTE format($trg$
         CREATE TRIGGER move_to_dataset AFTER INSERT ON inbox.%I

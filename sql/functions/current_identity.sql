@@ -14,4 +14,4 @@ AS $$
 $$;
 ALTER FUNCTION lake.current_identity() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.current_identity() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.current_identity() TO lake_admin, lake_app, lake_auditor;
+GRANT EXECUTE ON FUNCTION lake.current_identity() TO lake_admin, lake_read, lake_write, lake_auditor;

@@ -17,4 +17,4 @@ END
 $$;
 ALTER FUNCTION lake.current_user_id() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.current_user_id() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.current_user_id() TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.current_user_id() TO lake_admin, lake_read, lake_write;

@@ -26,4 +26,4 @@ END
 $$;
 ALTER FUNCTION lake.end_batch(uuid, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.end_batch(uuid, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.end_batch(uuid, bigint) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.end_batch(uuid, bigint) TO lake_admin, lake_write;

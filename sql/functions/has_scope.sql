@@ -18,4 +18,4 @@ END
 $$;
 ALTER FUNCTION lake.has_scope(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.has_scope(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.has_scope(text) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.has_scope(text) TO lake_admin, lake_read, lake_write;

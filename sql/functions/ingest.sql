@@ -53,4 +53,4 @@ END
 $$;
 ALTER FUNCTION lake.ingest(text, jsonb, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) TO lake_admin, lake_write;

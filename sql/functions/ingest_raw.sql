@@ -72,4 +72,4 @@ END
 $$;
 ALTER FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) TO lake_admin, lake_write;

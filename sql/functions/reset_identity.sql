@@ -13,4 +13,4 @@ END
 $$;
 ALTER FUNCTION lake.reset_identity() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.reset_identity() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.reset_identity() TO lake_admin, lake_app;
+GRANT EXECUTE ON FUNCTION lake.reset_identity() TO lake_admin, lake_read, lake_write;

@@ -1,4 +1,5 @@
--- Group role for applications: reads and writes user data, always under row-level security.
+-- Group role for applications: reads and writes user data (lake_read and lake_write), always
+-- under row-level security.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lake_app') THEN
@@ -6,3 +7,4 @@ BEGIN
     END IF;
 END
 $$;
+GRANT lake_read, lake_write TO lake_app;

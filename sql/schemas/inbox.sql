@@ -6,4 +6,4 @@
 -- are unlogged and always empty between statements; applications may only INSERT into them.
 CREATE SCHEMA inbox AUTHORIZATION lake_owner;
 REVOKE ALL ON SCHEMA inbox FROM PUBLIC;
-GRANT USAGE ON SCHEMA inbox TO lake_admin, lake_app;
+GRANT USAGE ON SCHEMA inbox TO lake_admin, lake_write;

@@ -2,4 +2,4 @@
 -- may call is granted function by function.
 CREATE SCHEMA lake AUTHORIZATION lake_owner;
 REVOKE ALL ON SCHEMA lake FROM PUBLIC;
-GRANT USAGE ON SCHEMA lake TO lake_admin, lake_app, lake_auditor, lake_pii_reader;
+GRANT USAGE ON SCHEMA lake TO lake_admin, lake_read, lake_write, lake_auditor, lake_pii_reader;

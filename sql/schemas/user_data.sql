@@ -2,4 +2,4 @@
 -- security enabled and forced.
 CREATE SCHEMA user_data AUTHORIZATION lake_owner;
 REVOKE ALL ON SCHEMA user_data FROM PUBLIC;
-GRANT USAGE ON SCHEMA user_data TO lake_admin, lake_app;
+GRANT USAGE ON SCHEMA user_data TO lake_admin, lake_read, lake_write;

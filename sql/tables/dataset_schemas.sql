@@ -11,7 +11,7 @@ CREATE TABLE lake.dataset_schemas (
     PRIMARY KEY (dataset, version)
 );
 ALTER TABLE lake.dataset_schemas OWNER TO lake_owner;
-GRANT SELECT ON lake.dataset_schemas TO lake_admin, lake_app;
+GRANT SELECT ON lake.dataset_schemas TO lake_admin, lake_read, lake_write;
 
 COMMENT ON TABLE lake.dataset_schemas IS
     'Versions of each dataset''s JSON Schema and the SQL predicate compiled from each.';

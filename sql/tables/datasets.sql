@@ -41,7 +41,7 @@ CREATE TABLE lake.datasets (
     CHECK (partitions_from < partitions_to)
 );
 ALTER TABLE lake.datasets OWNER TO lake_owner;
-GRANT SELECT ON lake.datasets TO lake_admin, lake_app;
+GRANT SELECT ON lake.datasets TO lake_admin, lake_read, lake_write;
 
 COMMENT ON TABLE lake.datasets IS
     'Registry of datasets: one row per user_data table and the policy that governs it.';

@@ -28,4 +28,4 @@ SELECT CASE WHEN x.act_ok THEN s.acting_user
    AND (s.expires_at IS NULL OR s.expires_at > now())
    AND (x.act_ok OR x.auth_ok);
 ALTER VIEW lake.active_identity OWNER TO lake_owner;
-GRANT SELECT ON lake.active_identity TO lake_admin, lake_app;
+GRANT SELECT ON lake.active_identity TO lake_admin, lake_read, lake_write;
