@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["KINDS", "Finding", "scan"]
+__all__ = ["KINDS", "Finding", "clear_fields", "scan"]
 
 KINDS = ("email", "phone", "payment_card", "iban", "ip_address", "national_id")
 
@@ -179,3 +179,47 @@ def scan(doc: Any, skip: str | None = None) -> list[Finding]:
     for finding in _walk(doc, "$", skip):
         seen.setdefault(finding, None)
     return list(seen)
+
+
+# Formats whose values (as the lake asserts them) are never one of the kinds.
+_CLEAR_FORMATS = frozenset({"date-time", "date", "time", "uuid"})
+_BOUND = 10**12  # a number under this in magnitude is too short for a card number
+
+
+def _clear(s: Any) -> bool:
+    """Whether every value valid against the subschema `s` is free of identifiers."""
+    if not isinstance(s, dict):
+        return False
+    if "enum" in s or "const" in s:
+        return True  # values the schema's author wrote down
+    types = s.get("type")
+    types = [types] if isinstance(types, str) else types
+    if not isinstance(types, list) or not types:
+        return False
+    for t in types:
+        if t in ("boolean", "null"):
+            continue
+        if t in ("number", "integer"):
+            lo = s.get("minimum", s.get("exclusiveMinimum"))
+            hi = s.get("maximum", s.get("exclusiveMaximum"))
+            if not all(isinstance(b, int | float) and -_BOUND < b < _BOUND for b in (lo, hi)):
+                return False
+            continue
+        if t == "string":
+            short = isinstance(s.get("maxLength"), int) and s["maxLength"] < 6
+            if not (short or s.get("format") in _CLEAR_FORMATS):
+                return False
+            continue
+        return False
+    return True
+
+
+def clear_fields(schema: Any) -> list[str]:
+    """Top-level properties that the JSON Schema keeps free of personal identifiers, so a scan
+    may skip them: booleans, bounded numbers, enums and constants, date-time/date/time/uuid
+    strings and strings shorter than any identifier. Anything unsure is scanned."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    if any(k in schema for k in ("$ref", "allOf", "anyOf", "oneOf", "not", "if", "definitions")):
+        return []  # another branch might allow more: scan everything
+    return sorted(name for name, sub in schema["properties"].items() if _clear(sub))

@@ -59,7 +59,8 @@ BEGIN
                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_tss[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
-                  v_month, ds.pii_scan, ds.name, ds.time_field;
+                  v_month, ds.pii_scan, ds.name,
+                  array_append(p_schema.pii_clear, ds.time_field);
         END LOOP;
         IF cardinality(v_bad) = 0 THEN
             RETURN 0;
@@ -73,7 +74,7 @@ BEGIN
             PERFORM lake._pii_scan(ds.name, ARRAY(SELECT p_ids[i] FROM unnest(v_good) AS i),
                                    ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                                    ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
-                                   ds.time_field);
+                                   array_append(p_schema.pii_clear, ds.time_field));
         END IF;
     END IF;
     IF p_op = 'INBOX' THEN

@@ -112,7 +112,7 @@ BEGIN
     USING v_from, v_to, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user, ds.name,
-          ds.time_field
+          array_append(v_schema.pii_clear, ds.time_field)
     LOOP
         v_bad := 0;
         IF g.docs IS NOT NULL THEN

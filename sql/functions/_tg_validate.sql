@@ -60,7 +60,8 @@ BEGIN
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name, ds.time_field
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name,
+          array_append(v_schema.pii_clear, ds.time_field)
     LOOP
         v_bad := 0;
         IF g.ids IS NOT NULL THEN

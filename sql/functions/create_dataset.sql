@@ -102,8 +102,9 @@ BEGIN
                 HINT = 'See the options of lake.create_dataset in the README.';
     END;
 
-    INSERT INTO lake.dataset_schemas (dataset, version, json_schema, predicate)
-    VALUES (ds.name, 1, p_json_schema, lake._compile_predicate(p_json_schema));
+    INSERT INTO lake.dataset_schemas (dataset, version, json_schema, predicate, pii_clear)
+    VALUES (ds.name, 1, p_json_schema, lake._compile_predicate(p_json_schema),
+            lake._pii_clear_fields(p_json_schema));
 
     EXECUTE format($ddl$
         CREATE TABLE user_data.%1$I (

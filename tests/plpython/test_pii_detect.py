@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpython"))
 
-from lake_pii import KINDS, Finding, scan
+from lake_pii import KINDS, Finding, clear_fields, scan
 
 FOUND = [
     ("email", "write to jane.doe+lake@example.co.uk please"),
@@ -75,3 +75,22 @@ def test_paths_and_no_values():
 def test_each_finding_once_and_long_strings_bounded():
     assert scan({"x": "a@example.org b@example.org"}) == [Finding("$.x", "email")]
     assert scan({"x": "y" * 20_000 + " a@example.org"}) == []  # beyond MAX_SCAN_CHARS
+
+
+def test_clear_fields_are_those_the_schema_keeps_free_of_identifiers():
+    schema = {
+        "type": "object",
+        "properties": {
+            "ts": {"type": "string", "format": "date-time"},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "big": {"type": "integer", "minimum": 0},  # unbounded: could be a card number
+            "source": {"type": "string", "enum": ["gps", "wifi"]},
+            "ok": {"type": "boolean"},
+            "code": {"type": "string", "maxLength": 5},
+            "note": {"type": "string", "maxLength": 200},
+            "any": {},
+        },
+    }
+    assert clear_fields(schema) == ["code", "lat", "ok", "source", "ts"]
+    assert clear_fields({**schema, "anyOf": [{"required": ["x"]}]}) == []
+    assert clear_fields({"type": "object"}) == []
