@@ -159,6 +159,17 @@ def generate(user: str, count: int, anchor: date) -> list[Record]:
             "activity": rng.choice(["still", "walking", "in_vehicle", "on_bicycle", "running"]),
             "device": f"{user}-phone",
         }
+        if rng.random() < 0.002:
+            # A note typed at a place, now and then with a personal identifier in it: the lake
+            # finds those (lake.pii_findings) without keeping the value.
+            doc["note"] = rng.choice(
+                [
+                    f"met {user}'s landlord, call back on +49 30 {rng.randrange(10**6, 10**7)}",
+                    f"parcel for {user}.{rng.randrange(100)}@example.org",
+                    "hotel wifi login from 10.0.0." + str(rng.randrange(2, 250)),
+                    "lunch",
+                ]
+            )
         roll = rng.random()
         raw = None
         for p, _, breaker in breakers:
@@ -282,6 +293,14 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
                 "; ".join(f"{x['rule']} ({x['path']})" for x in q["reasons"]),
             )
         console.print(table)
+    found = lake.pii_findings(DATASET, limit=100_000)
+    if found:
+        kinds = Counter(f["kind"] for f in found)
+        console.print(
+            f"Personal identifiers found in {len({f['record_id'] for f in found}):,} stored "
+            "records (recorded by path and kind, never the value): "
+            + ", ".join(f"{kind} {n:,}" for kind, n in kinds.most_common())
+        )
     from lake_client.cli import print_partitions
 
     print_partitions(
@@ -299,5 +318,13 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
         "RESET ROLE;",
         "SELECT * FROM lake.partitions;",
         "SELECT * FROM lake.quarantine_release(<id>, '<corrected record>'::jsonb);",
+        "SELECT path, kind, count(*) FROM lake.pii_findings GROUP BY 1, 2;",
+        "SELECT * FROM lake.verify_audit_chain();   -- the audit log's hash chain",
+    ):
+        console.print(f"  {line}", highlight=False)
+    console.print("[bold]And an app's key[/]:")
+    for line in (
+        ".venv/bin/lake users add alice && .venv/bin/lake keys create alice --scope read",
+        "SELECT lake.authenticate('<the key>');   -- as a login role in lake_app",
     ):
         console.print(f"  {line}", highlight=False)
