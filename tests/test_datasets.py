@@ -197,3 +197,28 @@ def test_ensure_partitions_extends_the_run(conn: Conn, location_dataset: str):
         "SELECT count(*) FROM lake.partitions WHERE dataset = %s AND kind <> 'month'",
         [location_dataset],
     ).fetchone() == (2,)
+
+
+@pytest.mark.parametrize(
+    ("text", "ts", "valid"),
+    [
+        ("2026-11-27T08:00:00.123Z", "2026-11-27 08:00:00.123+00", True),  # canonical, fast
+        ("2026-11-27T08:00:00Z", "2026-11-27 08:00:00+00", True),  # canonical, fast
+        ("2026-11-27T08:00:00Z", "2020-01-01 00:00:00+00", True),  # ts disagrees: regex says
+        ("2026-11-27T09:00:00+01:00", "2026-11-27 08:00:00+00", True),  # not canonical: regex
+        ("2026-11-27T08:00:00.123Z", None, True),  # no ts: regex
+        ("2026-13-27T08:00:00.000Z", "2026-11-27 08:00:00+00", False),  # month 13
+        ("2026-11-27 08:00:00Z", "2026-11-27 08:00:00+00", False),  # a space is not RFC 3339 here
+        ("2026-11-27T08:00:00.123z", "2026-11-27 08:00:00.123+00", False),
+    ],
+)
+def test_time_field_format_fast_path_is_exact(conn: Conn, text: str, ts: str | None, valid: bool):
+    schema = '{"type": "object", "properties": {"ts": {"type": "string", "format": "date-time"}}}'
+    row = conn.execute("SELECT lake._compile_predicate(%s::jsonb, 'ts')", [schema]).fetchone()
+    assert row is not None and "to_char(ts AT TIME ZONE" in str(row[0])
+    got = conn.execute(
+        f"SELECT {row[0]} FROM (SELECT jsonb_build_object('ts', %s::text) AS doc,"
+        " %s::timestamptz AS ts) AS r",
+        [text, ts],
+    ).fetchone()
+    assert got == (valid,)

@@ -1,7 +1,9 @@
 -- Compile a JSON Schema once into an SQL boolean expression over `doc` that is true only for
 -- valid documents, so the validation trigger checks whole statements set-based. NULL when the
--- schema cannot be compiled soundly; then every row is checked by lake._explain().
-CREATE FUNCTION lake._compile_predicate(p_schema jsonb)
+-- schema cannot be compiled soundly; then every row is checked by lake._explain(). With
+-- p_time_field, the predicate may also read the column ts (the time the lake read from that
+-- field) to check its date-time format cheaply; every caller evaluates it where ts is in scope.
+CREATE FUNCTION lake._compile_predicate(p_schema jsonb, p_time_field text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpython3u
 IMMUTABLE
@@ -10,7 +12,7 @@ if "lake_ready" not in GD:
     plpy.execute("SELECT lake._plpy_bootstrap()")
 import json
 from lake_validate import compile_predicate
-return compile_predicate(json.loads(p_schema), "doc")
+return compile_predicate(json.loads(p_schema), "doc", p_time_field, "ts")
 $$;
-REVOKE ALL ON FUNCTION lake._compile_predicate(jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._compile_predicate(jsonb) TO lake_owner;
+REVOKE ALL ON FUNCTION lake._compile_predicate(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake._compile_predicate(jsonb, text) TO lake_owner;

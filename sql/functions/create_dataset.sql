@@ -103,7 +103,9 @@ BEGIN
     END;
 
     INSERT INTO lake.dataset_schemas (dataset, version, json_schema, predicate, pii_clear)
-    VALUES (ds.name, 1, p_json_schema, lake._compile_predicate(p_json_schema),
+    VALUES (ds.name, 1, p_json_schema,
+            lake._compile_predicate(p_json_schema,
+                                    CASE WHEN ds.time_format = 'rfc3339' THEN ds.time_field END),
             lake._pii_clear_fields(p_json_schema));
 
     EXECUTE format($ddl$
