@@ -52,15 +52,14 @@ BEGIN
                     RETURNING id, user_id, doc)
                 SELECT CASE WHEN $7 THEN lake._pii_scan($8, array_agg(ins.id),
                                                         array_agg(ins.user_id::text),
-                                                        array_agg(ins.doc), $9) END
+                                                        array_agg(ins.doc)) END
                   FROM ins$q$,
                 lake._partition_name(ds.name, v_month))
             USING v_seq, p_batch_id,
                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_tss[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
-                  v_month, ds.pii_scan, ds.name,
-                  array_append(p_schema.pii_clear, ds.time_field);
+                  v_month, ds.pii_scan, ds.name;
         END LOOP;
         IF cardinality(v_bad) = 0 THEN
             RETURN 0;
@@ -73,21 +72,19 @@ BEGIN
             -- Suspects that turned out valid stay: scan them like the rows that passed.
             PERFORM lake._pii_scan(ds.name, ARRAY(SELECT p_ids[i] FROM unnest(v_good) AS i),
                                    ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
-                                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i),
-                                   array_append(p_schema.pii_clear, ds.time_field));
+                                   ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i));
+        END IF;
+        IF cardinality(v_bad) = 0 THEN
+            RETURN 0;
         END IF;
     END IF;
-    IF p_op = 'INBOX' THEN
-        NULL;  -- quarantined below
-    ELSIF cardinality(v_bad) = 0 THEN
-        RETURN 0;
-    ELSIF p_op = 'UPDATE' THEN
+    IF p_op = 'UPDATE' THEN
         RAISE EXCEPTION USING ERRCODE = 'LK040',
             MESSAGE = format('the update makes %s row(s) of dataset %s invalid',
                              cardinality(v_bad), ds.name),
             DETAIL = format('row %s: %s', p_ids[v_bad[1]], left(v_reasons[v_bad[1]]::text, 1000)),
             HINT = 'Updated records must still satisfy the dataset''s schema and time window.';
-    ELSE
+    ELSIF p_op = 'INSERT' THEN
         -- By (user_id, ts, id) so each delete is one probe of the (user_id, ts) index of one
         -- month.
         EXECUTE format($q$

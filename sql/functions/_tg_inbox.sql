@@ -88,8 +88,7 @@ BEGIN
     IF ds.pii_scan THEN
         v_ctes := v_ctes || $q$,
             p AS (SELECT lake._pii_scan($10, array_agg(s.id), array_fill($9::text,
-                                        ARRAY[count(*)::integer]), array_agg(s.doc),
-                                        $11) AS n
+                                        ARRAY[count(*)::integer]), array_agg(s.doc)) AS n
                     FROM s WHERE s.ok)$q$;
     END IF;
 
@@ -111,8 +110,7 @@ BEGIN
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING v_from, v_to, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user, ds.name,
-          array_append(v_schema.pii_clear, ds.time_field)
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user, ds.name
     LOOP
         v_bad := 0;
         IF g.docs IS NOT NULL THEN

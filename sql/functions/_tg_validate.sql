@@ -55,13 +55,12 @@ BEGIN
          -- stay are scanned by lake._divert.
          CASE WHEN ds.pii_scan THEN $c$,
         p AS (SELECT lake._pii_scan($8, array_agg(s.id), array_agg(s.user_id::text),
-                                    array_agg(s.doc), $9) AS n
+                                    array_agg(s.doc)) AS n
                 FROM s WHERE s.ok)$c$ ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name,
-          array_append(v_schema.pii_clear, ds.time_field)
+          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name
     LOOP
         v_bad := 0;
         IF g.ids IS NOT NULL THEN

@@ -12,6 +12,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_nonce  uuid := gen_random_uuid();  -- for a fresh identity
     v_admin  boolean := pg_has_role(session_user, 'lake_admin', 'MEMBER');
     v_me     record;
     v_scopes text[];
@@ -42,11 +43,9 @@ BEGIN
         DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
         INSERT INTO lake.session_identity (backend_pid, nonce, acting_user, act_scope, act_xact,
                                            scopes)
-        VALUES (pg_backend_pid(), gen_random_uuid(), p_user_id, p_scope, pg_current_xact_id(),
+        VALUES (pg_backend_pid(), v_nonce, p_user_id, p_scope, pg_current_xact_id(),
                 v_scopes);
-        PERFORM set_config('lake.identity_nonce',
-                           (SELECT s.nonce::text FROM lake.session_identity AS s
-                             WHERE s.backend_pid = pg_backend_pid()), false);
+        PERFORM set_config('lake.identity_nonce', v_nonce::text, false);
     ELSE
         -- Keep the authenticated principal (and its nonce); add whom it acts for.
         UPDATE lake.session_identity

@@ -15,6 +15,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_nonce  uuid := gen_random_uuid();  -- for a fresh identity
     v_parts text[] := regexp_match(p_api_key, '^lake_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$');
     k       lake.api_keys;
     u       lake.users;
@@ -50,11 +51,9 @@ BEGIN
     INSERT INTO lake.session_identity
            (backend_pid, nonce, principal, principal_kind, key_id, auth_scope, auth_xact, scopes,
             expires_at)
-    VALUES (pg_backend_pid(), gen_random_uuid(), k.principal, u.kind, k.id, p_scope,
+    VALUES (pg_backend_pid(), v_nonce, k.principal, u.kind, k.id, p_scope,
             pg_current_xact_id(), k.scopes, k.expires_at);
-    PERFORM set_config('lake.identity_nonce',
-                       (SELECT s.nonce::text FROM lake.session_identity AS s
-                         WHERE s.backend_pid = pg_backend_pid()), false);
+    PERFORM set_config('lake.identity_nonce', v_nonce::text, false);
     UPDATE lake.api_keys SET last_used_at = now() WHERE id = k.id;
     PERFORM lake._audit('auth.success', k.principal,
                         jsonb_build_object('key_id', k.id, 'kind', u.kind, 'scope', p_scope,

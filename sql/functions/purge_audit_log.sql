@@ -20,11 +20,9 @@ BEGIN
     SELECT * INTO STRICT h FROM lake.audit_head FOR UPDATE;
     v_first := h.first_id;
     FOR p IN
-        SELECT c.oid::regclass AS part,
-               (regexp_match(pg_get_expr(c.relpartbound, c.oid),
-                             'TO \(''([^'']+)''\)'))[1]::timestamptz AS upper_bound
-          FROM pg_inherits AS i
-          JOIN pg_class AS c ON c.oid = i.inhrelid
+        SELECT i.inhrelid::regclass AS part, b.range_to AS upper_bound
+          FROM pg_inherits AS i,
+               lake._partition_bounds(i.inhrelid::regclass) AS b
          WHERE i.inhparent = 'lake.audit_log'::regclass
          ORDER BY 2 NULLS FIRST
     LOOP

@@ -19,13 +19,6 @@ SELECT d.name                                   AS dataset,
   JOIN pg_catalog.pg_inherits AS i
     ON i.inhparent = format('user_data.%I', d.name)::regclass
   JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
-  CROSS JOIN LATERAL (
-        SELECT CASE WHEN m[1] = 'MINVALUE' THEN NULL ELSE trim(both '''' from m[1])::timestamptz END
-                   AS range_from,
-               CASE WHEN m[2] = 'MAXVALUE' THEN NULL ELSE trim(both '''' from m[2])::timestamptz END
-                   AS range_to
-          FROM regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
-                            'FROM \((.*)\) TO \((.*)\)') AS m
-  ) AS b;
+  CROSS JOIN LATERAL lake._partition_bounds(c.oid::regclass) AS b;
 ALTER VIEW lake.partitions OWNER TO lake_owner;
 GRANT SELECT ON lake.partitions TO lake_admin;
