@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from lake_client import local, migrate
 from lake_client.client import Lake
@@ -159,6 +160,22 @@ def conn(db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A superuser connection (autocommit) to the test's database."""
     with psycopg.connect(db, autocommit=True) as c:
         yield c
+
+
+@pytest.fixture
+def as_role(db: str) -> Iterator[Callable[[str], psycopg.Connection[tuple[object, ...]]]]:
+    """Connections (autocommit) to the test's database that log in as one of the test login
+    roles; closed after the test."""
+    opened: list[psycopg.Connection[tuple[object, ...]]] = []
+
+    def connect(role: str) -> psycopg.Connection[tuple[object, ...]]:
+        c = psycopg.connect(make_conninfo(db, user=role), autocommit=True)
+        opened.append(c)
+        return c
+
+    yield connect
+    for c in opened:
+        c.close()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ the matching group (application, service, administrator, auditor) against a real
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -63,21 +61,6 @@ def people(conn: Conn, location_dataset: str) -> dict[str, str]:
         "alice_write": new_key(conn, "alice", ["write"]),
         "gw": new_key(conn, "gw"),
     }
-
-
-@pytest.fixture
-def as_role(db: str) -> Iterator[object]:
-    """Connections (autocommit) that log in as one of the test login roles."""
-    opened: list[Conn] = []
-
-    def connect(role: str) -> Conn:
-        c = psycopg.connect(make_conninfo(db, user=role), autocommit=True)
-        opened.append(c)
-        return c
-
-    yield connect
-    for c in opened:
-        c.close()
 
 
 def whose_rows(conn: Conn) -> list[object]:

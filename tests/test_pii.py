@@ -4,8 +4,6 @@ every decryption audited."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -21,20 +19,6 @@ SCHEMA = {
     # The originals must match; the masks (j***@...) would not.
     "properties": {"email": {"type": "string", "pattern": "^[a-z]+@"}},
 }
-
-
-@pytest.fixture
-def connect(db: str) -> Iterator[Callable[[str], Conn]]:
-    opened: list[Conn] = []
-
-    def open_as(role: str) -> Conn:
-        c = psycopg.connect(make_conninfo(db, user=role), autocommit=True)
-        opened.append(c)
-        return c
-
-    yield open_as
-    for c in opened:
-        c.close()
 
 
 @pytest.fixture
@@ -61,8 +45,8 @@ def ingest(c: Conn, records: str) -> tuple[object, ...]:
     return row
 
 
-def test_pii_fields_are_stored_encrypted_and_shown_masked(contacts, connect):
-    app = connect(APP_ROLE)
+def test_pii_fields_are_stored_encrypted_and_shown_masked(contacts, as_role):
+    app = as_role(APP_ROLE)
     app.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
     assert ingest(
         app,
@@ -96,8 +80,8 @@ def test_pii_fields_are_stored_encrypted_and_shown_masked(contacts, connect):
         app.execute("SELECT * FROM lake.pii_reveal('contacts', ARRAY[1])")
 
 
-def test_updates_keep_or_replace_the_originals(conn, contacts, connect):
-    app = connect(APP_ROLE)
+def test_updates_keep_or_replace_the_originals(conn, contacts, as_role):
+    app = as_role(APP_ROLE)
     app.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
     ingest(
         app,
@@ -114,14 +98,14 @@ def test_updates_keep_or_replace_the_originals(conn, contacts, connect):
     assert revealed == [(1, "jane@example.org", "2"), (2, "max@example.com", "2")]
 
 
-def test_pii_readers_see_their_own_records_in_clear_and_are_audited(db, conn, contacts, connect):
+def test_pii_readers_see_their_own_records_in_clear_and_are_audited(db, conn, contacts, as_role):
     for user in ("alice", "bob"):
-        app = connect(APP_ROLE)
+        app = as_role(APP_ROLE)
         app.execute("SELECT lake.authenticate(%s, 'session')", [contacts[user]])
         ingest(app, f"jsonb_build_array(jsonb_build_object('ts', {TS}, 'email', '{user}@ex.org'))")
     ids = dict(conn.execute("SELECT user_id, id FROM user_data.contacts").fetchall())
     both = [ids["alice"], ids["bob"]]
-    reader = connect(PII_READER_ROLE)
+    reader = as_role(PII_READER_ROLE)
     reader.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
     rows = reader.execute(
         "SELECT id, user_id, doc->>'email' FROM lake.pii_reveal('contacts', %s)", [both]
@@ -131,7 +115,7 @@ def test_pii_readers_see_their_own_records_in_clear_and_are_audited(db, conn, co
         "SELECT db_role, lake_user, detail->'ids' FROM lake.audit_log WHERE action = 'pii.decrypt'"
     ).fetchall()
     assert entry == [(PII_READER_ROLE, "alice", both)]
-    auditor = connect(AUDITOR_ROLE)
+    auditor = as_role(AUDITOR_ROLE)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         auditor.execute("SELECT * FROM lake.pii_reveal('contacts', ARRAY[1])")
 
@@ -191,8 +175,8 @@ def test_pii_fields_are_checked(conn):
         assert err.value.sqlstate == "LK005", options
 
 
-def test_quarantined_records_keep_pii_fields_sealed(conn, contacts, connect):
-    app = connect(APP_ROLE)
+def test_quarantined_records_keep_pii_fields_sealed(conn, contacts, as_role):
+    app = as_role(APP_ROLE)
     app.execute("SELECT lake.authenticate(%s, 'session')", [contacts["alice"]])
     ingest(app, f"jsonb_build_array(jsonb_build_object('ts', {TS}, 'email', 'BAD@example.org'))")
     row = conn.execute("SELECT id, doc->>'email', pii IS NOT NULL, reasons FROM lake.quarantine")
