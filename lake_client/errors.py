@@ -40,6 +40,10 @@ class InputError(LakeError):
     """An input file or argument cannot be read as records."""
 
 
+class JobError(LakeError):
+    """A scheduled job is unknown or cannot run the way it was asked to."""
+
+
 class DatasetError(LakeError):
     """A dataset name, schema or option was rejected."""
 
@@ -93,6 +97,8 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
+    "LK080": JobError,  # no such job
+    "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
 }
 
 # Errors after which a retry of the same batch may succeed.
