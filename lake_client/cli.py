@@ -595,6 +595,31 @@ def jobs_run(
         console.print(f"{job or 'every job'}: done; `lake jobs list` shows how each went")
 
 
+# -- health and metrics -------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9187,
+) -> None:
+    """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
+    Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""
+    from lake_client.server import make_server
+
+    settings = load_settings()
+    server = make_server(host, port, settings.dsn(settings.database), settings.redis_url())
+    console.print(
+        f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 # -- demo -------------------------------------------------------------------------------------
 
 

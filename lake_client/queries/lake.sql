@@ -152,3 +152,18 @@ SELECT name, kind, command FROM lake.job_defs WHERE name = %(job)s
 
 -- name: run_maintenance
 CALL lake.run_maintenance(%(job)s, %(now)s::timestamptz)
+
+-- name: metrics_jobs
+SELECT job, scheduled, last_status, extract(epoch FROM last_start)::float8, failures_24h
+  FROM lake.jobs
+
+-- name: metrics_quarantine
+SELECT dataset, status, count(*) FROM lake.quarantine GROUP BY dataset, status
+
+-- name: metrics_batches
+SELECT dataset, sum(received), sum(accepted), sum(quarantined) FROM lake.batches GROUP BY dataset
+
+-- name: metrics_partitions
+SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)
+  FROM lake.partitions
+ GROUP BY 1, 2
