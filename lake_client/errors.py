@@ -40,6 +40,10 @@ class InputError(LakeError):
     """An input file or argument cannot be read as records."""
 
 
+class CacheError(LakeError):
+    """The Redis cache could not be read or written, or a key part was invalid."""
+
+
 class JobError(LakeError):
     """A scheduled job is unknown or cannot run the way it was asked to."""
 
