@@ -68,6 +68,10 @@ class BatchError(LakeError):
     """A batch could not be recorded consistently (count or checksum mismatch, reused id)."""
 
 
+class CheckpointError(LakeError):
+    """A checkpoint or rollback was refused (unknown checkpoint, not among the last 5...)."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -93,6 +97,10 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
+    "LK070": CheckpointError,  # no such checkpoint of that dataset
+    "LK071": CheckpointError,  # not one of the dataset's last 5 checkpoints
+    "LK072": CheckpointError,  # rollback outside READ COMMITTED
+    "LK073": CheckpointError,  # invalid checkpoint label, keep interval or gap
 }
 
 # Errors after which a retry of the same batch may succeed.
