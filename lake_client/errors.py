@@ -101,6 +101,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK071": CheckpointError,  # not one of the dataset's last 5 checkpoints
     "LK072": CheckpointError,  # rollback outside READ COMMITTED
     "LK073": CheckpointError,  # invalid checkpoint label, keep interval or gap
+    "LK074": CheckpointError,  # the rollback's transaction changed the dataset itself
 }
 
 # Errors after which a retry of the same batch may succeed.

@@ -172,9 +172,13 @@ def test_a_transaction_in_flight_at_the_checkpoint_is_undone(loaded: Conn, db: s
             "SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(i, 11.0) for i in range(1, 4)])]
         )
         other.execute("DELETE FROM user_data.location_history WHERE (doc->>'lat')::numeric = 11")
-        other.execute(
-            "SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(i, 12.0) for i in range(1, 3)])]
-        )
+        with other.transaction():  # a savepoint: its rows carry the top-level transaction
+            other.execute(
+                "SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(i, 12.0) for i in range(1, 3)])]
+            )
+            other.execute(
+                "UPDATE user_data.location_history SET doc = doc || '{\"lat\": 13}' WHERE id < 5"
+            )
         at_checkpoint = state(conn)  # what had been committed when the checkpoint was taken
         cp = checkpoint(conn)
         other.commit()
@@ -215,7 +219,8 @@ def test_only_the_last_five_checkpoints_can_be_targeted(loaded: Conn, conn: Conn
     with refused("LK071") as err:
         rollback(conn, ids[0])
     assert err.value.diag.message_hint is not None
-    assert f"#{ids[1]} (cp 1" in err.value.diag.message_hint
+    hint = err.value.diag.message_hint
+    assert f"#{ids[1]} (cp 1" in hint and hint.index(f"#{ids[5]}") < hint.index(f"#{ids[1]}")
     with refused("LK070"):
         rollback(conn, 999_999)
     conn.execute("SELECT lake.create_dataset('other', '{\"type\": \"object\"}')")
@@ -232,6 +237,21 @@ def test_rollback_needs_read_committed(loaded: Conn):
     cp = checkpoint(loaded)
     with refused("LK072"), loaded.transaction():
         loaded.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        rollback(loaded, cp)
+
+
+def test_rollback_refuses_a_transaction_that_changed_the_dataset(loaded: Conn):
+    cp = checkpoint(loaded)
+    for change in (
+        "DELETE FROM user_data.location_history WHERE id = 1",
+        "INSERT INTO user_data.location_history (user_id, ts, doc)"
+        " SELECT user_id, ts, doc FROM user_data.location_history WHERE id = 2",
+    ):
+        with refused("LK074"), loaded.transaction():
+            loaded.execute(change)
+            rollback(loaded, cp)
+    with loaded.transaction():  # an xid for other reasons is fine
+        loaded.execute("SELECT pg_current_xact_id()")
         rollback(loaded, cp)
 
 
@@ -409,3 +429,26 @@ def test_the_cli_takes_lists_and_rolls_back_with_confirmation(loaded: Conn, db: 
     assert state(loaded) == []
     refused = cli("rollback", DS, "999999", "--yes", dsn=db)
     assert refused.returncode != 0 and "has no checkpoint 999999" in refused.stderr
+
+
+def test_writers_wait_for_a_rollback_and_readers_do_not(loaded: Conn, db: str):
+    conn = loaded
+    cp = checkpoint(conn)
+    conn.execute("DELETE FROM user_data.location_history WHERE id < 10")
+    with psycopg.connect(db) as admin, psycopg.connect(db, autocommit=True) as other:
+        admin.execute("SELECT * FROM lake.rollback(%s, %s)", [DS, cp])  # not committed yet
+        other.execute("SET lock_timeout = '200ms'")
+        assert other.execute("SELECT count(*) FROM user_data.location_history").fetchone() == (36,)
+        other.execute("SELECT lake.act_as('alice', 'session')")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(1)])])
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("UPDATE user_data.location_history SET doc = doc WHERE id = 20")
+        with (  # COPY through the inbox, which writes the partitions directly
+            pytest.raises(psycopg.errors.LockNotAvailable),
+            other.cursor() as cur,
+            cur.copy("COPY inbox.location_history (ts, doc) FROM STDIN") as cp,
+        ):
+            cp.write_row([NOW, Jsonb(point(1))])
+        admin.commit()
+    assert len(state(conn)) == 45

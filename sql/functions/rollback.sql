@@ -16,7 +16,8 @@
 -- whole is audited as dataset.rollback. Rows the retention window has since left behind (before
 -- the dataset's first partition) are not brought back; they are counted as rows_not_restored.
 -- The quarantine and lake.batches are history and stay as they are. Needs READ COMMITTED (a
--- transaction snapshot older than the lock could miss committed rows). Administrators only.
+-- transaction snapshot older than the lock could miss committed rows), in a transaction that
+-- has not changed the dataset itself. Administrators only.
 CREATE FUNCTION lake.rollback(p_dataset text, p_checkpoint bigint)
 RETURNS TABLE (
     before_checkpoint bigint,
@@ -35,6 +36,8 @@ DECLARE
     b       lake.checkpoints;
     v_audit bigint;
     v_scan  bigint;
+    v_me    xid8;
+    v_mine  boolean;
 BEGIN
     SELECT * INTO ds FROM lake.datasets AS d WHERE d.name = p_dataset;
     IF NOT FOUND THEN
@@ -63,8 +66,25 @@ BEGIN
             HINT = 'A rollback may target only these checkpoints: ' ||
                    (SELECT string_agg(format('#%s (%s, %s)', t.id, t.label,
                                              to_char(t.created_at AT TIME ZONE 'UTC',
-                                                     'YYYY-MM-DD HH24:MI:SS"Z"')), ', ')
+                                                     'YYYY-MM-DD HH24:MI:SS"Z"')), ', '
+                                     ORDER BY t.id DESC)
                       FROM lake.rollback_targets(ds.name) AS t) || '.';
+    END IF;
+    -- Changes of this very transaction would be undone but come after its own checkpoint, so
+    -- undoing the rollback could not bring them back: refuse.
+    v_me := pg_current_xact_id_if_assigned();
+    IF v_me IS NOT NULL THEN
+        EXECUTE format($q$
+            SELECT EXISTS (SELECT FROM user_data.%I AS t WHERE t.xact_id = $1)
+                OR EXISTS (SELECT FROM lake.row_undo AS u
+                            WHERE u.dataset = $2 AND u.undo_xact = $1)$q$, ds.name)
+        INTO v_mine USING v_me, ds.name;
+        IF v_mine THEN
+            RAISE EXCEPTION USING ERRCODE = 'LK074',
+                MESSAGE = format('this transaction has changed dataset %s itself', ds.name),
+                HINT = 'Commit those changes first, or call lake.rollback in a transaction '
+                       'of its own.';
+        END IF;
     END IF;
     b := lake.checkpoint(ds.name, format('before rollback to #%s', c.id));
 
