@@ -102,6 +102,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK072": CheckpointError,  # rollback outside READ COMMITTED
     "LK073": CheckpointError,  # invalid checkpoint label, keep interval or gap
     "LK074": CheckpointError,  # the rollback's transaction changed the dataset itself
+    "LK075": CheckpointError,  # transaction ids of another cluster (dump restored, upgrade)
 }
 
 # Errors after which a retry of the same batch may succeed.

@@ -452,3 +452,31 @@ def test_writers_wait_for_a_rollback_and_readers_do_not(loaded: Conn, db: str):
             cp.write_row([NOW, Jsonb(point(1))])
         admin.commit()
     assert len(state(conn)) == 45
+
+
+def test_checkpoints_and_rows_of_another_cluster_are_refused(loaded: Conn):
+    conn = loaded
+    cp = checkpoint(conn)
+    before = state(conn)
+    # As if the checkpoint had been taken before the database was dumped and restored here.
+    conn.execute("UPDATE lake.checkpoints SET system_id = system_id + 1 WHERE id = %s", [cp])
+    with refused("LK075"):
+        rollback(conn, cp)
+    # As if rows had been restored from a dump of a cluster further on in its transactions.
+    cp = checkpoint(conn)
+    alien = "SELECT (pg_current_xact_id()::text::bigint + 1000000)::text::xid8"
+    conn.execute(
+        "INSERT INTO user_data.location_history (user_id, ts, doc, xact_id)"
+        f" SELECT user_id, ts, doc, ({alien}) FROM user_data.location_history WHERE id = 1"
+    )
+    with refused("LK075") as err:
+        rollback(conn, cp)
+    assert "SET doc = doc" in str(err.value.diag.message_hint)
+    assert len(state(conn)) == len(before) + 1  # nothing changed
+    # Their before-images are of no use to this cluster's checkpoints: purged at once.
+    conn.execute(
+        "INSERT INTO lake.row_undo (dataset, undo_xact, op, id, user_id, ts, doc, batch_id,"
+        f" ingested_at, row_xact) SELECT 'location_history', ({alien}), 'DELETE', id, user_id,"
+        " ts, doc, batch_id, ingested_at, xact_id FROM user_data.location_history WHERE id = 2"
+    )
+    assert conn.execute("SELECT undo_rows_purged FROM lake.purge_checkpoints()").fetchone() == (1,)

@@ -43,8 +43,9 @@ BEGIN
             RETURN c;
         END IF;
     END IF;
-    INSERT INTO lake.checkpoints AS k (dataset, label, snapshot, keep_for, lake_user)
-    VALUES (p_dataset, p_label, pg_current_snapshot(), p_keep,
+    INSERT INTO lake.checkpoints AS k (dataset, label, snapshot, system_id, keep_for, lake_user)
+    VALUES (p_dataset, p_label, pg_current_snapshot(),
+            (SELECT s.system_identifier FROM pg_control_system() AS s), p_keep,
             (SELECT i.user_id FROM lake._identity() AS i))
     RETURNING k.* INTO c;
     PERFORM lake._audit('checkpoint.create', p_dataset,

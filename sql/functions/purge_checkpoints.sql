@@ -25,13 +25,17 @@ BEGIN
 
     v_horizon := pg_snapshot_xmin(pg_current_snapshot());
     DELETE FROM lake.row_undo AS u
-     WHERE u.undo_xact < v_horizon
-       AND NOT EXISTS (
-           SELECT FROM lake.checkpoints AS c
-            WHERE c.dataset = u.dataset
-              AND u.row_xact <> c.xact_id AND pg_visible_in_snapshot(u.row_xact, c.snapshot)
-              AND NOT (u.undo_xact <> c.xact_id
-                       AND pg_visible_in_snapshot(u.undo_xact, c.snapshot)));
+     WHERE (u.undo_xact < v_horizon
+            AND NOT EXISTS (
+                SELECT FROM lake.checkpoints AS c
+                 WHERE c.dataset = u.dataset
+                   AND u.row_xact <> c.xact_id AND pg_visible_in_snapshot(u.row_xact, c.snapshot)
+                   AND NOT (u.undo_xact <> c.xact_id
+                            AND pg_visible_in_snapshot(u.undo_xact, c.snapshot))))
+        -- Committed (this statement sees it) yet not before this snapshot's xmax: from another
+        -- cluster's history, restored from a dump; no checkpoint of this cluster can use it.
+        OR (u.undo_xact >= pg_snapshot_xmax(pg_current_snapshot())
+            AND u.undo_xact IS DISTINCT FROM pg_current_xact_id_if_assigned());
     GET DIAGNOSTICS undo_rows_purged = ROW_COUNT;
 
     IF checkpoints_purged > 0 OR undo_rows_purged > 0 THEN

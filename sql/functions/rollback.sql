@@ -38,6 +38,7 @@ DECLARE
     v_scan  bigint;
     v_me    xid8;
     v_mine  boolean;
+    v_alien boolean;
 BEGIN
     SELECT * INTO ds FROM lake.datasets AS d WHERE d.name = p_dataset;
     IF NOT FOUND THEN
@@ -70,6 +71,12 @@ BEGIN
                                      ORDER BY t.id DESC)
                       FROM lake.rollback_targets(ds.name) AS t) || '.';
     END IF;
+    IF c.system_id <> (SELECT s.system_identifier FROM pg_control_system() AS s) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK075',
+            MESSAGE = format('checkpoint %s was taken on another database cluster', c.id),
+            HINT = 'Transaction ids do not carry over a dump restored elsewhere or an upgrade: '
+                   'take a new checkpoint.';
+    END IF;
     -- Changes of this very transaction would be undone but come after its own checkpoint, so
     -- undoing the rollback could not bring them back: refuse.
     v_me := pg_current_xact_id_if_assigned();
@@ -88,11 +95,24 @@ BEGIN
     END IF;
     b := lake.checkpoint(ds.name, format('before rollback to #%s', c.id));
 
+    -- No row can have been written after this transaction began writing (writers wait): a
+    -- later transaction id comes from another cluster's history (a dump restored here).
     EXECUTE format($q$
-        DELETE FROM user_data.%I AS t
-         WHERE NOT (t.xact_id <> $1 AND pg_visible_in_snapshot(t.xact_id, $2))$q$, ds.name)
+        WITH d AS (
+            DELETE FROM user_data.%I AS t
+             WHERE NOT (t.xact_id <> $1 AND pg_visible_in_snapshot(t.xact_id, $2))
+            RETURNING t.xact_id)
+        SELECT count(*), coalesce(bool_or(d.xact_id > pg_current_xact_id()), false)
+          FROM d$q$, ds.name)
+    INTO rows_deleted, v_alien
     USING c.xact_id, c.snapshot;
-    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    IF v_alien THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK075',
+            MESSAGE = format('rows of dataset %s carry transaction ids of another database '
+                             'cluster', ds.name),
+            HINT = 'They were restored from a dump: rewrite them once (e.g. UPDATE user_data.'
+                   || ds.name || ' SET doc = doc, as a superuser) and take a new checkpoint.';
+    END IF;
 
     INSERT INTO lake.restore_marks (dataset) VALUES (ds.name);
     PERFORM set_config('lake.restoring', ds.name, true);

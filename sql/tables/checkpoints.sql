@@ -14,6 +14,9 @@ CREATE TABLE lake.checkpoints (
     -- The checkpoint's own transaction: its changes come after the checkpoint (a rollback takes
     -- its checkpoint in the transaction that then changes the rows).
     xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    -- The cluster whose transaction ids the snapshot counts (pg_control_system()): after a dump
+    -- restored elsewhere, or an upgrade, they mean nothing and lake.rollback refuses it.
+    system_id   bigint NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     -- How long lake.purge_checkpoints keeps it (24 hours unless the caller says otherwise).
     keep_for    interval NOT NULL DEFAULT '24 hours' CHECK (keep_for > '0'),
