@@ -305,6 +305,67 @@ def print_summary(summary: IngestSummary) -> None:
         console.print(table)
 
 
+# -- checkpoints and rollback -----------------------------------------------------------------
+
+
+@app.command("checkpoint")
+def checkpoint_cmd(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    label: Annotated[str, typer.Option(help="What the checkpoint is for.")] = "manual",
+) -> None:
+    """Record a recovery point of a dataset (kept 24 hours)."""
+    with _lake() as lake:
+        row = lake.checkpoint(dataset, label)
+    console.print(
+        f"checkpoint {row['id']} of {dataset} ({row['label']}) at {_when(row['created_at'])}"
+    )
+
+
+@app.command("checkpoints")
+def checkpoints_cmd(dataset: Annotated[str, typer.Argument(help="The dataset.")]) -> None:
+    """List a dataset's checkpoints, newest first; a rollback may target the last 5."""
+    with _lake() as lake:
+        rows = lake.checkpoints(dataset)
+    table = Table("id", "label", "created", "expires", "by", "rollback")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["label"],
+            _when(r["created_at"]),
+            _when(r["expires_at"]),
+            r["lake_user"] or r["db_role"],
+            "yes" if r["can_rollback"] else "no",
+        )
+    console.print(table)
+
+
+@app.command("rollback")
+def rollback_cmd(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    checkpoint_id: Annotated[int, typer.Argument(help="One of its last 5 checkpoints.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Return a dataset to its state at a checkpoint: every change since is undone, for every
+    user. The rollback takes a checkpoint first, so it can be undone the same way."""
+    if not yes:
+        typer.confirm(
+            f"Undo every change to {dataset} since checkpoint {checkpoint_id}, for all users?",
+            abort=True,
+        )
+    with _lake() as lake:
+        row = lake.rollback(dataset, checkpoint_id)
+    console.print(
+        f"{dataset} is back at checkpoint {checkpoint_id}: {row['rows_deleted']} rows removed, "
+        f"{row['rows_restored']} restored"
+        + (
+            f", {row['rows_not_restored']} not restored (past retention)"
+            if row["rows_not_restored"]
+            else ""
+        )
+        + f"; to undo this: lake rollback {dataset} {row['before_checkpoint']}"
+    )
+
+
 # -- quarantine -------------------------------------------------------------------------------
 
 

@@ -665,6 +665,21 @@ class Lake:
             batch_id, done["received"], done["accepted"], done["quarantined"], fallback=fallback
         )
 
+    # -- checkpoints and rollback -----------------------------------------------------------
+
+    def checkpoint(self, dataset: str, label: str = "manual") -> Row:
+        """Record a recovery point of the dataset (administrators)."""
+        return self._query("checkpoint", {"dataset": dataset, "label": label})[0]
+
+    def checkpoints(self, dataset: str) -> list[Row]:
+        """The dataset's checkpoints, newest first, with can_rollback for the last 5."""
+        return self._query("checkpoints", {"dataset": dataset})
+
+    def rollback(self, dataset: str, checkpoint_id: int) -> Row:
+        """Return the dataset to a checkpoint's state; returns before_checkpoint (roll back
+        to it to undo this), rows_deleted, rows_restored, rows_not_restored."""
+        return self._query("rollback", {"dataset": dataset, "checkpoint": checkpoint_id})[0]
+
     # -- quarantine -------------------------------------------------------------------------
 
     def quarantine(

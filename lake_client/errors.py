@@ -76,6 +76,10 @@ class BatchError(LakeError):
     """A batch could not be recorded consistently (count or checksum mismatch, reused id)."""
 
 
+class CheckpointError(LakeError):
+    """A checkpoint or rollback was refused (unknown checkpoint, not among the last 5...)."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -103,6 +107,12 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK050": DatabaseError,  # the audit log is append-only
     "LK080": JobError,  # no such job
     "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
+    "LK070": CheckpointError,  # no such checkpoint of that dataset
+    "LK071": CheckpointError,  # not one of the dataset's last 5 checkpoints
+    "LK072": CheckpointError,  # rollback outside READ COMMITTED
+    "LK073": CheckpointError,  # invalid checkpoint label, keep interval or gap
+    "LK074": CheckpointError,  # the rollback's transaction changed the dataset itself
+    "LK075": CheckpointError,  # transaction ids of another cluster (dump restored, upgrade)
 }
 
 # Errors after which a retry of the same batch may succeed.

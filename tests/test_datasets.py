@@ -57,6 +57,7 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("batch_id", "uuid"),
         ("ingested_at", "timestamp with time zone"),
         ("pii", "bytea"),
+        ("xact_id", "xid8"),
     ]
     rls = conn.execute(
         "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner)"
@@ -82,6 +83,10 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("audit_update",),
         ("pii_forget",),
         ("pii_forget_all",),
+        ("row_version",),
+        ("undo_delete",),
+        ("undo_truncate",),
+        ("undo_update",),
         ("validate_insert",),
         ("validate_update",),
     ]

@@ -25,6 +25,7 @@ NOW = datetime.now(UTC)
 TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 PROCEDURE_JOBS = [
     "premake",
+    "checkpoints",
     "quarantine_review",
     "purge_changes",
     "purge_audit",
@@ -151,6 +152,26 @@ def test_quarantine_review_expires_and_keeps(conn: Conn, location_dataset: str) 
     assert conn.execute("SELECT status FROM lake.quarantine").fetchall() == [("discarded",)]
 
 
+def test_checkpoints_job_takes_one_per_dataset_and_purges(
+    conn: Conn, location_dataset: str
+) -> None:
+    conn.execute("SELECT lake.create_dataset('other', '{\"type\": \"object\"}')")
+    conn.execute("CALL lake.run_maintenance('checkpoints')")
+    conn.execute("CALL lake.run_maintenance('checkpoints')")  # within 30 minutes: no new one
+    rows = conn.execute(
+        "SELECT dataset, label, count(*) FROM lake.checkpoints GROUP BY 1, 2 ORDER BY 1"
+    ).fetchall()
+    assert rows == [("location_history", "hourly", 1), ("other", "hourly", 1)]
+    details = runs(conn, "checkpoints")[-1][2]
+    assert isinstance(details, dict) and details["checkpoints_purged"] == 0
+    conn.execute("CALL lake.run_maintenance('checkpoints', now() + interval '25 hours')")
+    details = runs(conn, "checkpoints")[-1][2]
+    assert isinstance(details, dict)
+    # The two from "now" are past 24 hours at the later time and go; two new ones are taken.
+    assert details["checkpoints_purged"] == 2 and details["errors"] == {}
+    assert conn.execute("SELECT count(*) FROM lake.checkpoints").fetchone() == (2,)
+
+
 def test_a_job_still_running_is_skipped_not_queued(conn: Conn, db: str) -> None:
     with psycopg.connect(db, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(hashtext('lake.job'), hashtext('purge_logs'))")
@@ -159,6 +180,7 @@ def test_a_job_still_running_is_skipped_not_queued(conn: Conn, db: str) -> None:
         # The other jobs are not held up by it.
         conn.execute("CALL lake.run_maintenance('purge_audit')")
         assert runs(conn, "purge_audit")[-1][1] == "ok"
+        other.execute("SELECT pg_advisory_unlock(hashtext('lake.job'), hashtext('purge_logs'))")
     conn.execute("CALL lake.run_maintenance('purge_logs')")
     assert [r[1] for r in runs(conn, "purge_logs")] == ["skipped", "ok"]
 

@@ -115,6 +115,22 @@ SELECT * FROM lake.quarantine_release(%(id)s, %(corrected)s, %(note)s)
 -- name: quarantine_discard
 SELECT * FROM lake.quarantine_discard(%(id)s, %(reason)s)
 
+-- name: checkpoint
+SELECT id, dataset, label, created_at, keep_for FROM lake.checkpoint(%(dataset)s, %(label)s)
+
+-- name: checkpoints
+-- Newest first; can_rollback: one of the last 5 (lake.rollback_targets).
+SELECT c.id, c.label, c.created_at, c.created_at + c.keep_for AS expires_at, c.db_role,
+       c.lake_user, c.id IN (SELECT t.id FROM lake.rollback_targets(%(dataset)s) AS t)
+           AS can_rollback
+  FROM lake.checkpoints AS c
+ WHERE c.dataset = %(dataset)s
+ ORDER BY c.id DESC
+
+-- name: rollback
+SELECT before_checkpoint, rows_deleted, rows_restored, rows_not_restored
+  FROM lake.rollback(%(dataset)s, %(checkpoint)s)
+
 -- name: partitions
 SELECT dataset, partition, kind, range_from, range_to, rows_estimate, bytes, tier
   FROM lake.partitions

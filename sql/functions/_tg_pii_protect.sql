@@ -16,6 +16,13 @@ DECLARE
     v_field  text;
     v_sealed record;
 BEGIN
+    -- Rows lake.rollback restores are sealed already (lake.restore_marks).
+    IF TG_OP = 'INSERT' AND current_setting('lake.restoring', true) = TG_ARGV[0] THEN
+        IF EXISTS (SELECT FROM lake.restore_marks AS m
+                    WHERE m.xact_id = pg_current_xact_id() AND m.dataset = TG_ARGV[0]) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TG_OP = 'UPDATE' AND OLD.pii IS NOT NULL AND jsonb_typeof(NEW.doc) = 'object' THEN
         v_old := lake._pii_open('{}', OLD.pii);
         FOREACH v_field IN ARRAY v_fields LOOP

@@ -17,6 +17,13 @@ DECLARE
     g         record;
     v_bad     bigint;
 BEGIN
+    -- Rows lake.rollback restores were judged and counted when they came (lake.restore_marks).
+    IF TG_OP = 'INSERT' AND current_setting('lake.restoring', true) = TG_TABLE_NAME THEN
+        IF EXISTS (SELECT FROM lake.restore_marks AS m
+                    WHERE m.xact_id = pg_current_xact_id() AND m.dataset = TG_TABLE_NAME) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     IF NOT FOUND OR TG_TABLE_SCHEMA <> 'user_data' THEN
         RAISE EXCEPTION 'lake._tg_validate: %.% is not a lake dataset', TG_TABLE_SCHEMA, TG_TABLE_NAME;

@@ -117,10 +117,13 @@ BEGIN
             batch_id    uuid NOT NULL
                         DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
             ingested_at timestamptz NOT NULL DEFAULT now(),
-            pii         bytea
+            pii         bytea,
+            xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) PARTITION BY RANGE (ts)$ddl$, ds.name);
     EXECUTE format('COMMENT ON COLUMN user_data.%I.pii IS %L', ds.name,
                    'the pii_fields in clear, encrypted (lake.pii_reveal); doc holds masks');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.xact_id IS %L', ds.name,
+                   'the transaction that wrote this row version (checkpoints, lake.rollback)');
     EXECUTE format('COMMENT ON TABLE user_data.%I IS %L', ds.name,
                    coalesce(ds.description, 'Dataset ' || ds.name) || ' (see lake.datasets)');
     EXECUTE format('CREATE INDEX %I ON user_data.%I (user_id, ts)', ds.name || '_user_ts', ds.name);
@@ -147,8 +150,13 @@ BEGIN
         CREATE POLICY scope_delete ON user_data.%I AS RESTRICTIVE FOR DELETE
         TO lake_write, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
     EXECUTE format('GRANT SELECT ON user_data.%I TO lake_read, lake_admin', ds.name);
-    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON user_data.%I TO lake_write, lake_admin',
-                   ds.name);
+    -- Every column but xact_id, which only the lake sets (default, lake._tg_row_version).
+    EXECUTE format('GRANT INSERT (%2$s), UPDATE (%2$s), DELETE ON user_data.%1$I '
+                   'TO lake_write, lake_admin', ds.name,
+                   (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                      FROM pg_catalog.pg_attribute AS a
+                     WHERE a.attrelid = format('user_data.%I', ds.name)::regclass
+                       AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'xact_id'));
 
     EXECUTE format($trg$
         CREATE TRIGGER validate_insert AFTER INSERT ON user_data.%I
@@ -186,6 +194,22 @@ BEGIN
     EXECUTE format($trg$
         CREATE TRIGGER audit_truncate AFTER TRUNCATE ON user_data.%I
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
+    -- Checkpoints and rollback: each row version names its writer (xact_id), and what UPDATE,
+    -- DELETE and TRUNCATE replace is kept in lake.row_undo.
+    EXECUTE format($trg$
+        CREATE TRIGGER row_version BEFORE UPDATE ON user_data.%I
+        FOR EACH ROW EXECUTE FUNCTION lake._tg_row_version()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER undo_update AFTER UPDATE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER undo_delete AFTER DELETE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER undo_truncate BEFORE TRUNCATE ON user_data.%I
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
     -- owner is the session's lake user), insert-only for applications. Its trigger validates

@@ -2,7 +2,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
-SELECT plan(18);
+SELECT plan(20);
 
 SELECT has_schema('lake');
 SELECT has_schema('user_data');
@@ -57,6 +57,15 @@ SELECT ok(NOT has_any_column_privilege('lake_app', 'inbox.tap_points', 'SELECT')
           AND has_any_column_privilege('lake_app', 'inbox.tap_points', 'INSERT')
           AND NOT has_column_privilege('lake_app', 'inbox.tap_points', 'xact_id', 'INSERT'),
           'applications may only insert into an inbox');
+SELECT ok(has_column_privilege('lake_app', 'user_data.tap_points', 'doc', 'INSERT')
+          AND NOT has_column_privilege('lake_app', 'user_data.tap_points', 'xact_id', 'INSERT')
+          AND NOT has_column_privilege('lake_app', 'user_data.tap_points', 'xact_id', 'UPDATE')
+          AND NOT has_column_privilege('lake_admin', 'user_data.tap_points', 'xact_id', 'UPDATE'),
+          'nobody but the lake writes the row version (xact_id) of user data');
+SELECT ok(NOT has_any_column_privilege('lake_app', 'lake.row_undo', 'SELECT')
+          AND NOT has_any_column_privilege('lake_admin', 'lake.row_undo', 'SELECT')
+          AND NOT has_function_privilege('lake_app', 'lake.rollback(text, bigint)', 'EXECUTE'),
+          'applications cannot roll back, and nobody reads the undo rows directly');
 SELECT ok(NOT has_function_privilege('lake_app', 'lake.act_as(text, text)', 'EXECUTE'),
           'applications cannot establish an identity');
 
