@@ -68,6 +68,11 @@ class BatchError(LakeError):
     """A batch could not be recorded consistently (count or checksum mismatch, reused id)."""
 
 
+class LifecycleError(LakeError):
+    """Retention or restore refused: no such archive, an archive that does not verify, a month
+    that is in the lake already."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -93,6 +98,12 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
+    "LK060": LakeError,  # unknown setting or invalid value
+    "LK061": DatasetError,  # a cold partition takes no new or changed rows
+    "LK062": LifecycleError,  # no archive of that month to restore
+    "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window
+    "LK064": LifecycleError,  # the month to restore is in the lake
+    "LK065": LifecycleError,  # the archive does not verify
 }
 
 # Errors after which a retry of the same batch may succeed.
