@@ -495,3 +495,22 @@ def test_an_administrator_runs_retention_and_restores(conn: Conn, steps: str, as
     assert admin.execute(
         f"SELECT tier, tiered_at IS NOT NULL FROM lake.partitions WHERE range_from = {month}"
     ).fetchall() == [("cold", True)]
+
+
+def test_cli_lists_archives_and_restores_a_month(conn: Conn, steps: str, db: str):
+    from tests.test_cli import lake
+
+    ingest(conn, steps, [OLDEST, f"{OLDEST} + interval '1 minute'"])
+    retention(conn, AHEAD)
+    month = scalar(conn, f"SELECT to_char({OLDEST}, 'YYYY-MM')")
+    listing = lake("archives", dsn=db).stdout
+    (line,) = [x for x in listing.splitlines() if month in x]
+    assert "steps" in line and "dropped" in line and " 2 " in line
+    bad = lake("restore", "steps", "2025-13", dsn=db, check=False)
+    assert bad.returncode != 0 and "YYYY-MM" in bad.stderr
+    out = lake("restore", "steps", month, dsn=db).stdout
+    assert f"restored steps {month}: 2 rows" in out
+    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 2
+    again = lake("restore", "steps", month, dsn=db, check=False)
+    assert again.returncode != 0 and "is in the lake" in again.stderr
+    assert "restored (held until" in lake("archives", "steps", dsn=db).stdout
