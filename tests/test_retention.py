@@ -514,3 +514,19 @@ def test_cli_lists_archives_and_restores_a_month(conn: Conn, steps: str, db: str
     again = lake("restore", "steps", month, dsn=db, check=False)
     assert again.returncode != 0 and "is in the lake" in again.stderr
     assert "restored (held until" in lake("archives", "steps", dsn=db).stdout
+
+
+def test_an_archive_folder_it_cannot_write_drops_nothing(conn: Conn, steps: str, tmp_path: Path):
+    # pytest's tmp_path is private to root: the server's OS user cannot create folders there.
+    if os.geteuid() != 0:
+        pytest.skip("needs a folder that the server's OS user cannot write")
+    conn.execute("SELECT lake.set_setting('archive_dir', %s)", [str(tmp_path / "archive")])
+    ingest(conn, steps, [OLDEST])
+    first = scalar(conn, "SELECT partitions_from FROM lake.datasets")
+    ds = retention(conn, AHEAD)["datasets"][steps]
+    (error,) = ds["errors"]
+    assert error["step"] == "retention" and "Permission denied" in error["error"]
+    assert ds["dropped"] == 0 and ds["months"] == []
+    assert scalar(conn, "SELECT partitions_from FROM lake.datasets") == first
+    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1
+    assert scalar(conn, "SELECT count(*) FROM lake.archives") == 0

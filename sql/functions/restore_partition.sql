@@ -114,7 +114,7 @@ BEGIN
             HINT = 'Nothing was restored.';
     END IF;
     EXECUTE format('ALTER TABLE user_data_partitions.%I ADD CONSTRAINT %I'
-                   ' CHECK (ts >= %L AND ts < %L)', v_tmp, v_part || '_bounds', v_month, v_next);
+                   ' CHECK (ts >= %L AND ts < %L)', v_tmp, 'restore_bounds', v_month, v_next);
     EXECUTE format('ALTER TABLE user_data_partitions.%I ENABLE ROW LEVEL SECURITY', v_tmp);
     -- Built now, outside the ATTACH, which adopts it as the partition of the parent's index.
     EXECUTE format('CREATE INDEX ON user_data_partitions.%I (user_id, ts)', v_tmp);
@@ -148,7 +148,7 @@ BEGIN
     EXECUTE format('ALTER TABLE user_data.%I ATTACH PARTITION user_data_partitions.%I'
                    ' FOR VALUES FROM (%L) TO (%L)', ds.name, v_part, v_month, v_next);
     EXECUTE format('ALTER TABLE user_data_partitions.%I DROP CONSTRAINT %I', v_part,
-                   v_part || '_bounds');
+                   'restore_bounds');
     -- Read-only from the start: the tiering step would make it cold anyway.
     EXECUTE format($trg$
         CREATE CONSTRAINT TRIGGER cold_reject AFTER INSERT OR UPDATE
