@@ -66,6 +66,12 @@ audit_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(audit_app, name="audit")
+jobs_app = typer.Typer(
+    help="The scheduled jobs that pg_cron runs inside PostgreSQL (administrators).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(jobs_app, name="jobs")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -552,6 +558,108 @@ def audit_tail(
             json.dumps(r["detail"])[:60],
         )
     console.print(table)
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """Show every job: schedule, whether pg_cron has it, and how its last run went."""
+    with _lake() as lake:
+        rows = lake.jobs()
+    table = Table("job", "schedule", "in pg_cron", "last run", "status", "failed 24 h", "error")
+    for r in rows:
+        table.add_row(
+            r["job"],
+            r["schedule"],
+            "yes" if r["scheduled"] else "no",
+            _when(r["last_start"]),
+            r["last_status"] or "",
+            str(r["failures_24h"]),
+            (r["last_error"] or "")[:60],
+        )
+    console.print(table)
+    if rows and not any(r["scheduled"] for r in rows):
+        console.print(
+            "pg_cron has none of them in this database: it lives in the database named by "
+            "cron.database_name, and `lake migrate` schedules the jobs there."
+        )
+
+
+@jobs_app.command("runs")
+def jobs_runs(
+    job: Annotated[str | None, typer.Argument(help="Only this job.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+) -> None:
+    """Show the latest runs recorded by lake.run_maintenance, with what each did."""
+    with _lake() as lake:
+        rows = lake.job_runs(job, limit)
+    table = Table("run", "job", "started", "took", "status", "details / error")
+    for r in reversed(rows):
+        took = (
+            ""
+            if r["finished_at"] is None
+            else f"{(r['finished_at'] - r['started_at']).total_seconds():.2f} s"
+        )
+        table.add_row(
+            str(r["id"]),
+            r["job"],
+            _when(r["started_at"]),
+            took,
+            r["status"],
+            (r["error"] or json.dumps(r["details"]))[:80],
+        )
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(
+    job: Annotated[str | None, typer.Argument(help="The job; every job when left out.")] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Work as if it were this time (ISO 8601, e.g. 2027-06-01T00:00:00+00:00): "
+            "try what retention or premake will do months ahead."
+        ),
+    ] = None,
+) -> None:
+    """Run a job (or all of them) now, as pg_cron would: `CALL lake.run_maintenance(...)`, or
+    the statement itself for vacuum and reindex."""
+    with _lake() as lake:
+        lake.run_job(job, now)
+        rows = lake.job_runs(job, 1) if job else []
+    if job and rows and rows[0]["job"] == job:
+        r = rows[0]
+        console.print(f"{job}: {r['status']} (run {r['id']})")
+        console.print(json.dumps(r["details"]) if r["error"] is None else r["error"])
+    else:
+        console.print(f"{job or 'every job'}: done; `lake jobs list` shows how each went")
+
+
+# -- health and metrics -------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9187,
+) -> None:
+    """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
+    Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""
+    from lake_client.server import make_server
+
+    settings = load_settings()
+    server = make_server(host, port, settings.dsn(settings.database), settings.redis_url())
+    console.print(
+        f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 # -- demo -------------------------------------------------------------------------------------

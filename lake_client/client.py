@@ -32,6 +32,7 @@ from lake_client.errors import (
     RETRYABLE_SQLSTATES,
     AuthenticationFailed,
     ConnectionFailed,
+    JobError,
     LakeError,
     from_psycopg,
 )
@@ -361,6 +362,39 @@ class Lake:
 
     def datasets(self) -> list[Row]:
         return self._query("datasets")
+
+    # -- jobs (administrators) ---------------------------------------------------------------
+
+    def jobs(self) -> list[Row]:
+        """The lake's scheduled jobs (lake.jobs): schedule, whether pg_cron has them, last run."""
+        return self._query("jobs")
+
+    def job_runs(self, job: str | None = None, limit: int = 20) -> list[Row]:
+        """The latest runs recorded by lake.run_maintenance, newest first."""
+        return self._query("job_runs", {"job": job, "limit": limit})
+
+    def run_job(self, job: str | None = None, now: datetime | str | None = None) -> None:
+        """Run a job now, as pg_cron would: through lake.run_maintenance (every job when `job`
+        is None, working for the time `now`: a datetime or a timestamptz literal), or, for vacuum
+        and reindex, their statement."""
+        conn = self.conn
+        try:
+            defs = conn.execute(sql("job_def"), {"job": job}).fetchall() if job else []
+            conn.commit()
+            # The procedure commits as it goes and VACUUM refuses transactions: autocommit.
+            conn.autocommit = True
+            try:
+                if defs and defs[0]["kind"] == "statement":
+                    if now is not None:
+                        raise JobError(f"job {job!r} has no notion of now: drop --now")
+                    conn.execute(str(defs[0]["command"]))
+                else:
+                    conn.execute(sql("run_maintenance"), {"job": job, "now": now})
+            finally:
+                conn.autocommit = False
+        except psycopg.Error as exc:
+            self._after_error()
+            raise from_psycopg(exc) from exc
 
     def partitions(self, dataset: str | None = None) -> list[Row]:
         return self._query("partitions", {"dataset": dataset})

@@ -320,6 +320,7 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
         "SELECT * FROM lake.quarantine_release(<id>, '<corrected record>'::jsonb);",
         "SELECT path, kind, count(*) FROM lake.pii_findings GROUP BY 1, 2;",
         "SELECT * FROM lake.verify_audit_chain();   -- the audit log's hash chain",
+        "SELECT job, schedule, scheduled, last_status FROM lake.jobs;   -- what pg_cron runs",
     ):
         console.print(f"  {line}", highlight=False)
     console.print("[bold]And an app's key[/]:")

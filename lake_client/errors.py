@@ -40,6 +40,10 @@ class InputError(LakeError):
     """An input file or argument cannot be read as records."""
 
 
+class JobError(LakeError):
+    """A scheduled job is unknown or cannot run the way it was asked to."""
+
+
 class DatasetError(LakeError):
     """A dataset name, schema or option was rejected."""
 
@@ -104,6 +108,8 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window
     "LK064": LifecycleError,  # the month to restore is in the lake
     "LK065": LifecycleError,  # the archive does not verify
+    "LK080": JobError,  # no such job
+    "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
 }
 
 # Errors after which a retry of the same batch may succeed.

@@ -143,3 +143,38 @@ SELECT tableoid::regclass::text AS partition, count(*) AS n
 -- parse but the documents. ts is NULL for a record whose time cannot be read; ref names the
 -- record in the quarantine. {dataset} is filled in with psycopg.sql.Identifier.
 COPY inbox.{dataset} (ts, doc, batch_id, ref) FROM STDIN (FORMAT binary)
+
+-- name: jobs
+SELECT j.job, j.schedule, j.kind, j.scheduled, j.active, j.last_start, j.last_end, j.last_status,
+       j.last_error, j.last_details, j.failures_24h, j.description, j.command
+  FROM lake.jobs AS j
+  JOIN lake.job_defs AS d ON d.name = j.job
+ ORDER BY d.position
+
+-- name: job_runs
+SELECT id, job, job_now, started_at, finished_at, status, error, details
+  FROM lake.job_runs
+ WHERE %(job)s::text IS NULL OR job = %(job)s
+ ORDER BY id DESC
+ LIMIT %(limit)s
+
+-- name: job_def
+SELECT name, kind, command FROM lake.job_defs WHERE name = %(job)s
+
+-- name: run_maintenance
+CALL lake.run_maintenance(%(job)s, %(now)s::timestamptz)
+
+-- name: metrics_jobs
+SELECT job, scheduled, last_status, extract(epoch FROM last_start)::float8, failures_24h
+  FROM lake.jobs
+
+-- name: metrics_quarantine
+SELECT dataset, status, count(*) FROM lake.quarantine GROUP BY dataset, status
+
+-- name: metrics_batches
+SELECT dataset, sum(received), sum(accepted), sum(quarantined) FROM lake.batches GROUP BY dataset
+
+-- name: metrics_partitions
+SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)
+  FROM lake.partitions
+ GROUP BY 1, 2

@@ -30,5 +30,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The lake's pg_cron jobs go (where pg_cron lives in this database).
+    op.execute(
+        """DO $$ BEGIN
+             IF to_regclass('cron.job') IS NOT NULL THEN
+                 PERFORM cron.unschedule(jobid) FROM cron.job
+                  WHERE jobname LIKE 'lake.%' AND username = current_user;
+             END IF;
+           END $$"""
+    )
     # Extensions and the cluster-wide roles stay: other databases of the cluster may use them.
     op.execute("DROP SCHEMA IF EXISTS inbox, user_data_partitions, user_data, lake CASCADE")

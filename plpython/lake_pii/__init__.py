@@ -13,11 +13,12 @@ coordinates and ids common in exported personal data are not reported.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["KINDS", "Finding", "clear_fields", "scan"]
+__all__ = ["KINDS", "Finding", "clear_fields", "scan", "scan_text"]
 
 KINDS = ("email", "phone", "payment_card", "iban", "ip_address", "national_id")
 
@@ -179,6 +180,29 @@ def scan(doc: Any, skip: str | None = None) -> list[Finding]:
     for finding in _walk(doc, "$", skip):
         seen.setdefault(finding, None)
     return list(seen)
+
+
+# Two colons with at most four hex digits between them: what any IPv6 address has, and what the
+# JSON text PostgreSQL writes for jsonb never has outside strings (a key is followed by ": ").
+_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
+
+
+def might_hold(text: str) -> bool:
+    """Whether the JSON text (as PostgreSQL writes jsonb) could hold an identifier that
+    :func:`scan` finds. A necessary condition, checked on the text so that most documents of
+    structured data are never parsed: every kind needs an @ (e-mail), two colons close together
+    (IPv6), or at least four digits in one string (the rest; a card number stored as a JSON
+    number has thirteen). Counted over the whole text, which can only say yes more often."""
+    return (
+        "@" in text
+        or len(text) - len(text.translate(_NO_DIGITS)) >= 4
+        or _COLONS.search(text) is not None
+    )
+
+
+def scan_text(text: str, skip: str | None = None) -> list[Finding]:
+    """:func:`scan` of a JSON text, which is parsed only when :func:`might_hold` says so."""
+    return scan(json.loads(text), skip) if might_hold(text) else []
 
 
 # Formats whose values (as the lake asserts them) are never one of the kinds.

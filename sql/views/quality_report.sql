@@ -8,6 +8,7 @@ SELECT d.name                                              AS dataset,
        round(100.0 * coalesce(b.quarantined, 0) / nullif(b.received, 0), 2) AS quarantined_pct,
        coalesce(q.pending, 0)                              AS pending_review,
        coalesce(q.overdue, 0)                              AS overdue_review,
+       coalesce(q.expired, 0)                              AS expired_review,
        r.top_rules
   FROM lake.datasets AS d
   LEFT JOIN (SELECT dataset, count(*) AS batches, sum(received) AS received,
@@ -16,7 +17,9 @@ SELECT d.name                                              AS dataset,
   LEFT JOIN (SELECT dataset,
                     count(*) FILTER (WHERE status IN ('pending', 'expired')) AS pending,
                     count(*) FILTER (WHERE status IN ('pending', 'expired')
-                                       AND review_by < now()) AS overdue
+                                       AND review_by < now()) AS overdue,
+                    -- marked by the quarantine_review job; still awaiting a decision
+                    count(*) FILTER (WHERE status = 'expired') AS expired
                FROM lake.quarantine GROUP BY dataset) AS q ON q.dataset = d.name
   LEFT JOIN LATERAL (
         SELECT jsonb_object_agg(x.rule, x.n ORDER BY x.n DESC) AS top_rules

@@ -10,7 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpython"))
 
-from lake_pii import KINDS, Finding, clear_fields, scan
+import json
+import random
+
+from lake_pii import KINDS, Finding, clear_fields, might_hold, scan, scan_text
 
 FOUND = [
     ("email", "write to jane.doe+lake@example.co.uk please"),
@@ -94,3 +97,44 @@ def test_clear_fields_are_those_the_schema_keeps_free_of_identifiers():
     assert clear_fields(schema) == ["code", "lat", "ok", "source", "ts"]
     assert clear_fields({**schema, "anyOf": [{"required": ["x"]}]}) == []
     assert clear_fields({"type": "object"}) == []
+
+
+def _jsonb_text(doc: object) -> str:
+    """The text PostgreSQL writes for a jsonb value: ", " and ": " separators, no ASCII escapes."""
+    return json.dumps(doc, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("kind", "text"), FOUND)
+def test_the_text_check_never_rules_out_a_finding(kind: str, text: str):
+    doc = {"note": text, "n": 1}
+    assert might_hold(_jsonb_text(doc))
+    assert scan_text(_jsonb_text(doc)) == scan(doc)
+
+
+def test_the_text_check_rules_out_plain_structured_records():
+    doc = {"device": "pixel-7", "activity": "walking", "source": "gps", "ok": True}
+    assert not might_hold(_jsonb_text(doc))
+    assert scan_text(_jsonb_text(doc)) == []
+
+
+def test_scan_text_agrees_with_scan_on_random_documents():
+    """Random strings rich in the characters identifiers are made of: whatever the text check
+    rules out, scan finds nothing in."""
+    rng = random.Random(20261127)
+    alphabet = "0123456789abcdefABCDEF:@.+- ()\"'xyz\u00e9\u0663"
+    ruled_out = found = 0
+    for _ in range(5000):
+        doc: dict[str, object] = {}
+        for k in range(rng.randint(1, 4)):
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            doc[f"k{k}"] = value if rng.random() < 0.9 else [value, {"x": value}]
+        if rng.random() < 0.2:
+            doc["num"] = rng.choice([4111111111111111, 12, 5500000000000004, 3.25])
+        if rng.random() < 0.1:
+            doc["ip"] = rng.choice(["fe80::1", "10.0.0.1", "a@example.org", "+49 30 1234567"])
+        text = _jsonb_text(doc)
+        findings = scan(doc)
+        assert scan_text(text) == findings, text
+        ruled_out += not might_hold(text)
+        found += bool(findings)
+    assert ruled_out > 200 and found > 200  # all branches were exercised

@@ -1,0 +1,191 @@
+"""The health and metrics server (`lake serve`).
+
+``GET /health/live``   200 while the process serves requests (it checks nothing else).
+``GET /health/ready``  200 when PostgreSQL answers within 2 s and Redis within 1 s; 503 otherwise,
+                       with what failed. JSON either way.
+``GET /metrics``       Prometheus text format: the lake's jobs (last outcome, failures in 24 h),
+                       the quarantine by status, batch totals and partitions by tier, read from the
+                       database at scrape time; ``lake_database_up`` is 0 when it cannot be read.
+
+The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
+so the server connects as an administrator (the embedded cluster's superuser by default, or a
+login in ``lake_admin`` through ``LAKE_DSN``). It keeps no state: each scrape opens one short
+connection, which is all a scrape every 15 s or so needs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from lake_client.queries import sql
+
+PG_TIMEOUT_S = 2
+REDIS_TIMEOUT_S = 1
+
+
+def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(
+        dsn,
+        connect_timeout=PG_TIMEOUT_S,
+        options=f"-c statement_timeout={PG_TIMEOUT_S * 1000}",
+        application_name="lake-serve",
+        autocommit=True,
+    )
+
+
+def check_postgres(dsn: str) -> str | None:
+    """None when PostgreSQL answers within the timeout, else what went wrong."""
+    try:
+        with _connect(dsn) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
+def check_redis(url: str) -> str | None:
+    """None when Redis answers PING within the timeout, else what went wrong."""
+    client = redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        client.close()
+    return None
+
+
+class LakeCollector(Collector):
+    """Reads the lake's state at each scrape."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("lake_database_up", "1 when the lake's database could be read")
+        try:
+            with _connect(self.dsn) as conn:
+                families = list(self._families(conn))
+        except psycopg.Error:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self, conn: psycopg.Connection[tuple[Any, ...]]) -> Iterable[Metric]:
+        ok = GaugeMetricFamily(
+            "lake_job_last_run_ok",
+            "1 when the job's last run succeeded, 0 when it failed (absent: never ran)",
+            labels=["job"],
+        )
+        failures = GaugeMetricFamily(
+            "lake_job_failures_24h", "failed runs of the job in the last 24 hours", labels=["job"]
+        )
+        last = GaugeMetricFamily(
+            "lake_job_last_run_timestamp_seconds", "when the job last started", labels=["job"]
+        )
+        scheduled = GaugeMetricFamily(
+            "lake_job_scheduled", "1 when pg_cron has the job in this database", labels=["job"]
+        )
+        for job, is_scheduled, status, started, failed in conn.execute(sql("metrics_jobs")):
+            scheduled.add_metric([job], int(bool(is_scheduled)))
+            failures.add_metric([job], failed)
+            if status in ("ok", "failed", "succeeded"):
+                ok.add_metric([job], int(status != "failed"))
+            if started is not None:
+                last.add_metric([job], started)
+        yield from (ok, failures, last, scheduled)
+
+        quarantine = GaugeMetricFamily(
+            "lake_quarantine_items", "quarantined records by status", labels=["dataset", "status"]
+        )
+        for dataset, status, n in conn.execute(sql("metrics_quarantine")):
+            quarantine.add_metric([dataset, status], n)
+        yield quarantine
+
+        counters = {
+            name: CounterMetricFamily(
+                f"lake_records_{name}", f"records {name} by ingest batches", labels=["dataset"]
+            )
+            for name in ("received", "accepted", "quarantined")
+        }
+        for dataset, received, accepted, quarantined in conn.execute(sql("metrics_batches")):
+            counters["received"].add_metric([dataset], received)
+            counters["accepted"].add_metric([dataset], accepted)
+            counters["quarantined"].add_metric([dataset], quarantined)
+        yield from counters.values()
+
+        parts = GaugeMetricFamily(
+            "lake_partitions", "partitions by age tier", labels=["dataset", "tier"]
+        )
+        size = GaugeMetricFamily(
+            "lake_partition_bytes", "bytes of the partitions by tier", labels=["dataset", "tier"]
+        )
+        for dataset, tier, n, nbytes in conn.execute(sql("metrics_partitions")):
+            parts.add_metric([dataset, tier], n)
+            size.add_metric([dataset, tier], nbytes)
+        yield from (parts, size)
+
+
+def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving: call serve_forever) for the three endpoints."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LakeCollector(dsn))
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "datapunk-lake"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/health/live":
+                self._json(200, {"status": "ok"})
+            elif path == "/health/ready":
+                problems = {
+                    name: problem
+                    for name, problem in (
+                        ("postgres", check_postgres(dsn)),
+                        ("redis", check_redis(redis_url)),
+                    )
+                    if problem is not None
+                }
+                body = {
+                    "status": "fail" if problems else "ok",
+                    **dict.fromkeys(("postgres", "redis"), "ok"),
+                    **problems,
+                }
+                self._json(503 if problems else 200, body)
+            elif path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            else:
+                self._json(
+                    404,
+                    {"error": "not found", "paths": ["/health/live", "/health/ready", "/metrics"]},
+                )
+
+        def _json(self, code: int, body: dict[str, Any]) -> None:
+            self._send(code, "application/json", json.dumps(body).encode())
+
+        def _send(self, code: int, content_type: str, payload: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # scrapes every few seconds would flood the terminal
+
+    return ThreadingHTTPServer((host, port), Handler)

@@ -1,0 +1,120 @@
+"""The health and metrics server: liveness, readiness with real failures, and metrics that follow
+the lake's state."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from lake_client.config import Settings
+from lake_client.server import make_server
+
+Conn = psycopg.Connection[tuple[object, ...]]
+Serve = Callable[..., str]
+
+
+@pytest.fixture
+def serve(db: str, settings: Settings) -> Iterator[Serve]:
+    """Start a server on a free port (against the test's database and the real Redis unless told
+    otherwise) and return its base URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(dsn: str = db, redis_url: str | None = None) -> str:
+        server = make_server("127.0.0.1", 0, dsn, redis_url or settings.redis_url())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_live_and_ready(serve: Serve) -> None:
+    base = serve()
+    assert get(base + "/health/live") == (200, '{"status": "ok"}')
+    code, body = get(base + "/health/ready")
+    assert code == 200
+    assert json.loads(body) == {"status": "ok", "postgres": "ok", "redis": "ok"}
+    assert get(base + "/nowhere")[0] == 404
+
+
+def test_not_ready_says_what_failed(serve: Serve, db: str) -> None:
+    port = closed_port()
+    no_pg = psycopg.conninfo.make_conninfo(db, host="127.0.0.1", port=port)
+    base = serve(dsn=no_pg, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    code, body = get(base + "/health/ready")
+    assert code == 503
+    got = json.loads(body)
+    assert got["status"] == "fail"
+    assert str(port) in got["postgres"]
+    assert "refused" in got["redis"].lower() or "connect" in got["redis"].lower()
+    # Liveness does not depend on them; metrics say the database cannot be read.
+    assert get(base + "/health/live")[0] == 200
+    code, text = get(base + "/metrics")
+    assert code == 200 and "lake_database_up 0.0" in text
+
+
+def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str) -> None:
+    base = serve()
+    _, before = get(base + "/metrics")
+    assert "lake_database_up 1.0" in before
+    assert 'lake_job_scheduled{job="premake"} 0.0' in before
+    assert "lake_job_last_run_ok{" not in before  # no job has run yet
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(
+            "SELECT lake.ingest('location_history', %s)",
+            [
+                Jsonb(
+                    [
+                        {"ts": "2001-01-01T00:00:00Z", "lat": 1, "lon": 2},
+                        {"ts": "2026-11-27T00:00:00Z", "lat": 1, "lon": 2},
+                    ]
+                )
+            ],
+        )
+    conn.execute("CALL lake.run_maintenance('purge_logs')")
+    # A failing premake: a table squats on the next partition's name.
+    nxt = conn.execute(
+        "SELECT lake._partition_name(name, partitions_to), partitions_to FROM lake.datasets"
+    ).fetchone()
+    assert nxt is not None
+    conn.execute(
+        psycopg.sql.SQL("CREATE TABLE user_data_partitions.{} (x int)").format(
+            psycopg.sql.Identifier(str(nxt[0]))
+        )
+    )
+    conn.execute("CALL lake.run_maintenance('premake', %s)", [nxt[1]])
+    _, after = get(base + "/metrics")
+    assert 'lake_quarantine_items{dataset="location_history",status="pending"} 1.0' in after
+    assert 'lake_records_received_total{dataset="location_history"} 2.0' in after
+    assert 'lake_records_accepted_total{dataset="location_history"} 1.0' in after
+    assert 'lake_job_last_run_ok{job="purge_logs"} 1.0' in after
+    assert 'lake_job_last_run_ok{job="premake"} 0.0' in after
+    assert 'lake_job_failures_24h{job="premake"} 1.0' in after
+    assert 'lake_partitions{dataset="location_history",tier="hot"}' in after
