@@ -325,6 +325,7 @@ def test_a_locked_table_and_a_damaged_archive_drop_nothing(
     assert ds["dropped"] == 0 and ds["errors"] == []
     (kept,) = ds["kept"]
     assert kept["action"] == "kept" and "stayed locked: 2 attempt(s) of 100ms" in kept["reason"]
+    assert report["errors"] == [{"dataset": steps, **kept}]  # where a job runner looks
     assert scalar(conn, "SELECT partitions_from FROM lake.datasets WHERE name = 'steps'") == first
     assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 3
     assert scalar(conn, "SELECT status FROM lake.archives WHERE dataset = 'steps'") == "verified"
@@ -341,9 +342,11 @@ def test_a_locked_table_and_a_damaged_archive_drop_nothing(
     path = Path(scalar(conn, "SELECT path FROM lake.archives WHERE dataset = 'steps'"))
     lines = gzip.decompress(path.read_bytes()).decode().splitlines()
     path.write_bytes(gzip.compress(("\n".join(lines[:1]) + "\n").encode()))
-    failed = retention(conn, AHEAD)["datasets"][steps]
+    report = retention(conn, AHEAD)
+    failed = report["datasets"][steps]
     assert failed["dropped"] == 0
     (error,) = failed["errors"]
+    assert report["errors"] == [{"dataset": steps, **error}]
     assert error["action"] == "failed" and "does not hold what was recorded" in error["error"]
     assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 3
     assert conn.execute(
@@ -523,9 +526,11 @@ def test_an_archive_folder_it_cannot_write_drops_nothing(conn: Conn, steps: str,
     conn.execute("SELECT lake.set_setting('archive_dir', %s)", [str(tmp_path / "archive")])
     ingest(conn, steps, [OLDEST])
     first = scalar(conn, "SELECT partitions_from FROM lake.datasets")
-    ds = retention(conn, AHEAD)["datasets"][steps]
+    report = retention(conn, AHEAD)
+    ds = report["datasets"][steps]
     (error,) = ds["errors"]
     assert error["step"] == "retention" and "Permission denied" in error["error"]
+    assert report["errors"] == [{"dataset": steps, **error}]
     assert ds["dropped"] == 0 and ds["months"] == []
     assert scalar(conn, "SELECT partitions_from FROM lake.datasets") == first
     assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1

@@ -5,7 +5,9 @@
 --     archived when an archive was written); kept (held, busy, kept) or errors (failed);
 --   p_step {"step": …, "error": …} (a caught exception): errors;
 --   p_purged: how many archives lake.purge_archives deleted.
--- With p_report NULL, the empty report as of p_now.
+-- With p_report NULL, the empty report as of p_now. Every failure, and every month kept because
+-- its table stayed locked, is also listed in the report's top-level errors, tagged with its
+-- dataset: one place for a job runner to look (lake.run_maintenance marks such a run failed).
 CREATE FUNCTION lake._retention_add(p_report jsonb, p_now timestamptz, p_dataset text,
                                     p_step jsonb, p_purged integer DEFAULT NULL)
 RETURNS jsonb
@@ -17,6 +19,7 @@ DECLARE
     r  jsonb := coalesce(p_report, jsonb_build_object('now', p_now, 'datasets', '{}'::jsonb,
                                                       'purged', 0, 'errors', '[]'::jsonb));
     d  jsonb;
+    e  jsonb := '[]';  -- what goes to the top-level errors
 BEGIN
     IF p_purged IS NOT NULL THEN
         r := jsonb_set(r, '{purged}', to_jsonb(p_purged));
@@ -35,8 +38,11 @@ BEGIN
     IF p_step ? 'tiers_changed' THEN
         d := d || (p_step - 'errors')
              || jsonb_build_object('errors', (d -> 'errors') || (p_step -> 'errors'));
+        e := coalesce((SELECT jsonb_agg(x || jsonb_build_object('step', 'tiers'))
+                         FROM jsonb_array_elements(p_step -> 'errors') AS x), '[]');
     ELSIF p_step ? 'step' THEN
         d := jsonb_set(d, '{errors}', (d -> 'errors') || p_step);
+        e := jsonb_build_array(p_step);
     ELSIF p_step ->> 'action' = 'none' THEN
         NULL;
     ELSE
@@ -53,10 +59,17 @@ BEGIN
                     'drop_ms', (d ->> 'drop_ms')::numeric + (p_step ->> 'drop_ms')::numeric);
             WHEN 'failed' THEN
                 d := jsonb_set(d, '{errors}', (d -> 'errors') || p_step);
+                e := jsonb_build_array(p_step);
             ELSE
                 d := jsonb_set(d, '{kept}', (d -> 'kept') || p_step);
+                IF p_step ->> 'action' = 'kept' THEN  -- not held or busy: those are normal
+                    e := jsonb_build_array(p_step);
+                END IF;
         END CASE;
     END IF;
+    r := jsonb_set(r, '{errors}', (r -> 'errors')
+                   || coalesce((SELECT jsonb_agg(jsonb_build_object('dataset', p_dataset) || x)
+                                  FROM jsonb_array_elements(e) AS x), '[]'));
     RETURN jsonb_set(r, ARRAY['datasets', p_dataset], d);
 END
 $$;

@@ -11,7 +11,8 @@
 -- lake._retention_add. A dataset's failure is caught and reported, and the other datasets go on;
 -- a dataset stops at its first month that is not dropped (the months stay one contiguous run).
 --
--- p_report (INOUT): {"now": …, "purged": n, "errors": [...], "datasets": {"<name>":
+-- p_report (INOUT): {"now": …, "purged": n, "errors": [every failure and every month kept
+-- because of a lock, with its dataset], "datasets": {"<name>":
 -- {"tiers_changed", "moved", "writable_from", "archived", "dropped", "rows_dropped",
 -- "archive_ms", "drop_ms", "months": [one report a month], "kept": [...], "errors": [...]}}}.
 CREATE PROCEDURE lake.apply_retention(p_now timestamptz DEFAULT now(),
