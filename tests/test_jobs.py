@@ -26,6 +26,7 @@ TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 PROCEDURE_JOBS = [
     "premake",
     "quarantine_review",
+    "retention",
     "purge_changes",
     "purge_audit",
     "purge_logs",

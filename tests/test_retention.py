@@ -535,3 +535,24 @@ def test_an_archive_folder_it_cannot_write_drops_nothing(conn: Conn, steps: str,
     assert scalar(conn, "SELECT partitions_from FROM lake.datasets") == first
     assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1
     assert scalar(conn, "SELECT count(*) FROM lake.archives") == 0
+
+
+def test_the_daily_job_runs_retention_and_records_it(conn: Conn, steps: str, db: str):
+    ingest(conn, steps, [OLDEST, f"{STRADDLING} + interval '1 day'"])
+    conn.execute(f"CALL lake.run_maintenance('retention', {AHEAD})")
+    status, details = conn.execute(
+        "SELECT status, details FROM lake.job_runs WHERE job = 'retention'"
+    ).fetchone()  # type: ignore[misc]
+    assert status == "ok" and details["datasets"][steps]["rows_dropped"] == 1
+    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1
+    # A month that could not be dropped makes the run failed, with the dataset named.
+    conn.execute("SELECT lake.set_setting('lock_timeout', '50ms')")
+    conn.execute("SELECT lake.set_setting('lock_attempts', '1')")
+    with psycopg.connect(db) as blocker:
+        blocker.execute("LOCK TABLE user_data.steps IN ACCESS SHARE MODE")
+        conn.execute(f"CALL lake.run_maintenance('retention', {AHEAD} + interval '1 month')")
+    status, details = conn.execute(
+        "SELECT status, details FROM lake.job_runs WHERE job = 'retention' ORDER BY id DESC"
+    ).fetchone()  # type: ignore[misc]
+    assert status == "failed" and details["errors"][0]["dataset"] == steps
+    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1
