@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test bench bench-governance lint psql clean
+.PHONY: help setup system venv up down status migrate demo test bench bench-governance bench-retention lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,14 +57,19 @@ bench: migrate  ## ingest benchmark: 1 000 000 records, ratio to raw COPY
 bench-governance: migrate  ## RLS overhead and audited UPDATE throughput
 	@$(BIN)/python bench/governance.py
 
+bench-retention: migrate  ## retention: drop time of a 10 k and a 1 M row month, archive time
+	@$(BIN)/python bench/retention.py
+
 lint: venv  ## ruff, mypy and pgspot
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
-	@# lake.run_maintenance commits, which PostgreSQL forbids with a SET search_path: it qualifies
-	@# every name instead (see sql/functions/run_maintenance.sql).
+	@# lake.run_maintenance and lake.apply_retention commit, which PostgreSQL forbids with a SET
+	@# search_path: they qualify every name instead (see sql/functions/run_maintenance.sql).
 	@$(BIN)/pgspot --append --ignore-lang plpython3u \
-		--proc-without-search-path "lake.run_maintenance(p_job text,p_now timestamptz)" $(SQL_FILES)
+		--proc-without-search-path "lake.run_maintenance(p_job text,p_now timestamptz)" \
+		--proc-without-search-path "lake.apply_retention(p_now timestamptz,INOUT p_report jsonb)" \
+		$(SQL_FILES)
 
 clean: down  ## stop everything and delete the embedded cluster's data
 	rm -rf .lake

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -214,6 +215,47 @@ def print_partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None =
             r["tier"] or "",
         )
     console.print(table)
+
+
+@app.command()
+def archives(
+    dataset: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+) -> None:
+    """List the archives of expired months (written by retention, restorable)."""
+    with _lake() as lake:
+        rows = lake.archives(dataset)
+    table = Table("id", "dataset", "month", "rows", "size", "status", "created", "path")
+    for r in rows:
+        status = r["status"]
+        if r["hold_until"] is not None and status == "restored":
+            status += f" (held until {r['hold_until']:%Y-%m-%d})"
+        table.add_row(
+            str(r["id"]),
+            r["dataset"],
+            r["month"],
+            f"{r['rows']:,}",
+            f"{r['bytes'] / 1024:,.0f} kB",
+            status,
+            _when(r["created_at"]),
+            r["path"] if r["error"] is None else f"{r['path']}\n{r['error']}",
+        )
+    console.print(table)
+
+
+@app.command()
+def restore(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    month: Annotated[str, typer.Argument(help="The archived month, YYYY-MM.")],
+) -> None:
+    """Bring an archived month back into the dataset (administrators)."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise typer.BadParameter("the month is written YYYY-MM, e.g. 2025-11", param_hint="MONTH")
+    with _lake() as lake:
+        row = lake.restore(dataset, month)
+    console.print(
+        f"restored {row['dataset']} {row['month']}: {row['rows']:,} rows from {row['path']}; "
+        f"kept until at least {row['hold_until']:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 # -- ingest -----------------------------------------------------------------------------------

@@ -399,6 +399,15 @@ class Lake:
     def partitions(self, dataset: str | None = None) -> list[Row]:
         return self._query("partitions", {"dataset": dataset})
 
+    def archives(self, dataset: str | None = None) -> list[Row]:
+        """Archives of expired months (lake.archives), oldest first per dataset."""
+        return self._query("archives", {"dataset": dataset})
+
+    def restore(self, dataset: str, month: str) -> Row:
+        """Bring an archived month (``YYYY-MM``) back with lake.restore_partition
+        (administrators)."""
+        return self._query("restore_partition", {"dataset": dataset, "month": f"{month}-01 UTC"})[0]
+
     def row_counts(self, dataset: str) -> dict[str, int]:
         """Exact rows per partition that this session may see (a full scan: for small data)."""
         stmt = pgsql.SQL(sql("exact_counts")).format(dataset=pgsql.Identifier(dataset))

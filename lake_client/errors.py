@@ -80,6 +80,11 @@ class CheckpointError(LakeError):
     """A checkpoint or rollback was refused (unknown checkpoint, not among the last 5...)."""
 
 
+class LifecycleError(LakeError):
+    """Retention or restore refused: no such archive, an archive that does not verify, a month
+    that is in the lake already."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -105,6 +110,12 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
+    "LK060": LakeError,  # unknown setting or invalid value
+    "LK061": DatasetError,  # a cold partition takes no new or changed rows
+    "LK062": LifecycleError,  # no archive of that month to restore
+    "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window
+    "LK064": LifecycleError,  # the month to restore is in the lake
+    "LK065": LifecycleError,  # the archive does not verify
     "LK080": JobError,  # no such job
     "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
     "LK070": CheckpointError,  # no such checkpoint of that dataset

@@ -278,6 +278,11 @@ class _Paths:
         return self.home / "secrets"
 
     @property
+    def archive(self) -> Path:
+        # lake.settings archive_dir '' means the sibling of the data directory: this folder.
+        return self.home / "lake_archive"
+
+    @property
     def pg_password(self) -> Path:
         return self.secrets / "pg.password"
 
@@ -782,6 +787,7 @@ def _prepare_home(paths: _Paths, user: _ServerUser) -> None:
     _mkdir(paths.run, 0o700, user)
     _mkdir(paths.log, 0o750, user)
     _mkdir(paths.redis, 0o700, user)
+    _mkdir(paths.archive, 0o700, user)
 
 
 def _initdb(s: Settings, paths: _Paths, user: _ServerUser, bindir: Path, say: Say) -> None:

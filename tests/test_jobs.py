@@ -27,6 +27,7 @@ PROCEDURE_JOBS = [
     "premake",
     "checkpoints",
     "quarantine_review",
+    "retention",
     "purge_changes",
     "purge_audit",
     "purge_logs",

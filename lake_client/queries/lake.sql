@@ -137,6 +137,17 @@ SELECT dataset, partition, kind, range_from, range_to, rows_estimate, bytes, tie
  WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
  ORDER BY dataset, range_from NULLS FIRST
 
+-- name: archives
+SELECT id, dataset, to_char(month AT TIME ZONE 'UTC', 'YYYY-MM') AS month, rows, bytes, status,
+       created_at, dropped_at, restored_at, hold_until, path, error
+  FROM lake.archives
+ WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
+ ORDER BY dataset, month, id
+
+-- name: restore_partition
+SELECT id, dataset, to_char(month AT TIME ZONE 'UTC', 'YYYY-MM') AS month, rows, hold_until, path
+  FROM lake.restore_partition(%(dataset)s, %(month)s::timestamptz)
+
 -- name: exact_counts
 SELECT tableoid::regclass::text AS partition, count(*) AS n
   FROM user_data.{dataset}

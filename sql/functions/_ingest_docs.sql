@@ -31,7 +31,7 @@ BEGIN
 
     SELECT min(t), max(t) INTO v_lo, v_hi
       FROM unnest(v_ts) AS t
-     WHERE t >= now() - ds.retention AND t <= now() + ds.max_future;
+     WHERE t >= greatest(now() - ds.retention, ds.writable_from) AND t <= now() + ds.max_future;
     IF v_lo IS NOT NULL THEN  -- nested: SQL does not promise to evaluate AND left to right
         IF lake.ensure_partitions(ds.name, v_lo, v_hi) > 0 THEN
             SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
@@ -46,7 +46,7 @@ BEGIN
           FROM unnest($1::jsonb[], $2::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
          WHERE NOT %s$q$, lake._passes_sql(v_schema.predicate, 'x', 3))
     INTO v_sus
-    USING p_docs, v_ts, now() - ds.retention, now() + ds.max_future,
+    USING p_docs, v_ts, greatest(now() - ds.retention, ds.writable_from), now() + ds.max_future,
           ds.partitions_from, ds.partitions_to, 8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath;
     IF cardinality(v_sus) > 0 THEN

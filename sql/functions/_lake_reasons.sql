@@ -1,6 +1,7 @@
 -- The lake's own checks on one record, as structured reasons (an empty array when it passes):
--- an owner, a readable time inside the retention window and not in the far future, a partition
--- for it, and limits on size and nesting depth.
+-- an owner, a readable time inside the retention window, not in a cold month (see
+-- lake.apply_retention) and not in the far future, a partition for it, and limits on size and
+-- nesting depth.
 CREATE FUNCTION lake._lake_reasons(ds lake.datasets, p_user_id text, p_ts timestamptz, p_doc jsonb)
 RETURNS jsonb
 LANGUAGE sql
@@ -29,6 +30,13 @@ AS $$
                 'path', '$.' || ds.time_field, 'rule', 'time_before_retention',
                 'message', format('%s is older than the retention window of %s',
                                   p_ts, ds.retention))
+            -- Set by the tiering step: cold months take no new records.
+            WHEN p_ts < ds.writable_from THEN jsonb_build_object(
+                'path', '$.' || ds.time_field, 'rule', 'partition_cold',
+                'message', format('%s falls in %s, a cold month: only months from %s on take '
+                                  'new records', p_ts,
+                                  to_char(p_ts AT TIME ZONE 'UTC', 'YYYY-MM'),
+                                  to_char(ds.writable_from AT TIME ZONE 'UTC', 'YYYY-MM')))
             WHEN p_ts > now() + ds.max_future THEN jsonb_build_object(
                 'path', '$.' || ds.time_field, 'rule', 'time_in_future',
                 'message', format('%s is more than %s in the future', p_ts, ds.max_future))

@@ -23,7 +23,7 @@ DECLARE
     ds       lake.datasets;
     v_schema lake.dataset_schemas;
     v_user   text := (SELECT i.user_id FROM lake._identity() AS i);
-    v_from   timestamptz;  -- the window: now() - retention .. now() + max_future
+    v_from   timestamptz;  -- the window: now() - retention (or writable_from) .. now() + max_future
     v_to     timestamptz;
     v_lo     timestamptz;
     v_hi     timestamptz;
@@ -49,7 +49,8 @@ BEGIN
     END IF;
 
     -- Bounds computed once, not once a row.
-    v_from := now() - ds.retention;
+    -- Cold months (before writable_from) take no new rows: their records are suspects too.
+    v_from := greatest(now() - ds.retention, ds.writable_from);
     v_to := now() + ds.max_future;
     SELECT min(ts), max(ts) INTO v_lo, v_hi FROM new_rows WHERE ts >= v_from AND ts <= v_to;
     IF v_lo IS NULL THEN

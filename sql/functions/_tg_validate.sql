@@ -65,7 +65,7 @@ BEGIN
                                     array_agg(s.doc)) AS n
                 FROM s WHERE s.ok)$c$ ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
-    USING now() - ds.retention, now() + ds.max_future, ds.partitions_from, ds.partitions_to,
+    USING greatest(now() - ds.retention, ds.writable_from), now() + ds.max_future, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name
     LOOP

@@ -40,7 +40,8 @@ BEGIN
     SELECT * INTO ds FROM lake.datasets d WHERE d.name = p_dataset;
     RETURN QUERY SELECT v_open.is_new, (v_open.batch).id, v_user, ds.time_field, ds.time_format,
                         ds.partitions_from, ds.partitions_to,
-                        now() - ds.retention, now() + ds.max_future, ds.max_record_bytes,
+                        greatest(now() - ds.retention, ds.writable_from),
+                        now() + ds.max_future, ds.max_record_bytes,
                         (v_open.batch).received, (v_open.batch).accepted,
                         (v_open.batch).quarantined;
 END

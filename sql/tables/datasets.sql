@@ -35,6 +35,9 @@ CREATE TABLE lake.datasets (
     -- the two overflow partitions and are quarantined by the validation trigger.
     partitions_from    timestamptz NOT NULL,
     partitions_to      timestamptz NOT NULL,
+    -- Records older than this are refused: their months are cold (set by the tiering step of
+    -- lake.apply_retention; NULL until it first runs).
+    writable_from      timestamptz,
     description        text,
     created_at         timestamptz NOT NULL DEFAULT now(),
     created_by         name NOT NULL DEFAULT session_user,

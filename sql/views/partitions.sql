@@ -1,5 +1,9 @@
 -- Every partition of every dataset, for an admin in psql: its month (or overflow range), rows
--- (estimated from statistics; exact counts cost a scan), size, and age tier.
+-- (estimated from statistics; exact counts cost a scan), size, tablespace and tier. The tier is
+-- the one the tiering step of lake.apply_retention recorded (lake.partition_tiers; tiered_at
+-- says as of when); a month it has not seen yet shows the tier its age gives now (tiered_at
+-- NULL). Cold and expired months take no new rows; writable_from in lake.datasets is where
+-- writable months begin.
 CREATE VIEW lake.partitions AS
 SELECT d.name                                   AS dataset,
        c.relname                                AS partition,
@@ -10,15 +14,19 @@ SELECT d.name                                   AS dataset,
        b.range_to,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS rows_estimate,
        pg_total_relation_size(c.oid)            AS bytes,
-       CASE WHEN b.range_to IS NULL OR b.range_from IS NULL THEN NULL
-            WHEN b.range_to > now() - (d.tiers ->> 'hot')::interval THEN 'hot'
-            WHEN b.range_to > now() - (d.tiers ->> 'warm')::interval THEN 'warm'
-            WHEN b.range_to > now() - (d.tiers ->> 'cold')::interval THEN 'cold'
-            ELSE 'expired' END                  AS tier
+       CASE WHEN b.range_from IS NULL OR b.range_to IS NULL THEN NULL
+            ELSE coalesce(t.tier, lake._tier(d.tiers, b.range_to, now())) END AS tier,
+       t.as_of                                  AS tiered_at,
+       coalesce(s.spcname,
+                (SELECT ds.spcname FROM pg_catalog.pg_database AS db
+                   JOIN pg_catalog.pg_tablespace AS ds ON ds.oid = db.dattablespace
+                  WHERE db.datname = current_database())) AS tablespace
   FROM lake.datasets AS d
   JOIN pg_catalog.pg_inherits AS i
     ON i.inhparent = format('user_data.%I', d.name)::regclass
   JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
-  CROSS JOIN LATERAL lake._partition_bounds(c.oid::regclass) AS b;
+  CROSS JOIN LATERAL lake._partition_bounds(c.oid::regclass) AS b
+  LEFT JOIN lake.partition_tiers AS t ON t.dataset = d.name AND t.month = b.range_from
+  LEFT JOIN pg_catalog.pg_tablespace AS s ON s.oid = c.reltablespace;
 ALTER VIEW lake.partitions OWNER TO lake_owner;
 GRANT SELECT ON lake.partitions TO lake_admin;

@@ -1,0 +1,42 @@
+-- Read an archive back (plpython/lake_archive): rows and SHA-256 of its uncompressed content
+-- (file_rows, file_sha256), or file_error when it is missing or damaged; with p_partition, the
+-- same digest of what that partition holds now, serialised as lake._archive_write does
+-- (table_rows, table_sha256). Equal digests prove that the file holds exactly the partition.
+CREATE FUNCTION lake._archive_digest(p_path text, p_partition text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SET TimeZone = 'UTC'
+SET bytea_output = 'hex'
+SET synchronize_seqscans = off
+AS $$
+if "lake_ready" not in GD:
+    plpy.execute("SELECT lake._plpy_bootstrap()")
+import json
+from lake_archive import digest_file, digest_lines
+
+out = {}
+try:
+    d = digest_file(p_path)
+    out.update(file_rows=d.rows, file_sha256=d.sha256)
+except (OSError, EOFError, ValueError) as e:
+    out["file_error"] = "%s: %s" % (type(e).__name__, e)
+if p_partition is not None:
+    cursor = plpy.cursor(
+        "SELECT row_to_json(t)::text AS line FROM ONLY user_data_partitions.%s AS t"
+        % plpy.quote_ident(p_partition))
+
+    def lines():
+        while True:
+            rows = cursor.fetch(10000)
+            if not rows:
+                return
+            for row in rows:
+                yield row["line"]
+
+    t = digest_lines(lines())
+    out.update(table_rows=t.rows, table_sha256=t.sha256)
+return json.dumps(out)
+$$;
+REVOKE ALL ON FUNCTION lake._archive_digest(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake._archive_digest(text, text) TO lake_owner;

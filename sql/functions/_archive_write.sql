@@ -1,0 +1,52 @@
+-- Write an archive of partition user_data_partitions.<p_partition> (plpython/lake_archive): one
+-- line of JSON a row, all columns (row_to_json: times in UTC, bytea in hex, doc as stored), in
+-- table order, gzip-compressed, and its manifest, under
+-- <p_root>/<dataset>/<YYYY-MM>/<dataset>_<YYYY-MM>_<p_stamp>.jsonl.gz. Returns the manifest
+-- (row_count and sha256 of the uncompressed content, as streamed from the table) with the two
+-- paths. The caller holds a lock that keeps the partition unchanged.
+CREATE FUNCTION lake._archive_write(p_partition text, p_dataset text, p_month timestamptz,
+                                    p_root text, p_stamp text, p_columns jsonb)
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SET TimeZone = 'UTC'
+SET bytea_output = 'hex'
+SET synchronize_seqscans = off
+AS $$
+if "lake_ready" not in GD:
+    plpy.execute("SELECT lake._plpy_bootstrap()")
+import datetime
+import json
+from lake_archive import archive_paths, write_archive
+
+month = p_month[:7]
+data_path, manifest_path = archive_paths(p_root, p_dataset, month, p_stamp)
+cursor = plpy.cursor(
+    "SELECT row_to_json(t)::text AS line FROM ONLY user_data_partitions.%s AS t"
+    % plpy.quote_ident(p_partition))
+
+
+def lines():
+    while True:
+        rows = cursor.fetch(10000)
+        if not rows:
+            return
+        for row in rows:
+            yield row["line"]
+
+
+manifest = write_archive(data_path, manifest_path, lines(), {
+    "dataset": p_dataset,
+    "partition": p_partition,
+    "month": month,
+    "columns": json.loads(p_columns),
+    "format": "JSON Lines, gzip; one object a row (row_to_json: times UTC, bytea hex)",
+    "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+})
+manifest["path"] = data_path
+manifest["manifest_path"] = manifest_path
+return json.dumps(manifest)
+$$;
+REVOKE ALL ON FUNCTION lake._archive_write(text, text, timestamptz, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake._archive_write(text, text, timestamptz, text, text, jsonb)
+    TO lake_owner;

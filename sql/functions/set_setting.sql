@@ -1,0 +1,55 @@
+-- Change a lake setting (lake.settings). Known keys only, and the value must read as what the key
+-- needs: archive_dir an absolute path or '' (the folder lake_archive next to the data
+-- directory); archive_retention and restore_hold intervals (a day or more; restore_hold may be
+-- 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10; tablespace_hot,
+-- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move). Audited.
+-- Administrators only.
+CREATE FUNCTION lake.set_setting(p_key text, p_value text)
+RETURNS lake.settings
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_old lake.settings;
+    v_new lake.settings;
+    v_ok  boolean;
+BEGIN
+    SELECT * INTO v_old FROM lake.settings WHERE key = p_key FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK060',
+            MESSAGE = format('unknown setting %L', left(p_key, 100)),
+            HINT = 'SELECT key, value, description FROM lake.settings lists the settings.';
+    END IF;
+    BEGIN
+        v_ok := p_value IS NOT NULL AND CASE
+            WHEN p_key = 'archive_dir' THEN
+                p_value = '' OR (p_value LIKE '/%' AND p_value !~ '[[:cntrl:]]')
+            WHEN p_key = 'archive_retention' THEN p_value::interval >= interval '1 day'
+            WHEN p_key = 'restore_hold' THEN p_value::interval >= interval '0'
+            WHEN p_key = 'lock_timeout' THEN
+                p_value::interval BETWEEN interval '10 milliseconds' AND interval '1 minute'
+            WHEN p_key = 'lock_attempts' THEN p_value::integer BETWEEN 1 AND 10
+            WHEN p_key LIKE 'tablespace\_%' THEN
+                p_value = '' OR EXISTS (SELECT FROM pg_catalog.pg_tablespace WHERE spcname = p_value)
+            ELSE false END;
+    EXCEPTION
+        WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow
+             OR interval_field_overflow OR numeric_value_out_of_range THEN
+            v_ok := false;
+    END;
+    IF NOT v_ok THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK060',
+            MESSAGE = format('invalid value %L for setting %L', left(p_value, 200), p_key),
+            HINT = v_old.description;
+    END IF;
+    UPDATE lake.settings SET value = p_value WHERE key = p_key RETURNING * INTO v_new;
+    PERFORM lake._audit('setting.set', p_key,
+                        jsonb_build_object('old', v_old.value, 'new', p_value));
+    RETURN v_new;
+END
+$$;
+ALTER FUNCTION lake.set_setting(text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.set_setting(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.set_setting(text, text) TO lake_admin;

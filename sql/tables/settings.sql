@@ -1,0 +1,30 @@
+-- Lake-wide settings of the lifecycle jobs (tiers, retention, archives), one row per key, with
+-- their defaults. Administrators read them here and change them with lake.set_setting, which
+-- knows the keys and checks the values.
+CREATE TABLE lake.settings (
+    key         text PRIMARY KEY,
+    -- Always text; lake.set_setting checks that it reads as what the key needs.
+    value       text NOT NULL,
+    description text
+);
+INSERT INTO lake.settings (key, value, description) VALUES
+    ('archive_dir', '',
+     'where archives of expired partitions are written (by the server''s OS user); '''' = the '
+     'folder lake_archive next to the server''s data directory'),
+    ('archive_retention', '7 years',
+     'archive files older than this are deleted by lake.purge_archives'),
+    ('restore_hold', '7 days',
+     'a restored month is kept this long before retention may archive and drop it again'),
+    ('lock_timeout', '1s',
+     'how long retention waits for a lock (detaching a partition) before it retries'),
+    ('lock_attempts', '3',
+     'how many times retention tries to detach a partition before leaving it for the next run'),
+    ('tablespace_hot', '', 'tablespace for hot partitions ('''' = leave them where they are)'),
+    ('tablespace_warm', '', 'tablespace for warm partitions ('''' = leave them where they are)'),
+    ('tablespace_cold', '',
+     'tablespace for cold and expired partitions ('''' = leave them where they are)');
+ALTER TABLE lake.settings OWNER TO lake_owner;
+GRANT SELECT ON lake.settings TO lake_admin;
+
+COMMENT ON TABLE lake.settings IS
+    'Lake-wide settings of tiers, retention and archives; change them with lake.set_setting.';
