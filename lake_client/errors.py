@@ -116,14 +116,14 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window
     "LK064": LifecycleError,  # the month to restore is in the lake
     "LK065": LifecycleError,  # the archive does not verify
-    "LK080": JobError,  # no such job
-    "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
     "LK070": CheckpointError,  # no such checkpoint of that dataset
     "LK071": CheckpointError,  # not one of the dataset's last 5 checkpoints
     "LK072": CheckpointError,  # rollback outside READ COMMITTED
     "LK073": CheckpointError,  # invalid checkpoint label, keep interval or gap
     "LK074": CheckpointError,  # the rollback's transaction changed the dataset itself
     "LK075": CheckpointError,  # transaction ids of another cluster (dump restored, upgrade)
+    "LK080": JobError,  # no such job
+    "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
 }
 
 # Errors after which a retry of the same batch may succeed.
