@@ -139,7 +139,9 @@ def generate(user: str, count: int, anchor: date) -> list[Record]:
     _, lat0, lon0 = PEOPLE[user]
     rng = random.Random(f"{user}:{anchor.isoformat()}")
     end = datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC)
-    start = end - timedelta(days=330)
+    # The last 80 days: months still hot or warm, which take writes whenever the demo runs (once
+    # the daily retention job has tiered the partitions, older months are cold and read-only).
+    start = end - timedelta(days=80)
     step = (end - start) / count
     breakers = _breakers()
     records = []
