@@ -231,7 +231,16 @@ def test_retention_archives_and_drops_whole_months_only(conn: Conn, steps: str, 
     assert hashlib.sha256(content).hexdigest() == sha
     (line,) = content.decode().splitlines()
     record = json.loads(line)
-    assert set(record) == {"id", "user_id", "ts", "doc", "batch_id", "ingested_at", "pii"}
+    assert set(record) == {
+        "id",
+        "user_id",
+        "ts",
+        "doc",
+        "batch_id",
+        "ingested_at",
+        "pii",
+        "xact_id",
+    }
     assert record["doc"]["email"] == "p***@example.com" and record["pii"].startswith("\\x")
     manifest = json.loads(Path(path.replace(".jsonl.gz", ".manifest.json")).read_text())
     assert manifest["row_count"] == 1 and manifest["sha256"] == sha
