@@ -89,6 +89,10 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("undo_update",),
         ("validate_insert",),
         ("validate_update",),
+        ("write_changes_delete",),
+        ("write_changes_insert",),
+        ("write_changes_truncate",),
+        ("write_changes_update",),
     ]
     scope_policies = conn.execute(
         "SELECT policyname, permissive, cmd, roles::text[] FROM pg_policies"

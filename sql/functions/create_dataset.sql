@@ -210,6 +210,23 @@ BEGIN
     EXECUTE format($trg$
         CREATE TRIGGER undo_truncate BEFORE TRUNCATE ON user_data.%I
         FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
+    -- Change capture (lake.data_changes): named write_changes_* so that they fire after the
+    -- validation triggers (statement triggers fire in name order).
+    EXECUTE format($trg$
+        CREATE TRIGGER write_changes_insert AFTER INSERT ON user_data.%I
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER write_changes_update AFTER UPDATE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER write_changes_delete AFTER DELETE ON user_data.%I
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
+    EXECUTE format($trg$
+        CREATE TRIGGER write_changes_truncate AFTER TRUNCATE ON user_data.%I
+        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
     -- owner is the session's lake user), insert-only for applications. Its trigger validates

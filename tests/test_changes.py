@@ -1,0 +1,172 @@
+"""Change capture: lake.data_changes holds every committed change to user data in commit order,
+in a Debezium-style envelope; rolled-back work leaves nothing; NOTIFY only wakes readers; the
+purge_changes job keeps 7 days."""
+
+from __future__ import annotations
+
+import select
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from lake_client.client import Lake
+
+Conn = psycopg.Connection[tuple[object, ...]]
+DS = "location_history"
+NOW = datetime.now(UTC)
+
+
+def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
+    ts = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"ts": ts, "lat": lat, "lon": 2.0}
+
+
+def changes(conn: Conn) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT op, user_id, record_id, source->>'kind', before IS NOT NULL, after IS NOT NULL"
+        " FROM lake.data_changes ORDER BY id"
+    ).fetchall()
+
+
+def test_row_changes_in_a_debezium_envelope(conn: Conn, location_dataset: str) -> None:
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(
+            "INSERT INTO user_data.location_history (ts, doc) VALUES"
+            " (now(), jsonb_build_object('ts', now(), 'lat', 1, 'lon', 2)),"
+            " (now(), jsonb_build_object('ts', now(), 'lat', 99, 'lon', 2))"  # quarantined
+        )
+    stored = conn.execute("SELECT id FROM user_data.location_history").fetchall()
+    assert len(stored) == 1
+    rid = stored[0][0]
+    conn.execute("UPDATE user_data.location_history SET doc = doc || '{\"lat\": 3}'")
+    conn.execute("DELETE FROM user_data.location_history")
+    conn.execute("TRUNCATE user_data.location_history")
+    assert changes(conn) == [
+        ("c", "alice", rid, "row", False, True),
+        ("u", "alice", rid, "row", True, True),
+        ("d", "alice", rid, "row", True, False),
+        ("t", None, None, "truncate", False, False),
+    ]
+    before, after, source, lsn = conn.execute(
+        "SELECT before, after, source, lsn::text FROM lake.data_changes WHERE op = 'u'"
+    ).fetchone()  # type: ignore[misc]
+    assert before["doc"]["lat"] == 1 and after["doc"]["lat"] == 3
+    assert set(after) == {"id", "user_id", "ts", "doc", "batch_id", "ingested_at", "pii"}
+    assert source["table"] == DS and source["schema"] == "user_data"
+    assert source["lsn"] == lsn and int(source["txId"]) > 0 and source["ts_ms"] > 0
+    ids = [r[0] for r in conn.execute("SELECT id FROM lake.data_changes ORDER BY id")]
+    lsns = [r[0] for r in conn.execute("SELECT lsn FROM lake.data_changes ORDER BY id")]
+    assert ids == sorted(ids) and lsns == sorted(lsns)  # type: ignore[type-var]
+
+
+def test_a_bulk_batch_is_one_event_and_sql_ingest_row_events(
+    conn: Conn, lake: Lake, location_dataset: str
+) -> None:
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('bob')")
+        conn.execute(
+            "SELECT lake.ingest('location_history', %s)",
+            [Jsonb([point(5), point(6), {"ts": "nope"}])],
+        )
+    lake.act_as("carol")
+    lake.ingest(DS, [point(7), point(8)])
+    rows = conn.execute(
+        "SELECT op, user_id, record_id IS NOT NULL, after->>'source', after->>'accepted',"
+        " after->>'quarantined', source->>'kind' FROM lake.data_changes ORDER BY id"
+    ).fetchall()
+    # lake.ingest goes through user_data.location_history: a row event per stored record. Bulk
+    # COPY through the inbox: one event for the batch.
+    assert rows == [
+        ("c", "bob", True, None, None, None, "row"),
+        ("c", "bob", True, None, None, None, "row"),
+        ("c", "carol", False, "client", "2", "0", "batch"),
+    ]
+
+
+def test_a_rolled_back_transaction_leaves_nothing(conn: Conn, location_dataset: str) -> None:
+    conn.autocommit = False
+    conn.execute("SELECT lake.act_as('alice')")
+    conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    conn.execute("INSERT INTO user_data.location_history (ts, doc) VALUES (now(), '{}')")
+    conn.rollback()
+    conn.execute("SAVEPOINT s")
+    conn.execute("SELECT lake.act_as('alice')")
+    conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    conn.execute("ROLLBACK TO SAVEPOINT s")
+    conn.commit()
+    conn.autocommit = True
+    assert changes(conn) == []
+    assert conn.execute("SELECT count(*) FROM lake.change_pending").fetchone() == (0,)
+
+
+def test_ids_follow_commit_order(conn: Conn, db: str, location_dataset: str) -> None:
+    """The transaction that started first but commits last gets the larger ids."""
+    with psycopg.connect(db) as first, psycopg.connect(db) as second:
+        first.execute("SELECT lake.act_as('alice')")
+        first.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+        second.execute("SELECT lake.act_as('bob')")
+        second.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(6)])])
+        second.commit()
+        first.commit()
+    assert [r[1] for r in changes(conn)] == ["bob", "alice"]
+
+
+def test_notify_wakes_readers_with_the_last_id_only(
+    conn: Conn, db: str, location_dataset: str
+) -> None:
+    with psycopg.connect(db, autocommit=True) as listener:
+        listener.execute("LISTEN lake_changes")
+        with conn.transaction():
+            conn.execute("SELECT lake.act_as('alice')")
+            conn.execute(
+                "SELECT lake.ingest('location_history', %s)", [Jsonb([point(5), point(6)])]
+            )
+        select.select([listener.fileno()], [], [], 10)
+        notes = list(listener.notifies(timeout=1, stop_after=1))
+    last = conn.execute("SELECT max(id) FROM lake.data_changes").fetchone()
+    assert [(n.channel, n.payload) for n in notes] == [("lake_changes", str(last[0]))]  # type: ignore[index]
+
+
+def test_a_rollback_is_visible_to_change_consumers(conn: Conn, location_dataset: str) -> None:
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    cp = conn.execute("SELECT id FROM lake.checkpoint('location_history')").fetchone()
+    assert cp is not None
+    conn.execute("DELETE FROM user_data.location_history")
+    conn.execute("SELECT * FROM lake.rollback('location_history', %s)", [cp[0]])
+    ops = [(r[0], r[1], r[3]) for r in changes(conn)]
+    assert ops == [
+        ("c", "alice", "row"),  # the ingest
+        ("d", "alice", "row"),  # the DELETE
+        ("c", "alice", "row"),  # the rollback putting the row back
+    ]
+
+
+def test_changes_are_kept_seven_days(conn: Conn, location_dataset: str) -> None:
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    conn.execute("CALL lake.run_maintenance('purge_changes', now() + interval '6 days')")
+    assert conn.execute("SELECT count(*) FROM lake.data_changes").fetchone() == (1,)
+    conn.execute("CALL lake.run_maintenance('purge_changes', now() + interval '8 days')")
+    assert conn.execute("SELECT count(*) FROM lake.data_changes").fetchone() == (0,)
+    details = conn.execute(
+        "SELECT details FROM lake.job_runs WHERE job = 'purge_changes' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert details == ({"changes_deleted": 1},)
+
+
+def test_applications_cannot_read_or_write_the_change_log(as_role, location_dataset: str) -> None:
+    from tests.conftest import APP_ROLE
+
+    app = as_role(APP_ROLE)
+    for stmt in (
+        "SELECT * FROM lake.data_changes",
+        "INSERT INTO lake.change_pending (dataset, op, source) VALUES ('x', 'c', '{}')",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(stmt)
