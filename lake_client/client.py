@@ -363,6 +363,14 @@ class Lake:
     def datasets(self) -> list[Row]:
         return self._query("datasets")
 
+    # -- change capture (administrators) -----------------------------------------------------
+
+    def changes(self, since: int = 0, limit: int = 1000) -> list[Row]:
+        """Committed changes to user data after the change id `since`, oldest first, at most
+        `limit` (lake.data_changes: op c/u/d/t, before, after, source, ts_ms). Ids follow commit
+        order, so keeping the last id seen as a cursor reads every change exactly once."""
+        return self._query("changes", {"since": since, "limit": limit})
+
     # -- jobs (administrators) ---------------------------------------------------------------
 
     def jobs(self) -> list[Row]:

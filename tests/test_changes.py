@@ -170,3 +170,19 @@ def test_applications_cannot_read_or_write_the_change_log(as_role, location_data
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute(stmt)
+
+
+def test_a_service_reads_the_change_stream_with_a_cursor(
+    conn: Conn, lake: Lake, location_dataset: str
+) -> None:
+    for user in ("alice", "bob", "carol"):
+        with conn.transaction():
+            conn.execute("SELECT lake.act_as(%s)", [user])
+            conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    seen: list[str] = []
+    cursor = 0
+    while batch := lake.changes(since=cursor, limit=2):
+        seen += [str(c["user_id"]) for c in batch]
+        cursor = int(batch[-1]["id"])
+    assert seen == ["alice", "bob", "carol"]
+    assert lake.changes(since=cursor) == []

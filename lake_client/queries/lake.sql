@@ -194,3 +194,11 @@ SELECT dataset, sum(received), sum(accepted), sum(quarantined) FROM lake.batches
 SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)
   FROM lake.partitions
  GROUP BY 1, 2
+
+-- name: changes
+SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_id, op, before,
+       after, source, ts_ms
+  FROM lake.data_changes
+ WHERE id > %(since)s
+ ORDER BY id
+ LIMIT %(limit)s
