@@ -209,7 +209,9 @@ def test_purges_keep_what_is_recent(conn: Conn) -> None:
     assert runs(conn, "purge_audit")[-1][2] == {"months_dropped": 0}
 
 
-def test_unknown_and_statement_jobs_are_refused_clearly(conn: Conn, lake: Lake) -> None:
+def test_unknown_and_statement_jobs_are_refused_clearly(
+    conn: Conn, lake: Lake, location_dataset: str
+) -> None:
     with pytest.raises(psycopg.Error, match="no lake job 'nope'") as info:
         conn.execute("CALL lake.run_maintenance('nope')")
     assert info.value.sqlstate == "LK080"
@@ -221,6 +223,17 @@ def test_unknown_and_statement_jobs_are_refused_clearly(conn: Conn, lake: Lake) 
         lake.run_job("nope")
     # The client runs statement jobs as pg_cron does: outside a transaction.
     lake.run_job("vacuum")
+    before = conn.execute(
+        "SELECT c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'user_data_partitions' AND c.relkind = 'i' ORDER BY c.relname"
+    ).fetchall()
+    lake.run_job("reindex")  # REINDEX SCHEMA CONCURRENTLY: every partition index rebuilt
+    after = conn.execute(
+        "SELECT c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'user_data_partitions' AND c.relkind = 'i' ORDER BY c.relname"
+    ).fetchall()
+    assert before and len(after) == len(before)
+    assert not set(before) & set(after)
     lake.run_job("premake", "2027-01-01T00:00:00Z")
     assert [r["job"] for r in lake.job_runs()] == ["premake"]
     assert lake.job_runs()[0]["job_now"] == datetime(2027, 1, 1, tzinfo=UTC)
