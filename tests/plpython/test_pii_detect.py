@@ -129,7 +129,9 @@ def test_scan_text_agrees_with_scan_on_random_documents():
             value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
             doc[f"k{k}"] = value if rng.random() < 0.9 else [value, {"x": value}]
         if rng.random() < 0.2:
-            doc["num"] = rng.choice([4111111111111111, 12, 5500000000000004, 3.25])
+            doc["num"] = rng.choice(
+                [4111111111111111, 12, 5500000000000004, 3.25, [1, 4111111111111111], [12345.5]]
+            )
         if rng.random() < 0.1:
             doc["ip"] = rng.choice(["fe80::1", "10.0.0.1", "a@example.org", "+49 30 1234567"])
         text = _jsonb_text(doc)
