@@ -2,20 +2,21 @@
 
 Keys are grouped per dataset and user, the unit a change invalidates::
 
-    lake:{location_history:alice}:ver            the namespace's version (no TTL)
-    lake:{location_history:alice}:v<N>:<name>    cached values, TTL 3600 s
+    lake:{location_history}:gen                    the dataset's generation (no TTL)
+    lake:{location_history:alice}:ver              the namespace's version (no TTL)
+    lake:{location_history:alice}:v<G>.<N>:<name>  cached values, TTL 3600 s
 
 The part in braces is a Redis Cluster hash tag, so a user's keys of one dataset live on one node.
-Readers look up the version first and use keys of that version; an invalidation (by the bridge
-after a committed change, or by the writer itself) increments it. That closes the stale-set race:
-a reader that read the version, then old rows, and fills the cache after a write was committed
-and invalidated, fills a key of the old version, which no reader asks for any more (its TTL
-removes it). Versions carry no TTL, so ``volatile-lru`` never evicts them; a version that is lost
-anyway (a Redis that lost its data, a failover that lost the last writes) is re-created from a
-random number, never from 0, so old keys do not come back to life.
+Readers look up the generation and version first and use keys of that version; an invalidation
+(by the bridge after a committed change, or by the writer itself) increments the version, or for
+a change without one owner (a TRUNCATE, a load for many users) the dataset's generation. That
+closes the stale-set race: a reader that read the version, then old rows, and fills the cache
+after a write was committed and invalidated, fills a key of the old version, which no reader asks
+for any more (its TTL removes it). Versions carry no TTL, so ``volatile-lru`` never evicts them;
+a version that is lost anyway (a Redis that lost its data, a failover that lost the last writes)
+is re-created from a random number, never from 0, so old keys do not come back to life.
 
-Works with ``redis.Redis`` and ``redis.cluster.RedisCluster`` alike: every operation touches keys of
-one hash slot.
+Works with ``redis.Redis`` and ``redis.cluster.RedisCluster`` alike: every command touches one key.
 """
 
 from __future__ import annotations
@@ -63,19 +64,29 @@ class LakeCache:
     def namespace(self, dataset: str, user_id: str) -> str:
         return f"{self.prefix}:{{{_check(dataset, 'dataset')}:{_check(user_id, 'user id')}}}"
 
-    def version(self, dataset: str, user_id: str) -> int:
-        """The namespace's current version (created, at random, when missing)."""
-        ver = self.namespace(dataset, user_id) + ":ver"
+    def generation_key(self, dataset: str) -> str:
+        return f"{self.prefix}:{{{_check(dataset, 'dataset')}}}:gen"
+
+    def version_key(self, dataset: str, user_id: str) -> str:
+        return self.namespace(dataset, user_id) + ":ver"
+
+    def version(self, dataset: str, user_id: str) -> str:
+        """The namespace's current version, "<generation>.<version>" (each created, at random,
+        when missing)."""
+        generation = self._counter(self.generation_key(dataset))
+        return f"{generation}.{self._counter(self.version_key(dataset, user_id))}"
+
+    def _counter(self, key: str) -> int:
         try:
-            value = self.client.get(ver)
+            value = self.client.get(key)
             if value is None:
-                self.client.set(ver, secrets.randbits(62), nx=True)
-                value = self.client.get(ver)
+                self.client.set(key, secrets.randbits(62), nx=True)
+                value = self.client.get(key)
         except redis.RedisError as exc:
             raise CacheError(f"redis: {exc}") from exc
         return int(value)  # type: ignore[arg-type]
 
-    def key(self, dataset: str, user_id: str, name: str, version: int | None = None) -> str:
+    def key(self, dataset: str, user_id: str, name: str, version: str | None = None) -> str:
         """The key of `name` in the namespace's current (or the given) version."""
         if version is None:
             version = self.version(dataset, user_id)
@@ -104,14 +115,25 @@ class LakeCache:
         """Write-through: after the service wrote `value` to the lake, cache it at once."""
         self._set(self.key(dataset, user_id, name), value)
 
-    def invalidate(self, dataset: str, user_id: str) -> int:
-        """Make every cached value of the namespace unreachable; returns the new version."""
-        ver = self.namespace(dataset, user_id) + ":ver"
+    def invalidate(self, dataset: str, user_id: str | None) -> int:
+        """Make every cached value of the namespace (of the whole dataset when user_id is None)
+        unreachable; returns the new version (generation)."""
+        key = (
+            self.generation_key(dataset) if user_id is None else self.version_key(dataset, user_id)
+        )
         try:
-            self.client.set(ver, secrets.randbits(62), nx=True)
-            return int(self.client.incr(ver))
+            self.client.set(key, secrets.randbits(62), nx=True)
+            return int(self.client.incr(key))
         except redis.RedisError as exc:
             raise CacheError(f"redis: {exc}") from exc
+
+    def queue_invalidation(self, pipe: Any, dataset: str, user_id: str | None) -> None:
+        """The commands of :meth:`invalidate`, queued on a pipeline (the bridge sends a batch)."""
+        key = (
+            self.generation_key(dataset) if user_id is None else self.version_key(dataset, user_id)
+        )
+        pipe.set(key, secrets.randbits(62), nx=True)
+        pipe.incr(key)
 
     def _get(self, key: str) -> Any:
         try:

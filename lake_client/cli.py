@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -696,6 +697,43 @@ def jobs_run(
         console.print(json.dumps(r["details"]) if r["error"] is None else r["error"])
     else:
         console.print(f"{job or 'every job'}: done; `lake jobs list` shows how each went")
+
+
+# -- change capture ----------------------------------------------------------------------------
+
+
+@app.command()
+def bridge(
+    name: Annotated[
+        str, typer.Option(help="The bridge's name: its cursor in lake.bridge_cursors.")
+    ] = "default",
+    batch_size: Annotated[int, typer.Option(help="Changes per Redis pipeline.")] = 1000,
+    poll: Annotated[float, typer.Option(help="Seconds between looks without a NOTIFY.")] = 5.0,
+) -> None:
+    """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
+    cache, publish on cache.invalidate / cache.update, append to the stream lake:changes."""
+    import logging
+    import signal
+    import threading
+
+    from lake_client.bridge import Bridge
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.redis_url())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    b = Bridge(
+        settings.dsn(settings.database), client, name=name, batch_size=batch_size, poll_s=poll
+    )
+    console.print(
+        f"bridge {name}: lake.data_changes -> {settings.redis_url().split('@')[-1]} (Ctrl-C stops)"
+    )
+    try:
+        b.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    console.print(f"bridge {name} stopped at change {b.cursor}")
 
 
 # -- health and metrics -------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_write_through_and_invalidate(cache: LakeCache) -> None:
     cache.put("steps", "bob", "today", [9])
     assert cache.get("steps", "alice", "today") == [1, 2]
     before = cache.version("steps", "alice")
-    assert cache.invalidate("steps", "alice") == before + 1
+    assert cache.invalidate("steps", "alice") == int(before.split(".")[1]) + 1
     assert cache.get("steps", "alice", "today") is None
     assert cache.get("steps", "alice", "week") is None
     assert cache.get("steps", "bob", "today") == [9]
@@ -107,11 +107,21 @@ def test_a_fill_across_a_concurrent_write_is_never_served(
     assert cache.get_or_load("location_history", "alice", "lats", read) == [5.0]
 
 
+def test_a_dataset_wide_invalidation_reaches_every_user(cache: LakeCache) -> None:
+    cache.put("steps", "alice", "today", 1)
+    cache.put("steps", "bob", "today", 2)
+    cache.put("sleep", "alice", "today", 3)
+    cache.invalidate("steps", None)  # a TRUNCATE, a load for many users
+    assert cache.get("steps", "alice", "today") is None
+    assert cache.get("steps", "bob", "today") is None
+    assert cache.get("sleep", "alice", "today") == 3
+
+
 def test_a_lost_version_does_not_bring_old_values_back(cache: LakeCache) -> None:
     cache.put("steps", "alice", "today", "old")
     version = cache.version("steps", "alice")
-    cache.client.delete(cache.namespace("steps", "alice") + ":ver")  # Redis lost it
-    assert cache.version("steps", "alice") not in (version, 0, 1)
+    cache.client.delete(cache.version_key("steps", "alice"))  # Redis lost it
+    assert cache.version("steps", "alice") != version
     assert cache.get("steps", "alice", "today") is None
 
 
@@ -128,8 +138,8 @@ def test_a_namespace_lives_in_one_cluster_slot(redis_cluster: LocalRedisCluster)
     cache = LakeCache(client, prefix="slot")
     keys = [
         cache.namespace("steps", "alice") + ":ver",
-        cache.key("steps", "alice", "today", 7),
-        cache.key("steps", "alice", "a-much-longer-name", 8),
+        cache.key("steps", "alice", "today", "1.7"),
+        cache.key("steps", "alice", "a-much-longer-name", "1.8"),
     ]
     assert len({client.keyslot(k) for k in keys}) == 1
     client.close()

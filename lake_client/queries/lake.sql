@@ -202,3 +202,6 @@ SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_
  WHERE id > %(since)s
  ORDER BY id
  LIMIT %(limit)s
+
+-- name: bridge_advance
+SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id

@@ -185,25 +185,25 @@ def scan(doc: Any, skip: str | None = None) -> list[Finding]:
 # Two colons with at most four hex digits between them: what any IPv6 address has, and what the
 # JSON text PostgreSQL writes for jsonb never has outside strings (a key is followed by ": ").
 _COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
-# Four digits after a quote without an unescaped quote between: every JSON string holding four
-# digits matches from its opening quote (and a number right after a key may too: harmless).
-_DIGITS_IN_STRING = re.compile(r'"(?:[^"\\\d]|\\.)*(?:\d(?:[^"\\\d]|\\.)*){4}')
-# A card number stored as a JSON number: thirteen digits or more in a row.
-_LONG_NUMBER = re.compile(r"\d{13}")
+
+
+def _digits(text: str) -> int:
+    """How many ASCII digits `text` has (bytes.translate: many times faster than str's)."""
+    raw = text.encode()
+    return len(raw) - len(raw.translate(None, b"0123456789"))
 
 
 def might_hold(text: str) -> bool:
     """Whether the JSON text (as PostgreSQL writes jsonb) could hold an identifier that
-    :func:`scan` finds. A necessary condition, checked on the text so that most documents of
-    structured data are never parsed: every kind needs an @ (e-mail), two colons close together
-    (IPv6), at least four digits in one string (the rest), or, for a card number stored as a
-    JSON number, thirteen digits in a row. It may say yes more often than needed, never less."""
-    return (
-        "@" in text
-        or _COLONS.search(text) is not None
-        or _DIGITS_IN_STRING.search(text) is not None
-        or _LONG_NUMBER.search(text) is not None
-    )
+    :func:`scan` finds. A necessary condition, checked with string operations that run at C
+    speed, so that most documents of structured data are never parsed: every kind needs an @
+    (e-mail), two colons close together (IPv6), or at least four digits in one string (the rest;
+    here: in all strings together), or, for a card number stored as a JSON number, thirteen digits
+    (here: outside strings together). It may say yes more often than needed, never less."""
+    if "@" in text or _COLONS.search(text) is not None or '\\"' in text:
+        return True  # (an escaped quote would upset the split below)
+    parts = text.split('"')  # outside, inside, outside, ... of the strings (keys too)
+    return _digits("".join(parts[1::2])) >= 4 or _digits("".join(parts[0::2])) >= 13
 
 
 def scan_text(text: str, skip: str | None = None) -> list[Finding]:

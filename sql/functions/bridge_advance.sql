@@ -1,0 +1,19 @@
+-- The bridge p_name's cursor, created at 0 when new, moved forward to p_last_id when given (never
+-- back: a bridge restarted from an older state cannot rewind another's progress). Returns it.
+CREATE FUNCTION lake.bridge_advance(p_name text, p_last_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO lake.bridge_cursors AS c (name, last_id)
+    VALUES (p_name, coalesce(p_last_id, 0))
+    ON CONFLICT (name) DO UPDATE
+       SET last_id = greatest(c.last_id, coalesce(excluded.last_id, c.last_id)),
+           updated_at = CASE WHEN p_last_id IS NULL THEN c.updated_at ELSE now() END
+    RETURNING last_id
+$$;
+ALTER FUNCTION lake.bridge_advance(text, bigint) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake.bridge_advance(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake.bridge_advance(text, bigint) TO lake_admin;

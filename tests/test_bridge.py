@@ -1,0 +1,219 @@
+"""The bridge: committed changes reach Redis (cache invalidated, messages published, stream
+appended) in order, exactly the committed ones, and a bridge that was stopped or lost Redis
+catches up from its durable cursor."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+import redis
+from psycopg.types.json import Jsonb
+
+from lake_client.bridge import Bridge
+from lake_client.cache import LakeCache
+from lake_client.config import Settings
+
+Conn = psycopg.Connection[tuple[object, ...]]
+NOW = datetime.now(UTC)
+
+
+def point(minutes_ago: int) -> dict[str, object]:
+    ts = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"ts": ts, "lat": 1.0, "lon": 2.0}
+
+
+def commit_changes(conn: Conn, user: str, n: int) -> None:
+    """n transactions, each ingesting one record through lake.ingest (one row event each)."""
+    for i in range(n):
+        with conn.transaction():
+            conn.execute("SELECT lake.act_as(%s)", [user])
+            conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(i + 1)])])
+
+
+def change_ids(conn: Conn, after: int = 0) -> list[int]:
+    return [
+        int(str(r[0]))
+        for r in conn.execute("SELECT id FROM lake.data_changes WHERE id > %s ORDER BY id", [after])
+    ]
+
+
+def stream_ids(client: redis.Redis, stream: str) -> list[int]:
+    return [int(fields[b"id"]) for _, fields in client.xrange(stream)]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+class Running:
+    """A bridge in a thread."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=bridge.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def start(db: str, location_dataset: str) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def run(client: redis.Redis, stream: str, prefix: str) -> Running:
+        r = Running(Bridge(db, client, name=stream, stream=stream, cache_prefix=prefix, poll_s=0.5))
+        started.append(r)
+        return r
+
+    yield run
+    for r in started:
+        r.halt()
+
+
+@pytest.fixture
+def embedded(settings: Settings) -> Iterator[tuple[redis.Redis, str]]:
+    client = redis.Redis.from_url(settings.redis_url())
+    name = f"test{uuid.uuid4().hex[:8]}"
+    yield client, name
+    for key in client.scan_iter(match=f"{name}*"):
+        client.delete(key)
+    client.close()
+
+
+def test_committed_changes_reach_redis_in_order(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    client, name = embedded
+    cache = LakeCache(client, prefix=name)
+    cache.put("location_history", "alice", "recent", ["old"])
+    cache.put("location_history", "bob", "recent", ["bob's"])
+    pubsub = client.pubsub()
+    pubsub.subscribe("cache.invalidate", "cache.update")
+    running = start(client, name, name)
+    commit_changes(conn, "alice", 3)
+    with pytest.raises(RuntimeError), conn.transaction():  # rolled back: never reaches Redis
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(9)])])
+        raise RuntimeError("roll back")
+    ids = change_ids(conn)
+    wait_for(lambda: running.bridge.cursor == ids[-1])
+    assert stream_ids(client, name) == ids
+    assert cache.get("location_history", "alice", "recent") is None
+    assert cache.get("location_history", "bob", "recent") == ["bob's"]
+    cursor = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = %s", [name])
+    assert cursor.fetchone() == (ids[-1],)
+    messages: list[tuple[str, dict[str, object]]] = []
+    wait_for(lambda: bool(_collect(pubsub, messages)) and len(messages) >= 2 * len(ids), 10)
+    invalidations = [m for ch, m in messages if ch == "cache.invalidate" and m["id"] in ids]
+    assert [m["id"] for m in invalidations] == ids
+    assert {(m["dataset"], m["user_id"], m["op"]) for m in invalidations} == {
+        ("location_history", "alice", "c")
+    }
+    updates = [m for ch, m in messages if ch == "cache.update" and m["id"] in ids]
+    assert all(isinstance(m["after"], dict) for m in updates) and len(updates) == len(ids)
+    pubsub.close()
+
+
+def _collect(pubsub: redis.client.PubSub, into: list[tuple[str, dict[str, object]]]) -> bool:
+    while (msg := pubsub.get_message(timeout=0.1)) is not None:
+        if msg["type"] == "message":
+            into.append((msg["channel"].decode(), orjson.loads(msg["data"])))
+    return True
+
+
+def test_a_stopped_bridge_catches_up_exactly(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    client, name = embedded
+    first = start(client, name, name)
+    commit_changes(conn, "alice", 20)
+    wait_for(lambda: first.bridge.cursor == change_ids(conn)[-1])
+    first.halt()
+    commit_changes(conn, "bob", 30)  # while no bridge runs
+    second = start(client, name, name)
+    ids = change_ids(conn)
+    assert len(ids) == 50
+    wait_for(lambda: second.bridge.cursor == ids[-1])
+    assert stream_ids(client, name) == ids  # each once, in order, none missing
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _pings(port), 10)
+    return proc
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_a_redis_restart_loses_nothing(conn: Conn, start: Callable[..., Running]) -> None:
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="lake-redis-"))
+    proc = _redis_server(port, folder)
+    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        running = start(client, "changes", "lake")
+        commit_changes(conn, "alice", 5)
+        wait_for(lambda: running.bridge.cursor == change_ids(conn)[-1])
+        before = running.bridge.cursor
+        proc.kill()
+        proc.wait(10)
+        commit_changes(conn, "alice", 7)  # Redis is down: the cursor must not move
+        time.sleep(1.5)
+        assert running.bridge.cursor == before
+        row = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = 'changes'")
+        assert row.fetchone() == (before,)
+        proc = _redis_server(port, folder)  # back, with its append-only file
+        ids = change_ids(conn)
+        wait_for(lambda: running.bridge.cursor == ids[-1], 60)
+        assert stream_ids(client, "changes") == ids
+    finally:
+        proc.kill()
+        proc.wait(10)
+        client.close()
