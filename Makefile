@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test bench bench-governance bench-retention lint psql clean
+.PHONY: help setup system venv up down status migrate demo test bench bench-governance bench-retention bench-bridge lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench-governance: migrate  ## RLS overhead and audited UPDATE throughput
 
 bench-retention: migrate  ## retention: drop time of a 10 k and a 1 M row month, archive time
 	@$(BIN)/python bench/retention.py
+
+bench-bridge: migrate  ## change latency commit -> bridge -> Redis subscriber, beside raw NOTIFY
+	@$(BIN)/python bench/bridge.py
 
 lint: venv  ## ruff, mypy and pgspot
 	@$(BIN)/ruff check .
