@@ -724,7 +724,7 @@ def bridge(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     b = Bridge(
-        settings.dsn(settings.database), client, name=name, batch_size=batch_size, poll_s=poll
+        settings.dsn(), client, name=name, batch_size=batch_size, poll_s=poll
     )
     console.print(
         f"bridge {name}: lake.data_changes -> {settings.redis_url().split('@')[-1]} (Ctrl-C stops)"
@@ -749,7 +749,7 @@ def serve(
     from lake_client.server import make_server
 
     settings = load_settings()
-    server = make_server(host, port, settings.dsn(settings.database), settings.redis_url())
+    server = make_server(host, port, settings.dsn(), settings.redis_url())
     console.print(
         f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)"
     )

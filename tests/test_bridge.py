@@ -4,8 +4,10 @@ catches up from its durable cursor."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -216,4 +218,95 @@ def test_a_redis_restart_loses_nothing(conn: Conn, start: Callable[..., Running]
     finally:
         proc.kill()
         proc.wait(10)
+        client.close()
+
+
+def test_the_bridge_killed_during_10000_commits_loses_nothing(
+    conn: Conn, db: str, location_dataset: str
+) -> None:
+    """`lake bridge` runs as its own process and is killed (SIGKILL) twice while 10 000 commits go
+    in from two writers, a tenth of which are rolled back; its PostgreSQL connection is also cut
+    once. Afterwards every committed change is in the stream (at least once, in order of first
+    arrival) and the cache of every user who changed is invalidated; nothing of rolled-back work
+    arrives."""
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="lake-redis-"))
+    server = _redis_server(port, folder)
+    client = redis.Redis(port=port)
+    env = {**os.environ, "LAKE_DSN": db, "LAKE_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    users = [f"u{i}" for i in range(20)]
+    cache = LakeCache(client)
+    for user in users:
+        cache.put("location_history", user, "recent", "before")
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    committed = [0, 0]
+
+    def write(k: int) -> None:
+        with psycopg.connect(db, autocommit=True) as w:
+            for i in range(5000):
+                user = users[(i * 2 + k) % len(users)]
+                try:
+                    with w.transaction():
+                        w.execute("SELECT lake.act_as(%s)", [user])
+                        w.execute(
+                            "INSERT INTO user_data.location_history (ts, doc)"
+                            " SELECT t, jsonb_build_object('ts', to_char(t AT TIME ZONE 'UTC',"
+                            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'lat', 1, 'lon', 2)"
+                            " FROM date_trunc('second', now()) AS t"
+                        )
+                        if i % 10 == 9:
+                            raise RuntimeError("roll back")
+                    committed[k] += 1
+                except RuntimeError:
+                    pass
+
+    bridge = spawn()
+    writers = [threading.Thread(target=write, args=(k,)) for k in (0, 1)]
+    try:
+        for t in writers:
+            t.start()
+        for kill_at in (2000, 5000):
+            wait_for(lambda n=kill_at: sum(committed) >= n, 120)
+            bridge.kill()
+            bridge.wait(10)
+            time.sleep(0.5)
+            bridge = spawn()
+        wait_for(lambda: sum(committed) >= 7000, 120)
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'lake-bridge' AND datname = current_database()"
+        )
+        for t in writers:
+            t.join(300)
+        ids = change_ids(conn)
+        assert len(ids) == sum(committed) == 9000
+        wait_for(lambda: ids[-1] in set(stream_ids(client, "lake:changes")), 120)
+        arrived = stream_ids(client, "lake:changes")
+        assert set(arrived) == set(ids)  # every committed change; nothing rolled back
+        first_seen = list(dict.fromkeys(arrived))
+        assert first_seen == ids  # in commit order
+        assert len(arrived) - len(ids) <= 2 * 1000  # re-sent at most a batch per kill
+        changed = {
+            str(r[0]) for r in conn.execute("SELECT DISTINCT user_id FROM lake.data_changes")
+        }
+        # u18 and u19 only ever wrote in the transactions that were rolled back.
+        assert changed == set(users) - {"u18", "u19"}
+        for user in users:
+            expected = None if user in changed else "before"
+            assert cache.get("location_history", user, "recent") == expected, user
+    finally:
+        bridge.kill()
+        bridge.wait(10)
+        for t in writers:
+            t.join(300)
+        server.kill()
+        server.wait(10)
         client.close()
