@@ -723,9 +723,7 @@ def bridge(
     client = redis.Redis.from_url(settings.redis_url())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    b = Bridge(
-        settings.dsn(), client, name=name, batch_size=batch_size, poll_s=poll
-    )
+    b = Bridge(settings.dsn(), client, name=name, batch_size=batch_size, poll_s=poll)
     console.print(
         f"bridge {name}: lake.data_changes -> {settings.redis_url().split('@')[-1]} (Ctrl-C stops)"
     )
