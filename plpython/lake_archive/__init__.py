@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # Fast compression: an archive is written once, under a lock that holds up erasure of that month.
 COMPRESS_LEVEL = 1
@@ -44,6 +44,17 @@ def archive_paths(root: str, dataset: str, month: str, stamp: str) -> tuple[str,
     folder = os.path.join(root, dataset, month)
     name = f"{dataset}_{month}_{stamp}"
     return (os.path.join(folder, name + DATA_SUFFIX), os.path.join(folder, name + MANIFEST_SUFFIX))
+
+
+def partition_lines(plpy: Any, partition: str, fetch: int = 10_000) -> Iterator[str]:
+    """Each row of user_data_partitions.<partition> as the line an archive holds (row_to_json,
+    all columns), in table order, fetched `fetch` rows at a time through `plpy` (PL/Python's
+    module), so that writing an archive and checking one serialise a partition the same way."""
+    table = "user_data_partitions." + plpy.quote_ident(partition)
+    cursor = plpy.cursor(f"SELECT row_to_json(t)::text AS line FROM ONLY {table} AS t")
+    while rows := cursor.fetch(fetch):
+        for row in rows:
+            yield row["line"]
 
 
 def digest_lines(lines: Iterable[str]) -> Digest:

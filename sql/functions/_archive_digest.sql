@@ -13,7 +13,7 @@ AS $$
 if "lake_ready" not in GD:
     plpy.execute("SELECT lake._plpy_bootstrap()")
 import json
-from lake_archive import digest_file, digest_lines
+from lake_archive import digest_file, digest_lines, partition_lines
 
 out = {}
 try:
@@ -22,19 +22,7 @@ try:
 except (OSError, EOFError, ValueError) as e:
     out["file_error"] = "%s: %s" % (type(e).__name__, e)
 if p_partition is not None:
-    cursor = plpy.cursor(
-        "SELECT row_to_json(t)::text AS line FROM ONLY user_data_partitions.%s AS t"
-        % plpy.quote_ident(p_partition))
-
-    def lines():
-        while True:
-            rows = cursor.fetch(10000)
-            if not rows:
-                return
-            for row in rows:
-                yield row["line"]
-
-    t = digest_lines(lines())
+    t = digest_lines(partition_lines(plpy, p_partition))
     out.update(table_rows=t.rows, table_sha256=t.sha256)
 return json.dumps(out)
 $$;

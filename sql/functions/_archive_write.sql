@@ -17,25 +17,11 @@ if "lake_ready" not in GD:
     plpy.execute("SELECT lake._plpy_bootstrap()")
 import datetime
 import json
-from lake_archive import archive_paths, write_archive
+from lake_archive import archive_paths, partition_lines, write_archive
 
 month = p_month[:7]
 data_path, manifest_path = archive_paths(p_root, p_dataset, month, p_stamp)
-cursor = plpy.cursor(
-    "SELECT row_to_json(t)::text AS line FROM ONLY user_data_partitions.%s AS t"
-    % plpy.quote_ident(p_partition))
-
-
-def lines():
-    while True:
-        rows = cursor.fetch(10000)
-        if not rows:
-            return
-        for row in rows:
-            yield row["line"]
-
-
-manifest = write_archive(data_path, manifest_path, lines(), {
+manifest = write_archive(data_path, manifest_path, partition_lines(plpy, p_partition), {
     "dataset": p_dataset,
     "partition": p_partition,
     "month": month,
