@@ -7,6 +7,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,12 @@ AUDITOR_ROLE = "lake_test_auditor"
 PII_READER_ROLE = "lake_test_pii_reader"  # an application that may also see PII in clear
 READER_ROLE = "lake_test_reader"  # lake_read only: a read-only login
 WRITER_ROLE = "lake_test_writer"  # lake_write only: an uploader
+
+
+def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
+    """A valid location record of `minutes_ago` minutes before now."""
+    ts = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"ts": ts, "lat": lat, "lon": 2.0}
 
 
 def _source_hash() -> str:

@@ -18,7 +18,7 @@ from redis.cluster import ClusterNode, RedisCluster
 NODE_TIMEOUT_MS = 1000  # a dead master is replaced after about this long
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     """n free loopback ports p whose cluster bus ports p + 10000 are free too."""
     ports: list[int] = []
     while len(ports) < n:
@@ -39,7 +39,7 @@ def _free_ports(n: int) -> list[int]:
 @dataclass
 class LocalRedisCluster:
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lake-rc-")))
-    ports: list[int] = field(default_factory=lambda: _free_ports(6))
+    ports: list[int] = field(default_factory=lambda: free_ports(6))
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self) -> LocalRedisCluster:

@@ -5,7 +5,6 @@ catches up from its durable cursor."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -25,14 +23,10 @@ from psycopg.types.json import Jsonb
 from lake_client.bridge import Bridge
 from lake_client.cache import LakeCache
 from lake_client.config import Settings
+from tests.conftest import point
+from tests.redis_cluster import free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
-NOW = datetime.now(UTC)
-
-
-def point(minutes_ago: int) -> dict[str, object]:
-    ts = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"ts": ts, "lat": 1.0, "lon": 2.0}
 
 
 def commit_changes(conn: Conn, user: str, n: int) -> None:
@@ -157,12 +151,6 @@ def test_a_stopped_bridge_catches_up_exactly(
     assert stream_ids(client, name) == ids  # each once, in order, none missing
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
@@ -195,7 +183,7 @@ def _pings(port: int) -> bool:
 
 
 def test_a_redis_restart_loses_nothing(conn: Conn, start: Callable[..., Running]) -> None:
-    port = _free_port()
+    port = free_ports(1)[0]
     folder = Path(tempfile.mkdtemp(prefix="lake-redis-"))
     proc = _redis_server(port, folder)
     client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
@@ -229,7 +217,7 @@ def test_the_bridge_killed_during_10000_commits_loses_nothing(
     once. Afterwards every committed change is in the stream (at least once, in order of first
     arrival) and the cache of every user who changed is invalidated; nothing of rolled-back work
     arrives."""
-    port = _free_port()
+    port = free_ports(1)[0]
     folder = Path(tempfile.mkdtemp(prefix="lake-redis-"))
     server = _redis_server(port, folder)
     client = redis.Redis(port=port)

@@ -5,22 +5,16 @@ purge_changes job keeps 7 days."""
 from __future__ import annotations
 
 import select
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
+from tests.conftest import APP_ROLE, point
 
 Conn = psycopg.Connection[tuple[object, ...]]
 DS = "location_history"
-NOW = datetime.now(UTC)
-
-
-def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
-    ts = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"ts": ts, "lat": lat, "lon": 2.0}
 
 
 def changes(conn: Conn) -> list[tuple[object, ...]]:
@@ -161,7 +155,6 @@ def test_changes_are_kept_seven_days(conn: Conn, location_dataset: str) -> None:
 
 
 def test_applications_cannot_read_or_write_the_change_log(as_role, location_dataset: str) -> None:
-    from tests.conftest import APP_ROLE
 
     app = as_role(APP_ROLE)
     for stmt in (

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
 from lake_client.errors import LakeError
-from tests.conftest import ADMIN_ROLE, APP_ROLE
+from tests.conftest import ADMIN_ROLE, APP_ROLE, point
 
 Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
@@ -33,11 +33,6 @@ def refused(sqlstate: str) -> Iterator[pytest.ExceptionInfo[psycopg.Error]]:
     with pytest.raises(psycopg.Error) as err:
         yield err
     assert err.value.sqlstate == sqlstate, err.value
-
-
-def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
-    ts = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"ts": ts, "lat": lat, "lon": 2.0}
 
 
 def state(conn: Conn, dataset: str = DS) -> list[tuple[object, ...]]:

@@ -4,7 +4,6 @@ the lake's state."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
 from lake_client.server import make_server
+from tests.redis_cluster import free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
 Serve = Callable[..., str]
@@ -48,12 +48,6 @@ def get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_live_and_ready(serve: Serve) -> None:
     base = serve()
     assert get(base + "/health/live") == (200, '{"status": "ok"}')
@@ -64,9 +58,9 @@ def test_live_and_ready(serve: Serve) -> None:
 
 
 def test_not_ready_says_what_failed(serve: Serve, db: str) -> None:
-    port = closed_port()
+    port = free_ports(1)[0]
     no_pg = psycopg.conninfo.make_conninfo(db, host="127.0.0.1", port=port)
-    base = serve(dsn=no_pg, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    base = serve(dsn=no_pg, redis_url=f"redis://127.0.0.1:{free_ports(1)[0]}/0")
     code, body = get(base + "/health/ready")
     assert code == 503
     got = json.loads(body)
