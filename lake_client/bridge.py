@@ -104,8 +104,10 @@ class Bridge:
     def send(self, changes: Sequence[Change]) -> None:
         """One pipeline for the batch; raises (and so keeps the cursor) unless Redis took all."""
         pipe = self.client.pipeline(transaction=False)
+        # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
+        for dataset, user_id in dict.fromkeys((c["dataset"], c["user_id"]) for c in changes):
+            self.cache.queue_invalidation(pipe, dataset, user_id)
         for c in changes:
-            self.cache.queue_invalidation(pipe, c["dataset"], c["user_id"])
             head = {
                 "id": c["id"],
                 "dataset": c["dataset"],
