@@ -22,6 +22,7 @@ DECLARE
     v_problems  text[];
     v_key       text;
     v_month     timestamptz;
+    v_trg       record;
     v_options   jsonb := coalesce(p_options, '{}');
     v_known     text[] := ARRAY['time_field', 'time_format', 'retention', 'premake', 'max_future',
                                 'max_record_bytes', 'max_depth', 'tiers', 'pii_fields',
@@ -158,14 +159,46 @@ BEGIN
                      WHERE a.attrelid = format('user_data.%I', ds.name)::regclass
                        AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'xact_id'));
 
-    EXECUTE format($trg$
-        CREATE TRIGGER validate_insert AFTER INSERT ON user_data.%I
-        REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER validate_update AFTER UPDATE ON user_data.%I
-        REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_validate()$trg$, ds.name);
+    -- The triggers every dataset has. Statement triggers of one event fire in name order, so
+    -- validate_* runs before write_changes_* (which then records only the rows that stayed).
+    --   validate_*       lake._tg_validate: judge the statement's rows, quarantine the invalid
+    --   audit_*          lake._tg_audit_change: changes to stored rows, before and after
+    --   row_version      lake._tg_row_version: each row version names its writer (xact_id)
+    --   undo_*           lake._tg_keep_undo: what UPDATE, DELETE and TRUNCATE replace, kept in
+    --                    lake.row_undo for checkpoints and rollback
+    --   write_changes_*  lake._tg_capture: change capture into lake.data_changes
+    FOR v_trg IN
+        SELECT * FROM (VALUES
+            ('validate_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS new_rows',
+             'STATEMENT', '_tg_validate'),
+            ('validate_update', 'AFTER UPDATE', 'REFERENCING NEW TABLE AS new_rows',
+             'STATEMENT', '_tg_validate'),
+            ('audit_update', 'AFTER UPDATE',
+             'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows', 'STATEMENT',
+             '_tg_audit_change'),
+            ('audit_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_rows', 'STATEMENT',
+             '_tg_audit_change'),
+            ('audit_truncate', 'AFTER TRUNCATE', '', 'STATEMENT', '_tg_audit_change'),
+            ('row_version', 'BEFORE UPDATE', '', 'ROW', '_tg_row_version'),
+            ('undo_update', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS old_rows', 'STATEMENT',
+             '_tg_keep_undo'),
+            ('undo_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_rows', 'STATEMENT',
+             '_tg_keep_undo'),
+            ('undo_truncate', 'BEFORE TRUNCATE', '', 'STATEMENT', '_tg_keep_undo'),
+            ('write_changes_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS new_rows',
+             'STATEMENT', '_tg_capture'),
+            ('write_changes_update', 'AFTER UPDATE',
+             'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows', 'STATEMENT',
+             '_tg_capture'),
+            ('write_changes_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_rows',
+             'STATEMENT', '_tg_capture'),
+            ('write_changes_truncate', 'AFTER TRUNCATE', '', 'STATEMENT', '_tg_capture')
+        ) AS t (name, event, refs, level, fn)
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I %s ON user_data.%I %s FOR EACH %s '
+                       'EXECUTE FUNCTION lake.%I()',
+                       v_trg.name, v_trg.event, ds.name, v_trg.refs, v_trg.level, v_trg.fn);
+    END LOOP;
     -- Personal identifiers: encrypted into pii and masked in doc before a row is stored.
     IF cardinality(ds.pii_fields) > 0 THEN
         EXECUTE format($trg$
@@ -182,51 +215,6 @@ BEGIN
             CREATE TRIGGER pii_forget_all AFTER TRUNCATE ON user_data.%I
             FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_pii_forget()$trg$, ds.name);
     END IF;
-    -- Changes to stored rows go to the audit log, before and after (lake._tg_audit_change).
-    EXECUTE format($trg$
-        CREATE TRIGGER audit_update AFTER UPDATE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER audit_delete AFTER DELETE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER audit_truncate AFTER TRUNCATE ON user_data.%I
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_audit_change()$trg$, ds.name);
-    -- Checkpoints and rollback: each row version names its writer (xact_id), and what UPDATE,
-    -- DELETE and TRUNCATE replace is kept in lake.row_undo.
-    EXECUTE format($trg$
-        CREATE TRIGGER row_version BEFORE UPDATE ON user_data.%I
-        FOR EACH ROW EXECUTE FUNCTION lake._tg_row_version()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER undo_update AFTER UPDATE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER undo_delete AFTER DELETE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER undo_truncate BEFORE TRUNCATE ON user_data.%I
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_keep_undo()$trg$, ds.name);
-    -- Change capture (lake.data_changes): named write_changes_* so that they fire after the
-    -- validation triggers (statement triggers fire in name order).
-    EXECUTE format($trg$
-        CREATE TRIGGER write_changes_insert AFTER INSERT ON user_data.%I
-        REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER write_changes_update AFTER UPDATE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER write_changes_delete AFTER DELETE ON user_data.%I
-        REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
-    EXECUTE format($trg$
-        CREATE TRIGGER write_changes_truncate AFTER TRUNCATE ON user_data.%I
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_capture()$trg$, ds.name);
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
     -- owner is the session's lake user), insert-only for applications. Its trigger validates
