@@ -74,13 +74,22 @@ class Bridge:
                     self.dsn, autocommit=True, row_factory=dict_row, application_name="lake-bridge"
                 ) as conn:
                     conn.execute("LISTEN lake_changes")
+                    # The cursor's commits need not wait for the WAL flush: a cursor lost in a
+                    # crash only moves back, and the changes after it are sent again.
+                    conn.execute("SET synchronous_commit = off")
                     self.cursor = int(self._advance(conn, None))
+                    look = True
                     while not stop.is_set():
-                        self.drain(conn)
-                        backoff = 1.0
-                        # Woken by a commit's NOTIFY, or after poll_s anyway.
-                        for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
-                            pass
+                        if look:
+                            self.drain(conn)
+                            backoff = 1.0
+                        # Woken by commits' NOTIFYs (the payload is a commit's last change id:
+                        # one already sent needs no query), or after poll_s anyway.
+                        notes = list(conn.notifies(timeout=self.poll_s, stop_after=1))
+                        look = not notes or any(
+                            not n.payload.isdigit() or int(n.payload) > self.cursor
+                            for n in notes
+                        )
             except (psycopg.Error, redis.RedisError, OSError) as exc:
                 log.warning("bridge %s: %s; retrying in %.0f s", self.name, exc, backoff)
                 stop.wait(backoff)
@@ -93,13 +102,15 @@ class Bridge:
             rows = conn.execute(
                 sql("changes"), {"since": self.cursor, "limit": self.batch_size}
             ).fetchall()
-            if not rows:
+            if rows:
+                self.send(rows)
+                self.cursor = int(self._advance(conn, int(rows[-1]["id"])))
+                done += len(rows)
+                if self.on_batch is not None:
+                    self.on_batch(rows)
+            # A short batch was all there was; later commits' notifications wake us again.
+            if len(rows) < self.batch_size:
                 return done
-            self.send(rows)
-            self.cursor = int(self._advance(conn, int(rows[-1]["id"])))
-            done += len(rows)
-            if self.on_batch is not None:
-                self.on_batch(rows)
 
     def send(self, changes: Sequence[Change]) -> None:
         """One pipeline for the batch; raises (and so keeps the cursor) unless Redis took all."""

@@ -709,6 +709,12 @@ def bridge(
     ] = "default",
     batch_size: Annotated[int, typer.Option(help="Changes per Redis pipeline.")] = 1000,
     poll: Annotated[float, typer.Option(help="Seconds between looks without a NOTIFY.")] = 5.0,
+    prefix: Annotated[
+        str, typer.Option(help="Cache key prefix (lake_client.cache) whose keys it invalidates.")
+    ] = "lake",
+    stream: Annotated[str, typer.Option(help="Redis Stream the changes are appended to.")] = (
+        "lake:changes"
+    ),
 ) -> None:
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes."""
@@ -723,7 +729,15 @@ def bridge(
     client = redis.Redis.from_url(settings.redis_url())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    b = Bridge(settings.dsn(), client, name=name, batch_size=batch_size, poll_s=poll)
+    b = Bridge(
+        settings.dsn(),
+        client,
+        name=name,
+        batch_size=batch_size,
+        poll_s=poll,
+        stream=stream,
+        cache_prefix=prefix,
+    )
     console.print(
         f"bridge {name}: lake.data_changes -> {settings.redis_url().split('@')[-1]} (Ctrl-C stops)"
     )

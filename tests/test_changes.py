@@ -56,6 +56,29 @@ def test_row_changes_in_a_debezium_envelope(conn: Conn, location_dataset: str) -
     assert ids == sorted(ids) and lsns == sorted(lsns)  # type: ignore[type-var]
 
 
+def test_only_kept_rows_are_changes_whatever_the_session_says(
+    conn: Conn, location_dataset: str
+) -> None:
+    """lake._tg_capture skips its lookup when lake._tg_validate reported nothing quarantined in
+    the statement; a session cannot forge that report (validate writes it just before)."""
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(f"SET LOCAL lake.diverted = '{DS}:0'")
+        conn.execute(
+            "INSERT INTO user_data.location_history (ts, doc) VALUES"
+            " (now(), jsonb_build_object('ts', now(), 'lat', 99, 'lon', 2)),"  # quarantined
+            " (now(), jsonb_build_object('ts', now(), 'lat', 1, 'lon', 2))"
+        )
+        conn.execute(
+            "INSERT INTO user_data.location_history (ts, doc)"
+            " VALUES (now(), jsonb_build_object('ts', now(), 'lat', 5, 'lon', 2))"
+        )
+    stored = [r[0] for r in conn.execute("SELECT id FROM user_data.location_history ORDER BY id")]
+    assert len(stored) == 2
+    assert [r[2] for r in changes(conn)] == stored
+    assert conn.execute("SELECT count(*) FROM lake.quarantine").fetchone() == (1,)
+
+
 def test_a_bulk_batch_is_one_event_and_sql_ingest_row_events(
     conn: Conn, lake: Lake, location_dataset: str
 ) -> None:

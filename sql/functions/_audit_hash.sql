@@ -4,17 +4,20 @@
 -- (lake._tg_audit_seal) and to verify (lake.verify_audit_chain).
 CREATE FUNCTION lake._audit_hash(e lake.audit_log)
 RETURNS bytea
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT public.digest(
+BEGIN
+    -- PL/pgSQL keeps this plan for the session; a SQL function with SET is planned every call.
+    RETURN public.digest(
         e.prev_hash || convert_to(jsonb_build_array(
             e.id, (extract(epoch FROM e.at) * 1000000)::bigint,
             (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.action, e.object, e.db_role,
             e.lake_user, e.service, host(e.client_addr), e.application, e.xact_id::text,
             e.detail, e.before, e.after)::text, 'UTF8'),
-        'sha256')
+        'sha256');
+END
 $$;
 ALTER FUNCTION lake._audit_hash(lake.audit_log) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake._audit_hash(lake.audit_log) FROM PUBLIC;

@@ -5,10 +5,15 @@
 -- dataset_schemas.pii_clear) are taken off first, so less crosses into Python.
 CREATE FUNCTION lake._pii_scan(p_dataset text, p_ids bigint[], p_user_ids text[], p_docs jsonb[])
 RETURNS integer
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    -- PL/pgSQL rather than SQL: its plan is kept for the session, a SQL function's is made
+    -- again on every call (most of the cost on a single-row statement).
     WITH skip AS (
         SELECT array_append(s.pii_clear, d.time_field) AS fields
           FROM lake.datasets AS d
@@ -22,7 +27,9 @@ AS $$
                                       FROM unnest(p_docs) WITH ORDINALITY AS x(d, o)
                                      ORDER BY x.o)) AS f
         RETURNING 1)
-    SELECT count(*)::integer FROM ins
+    SELECT count(*)::integer INTO v_n FROM ins;
+    RETURN v_n;
+END
 $$;
 ALTER FUNCTION lake._pii_scan(text, bigint[], text[], jsonb[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake._pii_scan(text, bigint[], text[], jsonb[]) FROM PUBLIC;

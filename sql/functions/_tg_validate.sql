@@ -16,11 +16,13 @@ DECLARE
     v_schema  lake.dataset_schemas;
     g         record;
     v_bad     bigint;
+    v_moved   bigint := 0;
 BEGIN
     -- Rows lake.rollback restores were judged and counted when they came (lake.restore_marks).
     IF TG_OP = 'INSERT' AND current_setting('lake.restoring', true) = TG_TABLE_NAME THEN
         IF EXISTS (SELECT FROM lake.restore_marks AS m
                     WHERE m.xact_id = pg_current_xact_id() AND m.dataset = TG_TABLE_NAME) THEN
+            PERFORM set_config('lake.diverted', TG_TABLE_NAME || ':0', true);
             RETURN NULL;
         END IF;
     END IF;
@@ -72,11 +74,15 @@ BEGIN
         v_bad := 0;
         IF g.ids IS NOT NULL THEN
             v_bad := lake._divert(ds, v_schema, TG_OP, g.batch_id, g.ids, g.user_ids, g.tss, g.docs);
+            v_moved := v_moved + v_bad;
         END IF;
         IF TG_OP = 'INSERT' THEN
             PERFORM lake._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
         END IF;
     END LOOP;
+    -- For lake._tg_capture, which fires next on this statement (no other code runs between):
+    -- when nothing moved to the quarantine, every new row stayed and need not be looked up.
+    PERFORM set_config('lake.diverted', TG_TABLE_NAME || ':' || v_moved, true);
     RETURN NULL;
 END
 $$;

@@ -2,17 +2,23 @@
 -- back: a bridge restarted from an older state cannot rewind another's progress). Returns it.
 CREATE FUNCTION lake.bridge_advance(p_name text, p_last_id bigint DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_last bigint;
+BEGIN
+    -- PL/pgSQL: the plan is kept for the session (a SQL function with SET plans every call).
     INSERT INTO lake.bridge_cursors AS c (name, last_id)
     VALUES (p_name, coalesce(p_last_id, 0))
     ON CONFLICT (name) DO UPDATE
        SET last_id = greatest(c.last_id, coalesce(excluded.last_id, c.last_id)),
            updated_at = CASE WHEN p_last_id IS NULL THEN c.updated_at ELSE now() END
-    RETURNING last_id
+    RETURNING c.last_id INTO v_last;
+    RETURN v_last;
+END
 $$;
 ALTER FUNCTION lake.bridge_advance(text, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.bridge_advance(text, bigint) FROM PUBLIC;
