@@ -87,8 +87,7 @@ class Bridge:
                         # one already sent needs no query), or after poll_s anyway.
                         notes = list(conn.notifies(timeout=self.poll_s, stop_after=1))
                         look = not notes or any(
-                            not n.payload.isdigit() or int(n.payload) > self.cursor
-                            for n in notes
+                            not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
                         )
             except (psycopg.Error, redis.RedisError, OSError) as exc:
                 log.warning("bridge %s: %s; retrying in %.0f s", self.name, exc, backoff)
