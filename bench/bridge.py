@@ -47,7 +47,7 @@ Sent = dict[int, tuple[int, int, int]]
 
 
 def writer(
-    mode: str, dsn: str, w: int, rate: float, n: int, phase: float, go: MpEvent, out: mp.Queue
+    mode: str, dsn: str, w: int, rate: float, n: int, phase: float, go: MpEvent, out: mp.Queue[Sent]
 ) -> None:
     """Writer w: commit n statements at `rate` a second, starting `phase` s after `go`."""
     sent: Sent = {}
