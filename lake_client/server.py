@@ -139,6 +139,27 @@ class LakeCollector(Collector):
             size.add_metric([dataset, tier], nbytes)
         yield from (parts, size)
 
+        lag = GaugeMetricFamily(
+            "lake_bridge_lag_changes",
+            "committed changes the bridge has not yet forwarded to Redis",
+            labels=["bridge"],
+        )
+        lag_s = GaugeMetricFamily(
+            "lake_bridge_lag_seconds",
+            "age of the oldest change the bridge has not yet forwarded (0 when none)",
+            labels=["bridge"],
+        )
+        advanced = GaugeMetricFamily(
+            "lake_bridge_last_advance_timestamp_seconds",
+            "when the bridge last moved its cursor",
+            labels=["bridge"],
+        )
+        for name, behind, age, at in conn.execute(sql("metrics_bridges")):
+            lag.add_metric([name], behind)
+            lag_s.add_metric([name], age)
+            advanced.add_metric([name], at)
+        yield from (lag, lag_s, advanced)
+
 
 def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving: call serve_forever) for the three endpoints."""

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
 from lake_client.server import make_server
+from tests.conftest import point
 from tests.redis_cluster import free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -87,7 +88,7 @@ def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str
                 Jsonb(
                     [
                         {"ts": "2001-01-01T00:00:00Z", "lat": 1, "lon": 2},
-                        {"ts": "2026-11-27T00:00:00Z", "lat": 1, "lon": 2},
+                        point(5),
                     ]
                 )
             ],
@@ -112,3 +113,32 @@ def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str
     assert 'lake_job_last_run_ok{job="premake"} 0.0' in after
     assert 'lake_job_failures_24h{job="premake"} 1.0' in after
     assert 'lake_partitions{dataset="location_history",tier="hot"}' in after
+
+
+def test_metrics_show_how_far_each_bridge_lags(
+    serve: Serve, conn: Conn, location_dataset: str
+) -> None:
+    base = serve()
+    conn.execute("SELECT lake.bridge_advance('behind'), lake.bridge_advance('current')")
+    for i in range(3):
+        with conn.transaction():
+            conn.execute("SELECT lake.act_as('alice')")
+            conn.execute(
+                "SELECT lake.ingest('location_history', %s)",
+                [Jsonb([point(i + 1)])],
+            )
+    last = conn.execute("SELECT max(id) FROM lake.data_changes").fetchone()
+    assert last is not None
+    conn.execute("SELECT lake.bridge_advance('current', %s)", [last[0]])
+    conn.execute("UPDATE lake.data_changes SET created_at = created_at - interval '1 minute'")
+    _, text = get(base + "/metrics")
+    assert 'lake_bridge_lag_changes{bridge="behind"} 3.0' in text
+    assert 'lake_bridge_lag_changes{bridge="current"} 0.0' in text
+    assert 'lake_bridge_lag_seconds{bridge="current"} 0.0' in text
+    behind = [
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('lake_bridge_lag_seconds{bridge="behind"}')
+    ]
+    assert len(behind) == 1 and 60 <= behind[0] < 3600
+    assert 'lake_bridge_last_advance_timestamp_seconds{bridge="current"}' in text

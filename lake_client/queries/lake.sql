@@ -195,6 +195,16 @@ SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)
   FROM lake.partitions
  GROUP BY 1, 2
 
+-- name: metrics_bridges
+-- Per bridge: changes not yet forwarded, the age of the oldest of them, the last advance.
+SELECT c.name,
+       greatest(coalesce((SELECT max(d.id) FROM lake.data_changes AS d), 0) - c.last_id, 0),
+       coalesce(extract(epoch FROM now() - (SELECT d.created_at FROM lake.data_changes AS d
+                                              WHERE d.id > c.last_id ORDER BY d.id LIMIT 1)),
+                0)::float8,
+       extract(epoch FROM c.updated_at)::float8
+  FROM lake.bridge_cursors AS c
+
 -- name: changes
 SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_id, op, before,
        after, source, ts_ms
