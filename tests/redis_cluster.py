@@ -97,13 +97,32 @@ class LocalRedisCluster:
         return self
 
     def _replicas_in_sync(self) -> bool:
-        """Each of the three replicas has finished its first sync with its master."""
-        synced = 0
-        for port in self.ports:
-            info = redis.Redis(port=port, socket_timeout=1).info("replication")
-            if info.get("role") == "slave" and info.get("master_link_status") == "up":
-                synced += 1
-        return synced == 3
+        """Each master's replica has its writes: a write on each master is acknowledged by the
+        replica (WAIT). A replica's link is up before that: after the first sync a master holds
+        its writes back until the replica's first acknowledgement (up to a second), and a master
+        killed in between would take them with it."""
+        client = self.client()
+        try:
+            masters = {int(node.port) for node in client.get_primaries()}
+            keys: dict[int, str] = {}
+            for i in range(10_000):  # a key in each master's slots
+                key = f"ready:{i}"
+                keys.setdefault(int(client.get_node_from_key(key).port), key)
+                if masters <= set(keys):
+                    break
+        finally:
+            client.close()
+        for port, key in keys.items():
+            node = redis.Redis(port=port, socket_timeout=1)
+            try:
+                node.set(key, 1)
+                acknowledged = node.wait(1, 100)
+                node.delete(key)
+            finally:
+                node.close()
+            if acknowledged < 1:
+                return False
+        return True
 
     def client(self) -> RedisCluster:
         return RedisCluster(
