@@ -19,13 +19,14 @@ NODE_TIMEOUT_MS = 1000  # a dead master is replaced after about this long
 
 
 def free_ports(n: int) -> list[int]:
-    """n free loopback ports p whose cluster bus ports p + 10000 are free too."""
+    """n free loopback ports p whose cluster bus ports p + 10000 are free too, none of them the
+    bus port of another (a node that cannot bind its bus port exits)."""
     ports: list[int] = []
     while len(ports) < n:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port + 10000 > 65535 or port in ports:
+        if port + 10000 > 65535 or {port, port + 10000, port - 10000} & set(ports):
             continue
         try:
             with socket.socket() as bus:
@@ -43,6 +44,13 @@ class LocalRedisCluster:
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self) -> LocalRedisCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no servers left behind by a cluster that did not come up
+            raise
+
+    def _start(self) -> LocalRedisCluster:
         for port in self.ports:
             folder = self.home / str(port)
             folder.mkdir()
