@@ -13,6 +13,16 @@ batch as one pipeline, and moves the cursor only after Redis accepted all of it:
 in order, nothing skipped. NOTIFY lake_changes wakes it; without one it looks every 5 s anyway
 (a notification can be missed while it reconnects). Lost connections to either side are retried
 with backoff (1 s doubling to 30 s); after any outage it catches up from its cursor.
+
+On a Redis Cluster (``redis.cluster.RedisCluster``) a batch is two pipelines: the invalidations,
+whose keys live in many slots, as a cluster pipeline; then the messages and the stream entries,
+in change order, as one plain pipeline on the master that holds the stream key (redis-py refuses
+PUBLISH in a cluster pipeline, and the cluster broadcasts a PUBLISH from any node to all). Not
+the stream entries in the cluster pipeline: when it loses a node it re-sends the failed commands
+one by one, and with a master killed mid-batch entries arrived out of order, or more than a
+batch of them twice. On one connection Redis runs a prefix of the batch, and the batch sent again
+follows it. A failover can still lose the writes the old master acknowledged but had not yet
+replicated (Redis Cluster replicates asynchronously).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from lake_client.cache import LakeCache
 from lake_client.queries import sql
@@ -64,6 +75,7 @@ class Bridge:
         self.cache = LakeCache(client, prefix=cache_prefix)
         self.on_batch = on_batch
         self.cursor = 0
+        self._stale_slots = False
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, reconnecting to either side as long as it takes."""
@@ -89,7 +101,9 @@ class Bridge:
                         look = not notes or any(
                             not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
                         )
-            except (psycopg.Error, redis.RedisError, OSError) as exc:
+            # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
+            # when no node of the cluster answers or the slots it sees are not all served.
+            except (psycopg.Error, redis.RedisError, RedisClusterException, OSError) as exc:
                 log.warning("bridge %s: %s; retrying in %.0f s", self.name, exc, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -112,11 +126,41 @@ class Bridge:
                 return done
 
     def send(self, changes: Sequence[Change]) -> None:
-        """One pipeline for the batch; raises (and so keeps the cursor) unless Redis took all."""
+        """One pipeline for the batch (two on a cluster); raises (and so keeps the cursor) unless
+        Redis took all."""
+        if isinstance(self.client, RedisCluster):
+            self._send_cluster(self.client, changes)
+            return
         pipe = self.client.pipeline(transaction=False)
+        self._queue_invalidations(pipe, changes)
+        self._queue_messages(pipe, changes)
+        pipe.execute()
+
+    def _send_cluster(self, client: RedisCluster, changes: Sequence[Change]) -> None:
+        if self._stale_slots:
+            # The stream's slot may have another master now (a failover, a resharding): the
+            # cluster pipeline refreshes its map of the slots itself, the plain one does not.
+            client.nodes_manager.initialize()
+            self._stale_slots = False
+        try:
+            # Invalidated before anything is published, as in the one pipeline of a single Redis.
+            invalidations = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            self._queue_invalidations(invalidations, changes)
+            invalidations.execute()
+            node = client.get_node_from_key(self.stream)  # type: ignore[no-untyped-call]
+            pipe = client.get_redis_connection(node).pipeline(transaction=False)
+            self._queue_messages(pipe, changes)
+            pipe.execute()
+        except (redis.RedisError, RedisClusterException):
+            self._stale_slots = True  # looked up again before the batch is sent again
+            raise
+
+    def _queue_invalidations(self, pipe: Any, changes: Sequence[Change]) -> None:
         # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
         for dataset, user_id in dict.fromkeys((c["dataset"], c["user_id"]) for c in changes):
             self.cache.queue_invalidation(pipe, dataset, user_id)
+
+    def _queue_messages(self, pipe: Any, changes: Sequence[Change]) -> None:
         for c in changes:
             head = {
                 "id": c["id"],
@@ -136,7 +180,6 @@ class Bridge:
                 maxlen=STREAM_MAXLEN,
                 approximate=True,
             )
-        pipe.execute()
 
     def _advance(self, conn: psycopg.Connection[dict[str, Any]], last_id: int | None) -> int:
         row = conn.execute(

@@ -715,6 +715,15 @@ def bridge(
     stream: Annotated[str, typer.Option(help="Redis Stream the changes are appended to.")] = (
         "lake:changes"
     ),
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            envvar="LAKE_REDIS_CLUSTER",
+            help="Redis is a Redis Cluster: LAKE_REDIS_URL names any one of its nodes and the"
+            " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis).",
+        ),
+    ] = False,
 ) -> None:
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes."""
@@ -722,11 +731,17 @@ def bridge(
     import signal
     import threading
 
+    from redis.cluster import RedisCluster
+
     from lake_client.bridge import Bridge
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
-    client = redis.Redis.from_url(settings.redis_url())
+    client: redis.Redis | RedisCluster = (
+        RedisCluster.from_url(settings.redis_url())
+        if cluster
+        else redis.Redis.from_url(settings.redis_url())
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     b = Bridge(

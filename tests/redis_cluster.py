@@ -19,13 +19,14 @@ NODE_TIMEOUT_MS = 1000  # a dead master is replaced after about this long
 
 
 def free_ports(n: int) -> list[int]:
-    """n free loopback ports p whose cluster bus ports p + 10000 are free too."""
+    """n free loopback ports p whose cluster bus ports p + 10000 are free too, none of them the
+    bus port of another (a node that cannot bind its bus port exits)."""
     ports: list[int] = []
     while len(ports) < n:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port + 10000 > 65535 or port in ports:
+        if port + 10000 > 65535 or {port, port + 10000, port - 10000} & set(ports):
             continue
         try:
             with socket.socket() as bus:
@@ -43,6 +44,13 @@ class LocalRedisCluster:
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self) -> LocalRedisCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no servers left behind by a cluster that did not come up
+            raise
+
+    def _start(self) -> LocalRedisCluster:
         for port in self.ports:
             folder = self.home / str(port)
             folder.mkdir()
@@ -97,13 +105,32 @@ class LocalRedisCluster:
         return self
 
     def _replicas_in_sync(self) -> bool:
-        """Each of the three replicas has finished its first sync with its master."""
-        synced = 0
-        for port in self.ports:
-            info = redis.Redis(port=port, socket_timeout=1).info("replication")
-            if info.get("role") == "slave" and info.get("master_link_status") == "up":
-                synced += 1
-        return synced == 3
+        """Each master's replica has its writes: a write on each master is acknowledged by the
+        replica (WAIT). A replica's link is up before that: after the first sync a master holds
+        its writes back until the replica's first acknowledgement (up to a second), and a master
+        killed in between would take them with it."""
+        client = self.client()
+        try:
+            masters = {int(node.port) for node in client.get_primaries()}
+            keys: dict[int, str] = {}
+            for i in range(10_000):  # a key in each master's slots
+                key = f"ready:{i}"
+                keys.setdefault(int(client.get_node_from_key(key).port), key)
+                if masters <= set(keys):
+                    break
+        finally:
+            client.close()
+        for port, key in keys.items():
+            node = redis.Redis(port=port, socket_timeout=1)
+            try:
+                node.set(key, 1)
+                acknowledged = node.wait(1, 100)
+                node.delete(key)
+            finally:
+                node.close()
+            if acknowledged < 1:
+                return False
+        return True
 
     def client(self) -> RedisCluster:
         return RedisCluster(

@@ -1,6 +1,6 @@
 """The bridge: committed changes reach Redis (cache invalidated, messages published, stream
 appended) in order, exactly the committed ones, and a bridge that was stopped or lost Redis
-catches up from its durable cursor."""
+catches up from its durable cursor; on a Redis Cluster too, through a master's failover."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
 import pytest
 import redis
 from psycopg.types.json import Jsonb
+from redis.exceptions import RedisClusterException
 
 from lake_client.bridge import Bridge
 from lake_client.cache import LakeCache
 from lake_client.config import Settings
 from tests.conftest import point
-from tests.redis_cluster import free_ports
+from tests.redis_cluster import LocalRedisCluster, free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -44,7 +46,7 @@ def change_ids(conn: Conn, after: int = 0) -> list[int]:
     ]
 
 
-def stream_ids(client: redis.Redis, stream: str) -> list[int]:
+def stream_ids(client: redis.Redis | redis.RedisCluster, stream: str) -> list[int]:
     return [int(fields[b"id"]) for _, fields in client.xrange(stream)]
 
 
@@ -74,8 +76,23 @@ class Running:
 def start(db: str, location_dataset: str) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
-    def run(client: redis.Redis, stream: str, prefix: str) -> Running:
-        r = Running(Bridge(db, client, name=stream, stream=stream, cache_prefix=prefix, poll_s=0.5))
+    def run(
+        client: redis.Redis | redis.RedisCluster,
+        stream: str,
+        prefix: str,
+        name: str = "",
+        **options: Any,
+    ) -> Running:
+        bridge = Bridge(
+            db,
+            client,
+            name=name or stream,
+            stream=stream,
+            cache_prefix=prefix,
+            poll_s=0.5,
+            **options,
+        )
+        r = Running(bridge)
         started.append(r)
         return r
 
@@ -298,3 +315,205 @@ def test_the_bridge_killed_during_10000_commits_loses_nothing(
         server.kill()
         server.wait(10)
         client.close()
+
+
+# -- on a Redis Cluster -------------------------------------------------------------------------
+
+
+def _subscribed(pubsub: redis.client.PubSub, *channels: str) -> None:
+    """Subscribed to all of `channels` (confirmed by the node) before anything is published."""
+    pubsub.subscribe(*channels)
+    confirmed = 0
+    while confirmed < len(channels):
+        msg = pubsub.get_message(timeout=5)
+        assert msg is not None, "no subscribe confirmation"
+        confirmed += msg["type"] == "subscribe"
+
+
+def test_the_bridge_on_a_redis_cluster_forwards_committed_changes_in_order(
+    conn: Conn, start: Callable[..., Running]
+) -> None:
+    cluster = LocalRedisCluster().start()
+    client = cluster.client()
+    pubsub: redis.client.PubSub | None = None
+    try:
+        cache = LakeCache(client, prefix="lake")
+        cache.put("location_history", "alice", "recent", ["old"])
+        cache.put("location_history", "bob", "recent", ["bob's"])
+        alice = cache.version("location_history", "alice")
+        bob = cache.version("location_history", "bob")
+        # Subscribed on a replica, not the master the bridge publishes to: the cluster broadcasts.
+        masters = {int(n.port) for n in client.get_primaries()}
+        replica = next(p for p in cluster.ports if p not in masters)
+        pubsub = redis.Redis(port=replica).pubsub()
+        _subscribed(pubsub, "cache.invalidate", "cache.update")
+        running = start(client, "lake:changes", "lake", name="cluster")
+        commit_changes(conn, "alice", 3)
+        with pytest.raises(RuntimeError), conn.transaction():  # rolled back: never reaches Redis
+            conn.execute("SELECT lake.act_as('alice')")
+            conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(9)])])
+            raise RuntimeError("roll back")
+        ids = change_ids(conn)
+        assert len(ids) == 3
+        wait_for(lambda: running.bridge.cursor == ids[-1])
+        assert stream_ids(client, "lake:changes") == ids
+        assert cache.version("location_history", "alice") != alice
+        assert cache.get("location_history", "alice", "recent") is None
+        assert cache.version("location_history", "bob") == bob
+        assert cache.get("location_history", "bob", "recent") == ["bob's"]
+        messages: list[tuple[str, dict[str, object]]] = []
+        wait_for(lambda: bool(_collect(pubsub, messages)) and len(messages) >= 2 * len(ids), 10)
+        invalidations = [m for ch, m in messages if ch == "cache.invalidate"]
+        assert [m["id"] for m in invalidations] == ids
+        assert {(m["dataset"], m["user_id"], m["op"]) for m in invalidations} == {
+            ("location_history", "alice", "c")
+        }
+        updates = [m for ch, m in messages if ch == "cache.update"]
+        assert [m["id"] for m in updates] == ids
+        assert all(isinstance(m["after"], dict) for m in updates)
+    finally:
+        if pubsub is not None:
+            pubsub.close()
+        client.close()
+        cluster.stop()
+
+
+def test_a_cluster_failover_mid_stream_loses_nothing(
+    conn: Conn, db: str, start: Callable[..., Running]
+) -> None:
+    """A backlog of 3 000 changes goes out in batches of 1 000; as the second batch arrives the
+    master holding the stream is killed, and commits go on while its replica takes over.
+    Afterwards every committed change is in the stream, in commit order of first arrival (a batch
+    the old master took in part before it died arrives again)."""
+    cluster = LocalRedisCluster().start()
+    client = cluster.client()
+    dead = cluster.master_of("lake:changes")
+    streamed_at_kill: list[int] = []
+    done = threading.Event()
+    committed: list[int] = []
+    users = ["alice", "bob", "carol", "dave"]  # namespaces in several slots
+
+    def kill_mid_batch() -> None:
+        # As soon as the second batch arrives: the bridge's pipeline is most likely in flight.
+        node = redis.Redis(port=dead)
+        deadline = time.monotonic() + 60
+        while (n := int(node.xlen("lake:changes"))) <= 1000 and time.monotonic() < deadline:
+            pass
+        node.close()
+        cluster.kill(dead)
+        streamed_at_kill.append(n)
+
+    def write() -> None:
+        with psycopg.connect(db, autocommit=True) as w:
+            while not done.is_set():
+                k = len(committed) + 1
+                with w.transaction():
+                    w.execute("SELECT lake.act_as(%s)", [users[k % len(users)]])
+                    w.execute(
+                        "SELECT lake.ingest('location_history', %s)", [Jsonb([point(k, lat=2.0)])]
+                    )
+                committed.append(k)
+
+    writer = threading.Thread(target=write)
+    try:
+        for j, user in enumerate(users[:3]):
+            with conn.transaction():
+                conn.execute("SELECT lake.act_as(%s)", [user])
+                backlog = [point(1000 * j + i + 1) for i in range(1000)]
+                conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb(backlog)])
+        assert len(change_ids(conn)) == 3000
+        writer.start()
+        killer = threading.Thread(target=kill_mid_batch)
+        killer.start()
+        running = start(client, "lake:changes", "lake", name="cluster")
+        killer.join(90)
+        assert streamed_at_kill and 1000 < streamed_at_kill[0] < 3000  # killed mid-stream
+        cluster.wait_failover(dead, "lake:changes")
+        at_failover = len(committed)
+        wait_for(lambda: len(committed) >= at_failover + 50)  # commits go on after it
+        done.set()
+        writer.join(30)
+        ids = change_ids(conn)
+        assert len(ids) == 3000 + len(committed)
+        wait_for(lambda: running.bridge.cursor == ids[-1], 120)
+        arrived = stream_ids(client, "lake:changes")
+        assert set(arrived) == set(ids)  # every committed change
+        assert list(dict.fromkeys(arrived)) == ids  # in commit order, no gaps
+        assert len(arrived) - len(ids) <= running.bridge.batch_size  # re-sent at most a batch
+    finally:
+        done.set()
+        if writer.is_alive():
+            writer.join(30)
+        client.close()
+        cluster.stop()
+
+
+def test_a_cluster_out_of_reach_is_retried(
+    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every node gone redis-py raises RedisClusterException, which is no RedisError: the
+    bridge retries it like any lost connection, and its cursor stays."""
+    cluster = LocalRedisCluster().start()
+    client = cluster.client()
+    try:
+        running = start(client, "lake:changes", "lake", name="cluster")
+        commit_changes(conn, "alice", 1)
+        wait_for(lambda: running.bridge.cursor == change_ids(conn)[-1])
+        before = running.bridge.cursor
+        cluster.stop()
+        commit_changes(conn, "bob", 1)
+
+        def retried_out_of_reach() -> bool:
+            return any(
+                r.name == "lake.bridge" and isinstance(r.args[1], RedisClusterException)
+                for r in caplog.records
+                if isinstance(r.args, tuple) and len(r.args) > 1
+            )
+
+        wait_for(retried_out_of_reach)
+        assert running.thread.is_alive()
+        assert running.bridge.cursor == before
+    finally:
+        client.close()
+        cluster.stop()
+
+
+def test_lake_bridge_cluster_option(conn: Conn, db: str, location_dataset: str) -> None:
+    """`lake bridge --cluster`, and with LAKE_REDIS_CLUSTER=1, talks to a Redis Cluster through
+    the one node LAKE_REDIS_URL names (a plain client would get MOVED for most keys)."""
+    cluster = LocalRedisCluster().start()
+    client = cluster.client()
+    # A node that does not hold the stream: only a cluster client finds its master.
+    node = next(p for p in cluster.ports if p != cluster.master_of("lake:changes"))
+    env = {**os.environ, "LAKE_DSN": db, "LAKE_REDIS_URL": f"redis://127.0.0.1:{node}/0"}
+    env.pop("LAKE_REDIS_CLUSTER", None)
+    bridge: subprocess.Popen[bytes] | None = None
+    try:
+        for user, args, extra in (
+            ("alice", ["--cluster"], {}),
+            ("bob", [], {"LAKE_REDIS_CLUSTER": "1"}),
+        ):
+            bridge = subprocess.Popen(
+                [sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5", *args],
+                env={**env, **extra},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            commit_changes(conn, user, 2)
+            ids = change_ids(conn)
+            wait_for(lambda i=ids: stream_ids(client, "lake:changes") == i)
+            # Killed once its cursor is in, or the next one would send the last batch again.
+            wait_for(lambda i=ids: _cursor(conn, "default") == i[-1])
+            bridge.kill()
+            bridge.wait(10)
+    finally:
+        if bridge is not None:
+            bridge.kill()
+            bridge.wait(10)
+        client.close()
+        cluster.stop()
+
+
+def _cursor(conn: Conn, name: str) -> int | None:
+    row = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = %s", [name]).fetchone()
+    return None if row is None else int(str(row[0]))
