@@ -2,8 +2,8 @@
 
 Needs what ``docker/setup-debian.sh`` installs; when something is missing the tests fail with
 the ClusterError that says what to do (they never skip). Each run uses a throwaway LAKE_HOME
-under /tmp and the ports 55533 (PostgreSQL) and 56479 (Redis), so it does not touch a cluster
-of yours. Run as root, the servers run as the ``postgres`` OS user.
+under /tmp and free ports, so it does not touch a cluster of yours. Run as root, the servers
+run as the ``postgres`` OS user.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from redis.retry import Retry
 from lake_client import local
 from lake_client.config import Settings, repo_root
 from lake_client.errors import ClusterError
+from tests.redis_cluster import free_ports
 
-PG_PORT = 55533
-REDIS_PORT = 56479
+# Free ports of their own, so a cluster already running on fixed ones (a checkout's or CI's
+# embedded servers) never collides with the tests'.
+PG_PORT, REDIS_PORT, FRESH_PG_PORT, FRESH_REDIS_PORT = free_ports(4)
 SIX_EXTENSIONS = ("plpython3u", "pg_cron", "vector", "postgis", "timescaledb", "pgcrypto")
 
 
@@ -228,7 +230,9 @@ def test_port_taken_by_someone_else(base: Path, settings: Settings) -> None:
 
 
 def test_concurrent_up_on_a_fresh_home(base: Path, settings: Settings) -> None:
-    fresh = replace(settings, home=base / "fresh", pg_port=PG_PORT + 1, redis_port=REDIS_PORT + 1)
+    fresh = replace(
+        settings, home=base / "fresh", pg_port=FRESH_PG_PORT, redis_port=FRESH_REDIS_PORT
+    )
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             results = list(pool.map(lambda _: local.up(fresh, quiet=True), range(3)))
