@@ -5,6 +5,7 @@ catches up from its durable cursor; on a Redis Cluster too, through a master's f
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -224,6 +225,7 @@ def test_a_redis_restart_loses_nothing(conn: Conn, start: Callable[..., Running]
         proc.kill()
         proc.wait(10)
         client.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_bridge_killed_during_10000_commits_loses_nothing(
@@ -315,6 +317,7 @@ def test_the_bridge_killed_during_10000_commits_loses_nothing(
         server.kill()
         server.wait(10)
         client.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- on a Redis Cluster -------------------------------------------------------------------------
