@@ -732,18 +732,32 @@ def bridge(
     import threading
 
     from redis.cluster import RedisCluster
+    from redis.exceptions import RedisClusterException
 
-    from lake_client.bridge import Bridge
+    from lake_client.bridge import BACKOFF_MAX_S, Bridge
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
-    client: redis.Redis | RedisCluster = (
-        RedisCluster.from_url(settings.redis_url())
-        if cluster
-        else redis.Redis.from_url(settings.redis_url())
-    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    client: redis.Redis | RedisCluster
+    if cluster:
+        # A cluster client asks a node for the slot map as it is made: wait for the cluster (the
+        # bridge may start first), with the same backoff as the bridge's reconnects.
+        backoff = 1.0
+        while True:
+            try:
+                client = RedisCluster.from_url(settings.redis_url())
+                break
+            except (redis.RedisError, RedisClusterException) as exc:
+                logging.warning(
+                    "bridge %s: Redis Cluster: %s; retrying in %.0f s", name, exc, backoff
+                )
+                if stop.wait(backoff):
+                    raise typer.Exit(1) from None
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+    else:
+        client = redis.Redis.from_url(settings.redis_url())
     b = Bridge(
         settings.dsn(),
         client,

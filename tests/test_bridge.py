@@ -517,6 +517,38 @@ def test_lake_bridge_cluster_option(conn: Conn, db: str, location_dataset: str) 
         cluster.stop()
 
 
+def test_lake_bridge_cluster_waits_for_the_cluster(
+    conn: Conn, db: str, location_dataset: str
+) -> None:
+    """`lake bridge --cluster` started before its cluster waits for it (retrying with backoff)
+    instead of exiting, and then forwards what was committed meanwhile."""
+    cluster = LocalRedisCluster()  # its ports chosen, nothing started yet
+    env = {
+        **os.environ,
+        "LAKE_DSN": db,
+        "LAKE_REDIS_URL": f"redis://127.0.0.1:{cluster.ports[0]}/0",
+    }
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5", "--cluster"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        commit_changes(conn, "alice", 2)
+        time.sleep(2)
+        assert bridge.poll() is None, "lake bridge --cluster exited without a cluster"
+        cluster.start()
+        client = cluster.client()
+        ids = change_ids(conn)
+        wait_for(lambda: stream_ids(client, "lake:changes") == ids, 90)
+        client.close()
+    finally:
+        bridge.kill()
+        bridge.wait(10)
+        cluster.stop()
+
+
 def _cursor(conn: Conn, name: str) -> int | None:
     row = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = %s", [name]).fetchone()
     return None if row is None else int(str(row[0]))
