@@ -40,6 +40,14 @@ def commit_changes(conn: Conn, user: str, n: int) -> None:
             conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(i + 1)])])
 
 
+def roll_back_a_change(conn: Conn, user: str) -> None:
+    """One record ingested for `user` in a transaction that is then rolled back."""
+    with pytest.raises(RuntimeError), conn.transaction():
+        conn.execute("SELECT lake.act_as(%s)", [user])
+        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(9)])])
+        raise RuntimeError("roll back")
+
+
 def change_ids(conn: Conn, after: int = 0) -> list[int]:
     return [
         int(str(r[0]))
@@ -123,10 +131,7 @@ def test_committed_changes_reach_redis_in_order(
     pubsub.subscribe("cache.invalidate", "cache.update")
     running = start(client, name, name)
     commit_changes(conn, "alice", 3)
-    with pytest.raises(RuntimeError), conn.transaction():  # rolled back: never reaches Redis
-        conn.execute("SELECT lake.act_as('alice')")
-        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(9)])])
-        raise RuntimeError("roll back")
+    roll_back_a_change(conn, "alice")  # never reaches Redis
     ids = change_ids(conn)
     wait_for(lambda: running.bridge.cursor == ids[-1])
     assert stream_ids(client, name) == ids
@@ -352,10 +357,7 @@ def test_the_bridge_on_a_redis_cluster_forwards_committed_changes_in_order(
         _subscribed(pubsub, "cache.invalidate", "cache.update")
         running = start(client, "lake:changes", "lake", name="cluster")
         commit_changes(conn, "alice", 3)
-        with pytest.raises(RuntimeError), conn.transaction():  # rolled back: never reaches Redis
-            conn.execute("SELECT lake.act_as('alice')")
-            conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(9)])])
-            raise RuntimeError("roll back")
+        roll_back_a_change(conn, "alice")  # never reaches Redis
         ids = change_ids(conn)
         assert len(ids) == 3
         wait_for(lambda: running.bridge.cursor == ids[-1])
