@@ -16,6 +16,7 @@ from redis.cluster import RedisCluster
 from lake_client.cache import DEFAULT_TTL_S, LakeCache
 from lake_client.config import Settings
 from lake_client.errors import CacheError
+from tests.conftest import point
 from tests.redis_cluster import LocalRedisCluster
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -87,7 +88,7 @@ def test_a_fill_across_a_concurrent_write_is_never_served(
         conn.execute("SELECT lake.act_as('alice')")
         conn.execute(
             "SELECT lake.ingest('location_history', %s)",
-            [Jsonb([{"ts": "2026-11-27T08:00:00Z", "lat": 1, "lon": 2}])],
+            [Jsonb([point(60)])],
         )
 
     def read() -> list[float]:
