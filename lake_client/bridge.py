@@ -8,21 +8,23 @@ For each change, in id (commit) order, it
   ``cache.update`` the row as it is now for creates and updates,
 * appends the change to a Redis Stream (``lake:changes``) for consumers that need durability.
 
-It reads after its durable cursor (lake.bridge_cursors) in batches of up to 1000, sends each
-batch as one pipeline, and moves the cursor only after Redis accepted all of it: at least once,
-in order, nothing skipped. NOTIFY lake_changes wakes it; without one it looks every 5 s anyway
-(a notification can be missed while it reconnects). Lost connections to either side are retried
-with backoff (1 s doubling to 30 s); after any outage it catches up from its cursor.
+It reads changes in batches of up to 1000. Each batch is its invalidations (a pipeline), then
+one Lua script that publishes its messages and appends its stream entries, entry id
+"<change id>-0", but only if the stream still ends with the change the bridge last appended.
+Redis runs a script whole, so the stream holds every change once, in order. If the stream ends
+elsewhere, Redis lost entries (a failover before they were replicated, a crash under appendfsync
+everysec) or took an earlier attempt whose reply was lost: the bridge goes on from the last
+change the stream holds, and sends the lost ones again. At start it goes on from there too;
+lake.bridge_cursors (moved after each batch, never backwards) is where it starts without a
+stream, and what `lake serve` reports. NOTIFY lake_changes wakes it; without one it looks every
+5 s anyway (a notification can be missed while it reconnects). Lost connections to either side
+are retried with backoff (1 s doubling to 30 s); after any outage it catches up.
 
-On a Redis Cluster (``redis.cluster.RedisCluster``) a batch is two pipelines: the invalidations,
-whose keys live in many slots, as a cluster pipeline; then the messages and the stream entries,
-in change order, as one plain pipeline on the master that holds the stream key (redis-py refuses
-PUBLISH in a cluster pipeline, and the cluster broadcasts a PUBLISH from any node to all). Not
-the stream entries in the cluster pipeline: when it loses a node it re-sends the failed commands
-one by one, and with a master killed mid-batch entries arrived out of order, or more than a
-batch of them twice. On one connection Redis runs a prefix of the batch, and the batch sent again
-follows it. A failover can still lose the writes the old master acknowledged but had not yet
-replicated (Redis Cluster replicates asynchronously).
+On a Redis Cluster (``redis.cluster.RedisCluster``) the invalidations, whose keys live in many
+slots, go as a cluster pipeline, and the script runs on the master holding the stream key (a
+PUBLISH from any node reaches subscribers on all). Cache versions on another master that fails
+over before replicating an invalidation are not sent again: values cached under the older
+version can be served until their TTL.
 """
 
 from __future__ import annotations
@@ -52,6 +54,36 @@ BACKOFF_MAX_S = 30.0
 
 Change = dict[str, Any]
 
+# One batch's messages and stream entries, run by Redis as a whole and only if the last entry the
+# stream took (its last-generated-id, which deleting or trimming entries does not lower) is the
+# change the bridge last appended (ARGV[1]; "0" for none). Otherwise Redis lost
+# entries (a failover before they were replicated, a crash under appendfsync everysec) or holds
+# more than the bridge knows (the reply of an earlier attempt was lost): it answers with the last
+# change it holds, and the bridge goes on from there, so the stream has every change once, in
+# order. Entry ids are "<change id>-0". ARGV[2] is MAXLEN; then four per change: its id, the
+# change, the cache.invalidate message and the cache.update message ("" for none).
+APPEND = """
+local last = '0'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = string.match(info[i + 1], '^(%d+)-') end
+  end
+end
+if last ~= ARGV[1] then return {'moved', last} end
+for i = 3, #ARGV, 4 do
+  redis.call('PUBLISH', 'cache.invalidate', ARGV[i + 2])
+  if ARGV[i + 3] ~= '' then redis.call('PUBLISH', 'cache.update', ARGV[i + 3]) end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-0',
+             'id', ARGV[i], 'change', ARGV[i + 1])
+end
+return {'ok', ARGV[#ARGV - 3]}
+"""
+
+
+class StreamError(Exception):
+    """The stream holds entries that no lake bridge of this database wrote."""
+
 
 class Bridge:
     def __init__(
@@ -76,6 +108,7 @@ class Bridge:
         self.on_batch = on_batch
         self.cursor = 0
         self._stale_slots = False
+        self._append = client.register_script(APPEND)
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, reconnecting to either side as long as it takes."""
@@ -89,7 +122,7 @@ class Bridge:
                     # The cursor's commits need not wait for the WAL flush: a cursor lost in a
                     # crash only moves back, and the changes after it are sent again.
                     conn.execute("SET synchronous_commit = off")
-                    self.cursor = int(self._advance(conn, None))
+                    self.cursor = self._start(conn)
                     look = True
                     while not stop.is_set():
                         if look:
@@ -103,7 +136,13 @@ class Bridge:
                         )
             # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
             # when no node of the cluster answers or the slots it sees are not all served.
-            except (psycopg.Error, redis.RedisError, RedisClusterException, OSError) as exc:
+            except (
+                psycopg.Error,
+                redis.RedisError,
+                RedisClusterException,
+                OSError,
+                StreamError,
+            ) as exc:
                 log.warning("bridge %s: %s; retrying in %.0f s", self.name, exc, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -116,8 +155,18 @@ class Bridge:
                 sql("changes"), {"since": self.cursor, "limit": self.batch_size}
             ).fetchall()
             if rows:
-                self.send(rows)
-                self.cursor = int(self._advance(conn, int(rows[-1]["id"])))
+                held = self.send(rows)
+                if held is not None:
+                    log.warning(
+                        "bridge %s: the stream ends at change %s, not %s; going on from there",
+                        self.name,
+                        held,
+                        self.cursor,
+                    )
+                    self.cursor = self._checked(conn, held)
+                    continue
+                self.cursor = int(rows[-1]["id"])
+                self._advance(conn, self.cursor)
                 done += len(rows)
                 if self.on_batch is not None:
                     self.on_batch(rows)
@@ -125,32 +174,30 @@ class Bridge:
             if len(rows) < self.batch_size:
                 return done
 
-    def send(self, changes: Sequence[Change]) -> None:
-        """One pipeline for the batch (two on a cluster); raises (and so keeps the cursor) unless
-        Redis took all."""
+    def send(self, changes: Sequence[Change]) -> int | None:
+        """The batch's invalidations, then its messages and stream entries (one script run).
+        Returns None when Redis took it all; the last change the stream holds when that is not
+        the cursor (nothing of the batch was published or appended then). Raises, and so keeps
+        the cursor, when Redis failed."""
         if isinstance(self.client, RedisCluster):
-            self._send_cluster(self.client, changes)
-            return
+            return self._send_cluster(self.client, changes)
         pipe = self.client.pipeline(transaction=False)
         self._queue_invalidations(pipe, changes)
-        self._queue_messages(pipe, changes)
-        pipe.execute()
+        self._append(keys=[self.stream], args=self._append_args(changes), client=pipe)
+        return self._outcome(pipe.execute()[-1])
 
-    def _send_cluster(self, client: RedisCluster, changes: Sequence[Change]) -> None:
+    def _send_cluster(self, client: RedisCluster, changes: Sequence[Change]) -> int | None:
         if self._stale_slots:
-            # The stream's slot may have another master now (a failover, a resharding): the
-            # cluster pipeline refreshes its map of the slots itself, the plain one does not.
+            # The stream's slot may have another master now (a failover, a resharding).
             client.nodes_manager.initialize()
             self._stale_slots = False
         try:
-            # Invalidated before anything is published, as in the one pipeline of a single Redis.
+            # Invalidated before anything is published, as in the one pipeline of a single Redis;
+            # the invalidations' keys live in many slots, the script's one key in the stream's.
             invalidations = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             self._queue_invalidations(invalidations, changes)
             invalidations.execute()
-            node = client.get_node_from_key(self.stream)  # type: ignore[no-untyped-call]
-            pipe = client.get_redis_connection(node).pipeline(transaction=False)
-            self._queue_messages(pipe, changes)
-            pipe.execute()
+            return self._outcome(self._append(keys=[self.stream], args=self._append_args(changes)))
         except (redis.RedisError, RedisClusterException):
             self._stale_slots = True  # looked up again before the batch is sent again
             raise
@@ -160,7 +207,8 @@ class Bridge:
         for dataset, user_id in dict.fromkeys((c["dataset"], c["user_id"]) for c in changes):
             self.cache.queue_invalidation(pipe, dataset, user_id)
 
-    def _queue_messages(self, pipe: Any, changes: Sequence[Change]) -> None:
+    def _append_args(self, changes: Sequence[Change]) -> list[Any]:
+        args: list[Any] = [str(self.cursor), STREAM_MAXLEN]
         for c in changes:
             head = {
                 "id": c["id"],
@@ -171,15 +219,36 @@ class Bridge:
                 "kind": (c["source"] or {}).get("kind"),
                 "ts_ms": c["ts_ms"],
             }
-            pipe.publish("cache.invalidate", orjson.dumps(head))
-            if c["op"] in ("c", "u"):
-                pipe.publish("cache.update", orjson.dumps({**head, "after": c["after"]}))
-            pipe.xadd(
-                self.stream,
-                {"id": str(c["id"]), "change": orjson.dumps(c)},
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
+            update = orjson.dumps({**head, "after": c["after"]}) if c["op"] in ("c", "u") else b""
+            args += [str(c["id"]), orjson.dumps(c), orjson.dumps(head), update]
+        return args
+
+    @staticmethod
+    def _outcome(reply: Any) -> int | None:
+        status, last = (x.decode() if isinstance(x, bytes) else str(x) for x in reply)
+        return None if status == "ok" else int(last)
+
+    def _start(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
+        """Where to go on from: the last change the stream took (Redis's own record of what it
+        has), else the durable cursor (no stream yet, or Redis lost it all)."""
+        durable = self._advance(conn, None)
+        try:
+            info = self.client.xinfo_stream(self.stream)
+        except redis.ResponseError:  # no such key
+            return durable
+        last = info["last-generated-id"]
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        return self._checked(conn, int(last.split("-")[0]))
+
+    def _checked(self, conn: psycopg.Connection[dict[str, Any]], held: int) -> int:
+        row = conn.execute(sql("last_change")).fetchone()
+        if row is None or held > int(row["last"]):
+            raise StreamError(
+                f"stream {self.stream} ends at entry {held}, beyond this database's last change:"
+                " it was written by something else (or for another database); delete it or"
+                " give the bridge another --stream"
             )
+        return held
 
     def _advance(self, conn: psycopg.Connection[dict[str, Any]], last_id: int | None) -> int:
         row = conn.execute(

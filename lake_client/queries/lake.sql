@@ -213,5 +213,8 @@ SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_
  ORDER BY id
  LIMIT %(limit)s
 
+-- name: last_change
+SELECT coalesce(max(id), 0) AS last FROM lake.data_changes
+
 -- name: bridge_advance
 SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
