@@ -60,9 +60,19 @@ Change = dict[str, Any]
 # entries (a failover before they were replicated, a crash under appendfsync everysec) or holds
 # more than the bridge knows (the reply of an earlier attempt was lost): it answers with the last
 # change it holds, and the bridge goes on from there, so the stream has every change once, in
-# order. Entry ids are "<change id>-0". ARGV[2] is MAXLEN; then four per change: its id, the
-# change, the cache.invalidate message and the cache.update message ("" for none).
+# order. Entry ids are "<change id>-0". ARGV[2] is MAXLEN; ARGV[3] the lake database's identity,
+# kept in each entry: a stream whose newest entry has another one belongs to another (or an
+# earlier, re-created) database, and is refused. Then four per change: its id, the change, the
+# cache.invalidate message and the cache.update message ("" for none).
 APPEND = """
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then
+  local lake = ''
+  for i = 1, #top[1][2], 2 do
+    if top[1][2][i] == 'lake' then lake = top[1][2][i + 1] end
+  end
+  if lake ~= ARGV[3] then return {'foreign', lake} end
+end
 local last = '0'
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -71,11 +81,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
 end
 if last ~= ARGV[1] then return {'moved', last} end
-for i = 3, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   redis.call('PUBLISH', 'cache.invalidate', ARGV[i + 2])
   if ARGV[i + 3] ~= '' then redis.call('PUBLISH', 'cache.update', ARGV[i + 3]) end
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-0',
-             'id', ARGV[i], 'change', ARGV[i + 1])
+             'id', ARGV[i], 'change', ARGV[i + 1], 'lake', ARGV[3])
 end
 return {'ok', ARGV[#ARGV - 3]}
 """
@@ -107,6 +117,7 @@ class Bridge:
         self.cache = LakeCache(client, prefix=cache_prefix)
         self.on_batch = on_batch
         self.cursor = 0
+        self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
         self._stale_slots = False
         self._append = client.register_script(APPEND)
 
@@ -208,7 +219,7 @@ class Bridge:
             self.cache.queue_invalidation(pipe, dataset, user_id)
 
     def _append_args(self, changes: Sequence[Change]) -> list[Any]:
-        args: list[Any] = [str(self.cursor), STREAM_MAXLEN]
+        args: list[Any] = [str(self.cursor), STREAM_MAXLEN, self.lake_id]
         for c in changes:
             head = {
                 "id": c["id"],
@@ -223,15 +234,33 @@ class Bridge:
             args += [str(c["id"]), orjson.dumps(c), orjson.dumps(head), update]
         return args
 
-    @staticmethod
-    def _outcome(reply: Any) -> int | None:
+    def _outcome(self, reply: Any) -> int | None:
         status, last = (x.decode() if isinstance(x, bytes) else str(x) for x in reply)
+        if status == "foreign":
+            self._foreign(last)
         return None if status == "ok" else int(last)
+
+    def _foreign(self, lake: str) -> None:
+        raise StreamError(
+            f"stream {self.stream} holds the changes of another lake database"
+            f" ({lake or 'not a lake bridge'}; this one is {self.lake_id}): delete it, or give"
+            " the bridge another --stream"
+        )
 
     def _start(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         """Where to go on from: the last change the stream took (Redis's own record of what it
         has), else the durable cursor (no stream yet, or Redis lost it all)."""
+        row = conn.execute(sql("lake_identity")).fetchone()
+        assert row is not None
+        self.lake_id = str(row["lake"])
         durable = self._advance(conn, None)
+        newest = self.client.xrevrange(self.stream, count=1)
+        if newest:
+            fields = newest[0][1] or {}
+            lake = fields.get(b"lake", fields.get("lake", b""))
+            lake = lake.decode() if isinstance(lake, bytes) else str(lake)
+            if lake != self.lake_id:
+                self._foreign(lake)
         try:
             info = self.client.xinfo_stream(self.stream)
         except redis.ResponseError:  # no such key

@@ -225,6 +225,30 @@ def test_a_restarted_bridge_goes_on_from_what_the_stream_took(
     assert client.xlen(name) == held
 
 
+def test_a_stream_of_another_database_is_refused(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    """Entries carry their lake database's identity: a stream left by an earlier (re-created)
+    database, whose ids the new one has not passed yet, is refused instead of being taken for
+    progress, both at start and by a running bridge."""
+    client, name = embedded
+    commit_changes(conn, "alice", 3)
+    ids = change_ids(conn)
+    client.xadd(name, {"id": "1", "change": "{}", "lake": "1234:5"}, id="1-0")
+    first = start(client, name, name)
+    time.sleep(1.5)
+    assert first.bridge.cursor == 0 and client.xlen(name) == 1  # never started
+    first.halt()
+    client.delete(name)
+    second = start(client, name, name)
+    wait_for(lambda: stream_ids(client, name) == ids)
+    client.xadd(name, {"id": "x", "lake": "1234:5"}, id=f"{ids[-1]}-1")  # another writer
+    commit_changes(conn, "bob", 1)
+    time.sleep(1.5)
+    assert client.xlen(name) == len(ids) + 1  # refused: nothing appended after it
+    assert second.bridge.cursor == ids[-1]
+
+
 def lose_all_but(client: redis.Redis, stream: str, keep: int) -> None:
     """What a Redis that lost the stream's last entries holds: the first `keep`, and a last
     generated id that is the last of them (XDEL would leave it where it was)."""

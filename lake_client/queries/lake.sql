@@ -213,6 +213,12 @@ SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_
  ORDER BY id
  LIMIT %(limit)s
 
+-- name: lake_identity
+-- This database, across restarts; another after it is re-created or restored elsewhere.
+SELECT (SELECT system_identifier FROM pg_control_system())::text || ':' || d.oid AS lake
+  FROM pg_database AS d
+ WHERE d.datname = current_database()
+
 -- name: last_change
 SELECT coalesce(max(id), 0) AS last FROM lake.data_changes
 
