@@ -91,6 +91,11 @@ return {'ok', ARGV[#ARGV - 3]}
 """
 
 
+def _text(value: Any) -> str:
+    """A Redis reply part as text (bytes unless the client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class StreamError(Exception):
     """The stream holds entries that no lake bridge of this database wrote."""
 
@@ -235,7 +240,7 @@ class Bridge:
         return args
 
     def _outcome(self, reply: Any) -> int | None:
-        status, last = (x.decode() if isinstance(x, bytes) else str(x) for x in reply)
+        status, last = (_text(x) for x in reply)
         if status == "foreign":
             self._foreign(last)
         return None if status == "ok" else int(last)
@@ -257,17 +262,14 @@ class Bridge:
         newest = self.client.xrevrange(self.stream, count=1)
         if newest:
             fields = newest[0][1] or {}
-            lake = fields.get(b"lake", fields.get("lake", b""))
-            lake = lake.decode() if isinstance(lake, bytes) else str(lake)
+            lake = _text(fields.get(b"lake", fields.get("lake", b"")))
             if lake != self.lake_id:
                 self._foreign(lake)
         try:
             info = self.client.xinfo_stream(self.stream)
         except redis.ResponseError:  # no such key
             return durable
-        last = info["last-generated-id"]
-        last = last.decode() if isinstance(last, bytes) else str(last)
-        return self._checked(conn, int(last.split("-")[0]))
+        return self._checked(conn, int(_text(info["last-generated-id"]).split("-")[0]))
 
     def _checked(self, conn: psycopg.Connection[dict[str, Any]], held: int) -> int:
         row = conn.execute(sql("last_change")).fetchone()

@@ -118,12 +118,10 @@ class LakeCache:
     def invalidate(self, dataset: str, user_id: str | None) -> int:
         """Make every cached value of the namespace (of the whole dataset when user_id is None)
         unreachable; returns the new version (generation)."""
-        key = (
-            self.generation_key(dataset) if user_id is None else self.version_key(dataset, user_id)
-        )
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_invalidation(pipe, dataset, user_id)
         try:
-            self.client.set(key, secrets.randbits(62), nx=True)
-            return int(self.client.incr(key))
+            return int(pipe.execute()[-1])
         except redis.RedisError as exc:
             raise CacheError(f"redis: {exc}") from exc
 

@@ -12,10 +12,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_n   bigint;
-    v_src jsonb := jsonb_build_object(
-        'connector', 'datapunk-lake', 'db', current_database(), 'schema', TG_TABLE_SCHEMA,
-        'table', TG_TABLE_NAME, 'txId', pg_current_xact_id()::text,
-        'ts_ms', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'kind', 'row');
+    v_src jsonb := lake._change_source(TG_TABLE_SCHEMA, TG_TABLE_NAME,
+                                       (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                                       'row');
 BEGIN
     IF pg_trigger_depth() > 1 THEN
         RETURN NULL;  -- the lake's own housekeeping inside another trigger

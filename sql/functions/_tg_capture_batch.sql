@@ -21,11 +21,9 @@ BEGIN
             jsonb_build_object('batch_id', b.id, 'user_id', b.user_id, 'source', b.source,
                                'received', b.received, 'accepted', b.accepted,
                                'quarantined', b.quarantined),
-            jsonb_build_object('connector', 'datapunk-lake', 'db', current_database(),
-                               'schema', 'user_data', 'table', b.dataset,
-                               'txId', pg_current_xact_id()::text,
-                               'ts_ms', (extract(epoch FROM b.created_at) * 1000)::bigint,
-                               'kind', 'batch', 'batch_id', b.id));
+            lake._change_source('user_data', b.dataset,
+                                (extract(epoch FROM b.created_at) * 1000)::bigint, 'batch')
+                || jsonb_build_object('batch_id', b.id));
     PERFORM lake._seal_changes();  -- the transaction's seal may have run already
     RETURN NULL;
 END
