@@ -22,15 +22,20 @@ are retried with backoff (1 s doubling to 30 s); after any outage it catches up.
 
 On a Redis Cluster (``redis.cluster.RedisCluster``) the invalidations, whose keys live in many
 slots, go as a cluster pipeline, and the script runs on the master holding the stream key (a
-PUBLISH from any node reaches subscribers on all). Cache versions on another master that fails
-over before replicating an invalidation are not sent again: values cached under the older
-version can be served until their TTL.
+PUBLISH from any node reaches subscribers on all). Cache versions live on every master; one that
+fails over (or restarts) before its replica (or its disk) has the last invalidations takes them
+along, and a version set back would serve values cached under it again. So the bridge looks at the
+cluster's masters (node and run ids) after its batches, at most once a second, and when they
+changed it invalidates again every namespace it invalidated in the minute before it last saw
+them unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,8 +56,11 @@ POLL_S = 5.0
 STREAM = "lake:changes"
 STREAM_MAXLEN = 1_000_000
 BACKOFF_MAX_S = 30.0
+MASTERS_CHECK_S = 1.0  # how often, at most, the bridge looks at a cluster's masters
+REPLAY_S = 60.0  # how far back invalidations are sent again after the masters changed
 
 Change = dict[str, Any]
+Namespace = tuple[str, str | None]  # (dataset, user id); no user: the dataset's generation
 
 # One batch's messages and stream entries, run by Redis as a whole and only if the last entry the
 # stream took (its last-generated-id, which deleting or trimming entries does not lower) is the
@@ -125,6 +133,11 @@ class Bridge:
         self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
         self._stale_slots = False
         self._append = client.register_script(APPEND)
+        # On a cluster: the namespaces of recent batches (when they were invalidated), and the
+        # masters (node id, run id) as last seen, and when.
+        self._sent: deque[tuple[float, list[Namespace]]] = deque()
+        self._masters: frozenset[tuple[str, str]] | None = None
+        self._masters_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, reconnecting to either side as long as it takes."""
@@ -144,6 +157,8 @@ class Bridge:
                         if look:
                             self.drain(conn)
                             backoff = 1.0
+                        if isinstance(self.client, RedisCluster):
+                            self.watch_masters(self.client)
                         # Woken by commits' NOTIFYs (the payload is a commit's last change id:
                         # one already sent needs no query), or after poll_s anyway.
                         notes = list(conn.notifies(timeout=self.poll_s, stop_after=1))
@@ -213,15 +228,69 @@ class Bridge:
             invalidations = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             self._queue_invalidations(invalidations, changes)
             invalidations.execute()
+            self._sent.append((time.monotonic(), self._namespaces(changes)))
             return self._outcome(self._append(keys=[self.stream], args=self._append_args(changes)))
         except (redis.RedisError, RedisClusterException):
             self._stale_slots = True  # looked up again before the batch is sent again
             raise
 
-    def _queue_invalidations(self, pipe: Any, changes: Sequence[Change]) -> None:
+    @staticmethod
+    def _namespaces(changes: Sequence[Change]) -> list[Namespace]:
         # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
-        for dataset, user_id in dict.fromkeys((c["dataset"], c["user_id"]) for c in changes):
+        return list(dict.fromkeys((c["dataset"], c["user_id"]) for c in changes))
+
+    def _queue_invalidations(self, pipe: Any, changes: Sequence[Change]) -> None:
+        for dataset, user_id in self._namespaces(changes):
             self.cache.queue_invalidation(pipe, dataset, user_id)
+
+    def watch_masters(self, client: RedisCluster) -> None:
+        """Invalidate again what was invalidated lately when the cluster's masters changed since
+        the last look (a failover brings another node, a restart another run id): a master that
+        went before its replica or its disk had the last writes lost them. At most once every
+        MASTERS_CHECK_S; a look that fails is tried again, and the window goes back to the last
+        one that succeeded."""
+        now = time.monotonic()
+        if now - self._masters_at < MASTERS_CHECK_S:
+            return
+        try:
+            masters = self._master_ids(client)
+        except (redis.RedisError, RedisClusterException) as exc:
+            log.info("bridge %s: cannot see the cluster's masters now: %s", self.name, exc)
+            self._stale_slots = True
+            return
+        if self._masters is not None and masters != self._masters:
+            since = self._masters_at - REPLAY_S
+            again = list(dict.fromkeys(ns for t, batch in self._sent if t >= since for ns in batch))
+            log.warning(
+                "bridge %s: the cluster's masters changed; invalidating %d namespaces again",
+                self.name,
+                len(again),
+            )
+            pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            for dataset, user_id in again:
+                self.cache.queue_invalidation(pipe, dataset, user_id)
+            pipe.execute()  # raises: the masters stay as they were, and the next look sends again
+        self._masters, self._masters_at = masters, now
+        while self._sent and self._sent[0][0] < now - REPLAY_S:
+            self._sent.popleft()
+
+    @staticmethod
+    def _master_ids(client: RedisCluster) -> frozenset[tuple[str, str]]:
+        """(node id, run id) of each master that serves slots, from CLUSTER NODES of any node."""
+        masters = set()
+        for address, node in client.cluster_nodes().items():
+            if "master" not in str(node["flags"]) or not node["slots"]:
+                continue
+            host, port = address.rsplit(":", 1)
+            where = client.get_node(host, int(port))  # type: ignore[no-untyped-call]
+            if where is None or where.redis_connection is None:  # new to redis-py: look again
+                client.nodes_manager.initialize()
+                where = client.get_node(host, int(port))  # type: ignore[no-untyped-call]
+            if where is None or where.redis_connection is None:
+                raise RedisClusterException(f"master {address} is not among the cluster's nodes")
+            run_id = where.redis_connection.info("server")["run_id"]
+            masters.add((str(node["node_id"]), str(run_id)))
+        return frozenset(masters)
 
     def _append_args(self, changes: Sequence[Change]) -> list[Any]:
         args: list[Any] = [str(self.cursor), STREAM_MAXLEN, self.lake_id]

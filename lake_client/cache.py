@@ -13,8 +13,10 @@ a change without one owner (a TRUNCATE, a load for many users) the dataset's gen
 closes the stale-set race: a reader that read the version, then old rows, and fills the cache
 after a write was committed and invalidated, fills a key of the old version, which no reader asks
 for any more (its TTL removes it). Versions carry no TTL, so ``volatile-lru`` never evicts them;
-a version that is lost anyway (a Redis that lost its data, a failover that lost the last writes)
-is re-created from a random number, never from 0, so old keys do not come back to life.
+a version that is lost anyway (a Redis that lost its data) is re-created from a random number,
+never from 0, so old keys do not come back to life. A version set back by lost writes (a failover
+before replication) is moved on again by the bridge (lake_client.bridge), which invalidates
+again after Redis lost its stream entries, or after a cluster's masters changed.
 
 Works with ``redis.Redis`` and ``redis.cluster.RedisCluster`` alike: every command touches one key.
 """

@@ -171,6 +171,26 @@ class LocalRedisCluster:
         """Until a live node serves `key`, which the dead master held, and the cluster is ok."""
         self._wait(lambda: self.healthy() and self.master_of(key) != dead, timeout)
 
+    def fail_over(self, master: int) -> int:
+        """A manual failover (CLUSTER FAILOVER on its replica, which first takes every write the
+        master has): the replica's port, once it serves the master's slots."""
+        with redis.Redis(port=master, decode_responses=True) as node:
+            nodes = node.execute_command("CLUSTER NODES")
+        master_id = next(n["node_id"] for a, n in nodes.items() if a.endswith(f":{master}"))
+        replica = next(
+            int(a.rsplit(":", 1)[1]) for a, n in nodes.items() if n["master_id"] == master_id
+        )
+        with redis.Redis(port=replica) as node:
+            node.execute_command("CLUSTER FAILOVER")
+
+        def promoted() -> bool:
+            with redis.Redis(port=replica, decode_responses=True) as node:
+                role = node.execute_command("ROLE")
+            return bool(role[0] == "master") and self.healthy()
+
+        self._wait(promoted)
+        return replica
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:

@@ -533,6 +533,42 @@ def test_a_cluster_failover_mid_stream_loses_nothing(
         cluster.stop()
 
 
+def test_invalidations_a_failed_over_master_lost_are_sent_again(
+    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A master that fails over before its replica has the bridge's last INCR of a cache version
+    takes that invalidation along: the version goes back, and the value cached under it before
+    the write would be served again. The loss is made by hand (the version set back, as the
+    replica would have it), then the master fails over: the bridge sees other masters and
+    invalidates again what it invalidated in the last minute."""
+    cluster = LocalRedisCluster().start()
+    client = cluster.client()
+    try:
+        cache = LakeCache(client, prefix="lake")
+        running = start(client, "lake:changes", "lake", name="cluster")
+        cache.put("location_history", "alice", "recent", ["old"])
+        cache.put("location_history", "bob", "recent", ["bob's"])
+        version = cache.version_key("location_history", "alice")
+        before = client.get(version)
+        commit_changes(conn, "alice", 1)
+        ids = change_ids(conn)
+        wait_for(lambda: running.bridge.cursor == ids[-1])
+        assert cache.get("location_history", "alice", "recent") is None
+        client.set(version, before)  # the INCR the failed-over master took along
+        assert cache.get("location_history", "alice", "recent") == ["old"]  # stale
+        time.sleep(2 * 1.0)  # looks at the masters meanwhile, finds them unchanged: no repair
+        assert cache.get("location_history", "alice", "recent") == ["old"]
+        with caplog.at_level("WARNING", logger="lake.bridge"):
+            cluster.fail_over(cluster.master_of(version))
+            wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
+        assert "masters changed; invalidating 1 namespaces again" in caplog.text
+        assert cache.get("location_history", "bob", "recent") == ["bob's"]  # bob did not change
+        assert stream_ids(client, "lake:changes") == ids  # nothing published or appended again
+    finally:
+        client.close()
+        cluster.stop()
+
+
 def test_a_cluster_out_of_reach_is_retried(
     conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
 ) -> None:
