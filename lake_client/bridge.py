@@ -27,7 +27,8 @@ fails over (or restarts) before its replica (or its disk) has the last invalidat
 along, and a version set back would serve values cached under it again. So the bridge looks at the
 cluster's masters (node and run ids) after its batches, at most once a second, and when they
 changed it invalidates again every namespace it invalidated in the minute before it last saw
-them unchanged.
+them unchanged. Not knowing what happened while it was away, a bridge that starts on a cluster
+invalidates again the namespaces of the changes committed in the minute up to where it goes on.
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ class Bridge:
                     # crash only moves back, and the changes after it are sent again.
                     conn.execute("SET synchronous_commit = off")
                     self.cursor = self._start(conn)
+                    if isinstance(self.client, RedisCluster) and self._masters is None:
+                        self._invalidate_recent(conn, self.client)
                     look = True
                     while not stop.is_set():
                         if look:
@@ -266,13 +269,30 @@ class Bridge:
                 self.name,
                 len(again),
             )
-            pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
-            for dataset, user_id in again:
-                self.cache.queue_invalidation(pipe, dataset, user_id)
-            pipe.execute()  # raises: the masters stay as they were, and the next look sends again
+            # Raises: the masters stay as they were, and the next look sends again.
+            self._invalidate(client, again)
         self._masters, self._masters_at = masters, now
         while self._sent and self._sent[0][0] < now - REPLAY_S:
             self._sent.popleft()
+
+    def _invalidate_recent(
+        self, conn: psycopg.Connection[dict[str, Any]], client: RedisCluster
+    ) -> None:
+        """At start: the namespaces of the changes of the last REPLAY_S up to the cursor, again
+        (what a predecessor invalidated on a master that failed over since may be lost)."""
+        rows = conn.execute(
+            sql("recent_namespaces"),
+            {"upto": self.cursor, "most": 100_000, "ms": int(REPLAY_S * 1000)},
+        ).fetchall()
+        if rows:
+            log.info("bridge %s: invalidating %d namespaces again at start", self.name, len(rows))
+            self._invalidate(client, [(r["dataset"], r["user_id"]) for r in rows])
+
+    def _invalidate(self, client: RedisCluster, namespaces: Sequence[Namespace]) -> None:
+        pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        for dataset, user_id in namespaces:
+            self.cache.queue_invalidation(pipe, dataset, user_id)
+        pipe.execute()
 
     @staticmethod
     def _master_ids(client: RedisCluster) -> frozenset[tuple[str, str]]:

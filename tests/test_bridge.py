@@ -540,7 +540,8 @@ def test_invalidations_a_failed_over_master_lost_are_sent_again(
     takes that invalidation along: the version goes back, and the value cached under it before
     the write would be served again. The loss is made by hand (the version set back, as the
     replica would have it), then the master fails over: the bridge sees other masters and
-    invalidates again what it invalidated in the last minute."""
+    invalidates again what it invalidated in the last minute. A bridge that starts afterwards
+    does the same for the changes of the last minute up to where it goes on."""
     cluster = LocalRedisCluster().start()
     client = cluster.client()
     try:
@@ -564,6 +565,17 @@ def test_invalidations_a_failed_over_master_lost_are_sent_again(
         assert "masters changed; invalidating 1 namespaces again" in caplog.text
         assert cache.get("location_history", "bob", "recent") == ["bob's"]  # bob did not change
         assert stream_ids(client, "lake:changes") == ids  # nothing published or appended again
+        # The same while no bridge runs: the one that starts next invalidates again what the
+        # changes of the last minute touched.
+        running.halt()
+        cache.put("location_history", "alice", "recent", ["old"])  # as if the INCR was lost
+        cluster.fail_over(cluster.master_of(version))
+        with caplog.at_level("INFO", logger="lake.bridge"):
+            start(client, "lake:changes", "lake", name="cluster")
+            wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
+        assert "invalidating 1 namespaces again at start" in caplog.text
+        assert cache.get("location_history", "bob", "recent") == ["bob's"]
+        assert stream_ids(client, "lake:changes") == ids
     finally:
         client.close()
         cluster.stop()

@@ -222,5 +222,13 @@ SELECT (SELECT system_identifier FROM pg_control_system())::text || ':' || d.oid
 -- name: last_change
 SELECT coalesce(max(id), 0) AS last FROM lake.data_changes
 
+-- name: recent_namespaces
+-- The namespaces (dataset, user) of the changes committed in the `ms` milliseconds up to the
+-- change `upto`, among the `most` changes before it (ids follow commit order).
+SELECT DISTINCT c.dataset, c.user_id
+  FROM lake.data_changes AS c
+ WHERE c.id <= %(upto)s AND c.id > %(upto)s - %(most)s
+   AND c.ts_ms >= (SELECT u.ts_ms FROM lake.data_changes AS u WHERE u.id = %(upto)s) - %(ms)s
+
 -- name: bridge_advance
 SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
