@@ -26,8 +26,9 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
-    v_ts := ARRAY(SELECT lake.parse_time(x.d -> ds.time_field, ds.time_format)
-                    FROM unnest(p_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o);
+    v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
+                                     FROM unnest(p_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o),
+                               ds.time_format);
 
     SELECT min(t), max(t) INTO v_lo, v_hi
       FROM unnest(v_ts) AS t
