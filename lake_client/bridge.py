@@ -343,22 +343,18 @@ class Bridge:
 
     def _start(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         """Where to go on from: the last change the stream took (Redis's own record of what it
-        has), else the durable cursor (no stream yet, or Redis lost it all)."""
+        has), else the durable cursor (no stream yet, or Redis lost it all). The script, run
+        with a cursor no stream has and nothing to append, answers with the stream's owner
+        check and its last generated id (0 for none)."""
         row = conn.execute(sql("lake_identity")).fetchone()
         assert row is not None
         self.lake_id = str(row["lake"])
         durable = self._advance(conn, None)
-        newest = self.client.xrevrange(self.stream, count=1)
-        if newest:
-            fields = newest[0][1] or {}
-            lake = _text(fields.get(b"lake", fields.get("lake", b"")))
-            if lake != self.lake_id:
-                self._foreign(lake)
-        try:
-            info = self.client.xinfo_stream(self.stream)
-        except redis.ResponseError:  # no such key
-            return durable
-        return self._checked(conn, int(_text(info["last-generated-id"]).split("-")[0]))
+        held = self._outcome(
+            self._append(keys=[self.stream], args=["-1", STREAM_MAXLEN, self.lake_id])
+        )
+        assert held is not None
+        return durable if held == 0 else self._checked(conn, held)
 
     def _checked(self, conn: psycopg.Connection[dict[str, Any]], held: int) -> int:
         row = conn.execute(sql("last_change")).fetchone()
