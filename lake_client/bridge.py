@@ -8,7 +8,11 @@ For each change, in id (commit) order, it
   ``cache.update`` the row as it is now for creates and updates,
 * appends the change to a Redis Stream (``lake:changes``) for consumers that need durability.
 
-It reads changes in batches of up to 1000. Each batch is its invalidations (a pipeline), then
+It reads changes in batches of up to 1000 and 8 MiB of their stored rows (at least one change;
+a batch the budget cut is followed at once). A change whose entry would exceed 1 MiB goes to the
+stream without its rows ("rows_omitted") and to cache.update without them ("after_omitted"):
+Redis keeps stream entries in memory and buffers each subscriber's messages; consumers read such
+a change with Lake.changes. Each batch is its invalidations (a pipeline), then
 one Lua script that publishes its messages and appends its stream entries, entry id
 "<change id>-0", but only if the stream still ends with the change the bridge last appended.
 Redis runs a script whole, so the stream holds every change once, in order. If the stream ends
@@ -53,6 +57,8 @@ from lake_client.queries import sql
 log = logging.getLogger("lake.bridge")
 
 BATCH_SIZE = 1000
+BATCH_BYTES = 8 << 20  # and at most this much of changes' stored before and after a batch
+ENTRY_MAX_BYTES = 1 << 20  # a larger change goes to the stream and cache.update without its rows
 POLL_S = 5.0
 STREAM = "lake:changes"
 STREAM_MAXLEN = 1_000_000
@@ -117,6 +123,7 @@ class Bridge:
         *,
         name: str = "default",
         batch_size: int = BATCH_SIZE,
+        batch_bytes: int = BATCH_BYTES,
         poll_s: float = POLL_S,
         stream: str = STREAM,
         cache_prefix: str = "lake",
@@ -126,6 +133,7 @@ class Bridge:
         self.client = client
         self.name = name
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.poll_s = poll_s
         self.stream = stream
         self.cache = LakeCache(client, prefix=cache_prefix)
@@ -163,8 +171,9 @@ class Bridge:
                         if isinstance(self.client, RedisCluster):
                             self.watch_masters(self.client)
                         # Woken by commits' NOTIFYs (the payload is a commit's last change id:
-                        # one already sent needs no query), or after poll_s anyway.
-                        notes = list(conn.notifies(timeout=self.poll_s, stop_after=1))
+                        # one already sent needs no query), or after poll_s anyway; `stop` is
+                        # looked at every second meanwhile.
+                        notes = self._wait(conn, stop)
                         look = not notes or any(
                             not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
                         )
@@ -181,13 +190,30 @@ class Bridge:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
+    def _wait(
+        self, conn: psycopg.Connection[dict[str, Any]], stop: threading.Event
+    ) -> list[psycopg.Notify]:
+        deadline = time.monotonic() + self.poll_s
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            notes = list(conn.notifies(timeout=min(left, 1.0), stop_after=1))
+            if notes:
+                return notes
+        return []
+
     def drain(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         """Forward every change after the cursor; returns how many."""
         done = 0
         while True:
             rows = conn.execute(
-                sql("changes"), {"since": self.cursor, "limit": self.batch_size}
+                sql("bridge_changes"),
+                {"since": self.cursor, "limit": self.batch_size, "bytes": self.batch_bytes},
             ).fetchall()
+            # Cut short by the byte budget: more may follow at once.
+            full = len(rows) == self.batch_size or (
+                bool(rows) and int(rows[-1]["upto"]) >= self.batch_bytes
+            )
+            for row in rows:
+                del row["upto"]
             if rows:
                 held = self.send(rows)
                 if held is not None:
@@ -205,7 +231,7 @@ class Bridge:
                 if self.on_batch is not None:
                     self.on_batch(rows)
             # A short batch was all there was; later commits' notifications wake us again.
-            if len(rows) < self.batch_size:
+            if not full:
                 return done
 
     def send(self, changes: Sequence[Change]) -> int | None:
@@ -324,8 +350,18 @@ class Bridge:
                 "kind": (c["source"] or {}).get("kind"),
                 "ts_ms": c["ts_ms"],
             }
-            update = orjson.dumps({**head, "after": c["after"]}) if c["op"] in ("c", "u") else b""
-            args += [str(c["id"]), orjson.dumps(c), orjson.dumps(head), update]
+            entry = orjson.dumps(c)
+            if len(entry) > ENTRY_MAX_BYTES:
+                # Redis buffers each subscriber's messages (client-output-buffer-limit pubsub)
+                # and holds stream entries in memory: such a change goes without its rows, and
+                # consumers read them with Lake.changes(since=id - 1, limit=1).
+                entry = orjson.dumps({**c, "before": None, "after": None, "rows_omitted": True})
+                update = orjson.dumps({**head, "after": None, "after_omitted": True})
+            elif c["op"] in ("c", "u"):
+                update = orjson.dumps({**head, "after": c["after"]})
+            else:
+                update = b""
+            args += [str(c["id"]), entry, orjson.dumps(head), update]
         return args
 
     def _outcome(self, reply: Any) -> int | None:

@@ -98,8 +98,7 @@ def start(db: str, location_dataset: str) -> Iterator[Callable[..., Running]]:
             name=name or stream,
             stream=stream,
             cache_prefix=prefix,
-            poll_s=0.5,
-            **options,
+            **{"poll_s": 0.5, **options},
         )
         r = Running(bridge)
         started.append(r)
@@ -156,6 +155,61 @@ def _collect(pubsub: redis.client.PubSub, into: list[tuple[str, dict[str, object
         if msg["type"] == "message":
             into.append((msg["channel"].decode(), orjson.loads(msg["data"])))
     return True
+
+
+def test_large_changes_go_in_bounded_batches_and_without_their_rows(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    """A batch holds no more than the byte budget of changes (but at least one), and the next
+    follows at once; a change too large for a message or a stream entry goes without its rows,
+    which Lake.changes still has."""
+    client, name = embedded
+    pubsub = client.pubsub()
+    pubsub.subscribe("cache.invalidate", "cache.update")
+
+    def blob(n: int) -> str:  # incompressible: stored at about its length
+        return os.urandom(n // 4 * 3).hex()[:n]
+
+    for i in range(5):
+        with conn.transaction():
+            conn.execute("SELECT lake.act_as('alice')")
+            conn.execute(
+                "SELECT lake.ingest('location_history', %s)",
+                [Jsonb([{**point(i + 1), "blob": blob(100_000)}])],
+            )
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(
+            "SELECT lake.ingest('location_history', %s)",
+            [Jsonb([{**point(9), "blob": blob(1_500_000)}])],
+        )
+    ids = change_ids(conn)
+    assert len(ids) == 6
+    batches: list[list[int]] = []
+    running = start(  # after the commits: one backlog
+        client,
+        name,
+        name,
+        batch_bytes=250_000,
+        on_batch=lambda rows: batches.append([int(r["id"]) for r in rows]),
+        poll_s=120,  # a batch the budget cut is followed at once, not after a wake-up
+    )
+    wait_for(lambda: running.bridge.cursor == ids[-1])
+    assert [i for b in batches for i in b] == ids
+    assert max(len(b) for b in batches) == 3  # 100 kB changes: three start inside 250 kB
+    entries = {int(f[b"id"]): orjson.loads(f[b"change"]) for _, f in client.xrange(name)}
+    assert list(entries) == ids
+    assert all(isinstance(entries[i]["after"], dict) for i in ids[:5])
+    large = entries[ids[5]]
+    assert large["rows_omitted"] is True and large["after"] is None and large["op"] == "c"
+    messages: list[tuple[str, dict[str, object]]] = []
+    wait_for(lambda: _collect(pubsub, messages) and len(messages) >= 2 * len(ids), 10)
+    updates = {m["id"]: m for ch, m in messages if ch == "cache.update"}
+    assert updates[ids[5]]["after_omitted"] is True and updates[ids[5]]["after"] is None
+    assert isinstance(updates[ids[0]]["after"], dict) and "after_omitted" not in updates[ids[0]]
+    full = conn.execute("SELECT after FROM lake.data_changes WHERE id = %s", [ids[5]]).fetchone()
+    assert full is not None and len(full[0]["doc"]["blob"]) == 1_500_000
+    pubsub.close()
 
 
 def test_a_stopped_bridge_catches_up_exactly(
