@@ -65,6 +65,7 @@ STREAM_MAXLEN = 1_000_000
 BACKOFF_MAX_S = 30.0
 MASTERS_CHECK_S = 1.0  # how often, at most, the bridge looks at a cluster's masters
 REPLAY_S = 60.0  # how far back invalidations are sent again after the masters changed
+REPLAY_MAX_S = 900.0  # nor further back than this before now, however long looks have failed
 
 Change = dict[str, Any]
 Namespace = tuple[str, str | None]  # (dataset, user id); no user: the dataset's generation
@@ -147,6 +148,8 @@ class Bridge:
         self._sent: deque[tuple[float, list[Namespace]]] = deque()
         self._masters: frozenset[tuple[str, str]] | None = None
         self._masters_at = 0.0
+        self._looked_at = 0.0
+        self._look_failed = False
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, reconnecting to either side as long as it takes."""
@@ -276,17 +279,28 @@ class Bridge:
         """Invalidate again what was invalidated lately when the cluster's masters changed since
         the last look (a failover brings another node, a restart another run id): a master that
         went before its replica or its disk had the last writes lost them. At most once every
-        MASTERS_CHECK_S; a look that fails is tried again, and the window goes back to the last
-        one that succeeded."""
+        MASTERS_CHECK_S; after looks that failed, the window goes back to the last one that
+        succeeded (at most REPLAY_MAX_S)."""
         now = time.monotonic()
-        if now - self._masters_at < MASTERS_CHECK_S:
+        if now - self._looked_at < MASTERS_CHECK_S:
             return
+        self._looked_at = now
         try:
             masters = self._master_ids(client)
         except (redis.RedisError, RedisClusterException) as exc:
-            log.info("bridge %s: cannot see the cluster's masters now: %s", self.name, exc)
-            self._stale_slots = True
+            if not self._look_failed:
+                log.warning(
+                    "bridge %s: cannot see the cluster's masters (%s), so invalidations a"
+                    " master that fails over loses are not sent again (it needs CLUSTER NODES"
+                    " and INFO); looking again every %.0f s",
+                    self.name,
+                    exc,
+                    MASTERS_CHECK_S,
+                )
+            self._look_failed = True
+            self._forget(max(self._masters_at, now - REPLAY_MAX_S) - REPLAY_S)
             return
+        self._look_failed = False
         if self._masters is not None and masters != self._masters:
             since = self._masters_at - REPLAY_S
             again = list(dict.fromkeys(ns for t, batch in self._sent if t >= since for ns in batch))
@@ -298,7 +312,10 @@ class Bridge:
             # Raises: the masters stay as they were, and the next look sends again.
             self._invalidate(client, again)
         self._masters, self._masters_at = masters, now
-        while self._sent and self._sent[0][0] < now - REPLAY_S:
+        self._forget(now - REPLAY_S)
+
+    def _forget(self, before: float) -> None:
+        while self._sent and self._sent[0][0] < before:
             self._sent.popleft()
 
     def _invalidate_recent(

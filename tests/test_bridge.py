@@ -21,6 +21,7 @@ import psycopg
 import pytest
 import redis
 from psycopg.types.json import Jsonb
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 
 from lake_client.bridge import Bridge
@@ -630,6 +631,53 @@ def test_invalidations_a_failed_over_master_lost_are_sent_again(
         assert "invalidating 1 namespaces again at start" in caplog.text
         assert cache.get("location_history", "bob", "recent") == ["bob's"]
         assert stream_ids(client, "lake:changes") == ids
+    finally:
+        client.close()
+        cluster.stop()
+
+
+def test_a_bridge_that_may_not_look_at_the_masters_still_forwards(
+    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis user without INFO and CLUSTER NODES (ACLs of a managed cluster): the bridge says
+    so once, and forwards and invalidates as before."""
+    cluster = LocalRedisCluster().start()
+    for port in cluster.ports:
+        with redis.Redis(port=port) as node:
+            node.execute_command(
+                "ACL",
+                "SETUSER",
+                "bridge",
+                "on",
+                ">secret",
+                "~*",
+                "&*",
+                "+@all",
+                "-info",
+                "-cluster|nodes",
+            )
+    client = RedisCluster(
+        startup_nodes=[ClusterNode("127.0.0.1", p) for p in cluster.ports],
+        username="bridge",
+        password="secret",
+        socket_timeout=1,
+    )
+    try:
+        cache = LakeCache(client, prefix="lake")
+        alice = cache.version("location_history", "alice")
+        with caplog.at_level("WARNING", logger="lake.bridge"):
+            running = start(client, "lake:changes", "lake", name="cluster")
+            commit_changes(conn, "alice", 3)
+            ids = change_ids(conn)
+            wait_for(lambda: running.bridge.cursor == ids[-1])
+            time.sleep(2.5)  # more looks, idle
+            commit_changes(conn, "alice", 1)
+            ids = change_ids(conn)
+            wait_for(lambda: running.bridge.cursor == ids[-1])
+        assert stream_ids(client, "lake:changes") == ids
+        assert cache.version("location_history", "alice") != alice
+        assert caplog.text.count("cannot see the cluster's masters") == 1
+        assert "no permissions" in caplog.text
     finally:
         client.close()
         cluster.stop()
