@@ -298,7 +298,9 @@ class Bridge:
                     MASTERS_CHECK_S,
                 )
             self._look_failed = True
-            self._forget(max(self._masters_at, now - REPLAY_MAX_S) - REPLAY_S)
+            # Without a look that succeeded there is nothing to compare with: no window to keep.
+            since_ok = now if self._masters is None else max(self._masters_at, now - REPLAY_MAX_S)
+            self._forget(since_ok - REPLAY_S)
             return
         self._look_failed = False
         if self._masters is not None and masters != self._masters:
