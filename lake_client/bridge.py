@@ -245,7 +245,7 @@ class Bridge:
         if isinstance(self.client, RedisCluster):
             return self._send_cluster(self.client, changes)
         pipe = self.client.pipeline(transaction=False)
-        self._queue_invalidations(pipe, changes)
+        self._queue_invalidations(pipe, self._namespaces(changes))
         self._append(keys=[self.stream], args=self._append_args(changes), client=pipe)
         return self._outcome(pipe.execute()[-1])
 
@@ -257,10 +257,9 @@ class Bridge:
         try:
             # Invalidated before anything is published, as in the one pipeline of a single Redis;
             # the invalidations' keys live in many slots, the script's one key in the stream's.
-            invalidations = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
-            self._queue_invalidations(invalidations, changes)
-            invalidations.execute()
-            self._sent.append((time.monotonic(), self._namespaces(changes)))
+            namespaces = self._namespaces(changes)
+            self._invalidate(client, namespaces)
+            self._sent.append((time.monotonic(), namespaces))
             return self._outcome(self._append(keys=[self.stream], args=self._append_args(changes)))
         except (redis.RedisError, RedisClusterException):
             self._stale_slots = True  # looked up again before the batch is sent again
@@ -271,8 +270,8 @@ class Bridge:
         # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
         return list(dict.fromkeys((c["dataset"], c["user_id"]) for c in changes))
 
-    def _queue_invalidations(self, pipe: Any, changes: Sequence[Change]) -> None:
-        for dataset, user_id in self._namespaces(changes):
+    def _queue_invalidations(self, pipe: Any, namespaces: Sequence[Namespace]) -> None:
+        for dataset, user_id in namespaces:
             self.cache.queue_invalidation(pipe, dataset, user_id)
 
     def watch_masters(self, client: RedisCluster) -> None:
@@ -335,8 +334,7 @@ class Bridge:
 
     def _invalidate(self, client: RedisCluster, namespaces: Sequence[Namespace]) -> None:
         pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
-        for dataset, user_id in namespaces:
-            self.cache.queue_invalidation(pipe, dataset, user_id)
+        self._queue_invalidations(pipe, namespaces)
         pipe.execute()
 
     @staticmethod
