@@ -13,7 +13,8 @@ DECLARE
     b lake.batches;
 BEGIN
     SELECT * INTO b FROM lake.batches WHERE id = NEW.id;
-    IF NOT FOUND OR b.source <> 'client' OR b.accepted = 0 THEN
+    -- Only batches of the COPY inbox reach here (the trigger's WHEN: source = 'client').
+    IF NOT FOUND OR b.accepted = 0 THEN
         RETURN NULL;
     END IF;
     INSERT INTO lake.change_pending (dataset, user_id, op, after, source)
