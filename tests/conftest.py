@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,26 @@ AUDITOR_ROLE = "lake_test_auditor"
 PII_READER_ROLE = "lake_test_pii_reader"  # an application that may also see PII in clear
 READER_ROLE = "lake_test_reader"  # lake_read only: a read-only login
 WRITER_ROLE = "lake_test_writer"  # lake_write only: an uploader
+
+
+def server_folder(prefix: str) -> Path:
+    """A new folder under /tmp that the postgres OS user can traverse (pytest's tmp_path is 0700
+    under root), for a private embedded cluster."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.chmod(0o755)
+    return folder
+
+
+def private_settings(base: Path, pg_port: int, redis_port: int) -> Settings:
+    """Settings of an embedded PostgreSQL + Redis of a test's own, under `base`."""
+    return Settings(
+        home=base / "home",
+        pg_port=pg_port,
+        redis_port=redis_port,
+        database="lake",
+        external_dsn=None,
+        external_redis=None,
+    )
 
 
 def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:

@@ -17,7 +17,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from redis.retry import Retry
 from lake_client import local
 from lake_client.config import Settings, repo_root
 from lake_client.errors import ClusterError
+from tests.conftest import private_settings, server_folder
 from tests.redis_cluster import free_ports
 
 # Free ports of their own, so a cluster already running on fixed ones (a checkout's or CI's
@@ -51,23 +51,14 @@ def _server_uid() -> int:
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Path]:
-    """A folder the postgres OS user can traverse (pytest's tmp_path is 0700 under root)."""
-    folder = Path(tempfile.mkdtemp(prefix="lake-test-", dir="/tmp"))
-    folder.chmod(0o755)
+    folder = server_folder("lake-test-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def settings(base: Path) -> Iterator[Settings]:
-    s = Settings(
-        home=base / "home",
-        pg_port=PG_PORT,
-        redis_port=REDIS_PORT,
-        database="lake",
-        external_dsn=None,
-        external_redis=None,
-    )
+    s = private_settings(base, PG_PORT, REDIS_PORT)
     yield s
     local.down(s)
 

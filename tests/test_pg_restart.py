@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from psycopg.types.json import Jsonb
 from lake_client import local, migrate
 from lake_client.cache import LakeCache
 from lake_client.config import PG_ENV_VARS, Settings
-from tests.conftest import LOCATION_SCHEMA
+from tests.conftest import LOCATION_SCHEMA, private_settings, server_folder
 from tests.redis_cluster import free_ports
 from tests.test_bridge import change_ids, stream_ids, wait_for
 
@@ -39,17 +38,8 @@ PER_WRITER = 1500
 @pytest.fixture(scope="module")
 def private() -> Iterator[Settings]:
     """A private embedded PostgreSQL + Redis, migrated, with the location_history dataset."""
-    base = Path(tempfile.mkdtemp(prefix="lake-restart-", dir="/tmp"))
-    base.chmod(0o755)  # the postgres OS user runs the server
-    pg_port, redis_port = free_ports(2)
-    s = Settings(
-        home=base / "home",
-        pg_port=pg_port,
-        redis_port=redis_port,
-        database="lake",
-        external_dsn=None,
-        external_redis=None,
-    )
+    base = server_folder("lake-restart-")
+    s = private_settings(base, *free_ports(2))
     try:
         local.up(s, quiet=True)
         migrate.upgrade(s.dsn())
