@@ -33,12 +33,15 @@ from tests.redis_cluster import LocalRedisCluster, free_ports
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
-def commit_changes(conn: Conn, user: str, n: int) -> None:
-    """n transactions, each ingesting one record through lake.ingest (one row event each)."""
+def commit_changes(conn: Conn, user: str, n: int, **fields: object) -> None:
+    """n transactions, each ingesting one record (with `fields` added) through lake.ingest (one
+    row event each)."""
     for i in range(n):
         with conn.transaction():
             conn.execute("SELECT lake.act_as(%s)", [user])
-            conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(i + 1)])])
+            conn.execute(
+                "SELECT lake.ingest('location_history', %s)", [Jsonb([{**point(i + 1), **fields}])]
+            )
 
 
 def roll_back_a_change(conn: Conn, user: str) -> None:
@@ -111,6 +114,21 @@ def start(db: str, location_dataset: str) -> Iterator[Callable[..., Running]]:
 
 
 @pytest.fixture
+def cluster() -> Iterator[LocalRedisCluster]:
+    """A Redis Cluster of the test's own (the tests kill its nodes and fail its masters over)."""
+    started = LocalRedisCluster().start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def cluster_client(cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
+    client = cluster.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def embedded(settings: Settings) -> Iterator[tuple[redis.Redis, str]]:
     client = redis.Redis.from_url(settings.redis_url())
     name = f"test{uuid.uuid4().hex[:8]}"
@@ -171,19 +189,8 @@ def test_large_changes_go_in_bounded_batches_and_without_their_rows(
     def blob(n: int) -> str:  # incompressible: stored at about its length
         return os.urandom(n // 4 * 3).hex()[:n]
 
-    for i in range(5):
-        with conn.transaction():
-            conn.execute("SELECT lake.act_as('alice')")
-            conn.execute(
-                "SELECT lake.ingest('location_history', %s)",
-                [Jsonb([{**point(i + 1), "blob": blob(100_000)}])],
-            )
-    with conn.transaction():
-        conn.execute("SELECT lake.act_as('alice')")
-        conn.execute(
-            "SELECT lake.ingest('location_history', %s)",
-            [Jsonb([{**point(9), "blob": blob(1_500_000)}])],
-        )
+    commit_changes(conn, "alice", 5, blob=blob(100_000))
+    commit_changes(conn, "alice", 1, blob=blob(1_500_000))
     ids = change_ids(conn)
     assert len(ids) == 6
     batches: list[list[int]] = []
@@ -476,29 +483,30 @@ def _subscribed(pubsub: redis.client.PubSub, *channels: str) -> None:
 
 
 def test_the_bridge_on_a_redis_cluster_forwards_committed_changes_in_order(
-    conn: Conn, start: Callable[..., Running]
+    cluster: LocalRedisCluster,
+    cluster_client: RedisCluster,
+    conn: Conn,
+    start: Callable[..., Running],
 ) -> None:
-    cluster = LocalRedisCluster().start()
-    client = cluster.client()
     pubsub: redis.client.PubSub | None = None
     try:
-        cache = LakeCache(client, prefix="lake")
+        cache = LakeCache(cluster_client, prefix="lake")
         cache.put("location_history", "alice", "recent", ["old"])
         cache.put("location_history", "bob", "recent", ["bob's"])
         alice = cache.version("location_history", "alice")
         bob = cache.version("location_history", "bob")
         # Subscribed on a replica, not the master the bridge publishes to: the cluster broadcasts.
-        masters = {int(n.port) for n in client.get_primaries()}
+        masters = {int(n.port) for n in cluster_client.get_primaries()}
         replica = next(p for p in cluster.ports if p not in masters)
         pubsub = redis.Redis(port=replica).pubsub()
         _subscribed(pubsub, "cache.invalidate", "cache.update")
-        running = start(client, "lake:changes", "lake", name="cluster")
+        running = start(cluster_client, "lake:changes", "lake", name="cluster")
         commit_changes(conn, "alice", 3)
         roll_back_a_change(conn, "alice")  # never reaches Redis
         ids = change_ids(conn)
         assert len(ids) == 3
         wait_for(lambda: running.bridge.cursor == ids[-1])
-        assert stream_ids(client, "lake:changes") == ids
+        assert stream_ids(cluster_client, "lake:changes") == ids
         assert cache.version("location_history", "alice") != alice
         assert cache.get("location_history", "alice", "recent") is None
         assert cache.version("location_history", "bob") == bob
@@ -516,19 +524,19 @@ def test_the_bridge_on_a_redis_cluster_forwards_committed_changes_in_order(
     finally:
         if pubsub is not None:
             pubsub.close()
-        client.close()
-        cluster.stop()
 
 
 def test_a_cluster_failover_mid_stream_loses_nothing(
-    conn: Conn, db: str, start: Callable[..., Running]
+    cluster: LocalRedisCluster,
+    cluster_client: RedisCluster,
+    conn: Conn,
+    db: str,
+    start: Callable[..., Running],
 ) -> None:
     """A backlog of 3 000 changes goes out in batches of 1 000; as the second batch arrives the
     master holding the stream is killed, and commits go on while its replica takes over.
     Afterwards every committed change is in the stream once, in commit order (a batch the old
     master took but its replica had not is sent again)."""
-    cluster = LocalRedisCluster().start()
-    client = cluster.client()
     dead = cluster.master_of("lake:changes")
     streamed_at_kill: list[int] = []
     done = threading.Event()
@@ -567,7 +575,7 @@ def test_a_cluster_failover_mid_stream_loses_nothing(
         writer.start()
         killer = threading.Thread(target=kill_mid_batch)
         killer.start()
-        running = start(client, "lake:changes", "lake", name="cluster")
+        running = start(cluster_client, "lake:changes", "lake", name="cluster")
         killer.join(90)
         assert streamed_at_kill and 1000 < streamed_at_kill[0] < 3000  # killed mid-stream
         cluster.wait_failover(dead, "lake:changes")
@@ -578,18 +586,20 @@ def test_a_cluster_failover_mid_stream_loses_nothing(
         ids = change_ids(conn)
         assert len(ids) == 3000 + len(committed)
         wait_for(lambda: running.bridge.cursor == ids[-1], 120)
-        arrived = stream_ids(client, "lake:changes")
+        arrived = stream_ids(cluster_client, "lake:changes")
         assert arrived == ids  # every committed change, once, in commit order
     finally:
         done.set()
         if writer.is_alive():
             writer.join(30)
-        client.close()
-        cluster.stop()
 
 
 def test_invalidations_a_failed_over_master_lost_are_sent_again(
-    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+    cluster: LocalRedisCluster,
+    cluster_client: RedisCluster,
+    conn: Conn,
+    start: Callable[..., Running],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A master that fails over before its replica has the bridge's last INCR of a cache version
     takes that invalidation along: the version goes back, and the value cached under it before
@@ -597,51 +607,47 @@ def test_invalidations_a_failed_over_master_lost_are_sent_again(
     replica would have it), then the master fails over: the bridge sees other masters and
     invalidates again what it invalidated in the last minute. A bridge that starts afterwards
     does the same for the changes of the last minute up to where it goes on."""
-    cluster = LocalRedisCluster().start()
-    client = cluster.client()
-    try:
-        cache = LakeCache(client, prefix="lake")
-        running = start(client, "lake:changes", "lake", name="cluster")
-        cache.put("location_history", "alice", "recent", ["old"])
-        cache.put("location_history", "bob", "recent", ["bob's"])
-        version = cache.version_key("location_history", "alice")
-        before = client.get(version)
-        commit_changes(conn, "alice", 1)
-        ids = change_ids(conn)
-        wait_for(lambda: running.bridge.cursor == ids[-1])
-        assert cache.get("location_history", "alice", "recent") is None
-        client.set(version, before)  # the INCR the failed-over master took along
-        assert cache.get("location_history", "alice", "recent") == ["old"]  # stale
-        time.sleep(2 * 1.0)  # looks at the masters meanwhile, finds them unchanged: no repair
-        assert cache.get("location_history", "alice", "recent") == ["old"]
-        with caplog.at_level("WARNING", logger="lake.bridge"):
-            cluster.fail_over(cluster.master_of(version))
-            wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
-        assert "masters changed; invalidating 1 namespaces again" in caplog.text
-        assert cache.get("location_history", "bob", "recent") == ["bob's"]  # bob did not change
-        assert stream_ids(client, "lake:changes") == ids  # nothing published or appended again
-        # The same while no bridge runs: the one that starts next invalidates again what the
-        # changes of the last minute touched.
-        running.halt()
-        cache.put("location_history", "alice", "recent", ["old"])  # as if the INCR was lost
+    cache = LakeCache(cluster_client, prefix="lake")
+    running = start(cluster_client, "lake:changes", "lake", name="cluster")
+    cache.put("location_history", "alice", "recent", ["old"])
+    cache.put("location_history", "bob", "recent", ["bob's"])
+    version = cache.version_key("location_history", "alice")
+    before = cluster_client.get(version)
+    commit_changes(conn, "alice", 1)
+    ids = change_ids(conn)
+    wait_for(lambda: running.bridge.cursor == ids[-1])
+    assert cache.get("location_history", "alice", "recent") is None
+    cluster_client.set(version, before)  # the INCR the failed-over master took along
+    assert cache.get("location_history", "alice", "recent") == ["old"]  # stale
+    time.sleep(2 * 1.0)  # looks at the masters meanwhile, finds them unchanged: no repair
+    assert cache.get("location_history", "alice", "recent") == ["old"]
+    with caplog.at_level("WARNING", logger="lake.bridge"):
         cluster.fail_over(cluster.master_of(version))
-        with caplog.at_level("INFO", logger="lake.bridge"):
-            start(client, "lake:changes", "lake", name="cluster")
-            wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
-        assert "invalidating 1 namespaces again at start" in caplog.text
-        assert cache.get("location_history", "bob", "recent") == ["bob's"]
-        assert stream_ids(client, "lake:changes") == ids
-    finally:
-        client.close()
-        cluster.stop()
+        wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
+    assert "masters changed; invalidating 1 namespaces again" in caplog.text
+    assert cache.get("location_history", "bob", "recent") == ["bob's"]  # bob did not change
+    assert stream_ids(cluster_client, "lake:changes") == ids  # nothing published or appended again
+    # The same while no bridge runs: the one that starts next invalidates again what the
+    # changes of the last minute touched.
+    running.halt()
+    cache.put("location_history", "alice", "recent", ["old"])  # as if the INCR was lost
+    cluster.fail_over(cluster.master_of(version))
+    with caplog.at_level("INFO", logger="lake.bridge"):
+        start(cluster_client, "lake:changes", "lake", name="cluster")
+        wait_for(lambda: cache.get("location_history", "alice", "recent") is None)
+    assert "invalidating 1 namespaces again at start" in caplog.text
+    assert cache.get("location_history", "bob", "recent") == ["bob's"]
+    assert stream_ids(cluster_client, "lake:changes") == ids
 
 
 def test_a_bridge_that_may_not_look_at_the_masters_still_forwards(
-    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+    cluster: LocalRedisCluster,
+    conn: Conn,
+    start: Callable[..., Running],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A Redis user without INFO and CLUSTER NODES (ACLs of a managed cluster): the bridge says
     so once, and forwards and invalidates as before."""
-    cluster = LocalRedisCluster().start()
     for port in cluster.ports:
         with redis.Redis(port=port) as node:
             node.execute_command(
@@ -680,44 +686,45 @@ def test_a_bridge_that_may_not_look_at_the_masters_still_forwards(
         assert "no permissions" in caplog.text
     finally:
         client.close()
-        cluster.stop()
 
 
 def test_a_cluster_out_of_reach_is_retried(
-    conn: Conn, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+    cluster: LocalRedisCluster,
+    cluster_client: RedisCluster,
+    conn: Conn,
+    start: Callable[..., Running],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """With every node gone redis-py raises RedisClusterException, which is no RedisError: the
     bridge retries it like any lost connection, and its cursor stays."""
-    cluster = LocalRedisCluster().start()
-    client = cluster.client()
-    try:
-        running = start(client, "lake:changes", "lake", name="cluster")
-        commit_changes(conn, "alice", 1)
-        wait_for(lambda: running.bridge.cursor == change_ids(conn)[-1])
-        before = running.bridge.cursor
-        cluster.stop()
-        commit_changes(conn, "bob", 1)
+    running = start(cluster_client, "lake:changes", "lake", name="cluster")
+    commit_changes(conn, "alice", 1)
+    wait_for(lambda: running.bridge.cursor == change_ids(conn)[-1])
+    before = running.bridge.cursor
+    cluster.stop()
+    commit_changes(conn, "bob", 1)
 
-        def retried_out_of_reach() -> bool:
-            return any(
-                r.name == "lake.bridge" and isinstance(r.args[1], RedisClusterException)
-                for r in caplog.records
-                if isinstance(r.args, tuple) and len(r.args) > 1
-            )
+    def retried_out_of_reach() -> bool:
+        return any(
+            r.name == "lake.bridge" and isinstance(r.args[1], RedisClusterException)
+            for r in caplog.records
+            if isinstance(r.args, tuple) and len(r.args) > 1
+        )
 
-        wait_for(retried_out_of_reach)
-        assert running.thread.is_alive()
-        assert running.bridge.cursor == before
-    finally:
-        client.close()
-        cluster.stop()
+    wait_for(retried_out_of_reach)
+    assert running.thread.is_alive()
+    assert running.bridge.cursor == before
 
 
-def test_lake_bridge_cluster_option(conn: Conn, db: str, location_dataset: str) -> None:
+def test_lake_bridge_cluster_option(
+    cluster: LocalRedisCluster,
+    cluster_client: RedisCluster,
+    conn: Conn,
+    db: str,
+    location_dataset: str,
+) -> None:
     """`lake bridge --cluster`, and with LAKE_REDIS_CLUSTER=1, talks to a Redis Cluster through
     the one node LAKE_REDIS_URL names (a plain client would get MOVED for most keys)."""
-    cluster = LocalRedisCluster().start()
-    client = cluster.client()
     # A node that does not hold the stream: only a cluster client finds its master.
     node = next(p for p in cluster.ports if p != cluster.master_of("lake:changes"))
     env = {**os.environ, "LAKE_DSN": db, "LAKE_REDIS_URL": f"redis://127.0.0.1:{node}/0"}
@@ -736,7 +743,7 @@ def test_lake_bridge_cluster_option(conn: Conn, db: str, location_dataset: str) 
             )
             commit_changes(conn, user, 2)
             ids = change_ids(conn)
-            wait_for(lambda i=ids: stream_ids(client, "lake:changes") == i)
+            wait_for(lambda i=ids: stream_ids(cluster_client, "lake:changes") == i)
             # Killed once its cursor is in, or the next one would send the last batch again.
             wait_for(lambda i=ids: _cursor(conn, "default") == i[-1])
             bridge.kill()
@@ -745,8 +752,6 @@ def test_lake_bridge_cluster_option(conn: Conn, db: str, location_dataset: str) 
         if bridge is not None:
             bridge.kill()
             bridge.wait(10)
-        client.close()
-        cluster.stop()
 
 
 def test_lake_bridge_cluster_waits_for_the_cluster(
