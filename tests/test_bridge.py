@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import psycopg.rows
 import pytest
 import redis
 from psycopg.types.json import Jsonb
@@ -27,6 +28,7 @@ from redis.exceptions import RedisClusterException
 from lake_client.bridge import Bridge
 from lake_client.cache import LakeCache
 from lake_client.config import Settings
+from lake_client.queries import sql
 from tests.conftest import point
 from tests.redis_cluster import LocalRedisCluster, free_ports
 
@@ -166,6 +168,50 @@ def test_committed_changes_reach_redis_in_order(
     }
     updates = [m for ch, m in messages if ch == "cache.update" and m["id"] in ids]
     assert all(isinstance(m["after"], dict) for m in updates) and len(updates) == len(ids)
+    pubsub.close()
+
+
+def test_entries_and_messages_carry_each_change_as_lake_changes_reads_it(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    """The stream entry of a create, an update and a delete is the change as Lake.changes reads
+    it, and the messages are its head (with after for creates and updates): the bridge passes the
+    server's JSON on without parsing it, so this holds the shape."""
+    client, name = embedded
+    pubsub = client.pubsub()
+    pubsub.subscribe("cache.invalidate", "cache.update")
+    commit_changes(conn, "alice", 2, note='é "quoted" \\ \u2028')
+    first, second = (
+        r[0] for r in conn.execute("SELECT id FROM user_data.location_history ORDER BY id")
+    )
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(
+            "UPDATE user_data.location_history SET doc = doc || '{\"n\": 1.50}' WHERE id = %s",
+            [first],
+        )
+        conn.execute("DELETE FROM user_data.location_history WHERE id = %s", [second])
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        changes = cur.execute(sql("changes"), {"since": 0, "limit": 100}).fetchall()
+    assert [c["op"] for c in changes] == ["c", "c", "u", "d"]
+    running = start(client, name, name)
+    wait_for(lambda: running.bridge.cursor == changes[-1]["id"])
+    as_json = [orjson.loads(orjson.dumps(c)) for c in changes]
+    entries = [orjson.loads(f[b"change"]) for _, f in client.xrange(name)]
+    assert entries == as_json
+    assert entries[2]["after"]["doc"]["n"] == 1.5 and entries[3]["after"] is None
+    messages: list[tuple[str, dict[str, object]]] = []
+    wait_for(lambda: _collect(pubsub, messages) and len(messages) >= 7, 10)
+    heads = [
+        {k: c[k] for k in ("id", "dataset", "user_id", "record_id", "op", "ts_ms")}
+        | {"kind": c["source"]["kind"]}
+        for c in as_json
+    ]
+    assert [m for ch, m in messages if ch == "cache.invalidate"] == heads
+    updates = [
+        h | {"after": c["after"]} for h, c in zip(heads, as_json, strict=True) if c["op"] != "d"
+    ]
+    assert [m for ch, m in messages if ch == "cache.update"] == updates
     pubsub.close()
 
 

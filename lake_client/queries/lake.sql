@@ -217,11 +217,12 @@ SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_
 -- The changes after `since` for the bridge: at most `limit`, and no more than fit in `bytes`
 -- (their before and after as stored), but always the first; upto is the running size (at least
 -- `bytes` when the budget cut the batch). The running sum is computed as the index is read, so
--- a long backlog is not summed beyond the batch.
+-- a long backlog is not summed beyond the batch. kind is source's, for the messages.
 SELECT b.id, b.xact_id, b.lsn, b.dataset, b.user_id, b.record_id, b.op, b.before, b.after,
-       b.source, b.ts_ms, b.upto
+       b.source, b.ts_ms, b.kind, b.upto
   FROM (SELECT c.id, c.xact_id::text AS xact_id, c.lsn::text AS lsn, c.dataset, c.user_id,
                c.record_id, c.op, c.before, c.after, c.source, c.ts_ms,
+               c.source ->> 'kind' AS kind,
                sum(coalesce(pg_column_size(c.before), 0) + coalesce(pg_column_size(c.after), 0))
                    OVER (ORDER BY c.id ROWS UNBOUNDED PRECEDING) AS upto,
                coalesce(pg_column_size(c.before), 0) + coalesce(pg_column_size(c.after), 0)
