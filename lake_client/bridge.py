@@ -63,7 +63,7 @@ BATCH_BYTES = 8 << 20  # and at most this much of changes' stored before and aft
 ENTRY_MAX_BYTES = 1 << 20  # a larger change goes to the stream and cache.update without its rows
 POLL_S = 5.0
 STREAM = "lake:changes"
-STREAM_MAXLEN = 1_000_000
+STREAM_MAXLEN = 1_000_000  # entries kept (about: Redis trims whole nodes); older: Lake.changes
 BACKOFF_MAX_S = 30.0
 MASTERS_CHECK_S = 1.0  # how often, at most, the bridge looks at a cluster's masters
 REPLAY_S = 60.0  # how far back invalidations are sent again after the masters changed
@@ -136,6 +136,7 @@ class Bridge:
         batch_bytes: int = BATCH_BYTES,
         poll_s: float = POLL_S,
         stream: str = STREAM,
+        stream_maxlen: int = STREAM_MAXLEN,
         cache_prefix: str = "lake",
         on_batch: Callable[[Sequence[Change]], None] | None = None,
     ) -> None:
@@ -146,6 +147,9 @@ class Bridge:
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
         self.stream = stream
+        if stream_maxlen < 1:
+            raise ValueError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
+        self.stream_maxlen = stream_maxlen
         self.cache = LakeCache(client, prefix=cache_prefix)
         self.on_batch = on_batch
         self.cursor = 0
@@ -371,7 +375,7 @@ class Bridge:
         return frozenset(masters)
 
     def _append_args(self, changes: Sequence[Change]) -> list[Any]:
-        args: list[Any] = [str(self.cursor), STREAM_MAXLEN, self.lake_id]
+        args: list[Any] = [str(self.cursor), self.stream_maxlen, self.lake_id]
         for c in changes:
             head = {
                 "id": c["id"],
@@ -422,7 +426,7 @@ class Bridge:
         self.lake_id = str(row["lake"])
         durable = self._advance(conn, None)
         held = self._outcome(
-            self._append(keys=[self.stream], args=["-1", STREAM_MAXLEN, self.lake_id])
+            self._append(keys=[self.stream], args=["-1", self.stream_maxlen, self.lake_id])
         )
         assert held is not None
         return durable if held == 0 else self._checked(conn, held)

@@ -715,6 +715,15 @@ def bridge(
     stream: Annotated[str, typer.Option(help="Redis Stream the changes are appended to.")] = (
         "lake:changes"
     ),
+    stream_maxlen: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Entries the stream keeps, about (older ones are trimmed; Lake.changes has them"
+            " for 7 days). Redis holds them in memory: a change's entry is up to 1 MiB, a few"
+            " hundred bytes for typical records.",
+        ),
+    ] = 1_000_000,
     cluster: Annotated[
         bool,
         typer.Option(
@@ -765,6 +774,7 @@ def bridge(
         batch_size=batch_size,
         poll_s=poll,
         stream=stream,
+        stream_maxlen=stream_maxlen,
         cache_prefix=prefix,
     )
     console.print(

@@ -215,6 +215,32 @@ def test_entries_and_messages_carry_each_change_as_lake_changes_reads_it(
     pubsub.close()
 
 
+def test_the_stream_keeps_about_stream_maxlen_entries(
+    conn: Conn, start: Callable[..., Running], embedded: tuple[redis.Redis, str]
+) -> None:
+    """Older entries are trimmed (Redis trims whole nodes of 100 entries, so "about"), and a
+    trimmed stream still takes the next changes in order: its last generated id stays."""
+    client, name = embedded
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute(
+            "SELECT lake.ingest('location_history', %s)",
+            [Jsonb([point(i + 1) for i in range(600)])],
+        )
+    running = start(client, name, name, stream_maxlen=100)
+    ids = change_ids(conn)
+    assert len(ids) == 600
+    wait_for(lambda: running.bridge.cursor == ids[-1])
+    kept = stream_ids(client, name)
+    assert 100 <= len(kept) <= 200 and kept == ids[-len(kept) :]
+    commit_changes(conn, "bob", 1)
+    more = change_ids(conn, ids[-1])
+    wait_for(lambda: running.bridge.cursor == more[-1])
+    assert stream_ids(client, name)[-2:] == [ids[-1], more[-1]]
+    with pytest.raises(ValueError, match="stream_maxlen"):
+        Bridge("", client, stream_maxlen=0)
+
+
 def _collect(pubsub: redis.client.PubSub, into: list[tuple[str, dict[str, object]]]) -> bool:
     while (msg := pubsub.get_message(timeout=0.1)) is not None:
         if msg["type"] == "message":
