@@ -80,6 +80,9 @@ class LocalRedisCluster:
                     # A replica takes over however long its master has been gone.
                     "--cluster-replica-validity-factor",
                     "0",
+                    # A master syncs a replica at once, not after waiting 5 s for others.
+                    "--repl-diskless-sync-delay",
+                    "0",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
