@@ -151,6 +151,7 @@ class Bridge:
             raise ValueError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
         self.stream_maxlen = stream_maxlen
         self.cache = LakeCache(client, prefix=cache_prefix)
+        # Called with each batch Redis took: the changes as read (JSON columns as orjson.Fragment).
         self.on_batch = on_batch
         self.cursor = 0
         self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
@@ -176,6 +177,8 @@ class Bridge:
                     # The cursor's commits need not wait for the WAL flush: a cursor lost in a
                     # crash only moves back, and the changes after it are sent again.
                     conn.execute("SET synchronous_commit = off")
+                    # The rows' JSON goes to Redis as the server sends it: always as UTF-8.
+                    conn.execute("SET client_encoding = 'UTF8'")
                     self.cursor = self._start(conn)
                     if isinstance(self.client, RedisCluster) and self._masters is None:
                         self._invalidate_recent(conn, self.client)
@@ -220,14 +223,14 @@ class Bridge:
         """Forward every change after the cursor; returns how many."""
         done = 0
         while True:
-            cur = conn.cursor()
-            # The rows' JSON goes into the messages as the server wrote it, not parsed and
-            # written again (most of the bridge's time per change when it was).
-            cur.adapters.register_loader("jsonb", _JsonAsIs)
-            rows = cur.execute(
-                sql("bridge_changes"),
-                {"since": self.cursor, "limit": self.batch_size, "bytes": self.batch_bytes},
-            ).fetchall()
+            with conn.cursor() as cur:
+                # The rows' JSON goes into the messages as the server wrote it, not parsed and
+                # written again (most of the bridge's time per change when it was).
+                cur.adapters.register_loader("jsonb", _JsonAsIs)
+                rows = cur.execute(
+                    sql("bridge_changes"),
+                    {"since": self.cursor, "limit": self.batch_size, "bytes": self.batch_bytes},
+                ).fetchall()
             # Cut short by the byte budget: more may follow at once.
             full = len(rows) == self.batch_size or (
                 bool(rows) and int(rows[-1]["upto"]) >= self.batch_bytes
