@@ -5,8 +5,6 @@ purge_changes job keeps 7 days."""
 from __future__ import annotations
 
 import select
-import threading
-import time
 
 import psycopg
 import pytest
@@ -204,67 +202,3 @@ def test_a_service_reads_the_change_stream_with_a_cursor(
         cursor = int(batch[-1]["id"])
     assert seen == ["alice", "bob", "carol"]
     assert lake.changes(since=cursor) == []
-
-
-def test_a_session_idle_while_holding_the_commit_lock_is_ended(
-    conn: Conn, db: str, as_role, location_dataset: str
-) -> None:
-    """SET CONSTRAINTS ALL IMMEDIATE makes the seals run at the end of the statement: the
-    application's transaction then holds the lake's commit lock, and every other writer's COMMIT
-    waits for it. lake.release_commit_lock (the commit_lock job) ends such a session once it has
-    been idle for the given time; its work is rolled back, the waiting writer commits, and the
-    ending is audited. Sessions that hold no lake lock, or that block no one, are left alone."""
-    conn.execute("SELECT lake.create_user('mallory')")
-    key = conn.execute(
-        "SELECT api_key FROM lake.create_api_key('mallory', ARRAY['read', 'write'])"
-    ).fetchone()
-    assert key is not None
-    holder = as_role(APP_ROLE)
-    holder.execute("SELECT lake.authenticate(%s, 'session')", [key[0]])
-    holder_pid = holder.info.backend_pid
-    bystander = as_role(APP_ROLE)  # idle in a transaction too, but holding nothing of the lake's
-    bystander.execute("BEGIN")
-    bystander.execute("SELECT count(*) FROM lake.datasets")
-    holder.execute("BEGIN")
-    holder.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    holder.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(3)])])
-    # Idle, holding the lock, but no one waits yet: nothing to do.
-    assert conn.execute("SELECT * FROM lake.release_commit_lock('0 seconds')").fetchall() == []
-
-    def write() -> None:
-        with psycopg.connect(db, autocommit=True) as writer:
-            writer.execute("SELECT lake.act_as('bob', 'session')")
-            writer.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(4)])])
-
-    waiting = threading.Thread(target=write)
-    waiting.start()
-    deadline = time.monotonic() + 10
-    while conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock'"
-    ).fetchone() != (1,):
-        assert time.monotonic() < deadline, "the writer never waited for the lock"
-        time.sleep(0.05)
-    waiting.join(1)
-    assert waiting.is_alive()  # its commit waits for the idle holder
-    # Not idle long enough yet.
-    assert conn.execute("SELECT * FROM lake.release_commit_lock('1 hour')").fetchall() == []
-    ended = conn.execute(
-        "SELECT pid, usename, ended FROM lake.release_commit_lock('0 seconds')"
-    ).fetchall()
-    assert ended == [(holder_pid, APP_ROLE, True)]
-    waiting.join(10)
-    assert not waiting.is_alive()
-    with pytest.raises(psycopg.OperationalError):
-        holder.execute("SELECT 1")
-    assert bystander.execute("SELECT 1").fetchone() == (1,)  # left alone
-    bystander.execute("ROLLBACK")
-    assert [r[1] for r in changes(conn)] == ["bob"]  # mallory's work rolled back
-    audited = conn.execute(
-        "SELECT object, detail->>'pid' FROM lake.audit_log WHERE action = 'session.ended'"
-    ).fetchall()
-    assert audited == [(APP_ROLE, str(holder_pid))]
-    job = conn.execute(
-        "SELECT kind, schedule, command FROM lake.job_defs WHERE name = 'commit_lock'"
-    ).fetchone()
-    assert job == ("statement", "* * * * *", "SELECT count(*) FROM lake.release_commit_lock()")
