@@ -110,6 +110,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
+    "LK051": DatabaseError,  # the lake's commit-time triggers were made IMMEDIATE
     "LK060": LakeError,  # unknown setting or invalid value
     "LK061": DatasetError,  # a cold partition takes no new or changed rows
     "LK062": LifecycleError,  # no archive of that month to restore

@@ -5,9 +5,11 @@ purge_changes job keeps 7 days."""
 from __future__ import annotations
 
 import select
+import uuid
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
@@ -202,3 +204,67 @@ def test_a_service_reads_the_change_stream_with_a_cursor(
         cursor = int(batch[-1]["id"])
     assert seen == ["alice", "bob", "carol"]
     assert lake.changes(since=cursor) == []
+
+
+def deferred_lake_constraints(conn: Conn) -> list[str]:
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT c.conname FROM pg_constraint AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.connamespace"
+            " WHERE n.nspname = 'lake' AND c.condeferrable ORDER BY 1"
+        )
+    ]
+
+
+def write_both_ways(conn: Conn, n: int) -> None:
+    """A lake.ingest (row events, an audited batch) and a batch through the COPY inbox (its
+    change event is sealed by lake._tg_batch_commit)."""
+    conn.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(n)])])
+    batch = uuid.uuid4()
+    conn.execute("SELECT * FROM lake.begin_batch(%s, %s, %s)", [DS, batch, "0" * 64])
+    conn.execute(
+        "INSERT INTO inbox.location_history (ts, doc, batch_id, ref) VALUES (now(), %s, %s, 'r')",
+        [Jsonb(point(n + 1)), batch],
+    )
+    conn.execute("SELECT * FROM lake.end_batch(%s, 1)", [batch])
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_the_commit_time_triggers_refuse_to_run_early(
+    conn: Conn, db: str, location_dataset: str, when: str
+) -> None:
+    """Made IMMEDIATE by SET CONSTRAINTS (ALL, or the lake's commit-time triggers by name,
+    before or after writing), the seals would take the lake's commit lock and hold it while
+    the client keeps its transaction open, stalling every other writer's COMMIT, and batches
+    would be audited and captured before their counts are final. Every such transaction fails
+    with LK051 instead, and while the client still has control the lock stays free. Without
+    SET CONSTRAINTS the same writes commit as usual."""
+    # One name for all (lake._require_commit probes it), so no other name escapes the probe.
+    assert deferred_lake_constraints(conn) == ["at_commit"]
+    conn.execute("SELECT lake.create_user('alice')")
+    key = conn.execute(
+        "SELECT api_key FROM lake.create_api_key('alice', ARRAY['read', 'write'])"
+    ).fetchone()
+    assert key is not None
+    app = make_conninfo(db, user=APP_ROLE)  # an application's login, no superuser
+    for target in ["ALL", "lake.at_commit"]:
+        with psycopg.connect(app) as client, psycopg.connect(db) as other:
+            client.execute("SELECT lake.authenticate(%s, 'session')", [key[0]])
+            with pytest.raises(psycopg.Error) as refused:
+                if when == "before":
+                    client.execute(f"SET CONSTRAINTS {target} IMMEDIATE")
+                write_both_ways(client, 1)
+                if when == "after":
+                    client.execute(f"SET CONSTRAINTS {target} IMMEDIATE")
+                # Not refused yet: then the lock must be free for everyone else.
+                other.execute("SELECT FROM lake.audit_head FOR UPDATE NOWAIT")
+                other.rollback()
+                client.commit()
+            assert refused.value.sqlstate == "LK051", (target, refused.value)
+    assert changes(conn) == []
+    with psycopg.connect(app) as client:
+        client.execute("SELECT lake.authenticate(%s, 'session')", [key[0]])
+        write_both_ways(client, 1)
+    assert len(changes(conn)) == 2  # the lake.ingest row and the inbox batch
+    assert conn.execute("SELECT ok FROM lake.verify_audit_chain()").fetchone() == (True,)

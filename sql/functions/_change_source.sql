@@ -1,7 +1,7 @@
 -- The Debezium-style `source` of a change event (lake.data_changes.source): connector, database,
 -- schema, table, the writing transaction, when the change was made and what kind of event it is
 -- (row, truncate, batch). One definition for the row events (lake._tg_capture) and the batch
--- events (lake._tg_capture_batch), so both carry the same fields.
+-- events (lake._tg_batch_commit), so both carry the same fields.
 CREATE FUNCTION lake._change_source(p_schema text, p_table text, p_ts_ms bigint, p_kind text)
 RETURNS jsonb
 LANGUAGE plpgsql

@@ -17,6 +17,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM lake.change_pending WHERE xact_id = pg_current_xact_id()) THEN
         RETURN 0;
     END IF;
+    PERFORM lake._require_commit();  -- not early: the lock is held until the transaction ends
     PERFORM FROM lake.audit_head FOR UPDATE;
     v_lsn := pg_current_wal_insert_lsn();
     WITH moved AS (

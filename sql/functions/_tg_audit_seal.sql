@@ -17,6 +17,7 @@ DECLARE
     v_from timestamptz;
     v_hash bytea;
 BEGIN
+    PERFORM lake._require_commit();  -- not early: the lock is held until the transaction ends
     SELECT * INTO STRICT h FROM lake.audit_head FOR UPDATE;
     e := ROW(h.last_id + 1, greatest(clock_timestamp(), h.last_at), NEW.occurred_at, NEW.action,
              NEW.object, NEW.db_role, NEW.lake_user, NEW.service, NEW.client_addr,

@@ -1,0 +1,36 @@
+-- Called by the seals (lake._tg_audit_seal, lake._seal_changes) before they take the lake's
+-- commit lock, the row of lake.audit_head, which they hold until the transaction ends: refuses
+-- unless the transaction is committing. The lake's commit-time triggers are deferred constraint
+-- triggers, and SET CONSTRAINTS ... IMMEDIATE, which any session may run, would make them run at
+-- the end of a statement: the client could then stall every other writer's COMMIT for as long as
+-- it liked, and batches would be recorded before their counts are final. No SQL function tells
+-- commit from statement end; the mode does: every commit-time trigger of the lake is named
+-- at_commit, and so is a probe trigger that runs at once exactly when they are IMMEDIATE
+-- (SET CONSTRAINTS sets every constraint of a name in the schema alike). Only deferred triggers
+-- run at commit, and every writing transaction reaches the audit seal at commit.
+CREATE FUNCTION lake._require_commit()
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- This transaction's probe row: an earlier call at this commit found the triggers deferred
+    -- (the probe deletes it when it runs, later in the same commit).
+    IF EXISTS (SELECT FROM lake.seal_probe WHERE xact_id = pg_current_xact_id()) THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('lake.seal_early', 'off', true);
+    INSERT INTO lake.seal_probe DEFAULT VALUES;
+    IF current_setting('lake.seal_early') = 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK051',
+            MESSAGE = 'the lake''s commit-time triggers (at_commit) must stay deferred',
+            HINT = 'Do not make them IMMEDIATE: name your own constraints in SET CONSTRAINTS'
+                   ' rather than ALL, or SET CONSTRAINTS ALL DEFERRED before writing to the lake.'
+                   ' Run early, they would hold the lake''s commit lock until your transaction'
+                   ' ends, and record batches before their counts are final.';
+    END IF;
+END
+$$;
+ALTER FUNCTION lake._require_commit() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake._require_commit() FROM PUBLIC;
