@@ -189,7 +189,10 @@ class DatabasePool:
             with psycopg.connect(self.settings.dsn("postgres"), autocommit=True) as admin:
                 while not self.stopping.is_set():
                     name = create_database(self.settings, admin, self.template)
-                    while not self.stopping.is_set():
+                    while True:
+                        if self.stopping.is_set():  # the session ended: no one will take it
+                            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+                            break
                         try:
                             self.ready.put(name, timeout=0.2)
                             break
