@@ -159,6 +159,13 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
     return name
 
 
+def drop_database(admin_conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    """Drop a test's database, ending its sessions (a test may leave one open)."""
+    admin_conn.execute(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    )
+
+
 def create_database(
     settings: Settings, admin_conn: psycopg.Connection[tuple[object, ...]], template: str
 ) -> str:
@@ -191,7 +198,7 @@ class DatabasePool:
                     name = create_database(self.settings, admin, self.template)
                     while True:
                         if self.stopping.is_set():  # the session ended: no one will take it
-                            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+                            drop_database(admin, name)
                             break
                         try:
                             self.ready.put(name, timeout=0.2)
@@ -213,9 +220,7 @@ class DatabasePool:
         while not self.ready.empty():
             left = self.ready.get()
             if isinstance(left, str):
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(left))
-                )
+                drop_database(admin, left)
 
 
 @pytest.fixture(scope="session")
@@ -238,9 +243,7 @@ def db(
     try:
         yield settings.dsn(name)
     finally:
-        admin_conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop_database(admin_conn, name)
 
 
 @pytest.fixture

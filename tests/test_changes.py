@@ -243,9 +243,7 @@ def test_the_commit_time_triggers_refuse_to_run_early(
     # One name for all (lake._require_commit probes it), so no other name escapes the probe.
     assert deferred_lake_constraints(conn) == ["at_commit"]
     conn.execute("SELECT lake.create_user('alice')")
-    key = conn.execute(
-        "SELECT api_key FROM lake.create_api_key('alice', ARRAY['read', 'write'])"
-    ).fetchone()
+    key = conn.execute("SELECT api_key FROM lake.create_api_key('alice')").fetchone()
     assert key is not None
     app = make_conninfo(db, user=APP_ROLE)  # an application's login, no superuser
     for target in ["ALL", "lake.at_commit"]:

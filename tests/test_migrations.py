@@ -16,6 +16,7 @@ from psycopg import sql
 from lake_client import migrate
 from lake_client.config import Settings
 from lake_client.schema import apply_sql_tree
+from tests.conftest import drop_database
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -53,18 +54,14 @@ def schema_dump(dsn: str, pg_dump: str) -> str:
 @pytest.fixture
 def sql_built_db(settings: Settings, admin_conn: Conn) -> Iterator[str]:
     name = "lake_test_sqltree"
-    admin_conn.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    )
+    drop_database(admin_conn, name)
     admin_conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         with psycopg.connect(settings.dsn(name)) as conn:
             apply_sql_tree(conn)
         yield settings.dsn(name)
     finally:
-        admin_conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop_database(admin_conn, name)
 
 
 def test_alembic_and_sql_tree_build_the_same_schema(db: str, sql_built_db: str, conn: Conn):

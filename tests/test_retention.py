@@ -21,10 +21,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
-from tests.conftest import ADMIN_ROLE, APP_ROLE
+from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -459,9 +460,15 @@ def test_tiers_move_partitions_to_their_tablespace(
     if os.geteuid() == 0:
         pw = pwd.getpwnam("postgres")
         os.chown(path, pw.pw_uid, pw.pw_gid)
-    admin_conn.execute(f"CREATE TABLESPACE {name} LOCATION '{path}'")
+    admin_conn.execute(
+        sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(
+            sql.Identifier(name), sql.Literal(str(path))
+        )
+    )
     try:
-        conn.execute(f"GRANT CREATE ON TABLESPACE {name} TO lake_owner")
+        conn.execute(
+            sql.SQL("GRANT CREATE ON TABLESPACE {} TO lake_owner").format(sql.Identifier(name))
+        )
         conn.execute("SELECT lake.set_setting('tablespace_cold', %s)", [name])
         ingest(conn, steps, ["now() - interval '150 days'"])
         ds = retention(conn)["datasets"][steps]
@@ -490,8 +497,8 @@ def test_tiers_move_partitions_to_their_tablespace(
         # The tablespace can go only once the test's database (whose partitions use it) has.
         dbname = conn.info.dbname
         conn.close()
-        admin_conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
-        admin_conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
+        drop_database(admin_conn, str(dbname))
+        admin_conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(name)))
         shutil.rmtree(path, ignore_errors=True)
 
 
