@@ -201,11 +201,11 @@ def bench_audit(
                 f"ALTER TABLE user_data.points {'ENABLE' if on else 'DISABLE'} TRIGGER audit_update"
             )
             su.execute("VACUUM user_data.points")
-            before = su.execute("SELECT last_id FROM lake.audit_head").fetchone()
+            before = su.execute("SELECT last_id FROM lake_internal.audit_head").fetchone()
             t = time.perf_counter()
             changed = app.execute(stmt, [n, ids]).rowcount
             seconds = time.perf_counter() - t
-            after = su.execute("SELECT last_id FROM lake.audit_head").fetchone()
+            after = su.execute("SELECT last_id FROM lake_internal.audit_head").fetchone()
             assert changed == update_rows, changed
             assert before is not None and after is not None
             entries = int(after[0]) - int(before[0])

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from lake_client.config import repo_root
+from lake_client.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,23 @@ class PlpythonModule:
 
 
 def sql_files(root: Path | None = None) -> list[Path]:
-    """The files of sql/ in the order of sql/manifest.txt."""
+    """The files of sql/ in the order of sql/manifest.txt: one path a line, sections headed by
+    comments (`# == ingest: ... ==`), blank lines between them. Every .sql file under sql/ must
+    be listed exactly once, so a file cannot be forgotten or applied twice."""
     base = (root or repo_root()) / "sql"
     names = [
         line.strip()
         for line in (base / "manifest.txt").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+    on_disk = {str(path.relative_to(base)) for path in base.rglob("*.sql")}
+    problems = sorted(
+        [f"{name}: listed twice" for name in set(names) if names.count(name) > 1]
+        + [f"{name}: listed, but no such file" for name in set(names) - on_disk]
+        + [f"{name}: not listed" for name in on_disk - set(names)]
+    )
+    if problems:
+        raise ConfigurationError("sql/manifest.txt does not match sql/: " + "; ".join(problems))
     return [base / name for name in names]
 
 
@@ -58,8 +69,9 @@ def _dollar_quote(text: str, tag_base: str) -> str:
 
 
 def plpython_source_function(modules: list[PlpythonModule]) -> str:
-    """SQL that (re)defines lake._plpython_source(), which serves the modules' source to the
-    import hook of lake._plpy_bootstrap(). Generated, so plpython/ stays plain Python files."""
+    """SQL that (re)defines lake_internal._plpython_source(), which serves the modules' source
+    to the import hook of lake_internal._plpy_bootstrap(). Generated, so plpython/ stays plain
+    Python files."""
     rows = []
     for i, mod in enumerate(modules):
         name = mod.name.replace("'", "''")
@@ -70,7 +82,7 @@ def plpython_source_function(modules: list[PlpythonModule]) -> str:
     values = ",\n".join(rows) if rows else "        (NULL::text, NULL::text, NULL::boolean)"
     return f"""\
 -- Generated from plpython/ by lake_client.schema: the source of the lake's PL/Python modules.
-CREATE OR REPLACE FUNCTION lake._plpython_source(p_module text, OUT source text,
+CREATE OR REPLACE FUNCTION lake_internal._plpython_source(p_module text, OUT source text,
                                                  OUT is_package boolean)
 LANGUAGE sql
 IMMUTABLE
@@ -82,8 +94,8 @@ AS $fn$
       ) AS m(name, source, is_package)
      WHERE m.name = p_module
 $fn$;
-REVOKE ALL ON FUNCTION lake._plpython_source(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._plpython_source(text) TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._plpython_source(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._plpython_source(text) TO lake_owner;
 """
 
 

@@ -108,8 +108,8 @@ def test_no_application_role_can_alter_the_log(conn: Conn, location_dataset: str
         "UPDATE lake.audit_log SET action = 'x'",
         "DELETE FROM lake.audit_log",
         "TRUNCATE lake.audit_log",
-        "UPDATE lake.audit_head SET last_id = 0",
-        "SELECT lake._audit('forged', 'x')",
+        "UPDATE lake_internal.audit_head SET last_id = 0",
+        "SELECT lake_internal._audit('forged', 'x')",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
@@ -205,7 +205,10 @@ def test_months_past_365_days_are_dropped_and_the_chain_still_verifies(conn: Con
     assert conn.execute("SELECT lake.purge_audit_log(now() + interval '400 days')").fetchone() == (
         1,
     )
-    assert conn.execute("SELECT first_id, last_id FROM lake.audit_head").fetchone() == (4, 4)
+    assert conn.execute("SELECT first_id, last_id FROM lake_internal.audit_head").fetchone() == (
+        4,
+        4,
+    )
     # The purge is itself the first entry of the new month; the chain verifies from there.
     assert actions(conn) == ["audit.purge"]
     conn.execute("SELECT lake.create_user('u4')")

@@ -132,7 +132,7 @@ def test_set_cannot_change_the_identity(people, as_role):
     app.execute("SELECT set_config('lake.user_id', 'bob', false)")
     assert one(app, "SELECT lake.current_user_id()") is None
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        app.execute("UPDATE lake.session_identity SET principal = 'bob'")
+        app.execute("UPDATE lake_internal.session_identity SET principal = 'bob'")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SET ROLE lake_owner")
 

@@ -61,8 +61,9 @@ def test_row_changes_in_a_debezium_envelope(conn: Conn, location_dataset: str) -
 def test_only_kept_rows_are_changes_whatever_the_session_says(
     conn: Conn, location_dataset: str
 ) -> None:
-    """lake._tg_capture skips its lookup when lake._tg_validate reported nothing quarantined in
-    the statement; a session cannot forge that report (validate writes it just before)."""
+    """lake_internal._tg_capture skips its lookup when lake_internal._tg_validate reported
+    nothing quarantined in the statement; a session cannot forge that report (validate writes
+    it just before)."""
     with conn.transaction():
         conn.execute("SELECT lake.act_as('alice')")
         conn.execute(f"SET LOCAL lake.diverted = '{DS}:0'")
@@ -118,7 +119,7 @@ def test_a_rolled_back_transaction_leaves_nothing(conn: Conn, location_dataset: 
     conn.commit()
     conn.autocommit = True
     assert changes(conn) == []
-    assert conn.execute("SELECT count(*) FROM lake.change_pending").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM lake_internal.change_pending").fetchone() == (0,)
 
 
 def test_ids_follow_commit_order(conn: Conn, db: str, location_dataset: str) -> None:
@@ -184,7 +185,7 @@ def test_applications_cannot_read_or_write_the_change_log(as_role, location_data
     app = as_role(APP_ROLE)
     for stmt in (
         "SELECT * FROM lake.data_changes",
-        "INSERT INTO lake.change_pending (dataset, op, source) VALUES ('x', 'c', '{}')",
+        "INSERT INTO lake_internal.change_pending (dataset, op, source) VALUES ('x', 'c', '{}')",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute(stmt)
@@ -219,7 +220,7 @@ def deferred_lake_constraints(conn: Conn) -> list[str]:
 
 def write_both_ways(conn: Conn, n: int) -> None:
     """A lake.ingest (row events, an audited batch) and a batch through the COPY inbox (its
-    change event is sealed by lake._tg_batch_commit)."""
+    change event is sealed by lake_internal._tg_batch_commit)."""
     conn.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(n)])])
     batch = uuid.uuid4()
     conn.execute("SELECT * FROM lake.begin_batch(%s, %s, %s)", [DS, batch, "0" * 64])
@@ -240,7 +241,7 @@ def test_the_commit_time_triggers_refuse_to_run_early(
     would be audited and captured before their counts are final. Every such transaction fails
     with LK051 instead, and while the client still has control the lock stays free. Without
     SET CONSTRAINTS the same writes commit as usual."""
-    # One name for all (lake._require_commit probes it), so no other name escapes the probe.
+    # One name for all (lake_internal._require_commit probes it): no other name escapes the probe.
     assert deferred_lake_constraints(conn) == ["at_commit"]
     conn.execute("SELECT lake.create_user('alice')")
     key = conn.execute("SELECT api_key FROM lake.create_api_key('alice')").fetchone()
@@ -256,7 +257,7 @@ def test_the_commit_time_triggers_refuse_to_run_early(
                 if when == "after":
                     client.execute(f"SET CONSTRAINTS {target} IMMEDIATE")
                 # Not refused yet: then the lock must be free for everyone else.
-                other.execute("SELECT FROM lake.audit_head FOR UPDATE NOWAIT")
+                other.execute("SELECT FROM lake_internal.audit_head FOR UPDATE NOWAIT")
                 other.rollback()
                 client.commit()
             assert refused.value.sqlstate == "LK051", (target, refused.value)

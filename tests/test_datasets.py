@@ -223,7 +223,9 @@ def test_ensure_partitions_extends_the_run(conn: Conn, location_dataset: str):
 )
 def test_time_field_format_fast_path_is_exact(conn: Conn, text: str, ts: str | None, valid: bool):
     schema = '{"type": "object", "properties": {"ts": {"type": "string", "format": "date-time"}}}'
-    row = conn.execute("SELECT lake._compile_predicate(%s::jsonb, 'ts')", [schema]).fetchone()
+    row = conn.execute(
+        "SELECT lake_internal._compile_predicate(%s::jsonb, 'ts')", [schema]
+    ).fetchone()
     assert row is not None and "to_char(ts AT TIME ZONE" in str(row[0])
     got = conn.execute(
         f"SELECT {row[0]} FROM (SELECT jsonb_build_object('ts', %s::text) AS doc,"

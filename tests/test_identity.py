@@ -54,7 +54,7 @@ def test_applications_cannot_act_as(conn: Conn):
         conn.execute("SELECT lake.act_as('alice')")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(
-            "INSERT INTO lake.session_identity VALUES"
+            "INSERT INTO lake_internal.session_identity VALUES"
             " (pg_backend_pid(), gen_random_uuid(), 'session', now(), 'alice')"
         )
 

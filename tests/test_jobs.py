@@ -188,7 +188,7 @@ def test_a_job_still_running_is_skipped_not_queued(conn: Conn, db: str) -> None:
 
 def test_a_run_whose_session_died_is_closed_as_abandoned(conn: Conn, db: str) -> None:
     with psycopg.connect(db, autocommit=True) as dead:
-        dead.execute("SELECT lake._job_start('premake', now())")
+        dead.execute("SELECT lake_internal._job_start('premake', now())")
     assert [r[1] for r in runs(conn, "premake")] == ["running"]
     conn.execute("CALL lake.run_maintenance('premake')")
     got = runs(conn, "premake")
@@ -271,7 +271,9 @@ def test_the_migrations_install_the_jobs_in_pg_cron(settings: Settings, cron_con
         dsn = settings.dsn(str(conninfo_to_dict(cron_conn.info.dsn)["dbname"]))
         migrate.upgrade(dsn)  # what `lake migrate` and `make demo` do; idempotent
         migrate.check_sources(dsn)
-        cron_conn.execute("SELECT lake._install_jobs()")  # a second install changes nothing
+        cron_conn.execute(
+            "SELECT lake_internal._install_jobs()"
+        )  # a second install changes nothing
         scheduled = cron_conn.execute(
             "SELECT jobname, schedule, command FROM cron.job WHERE jobname LIKE 'lake.%'"
             " ORDER BY jobname"

@@ -68,7 +68,7 @@ def test_alembic_and_sql_tree_build_the_same_schema(db: str, sql_built_db: str, 
     pg_dump = pg_dump_binary(conn)
     migrated, direct = schema_dump(db, pg_dump), schema_dump(sql_built_db, pg_dump)
     assert "CREATE FUNCTION lake.create_dataset" in migrated
-    assert "lake._plpython_source" in migrated
+    assert "lake_internal._plpython_source" in migrated
     assert migrated == direct
 
 
@@ -81,7 +81,7 @@ def test_latest_revision_downgrades_and_upgrades_cleanly(db: str, conn: Conn):
     assert migrate.current_revision(db) is None
     left = conn.execute(
         "SELECT nspname FROM pg_namespace WHERE nspname IN"
-        " ('lake', 'user_data', 'user_data_partitions', 'inbox')"
+        " ('lake', 'lake_internal', 'user_data', 'user_data_partitions', 'inbox')"
     ).fetchall()
     assert left == []
     migrate.upgrade(db)

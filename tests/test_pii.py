@@ -75,7 +75,7 @@ def test_pii_fields_are_stored_encrypted_and_shown_masked(contacts, as_role):
 
     # An application sees masks only, cannot read the key and cannot decrypt.
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        app.execute("SELECT key FROM lake.pii_keys")
+        app.execute("SELECT key FROM lake_internal.pii_keys")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT * FROM lake.pii_reveal('contacts', ARRAY[1])")
 

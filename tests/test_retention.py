@@ -180,7 +180,7 @@ def test_tiers_are_recorded_and_cold_months_reject_writes(conn: Conn, steps: str
             " WHERE ts < now() - interval '1 day'"
         )
     # A write around the ingest paths, into the partition itself, fails at commit.
-    part = scalar(conn, f"SELECT lake._partition_name('steps', {old})")
+    part = scalar(conn, f"SELECT lake_internal._partition_name('steps', {old})")
     with raises_lake("LK061"):
         conn.execute(
             f"INSERT INTO user_data_partitions.{part} (id, user_id, ts, doc, batch_id)"

@@ -272,7 +272,7 @@ def test_purge_drops_old_checkpoints_and_the_undo_rows_nobody_needs(loaded: Conn
     at_young = state(conn)
     young = checkpoint(conn, "young")
     conn.execute("DELETE FROM user_data.location_history WHERE id < 4")
-    assert conn.execute("SELECT count(*) FROM lake.row_undo").fetchone() == (8,)
+    assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (8,)
 
     # An hour later nothing is due: both checkpoints are younger than 24 hours.
     purge = "SELECT checkpoints_purged, undo_rows_purged FROM lake.purge_checkpoints(%s)"
@@ -281,7 +281,7 @@ def test_purge_drops_old_checkpoints_and_the_undo_rows_nobody_needs(loaded: Conn
     # that only it needed; the delete's are still needed by "young".
     assert conn.execute(purge, [NOW + timedelta(hours=23)]).fetchone() == (1, 5)
     assert conn.execute("SELECT id FROM lake.checkpoints").fetchall() == [(young,)]
-    assert conn.execute("SELECT count(*) FROM lake.row_undo").fetchone() == (3,)
+    assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (3,)
     assert conn.execute(purge, [NOW + timedelta(hours=23)]).fetchone() == (0, 0)  # repeatable
     with refused("LK070"):
         rollback(conn, old)
@@ -290,7 +290,7 @@ def test_purge_drops_old_checkpoints_and_the_undo_rows_nobody_needs(loaded: Conn
 
     # A day later the rest goes; what the rollback itself kept too.
     assert conn.execute(purge, [NOW + timedelta(hours=49)]).fetchone() == (2, 3)
-    assert conn.execute("SELECT count(*) FROM lake.row_undo").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (0,)
     assert conn.execute(
         "SELECT detail->>'checkpoints' FROM lake.audit_log WHERE action = 'checkpoint.purge'"
         " ORDER BY id"
@@ -350,7 +350,7 @@ def test_applications_cannot_roll_back_or_forge_row_versions(loaded: Conn, as_ro
         f"SELECT lake.checkpoint('{DS}')",
         "SELECT lake.purge_checkpoints()",
         f"SELECT lake.rollback_targets('{DS}')",
-        "SELECT count(*) FROM lake.row_undo",
+        "SELECT count(*) FROM lake_internal.row_undo",
         "SELECT count(*) FROM lake.checkpoints",
         "INSERT INTO user_data.location_history (ts, doc, xact_id) VALUES (now(), '{}', '1')",
         "UPDATE user_data.location_history SET xact_id = '1'",
@@ -470,8 +470,9 @@ def test_checkpoints_and_rows_of_another_cluster_are_refused(loaded: Conn):
     assert len(state(conn)) == len(before) + 1  # nothing changed
     # Their before-images are of no use to this cluster's checkpoints: purged at once.
     conn.execute(
-        "INSERT INTO lake.row_undo (dataset, undo_xact, op, id, user_id, ts, doc, batch_id,"
-        f" ingested_at, row_xact) SELECT 'location_history', ({alien}), 'DELETE', id, user_id,"
+        "INSERT INTO lake_internal.row_undo (dataset, undo_xact, op, id, user_id, ts, doc,"
+        f" batch_id, ingested_at, row_xact) SELECT 'location_history', ({alien}), 'DELETE', id,"
+        " user_id,"
         " ts, doc, batch_id, ingested_at, xact_id FROM user_data.location_history WHERE id = 2"
     )
     assert conn.execute("SELECT undo_rows_purged FROM lake.purge_checkpoints()").fetchone() == (1,)

@@ -96,7 +96,8 @@ def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str
     conn.execute("CALL lake.run_maintenance('purge_logs')")
     # A failing premake: a table squats on the next partition's name.
     nxt = conn.execute(
-        "SELECT lake._partition_name(name, partitions_to), partitions_to FROM lake.datasets"
+        "SELECT lake_internal._partition_name(name, partitions_to), partitions_to"
+        " FROM lake.datasets"
     ).fetchone()
     assert nxt is not None
     conn.execute(

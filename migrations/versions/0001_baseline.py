@@ -40,4 +40,6 @@ def downgrade() -> None:
            END $$"""
     )
     # Extensions and the cluster-wide roles stay: other databases of the cluster may use them.
-    op.execute("DROP SCHEMA IF EXISTS inbox, user_data_partitions, user_data, lake CASCADE")
+    op.execute(
+        "DROP SCHEMA IF EXISTS inbox, user_data_partitions, user_data, lake_internal, lake CASCADE"
+    )

@@ -1,8 +1,8 @@
 -- Record an audit entry. Who and how come from the session: the login role, the lake user and
--- acting service (lake._identity()), the client address and application name, and when it
+-- acting service (lake_internal._identity()), the client address and application name, and when it
 -- happened. The entry waits in lake.audit_pending and joins the hash chain when the transaction
--- commits (lake._tg_audit_seal); it vanishes with a rollback.
-CREATE FUNCTION lake._audit(
+-- commits (lake_internal._tg_audit_seal); it vanishes with a rollback.
+CREATE FUNCTION lake_internal._audit(
     p_action text,
     p_object text,
     p_detail jsonb DEFAULT NULL,
@@ -17,7 +17,7 @@ AS $$
 DECLARE
     v_me record;
 BEGIN
-    SELECT i.user_id, i.service INTO v_me FROM lake._identity() AS i;
+    SELECT i.user_id, i.service INTO v_me FROM lake_internal._identity() AS i;
     INSERT INTO lake.audit_pending
            (occurred_at, action, object, db_role, lake_user, service, client_addr, application,
             xact_id, detail, before, after)
@@ -26,5 +26,5 @@ BEGIN
             pg_current_xact_id(), p_detail, p_before, p_after);
 END
 $$;
-ALTER FUNCTION lake._audit(text, text, jsonb, jsonb, jsonb) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._audit(text, text, jsonb, jsonb, jsonb) FROM PUBLIC;
+ALTER FUNCTION lake_internal._audit(text, text, jsonb, jsonb, jsonb) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._audit(text, text, jsonb, jsonb, jsonb) FROM PUBLIC;

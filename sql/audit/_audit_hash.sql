@@ -1,8 +1,8 @@
 -- The hash of an audit entry: SHA-256 of the previous entry's hash followed by the entry's
 -- fields as a JSON array (jsonb's text form is canonical; the time as microseconds since the
 -- Unix epoch, so no time zone setting changes it). The one definition used to append
--- (lake._tg_audit_seal) and to verify (lake.verify_audit_chain).
-CREATE FUNCTION lake._audit_hash(e lake.audit_log)
+-- (lake_internal._tg_audit_seal) and to verify (lake.verify_audit_chain).
+CREATE FUNCTION lake_internal._audit_hash(e lake.audit_log)
 RETURNS bytea
 LANGUAGE plpgsql
 IMMUTABLE
@@ -19,5 +19,5 @@ BEGIN
         'sha256');
 END
 $$;
-ALTER FUNCTION lake._audit_hash(lake.audit_log) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._audit_hash(lake.audit_log) FROM PUBLIC;
+ALTER FUNCTION lake_internal._audit_hash(lake.audit_log) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._audit_hash(lake.audit_log) FROM PUBLIC;

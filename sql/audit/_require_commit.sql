@@ -1,14 +1,14 @@
--- Called by the seals (lake._tg_audit_seal, lake._seal_changes) before they take the lake's
--- commit lock, the row of lake.audit_head, which they hold until the transaction ends: refuses
--- unless the transaction is committing. The lake's commit-time triggers are deferred constraint
--- triggers, and SET CONSTRAINTS ... IMMEDIATE, which any session may run, would make them run at
--- the end of a statement: the client could then stall every other writer's COMMIT for as long as
--- it liked, and batches would be recorded before their counts are final. No SQL function tells
--- commit from statement end; the mode does: every commit-time trigger of the lake is named
--- at_commit, and so is a probe trigger that runs at once exactly when they are IMMEDIATE
--- (SET CONSTRAINTS sets every constraint of a name in the schema alike). Only deferred triggers
--- run at commit, and every writing transaction reaches the audit seal at commit.
-CREATE FUNCTION lake._require_commit()
+-- Called by the seals (lake_internal._tg_audit_seal, lake_internal._seal_changes) before they take
+-- the lake's commit lock, the row of lake_internal.audit_head, which they hold until the
+-- transaction ends: refuses unless the transaction is committing. The lake's commit-time triggers
+-- are deferred constraint triggers, and SET CONSTRAINTS ... IMMEDIATE, which any session may run,
+-- would make them run at the end of a statement: the client could then stall every other writer's
+-- COMMIT for as long as it liked, and batches would be recorded before their counts are final. No
+-- SQL function tells commit from statement end; the mode does: every commit-time trigger of the
+-- lake is named at_commit, and so is a probe trigger that runs at once exactly when they are
+-- IMMEDIATE (SET CONSTRAINTS sets every constraint of a name in the schema alike). Only deferred
+-- triggers run at commit, and every writing transaction reaches the audit seal at commit.
+CREATE FUNCTION lake_internal._require_commit()
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -32,5 +32,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake._require_commit() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._require_commit() FROM PUBLIC;
+ALTER FUNCTION lake_internal._require_commit() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._require_commit() FROM PUBLIC;

@@ -3,7 +3,7 @@
 -- grows without bound. Changes the lake's own triggers make inside an INSERT (moving a
 -- statement's invalid rows to the quarantine, pg_trigger_depth() > 1) are part of that
 -- statement's batch, which is audited as such.
-CREATE FUNCTION lake._tg_audit_change()
+CREATE FUNCTION lake_internal._tg_audit_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -17,7 +17,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM lake._audit('data.truncate', v_table);
+        PERFORM lake_internal._audit('data.truncate', v_table);
     ELSIF TG_OP = 'UPDATE' THEN
         FOR c IN
             SELECT count(*) AS n, jsonb_agg(o.doc ORDER BY o.id) AS before,
@@ -28,7 +28,7 @@ BEGIN
               JOIN new_rows AS w ON w.id = o.id
              GROUP BY o.part ORDER BY o.part
         LOOP
-            PERFORM lake._audit('data.update', v_table, jsonb_build_object('rows', c.n),
+            PERFORM lake_internal._audit('data.update', v_table, jsonb_build_object('rows', c.n),
                                 c.before, c.after);
         END LOOP;
     ELSE
@@ -39,12 +39,12 @@ BEGIN
                       FROM old_rows AS r) AS o
              GROUP BY o.part ORDER BY o.part
         LOOP
-            PERFORM lake._audit('data.delete', v_table, jsonb_build_object('rows', c.n),
+            PERFORM lake_internal._audit('data.delete', v_table, jsonb_build_object('rows', c.n),
                                 c.before, NULL);
         END LOOP;
     END IF;
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_audit_change() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_audit_change() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_audit_change() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_audit_change() FROM PUBLIC;

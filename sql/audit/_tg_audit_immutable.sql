@@ -1,7 +1,7 @@
 -- BEFORE UPDATE / DELETE / TRUNCATE on the audit log: refused, whoever asks (its owner too).
 -- Old months leave by dropping their partitions (the retention job), which the hash chain's
 -- first_id records.
-CREATE FUNCTION lake._tg_audit_immutable()
+CREATE FUNCTION lake_internal._tg_audit_immutable()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -12,5 +12,5 @@ BEGIN
         HINT = 'Entries cannot be changed or removed; old months are dropped by retention.';
 END
 $$;
-ALTER FUNCTION lake._tg_audit_immutable() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_audit_immutable() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_audit_immutable() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_audit_immutable() FROM PUBLIC;

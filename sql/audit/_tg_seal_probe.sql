@@ -1,8 +1,8 @@
--- Probe trigger of lake.seal_probe (at_commit). It runs at once only when a client made the
--- lake's commit-time triggers IMMEDIATE (SET CONSTRAINTS): it notes that for
--- lake._require_commit(). Deferred, it runs later in the commit, where the note is harmless.
--- Either way it deletes the probe row.
-CREATE FUNCTION lake._tg_seal_probe()
+-- Probe trigger of lake.seal_probe (at_commit). It runs at once only when a client made the lake's
+-- commit-time triggers IMMEDIATE (SET CONSTRAINTS): it notes that for
+-- lake_internal._require_commit(). Deferred, it runs later in the commit, where the note is
+-- harmless. Either way it deletes the probe row.
+CREATE FUNCTION lake_internal._tg_seal_probe()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER  -- deferred, it runs as the committing session's role
@@ -14,5 +14,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_seal_probe() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_seal_probe() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_seal_probe() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_seal_probe() FROM PUBLIC;

@@ -1,14 +1,14 @@
 -- The head of the audit log's hash chain: the last entry's id, hash and time.
--- lake._tg_audit_seal() locks this one row to append at commit, so appends are serialised until
--- their commit ends and the chain stays linear (ids without gaps, each entry linked to the one
--- before) under concurrent writers; a rolled-back transaction leaves no trace. first_id is the
+-- lake_internal._tg_audit_seal() locks this one row to append at commit, so appends are serialised
+-- until their commit ends and the chain stays linear (ids without gaps, each entry linked to the
+-- one before) under concurrent writers; a rolled-back transaction leaves no trace. first_id is the
 -- oldest id that must still exist (lake.purge_audit_log advances it when it drops old months).
-CREATE TABLE lake.audit_head (
+CREATE TABLE lake_internal.audit_head (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_id    bigint NOT NULL,
     last_hash  bytea NOT NULL,
     last_at    timestamptz NOT NULL DEFAULT '-infinity',
     first_id   bigint NOT NULL
 );
-INSERT INTO lake.audit_head (last_id, last_hash, first_id) VALUES (0, '\x'::bytea, 1);
-ALTER TABLE lake.audit_head OWNER TO lake_owner;
+INSERT INTO lake_internal.audit_head (last_id, last_hash, first_id) VALUES (0, '\x'::bytea, 1);
+ALTER TABLE lake_internal.audit_head OWNER TO lake_owner;

@@ -11,18 +11,18 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h       lake.audit_head;
+    h       lake_internal.audit_head;
     p       record;
     v_last  bigint;
     v_n     integer := 0;
     v_first bigint;
 BEGIN
-    SELECT * INTO STRICT h FROM lake.audit_head FOR UPDATE;
+    SELECT * INTO STRICT h FROM lake_internal.audit_head FOR UPDATE;
     v_first := h.first_id;
     FOR p IN
         SELECT i.inhrelid::regclass AS part, b.range_to AS upper_bound
           FROM pg_inherits AS i,
-               lake._partition_bounds(i.inhrelid::regclass) AS b
+               lake_internal._partition_bounds(i.inhrelid::regclass) AS b
          WHERE i.inhparent = 'lake.audit_log'::regclass
          ORDER BY 2 NULLS FIRST
     LOOP
@@ -36,8 +36,8 @@ BEGIN
         v_n := v_n + 1;
     END LOOP;
     IF v_n > 0 THEN
-        UPDATE lake.audit_head SET first_id = v_first;
-        PERFORM lake._audit('audit.purge', 'lake.audit_log',
+        UPDATE lake_internal.audit_head SET first_id = v_first;
+        PERFORM lake_internal._audit('audit.purge', 'lake.audit_log',
                             jsonb_build_object('months', v_n, 'first_id', v_first));
     END IF;
     RETURN v_n;

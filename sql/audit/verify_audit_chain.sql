@@ -1,6 +1,6 @@
--- Check the audit log's hash chain from lake.audit_head.first_id to the head: every entry's hash
--- matches its content, every entry links to the one before, no id is missing, and the newest
--- entry is the head. Returns ok, how many entries were checked, and the first problem found
+-- Check the audit log's hash chain from lake_internal.audit_head.first_id to the head: every
+-- entry's hash matches its content, every entry links to the one before, no id is missing, and the
+-- newest entry is the head. Returns ok, how many entries were checked, and the first problem found
 -- (its entry id and what is wrong), or NULLs when the chain is whole.
 CREATE FUNCTION lake.verify_audit_chain()
 RETURNS TABLE (ok boolean, entries bigint, first_bad_id bigint, problem text)
@@ -10,16 +10,16 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h       lake.audit_head;
+    h       lake_internal.audit_head;
     v_count bigint;
     v_last  lake.audit_log;
 BEGIN
-    SELECT * INTO STRICT h FROM lake.audit_head;
+    SELECT * INTO STRICT h FROM lake_internal.audit_head;
     SELECT count(*) INTO v_count FROM lake.audit_log;
 
     RETURN QUERY
     WITH c AS (
-        SELECT e.id, e.hash, e.prev_hash, lake._audit_hash(e) AS expected,
+        SELECT e.id, e.hash, e.prev_hash, lake_internal._audit_hash(e) AS expected,
                lag(e.id) OVER w AS before_id, lag(e.hash) OVER w AS before_hash
           FROM lake.audit_log AS e
         WINDOW w AS (ORDER BY e.id)

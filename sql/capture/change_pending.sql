@@ -1,6 +1,6 @@
--- Changes of transactions still running: lake._seal_changes moves them to lake.data_changes at
--- commit, in order (seq). Unlogged: its rows never outlive their transaction.
-CREATE UNLOGGED TABLE lake.change_pending (
+-- Changes of transactions still running: lake_internal._seal_changes moves them to
+-- lake.data_changes at commit, in order (seq). Unlogged: its rows never outlive their transaction.
+CREATE UNLOGGED TABLE lake_internal.change_pending (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     xact_id    xid8 NOT NULL DEFAULT pg_current_xact_id(),
     dataset    text NOT NULL,
@@ -11,5 +11,5 @@ CREATE UNLOGGED TABLE lake.change_pending (
     after      jsonb,
     source     jsonb NOT NULL
 );
-CREATE INDEX change_pending_xact_idx ON lake.change_pending (xact_id);
-ALTER TABLE lake.change_pending OWNER TO lake_owner;
+CREATE INDEX change_pending_xact_idx ON lake_internal.change_pending (xact_id);
+ALTER TABLE lake_internal.change_pending OWNER TO lake_owner;

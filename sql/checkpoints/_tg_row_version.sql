@@ -3,7 +3,7 @@
 -- checkpoint's snapshot tells whether a version existed at that point. Applications hold no
 -- INSERT or UPDATE privilege on xact_id, so they cannot set it themselves. Updates are rare; the
 -- insert path has no row trigger for this.
-CREATE FUNCTION lake._tg_row_version()
+CREATE FUNCTION lake_internal._tg_row_version()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -13,5 +13,5 @@ BEGIN
     RETURN NEW;
 END
 $$;
-ALTER FUNCTION lake._tg_row_version() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_row_version() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_row_version() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_row_version() FROM PUBLIC;

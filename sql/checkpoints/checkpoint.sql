@@ -46,9 +46,9 @@ BEGIN
     INSERT INTO lake.checkpoints AS k (dataset, label, snapshot, system_id, keep_for, lake_user)
     VALUES (p_dataset, p_label, pg_current_snapshot(),
             (SELECT s.system_identifier FROM pg_control_system() AS s), p_keep,
-            (SELECT i.user_id FROM lake._identity() AS i))
+            (SELECT i.user_id FROM lake_internal._identity() AS i))
     RETURNING k.* INTO c;
-    PERFORM lake._audit('checkpoint.create', p_dataset,
+    PERFORM lake_internal._audit('checkpoint.create', p_dataset,
                         jsonb_build_object('checkpoint', c.id, 'label', c.label,
                                            'snapshot', c.snapshot::text));
     RETURN c;

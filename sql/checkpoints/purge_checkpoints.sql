@@ -1,10 +1,10 @@
--- Drop the checkpoints older than their keep_for (24 hours unless the checkpoint said otherwise)
--- at p_now (default: now; tests pass later times), and the undo rows (lake.row_undo) that no
+-- Drop the checkpoints older than their keep_for (24 hours unless the checkpoint said otherwise) at
+-- p_now (default: now; tests pass later times), and the undo rows (lake_internal.row_undo) that no
 -- checkpoint needs any more. An undo row is kept while a snapshot to come may still not see its
--- change (undo_xact not older than every running transaction), or while a remaining checkpoint
--- saw the row version but not its change. Takes SHARE ROW EXCLUSIVE on lake.checkpoints, so it
--- waits for checkpoints being taken and rollbacks in flight and none starts meanwhile. Safe to
--- call at any time and repeatedly; the lifecycle jobs call it hourly. Returns what it removed.
+-- change (undo_xact not older than every running transaction), or while a remaining checkpoint saw
+-- the row version but not its change. Takes SHARE ROW EXCLUSIVE on lake.checkpoints, so it waits
+-- for checkpoints being taken and rollbacks in flight and none starts meanwhile. Safe to call at
+-- any time and repeatedly; the lifecycle jobs call it hourly. Returns what it removed.
 -- Administrators (and the lake's jobs).
 CREATE FUNCTION lake.purge_checkpoints(p_now timestamptz DEFAULT now())
 RETURNS TABLE (checkpoints_purged bigint, undo_rows_purged bigint)
@@ -24,7 +24,7 @@ BEGIN
     GET DIAGNOSTICS checkpoints_purged = ROW_COUNT;
 
     v_horizon := pg_snapshot_xmin(pg_current_snapshot());
-    DELETE FROM lake.row_undo AS u
+    DELETE FROM lake_internal.row_undo AS u
      WHERE (u.undo_xact < v_horizon
             AND NOT EXISTS (
                 SELECT FROM lake.checkpoints AS c
@@ -39,7 +39,7 @@ BEGIN
     GET DIAGNOSTICS undo_rows_purged = ROW_COUNT;
 
     IF checkpoints_purged > 0 OR undo_rows_purged > 0 THEN
-        PERFORM lake._audit('checkpoint.purge', 'lake.checkpoints',
+        PERFORM lake_internal._audit('checkpoint.purge', 'lake.checkpoints',
                             jsonb_build_object('now', p_now, 'checkpoints', checkpoints_purged,
                                                'undo_rows', undo_rows_purged));
     END IF;

@@ -6,11 +6,11 @@
 --   2. A checkpoint of its own ('before rollback to #N'): rolling back to it undoes this.
 --   3. DELETE every row version the checkpoint does not see (its xact_id is not visible in the
 --      checkpoint's snapshot, or is the checkpoint's own transaction).
---   4. INSERT back, with their ids, the before-images in lake.row_undo that the checkpoint saw
---      (row_xact visible) and whose change it did not (undo_xact not visible): each row of the
---      checkpoint's state that is gone or changed since has exactly one such image. Validation,
---      batch counts and PII sealing skip these rows (lake.restore_marks): they are restored,
---      not received. Their personal-identifier findings are recorded again.
+--   4. INSERT back, with their ids, the before-images in lake_internal.row_undo that the
+--      checkpoint saw (row_xact visible) and whose change it did not (undo_xact not visible):
+--      each row of the checkpoint's state that is gone or changed since has exactly one such
+--      image. Validation, batch counts and PII sealing skip these rows
+--      (lake_internal.restore_marks): they are restored, not received. Their personal-identifier findings are recorded again.
 -- Both steps are ordinary changes: the DELETE fires the audit and undo triggers like any other,
 -- the restored rows are audited as data.restore (after-images, one entry per 1000 rows), and the
 -- whole is audited as dataset.rollback. Rows the retention window has since left behind (before
@@ -83,7 +83,7 @@ BEGIN
     IF v_me IS NOT NULL THEN
         EXECUTE format($q$
             SELECT EXISTS (SELECT FROM user_data.%I AS t WHERE t.xact_id = $1)
-                OR EXISTS (SELECT FROM lake.row_undo AS u
+                OR EXISTS (SELECT FROM lake_internal.row_undo AS u
                             WHERE u.dataset = $2 AND u.undo_xact = $1)$q$, ds.name)
         INTO v_mine USING v_me, ds.name;
         IF v_mine THEN
@@ -114,13 +114,13 @@ BEGIN
                    || ds.name || ' SET doc = doc, as a superuser) and take a new checkpoint.';
     END IF;
 
-    INSERT INTO lake.restore_marks (dataset) VALUES (ds.name);
+    INSERT INTO lake_internal.restore_marks (dataset) VALUES (ds.name);
     PERFORM set_config('lake.restoring', ds.name, true);
     EXECUTE format($q$
         WITH cand AS (
             SELECT u.id, u.user_id, u.ts, u.doc, u.batch_id, u.ingested_at, u.pii,
                    u.ts >= $4 AND u.ts < $5 AS fits
-              FROM lake.row_undo AS u
+              FROM lake_internal.row_undo AS u
              WHERE u.dataset = $1
                AND (u.undo_xact >= pg_snapshot_xmin($3) OR u.undo_xact = $2)  -- the index
                AND NOT (u.undo_xact <> $2 AND pg_visible_in_snapshot(u.undo_xact, $3))
@@ -133,14 +133,14 @@ BEGIN
              ORDER BY x.id
             RETURNING t.*),
         a AS (
-            SELECT lake._audit('data.restore', $6, jsonb_build_object('rows', count(*),
+            SELECT lake_internal._audit('data.restore', $6, jsonb_build_object('rows', count(*),
                                                                       'checkpoint', $7),
                                NULL, jsonb_agg(to_jsonb(r) - 'part' ORDER BY r.id))
               FROM (SELECT i.*, (row_number() OVER (ORDER BY i.id) - 1) / 1000 AS part
                       FROM ins AS i) AS r
              GROUP BY r.part),
         p AS (
-            SELECT lake._pii_scan($1, array_agg(i.id), array_agg(i.user_id::text),
+            SELECT lake_internal._pii_scan($1, array_agg(i.id), array_agg(i.user_id::text),
                                   array_agg(%2$s)) AS n
               FROM ins AS i
              WHERE $8
@@ -148,17 +148,17 @@ BEGIN
         SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM cand WHERE NOT cand.fits),
                (SELECT count(*) FROM a), (SELECT count(*) FROM p)$q$,
         ds.name,
-        CASE WHEN cardinality(ds.pii_fields) > 0 THEN 'lake._pii_open(i.doc, i.pii)'
+        CASE WHEN cardinality(ds.pii_fields) > 0 THEN 'lake_internal._pii_open(i.doc, i.pii)'
              ELSE 'i.doc' END)
     INTO rows_restored, rows_not_restored, v_audit, v_scan
     USING ds.name, c.xact_id, c.snapshot, ds.partitions_from, ds.partitions_to,
           format('user_data.%I', ds.name), c.id, ds.pii_scan;
-    DELETE FROM lake.restore_marks AS m
+    DELETE FROM lake_internal.restore_marks AS m
      WHERE m.xact_id = pg_current_xact_id() AND m.dataset = ds.name;
     PERFORM set_config('lake.restoring', '', true);
 
     before_checkpoint := b.id;
-    PERFORM lake._audit('dataset.rollback', ds.name,
+    PERFORM lake_internal._audit('dataset.rollback', ds.name,
                         jsonb_build_object('checkpoint', c.id, 'label', c.label,
                                            'checkpoint_at', c.created_at,
                                            'before_checkpoint', b.id,

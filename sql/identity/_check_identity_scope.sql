@@ -1,7 +1,7 @@
 -- Refuse an identity scope other than 'transaction' (it ends with the transaction: a pooled
 -- connection never carries it into the next one) or 'session' (until lake.reset_identity() or
 -- the end of the session).
-CREATE FUNCTION lake._check_identity_scope(p_scope text)
+CREATE FUNCTION lake_internal._check_identity_scope(p_scope text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
@@ -17,5 +17,5 @@ BEGIN
     RETURN p_scope;
 END
 $$;
-ALTER FUNCTION lake._check_identity_scope(text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._check_identity_scope(text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._check_identity_scope(text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._check_identity_scope(text) FROM PUBLIC;

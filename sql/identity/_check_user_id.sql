@@ -1,6 +1,6 @@
 -- Refuse what cannot be a lake user id (1-128 characters: letters, digits and . _ @ : + -,
 -- starting with a letter or digit), with the lake's error LK011.
-CREATE FUNCTION lake._check_user_id(p_user_id text)
+CREATE FUNCTION lake_internal._check_user_id(p_user_id text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
@@ -17,5 +17,5 @@ BEGIN
     RETURN p_user_id;
 END
 $$;
-ALTER FUNCTION lake._check_user_id(text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._check_user_id(text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._check_user_id(text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._check_user_id(text) FROM PUBLIC;

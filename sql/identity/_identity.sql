@@ -1,7 +1,7 @@
 -- This session's whole identity (lake.active_identity): the lake user, the service acting for
 -- that user, the principal that authenticated and with which key, and the scopes; all NULL
 -- without one. For the lake's own functions: the ingest paths and the audit log.
-CREATE FUNCTION lake._identity(
+CREATE FUNCTION lake_internal._identity(
     OUT user_id text,
     OUT service text,
     OUT principal text,
@@ -20,5 +20,5 @@ BEGIN
       FROM lake.active_identity AS a;
 END
 $$;
-ALTER FUNCTION lake._identity() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._identity() FROM PUBLIC;
+ALTER FUNCTION lake_internal._identity() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._identity() FROM PUBLIC;

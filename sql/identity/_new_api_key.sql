@@ -1,6 +1,6 @@
 -- Make a key for a principal and return its row and the key text (lake_<id>_<secret>), which
 -- exists nowhere else afterwards: only the secret's SHA-256 is stored.
-CREATE FUNCTION lake._new_api_key(
+CREATE FUNCTION lake_internal._new_api_key(
     p_principal text,
     p_scopes text[],
     p_expires_at timestamptz,
@@ -23,5 +23,5 @@ BEGIN
     api_key := 'lake_' || key.id || '_' || v_secret;
 END
 $$;
-ALTER FUNCTION lake._new_api_key(text, text[], timestamptz, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._new_api_key(text, text[], timestamptz, text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._new_api_key(text, text[], timestamptz, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._new_api_key(text, text[], timestamptz, text) FROM PUBLIC;

@@ -1,6 +1,6 @@
 -- Refuse (LK014) unless this session's identity may write user data: the check of the lake's own
 -- ingest paths, which store rows as the owner and so are not subject to the policies scope_*.
-CREATE FUNCTION lake._require_write()
+CREATE FUNCTION lake_internal._require_write()
 RETURNS void
 LANGUAGE plpgsql
 STABLE
@@ -14,5 +14,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake._require_write() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._require_write() FROM PUBLIC;
+ALTER FUNCTION lake_internal._require_write() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._require_write() FROM PUBLIC;

@@ -17,9 +17,9 @@ DECLARE
     v_me     record;
     v_scopes text[];
 BEGIN
-    PERFORM lake._check_user_id(p_user_id);
-    PERFORM lake._check_identity_scope(p_scope);
-    SELECT * INTO v_me FROM lake._identity();
+    PERFORM lake_internal._check_user_id(p_user_id);
+    PERFORM lake_internal._check_identity_scope(p_scope);
+    SELECT * INTO v_me FROM lake_internal._identity();
     IF v_admin THEN
         v_scopes := ARRAY['read', 'write'];
     ELSIF v_me.service IS NOT NULL AND pg_has_role(session_user, 'lake_service', 'MEMBER') THEN
@@ -40,21 +40,21 @@ BEGIN
 
     IF v_me.principal IS NULL THEN
         -- Nothing to keep: a fresh identity with a fresh nonce.
-        DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
-        INSERT INTO lake.session_identity (backend_pid, nonce, acting_user, act_scope, act_xact,
+        DELETE FROM lake_internal.session_identity WHERE backend_pid = pg_backend_pid();
+        INSERT INTO lake_internal.session_identity (backend_pid, nonce, acting_user, act_scope, act_xact,
                                            scopes)
         VALUES (pg_backend_pid(), v_nonce, p_user_id, p_scope, pg_current_xact_id(),
                 v_scopes);
         PERFORM set_config('lake.identity_nonce', v_nonce::text, false);
     ELSE
         -- Keep the authenticated principal (and its nonce); add whom it acts for.
-        UPDATE lake.session_identity
+        UPDATE lake_internal.session_identity
            SET acting_user = p_user_id, act_scope = p_scope, act_xact = pg_current_xact_id(),
                scopes = v_scopes, established_by = session_user,
                established_at = clock_timestamp()
          WHERE backend_pid = pg_backend_pid();
     END IF;
-    PERFORM lake._audit('identity.act_as', p_user_id,
+    PERFORM lake_internal._audit('identity.act_as', p_user_id,
                         jsonb_build_object('scope', p_scope,
                                            'by', CASE WHEN v_admin THEN 'administrator'
                                                       ELSE 'service' END));

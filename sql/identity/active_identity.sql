@@ -1,12 +1,12 @@
--- This backend's identity as it holds right now (see lake.session_identity): the row counts only
--- with the nonce the lake put in this session's lake.identity_nonce setting and before the key
--- it came from expires (revoking a key or disabling a user deletes the rows it made); a part
--- established for one transaction counts only inside that transaction. The one definition that
--- lake._identity(), lake.current_user_id() and lake.has_scope() read. Its functions and
--- operators were resolved when it was made, and it reads lake.session_identity with its owner's
--- rights, so a session may read it (it shows that session's own identity only) without being
--- able to bend it with a search_path of its own; security_barrier keeps a caller's own functions
--- from seeing other backends' rows before the view's conditions have removed them.
+-- This backend's identity as it holds right now (see lake_internal.session_identity): the row
+-- counts only with the nonce the lake put in this session's lake.identity_nonce setting and before
+-- the key it came from expires (revoking a key or disabling a user deletes the rows it made); a
+-- part established for one transaction counts only inside that transaction. The one definition that
+-- lake_internal._identity(), lake.current_user_id() and lake.has_scope() read. Its functions and
+-- operators were resolved when it was made, and it reads lake_internal.session_identity with its
+-- owner's rights, so a session may read it (it shows that session's own identity only) without
+-- being able to bend it with a search_path of its own; security_barrier keeps a caller's own
+-- functions from seeing other backends' rows before the view's conditions have removed them.
 CREATE VIEW lake.active_identity WITH (security_barrier) AS
 SELECT CASE WHEN x.act_ok THEN s.acting_user
             WHEN x.auth_ok AND s.principal_kind = 'user' THEN s.principal END AS user_id,
@@ -16,7 +16,7 @@ SELECT CASE WHEN x.act_ok THEN s.acting_user
        s.scopes,
        'read' = ANY (s.scopes) AS can_read,
        'write' = ANY (s.scopes) AS can_write
-  FROM lake.session_identity AS s,
+  FROM lake_internal.session_identity AS s,
        LATERAL (SELECT s.acting_user IS NOT NULL
                        AND (s.act_scope = 'session'
                             OR s.act_xact = pg_current_xact_id_if_assigned()) AS act_ok,

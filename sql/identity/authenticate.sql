@@ -21,7 +21,7 @@ DECLARE
     u       lake.users;
     v_why   text;
 BEGIN
-    PERFORM lake._check_identity_scope(p_scope);
+    PERFORM lake_internal._check_identity_scope(p_scope);
     IF v_parts IS NULL THEN
         v_why := 'malformed key';
     ELSE
@@ -37,8 +37,8 @@ BEGIN
     END IF;
 
     IF v_why IS NOT NULL THEN
-        DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
-        PERFORM lake._audit('auth.failure', v_parts[1], jsonb_build_object('reason', v_why));
+        DELETE FROM lake_internal.session_identity WHERE backend_pid = pg_backend_pid();
+        PERFORM lake_internal._audit('auth.failure', v_parts[1], jsonb_build_object('reason', v_why));
         RAISE LOG 'lake: authentication failed for key % (%), role %, client %',
             coalesce(v_parts[1], '(malformed)'), v_why, session_user, inet_client_addr();
         RAISE WARNING USING
@@ -47,15 +47,15 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
-    INSERT INTO lake.session_identity
+    DELETE FROM lake_internal.session_identity WHERE backend_pid = pg_backend_pid();
+    INSERT INTO lake_internal.session_identity
            (backend_pid, nonce, principal, principal_kind, key_id, auth_scope, auth_xact, scopes,
             expires_at)
     VALUES (pg_backend_pid(), v_nonce, k.principal, u.kind, k.id, p_scope,
             pg_current_xact_id(), k.scopes, k.expires_at);
     PERFORM set_config('lake.identity_nonce', v_nonce::text, false);
     UPDATE lake.api_keys SET last_used_at = now() WHERE id = k.id;
-    PERFORM lake._audit('auth.success', k.principal,
+    PERFORM lake_internal._audit('auth.success', k.principal,
                         jsonb_build_object('key_id', k.id, 'kind', u.kind, 'scope', p_scope,
                                            'scopes', to_jsonb(k.scopes)));
     RETURN k.principal;

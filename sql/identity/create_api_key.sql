@@ -31,8 +31,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LK011',
             MESSAGE = format('expires_in must be positive, not %s', p_expires_in);
     END IF;
-    v_new := lake._new_api_key(p_principal, p_scopes, now() + p_expires_in, p_label);
-    PERFORM lake._audit('key.create', (v_new.key).id,
+    v_new := lake_internal._new_api_key(p_principal, p_scopes, now() + p_expires_in, p_label);
+    PERFORM lake_internal._audit('key.create', (v_new.key).id,
                         jsonb_build_object('principal', p_principal,
                                            'scopes', to_jsonb((v_new.key).scopes),
                                            'expires_at', (v_new.key).expires_at,

@@ -11,7 +11,7 @@ AS $$
 DECLARE
     u lake.users;
 BEGIN
-    PERFORM lake._check_user_id(p_id);
+    PERFORM lake_internal._check_user_id(p_id);
     IF p_kind IS NULL OR p_kind NOT IN ('user', 'service') THEN
         RAISE EXCEPTION USING ERRCODE = 'LK011',
             MESSAGE = format('invalid principal kind %L', left(p_kind, 100)),
@@ -25,7 +25,7 @@ BEGIN
             MESSAGE = format('lake user %L exists already', p_id),
             HINT = 'SELECT * FROM lake.users lists them.';
     END IF;
-    PERFORM lake._audit('user.create', p_id, NULL, NULL, to_jsonb(u));
+    PERFORM lake_internal._audit('user.create', p_id, NULL, NULL, to_jsonb(u));
     RETURN u;
 END
 $$;

@@ -21,7 +21,7 @@ BEGIN
     VALUES (p_provider, p_subject, p_user_id)
     ON CONFLICT (provider, subject) DO UPDATE
        SET user_id = excluded.user_id, created_at = now(), created_by = session_user;
-    PERFORM lake._audit('oauth.link', p_provider || ':' || p_subject, NULL,
+    PERFORM lake_internal._audit('oauth.link', p_provider || ':' || p_subject, NULL,
                         CASE WHEN v_before IS NOT NULL
                              THEN jsonb_build_object('user_id', v_before) END,
                         jsonb_build_object('user_id', p_user_id));

@@ -7,7 +7,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    DELETE FROM lake.session_identity WHERE backend_pid = pg_backend_pid();
+    DELETE FROM lake_internal.session_identity WHERE backend_pid = pg_backend_pid();
     PERFORM set_config('lake.identity_nonce', '', false);
 END
 $$;

@@ -19,8 +19,8 @@ BEGIN
     IF k.revoked_at IS NULL THEN
         UPDATE lake.api_keys AS a SET revoked_at = now() WHERE a.id = k.id
         RETURNING * INTO k;
-        DELETE FROM lake.session_identity AS s WHERE s.key_id = k.id;
-        PERFORM lake._audit('key.revoke', k.id, jsonb_build_object('principal', k.principal));
+        DELETE FROM lake_internal.session_identity AS s WHERE s.key_id = k.id;
+        PERFORM lake_internal._audit('key.revoke', k.id, jsonb_build_object('principal', k.principal));
     END IF;
     RETURN k.revoked_at;
 END

@@ -1,5 +1,6 @@
--- Replace a key: a new key for the same principal with the same scopes, label and lifetime, and
--- the old one revoked at once (the sessions it authenticated lose their identity). Returns the new key (shown once). Administrators only; audited.
+-- Replace a key: a new key for the same principal with the same scopes, label and lifetime, and the
+-- old one revoked at once (the sessions it authenticated lose their identity). Returns the new key
+-- (shown once). Administrators only; audited.
 CREATE FUNCTION lake.rotate_api_key(p_key_id text)
 RETURNS TABLE (key_id text, api_key text, scopes text[], expires_at timestamptz)
 LANGUAGE plpgsql
@@ -17,12 +18,12 @@ BEGIN
             MESSAGE = format('no active API key %L', left(p_key_id, 100)),
             HINT = 'A revoked key cannot be rotated; create a new one.';
     END IF;
-    v_new := lake._new_api_key(k.principal, k.scopes,
+    v_new := lake_internal._new_api_key(k.principal, k.scopes,
                                now() + (k.expires_at - k.created_at), k.label);
     UPDATE lake.api_keys AS a SET revoked_at = now(), replaced_by = (v_new.key).id
      WHERE a.id = k.id;
-    DELETE FROM lake.session_identity AS s WHERE s.key_id = k.id;
-    PERFORM lake._audit('key.rotate', k.id,
+    DELETE FROM lake_internal.session_identity AS s WHERE s.key_id = k.id;
+    PERFORM lake_internal._audit('key.rotate', k.id,
                         jsonb_build_object('principal', k.principal, 'new_key_id',
                                            (v_new.key).id));
     RETURN QUERY SELECT (v_new.key).id, v_new.api_key, (v_new.key).scopes,

@@ -7,7 +7,7 @@
 -- transaction id), so a pooled connection does not carry it into the next one. Revoking or
 -- rotating a key, or disabling a user, deletes the rows they made. Unlogged: the identities die
 -- with the server anyway.
-CREATE UNLOGGED TABLE lake.session_identity (
+CREATE UNLOGGED TABLE lake_internal.session_identity (
     backend_pid     integer PRIMARY KEY,
     nonce           uuid NOT NULL,
     -- Who authenticated with an API key (NULL after an administrator's act_as alone).
@@ -29,7 +29,7 @@ CREATE UNLOGGED TABLE lake.session_identity (
     CHECK ((principal IS NULL) = (principal_kind IS NULL)),
     CHECK (principal IS NOT NULL OR acting_user IS NOT NULL)
 );
-ALTER TABLE lake.session_identity OWNER TO lake_owner;
+ALTER TABLE lake_internal.session_identity OWNER TO lake_owner;
 
-COMMENT ON TABLE lake.session_identity IS
-    'Identity established per backend by the lake itself; read by lake._identity().';
+COMMENT ON TABLE lake_internal.session_identity IS
+    'Identity established per backend by the lake itself; read by lake_internal._identity().';

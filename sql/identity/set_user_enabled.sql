@@ -22,9 +22,9 @@ BEGIN
     RETURNING * INTO u;
     IF NOT p_enabled THEN
         -- Its sessions, and every service's act_as for it, end now.
-        DELETE FROM lake.session_identity AS s WHERE s.principal = p_id OR s.acting_user = p_id;
+        DELETE FROM lake_internal.session_identity AS s WHERE s.principal = p_id OR s.acting_user = p_id;
     END IF;
-    PERFORM lake._audit(CASE WHEN p_enabled THEN 'user.enable' ELSE 'user.disable' END, p_id,
+    PERFORM lake_internal._audit(CASE WHEN p_enabled THEN 'user.enable' ELSE 'user.disable' END, p_id,
                         NULL, to_jsonb(v_before), to_jsonb(u));
     RETURN u;
 END

@@ -1,7 +1,7 @@
 -- Add a statement's rows to its batch, creating the batch for plain INSERT/COPY by applications.
 -- A batch only grows inside the transaction that opened it: a committed batch is final, which
 -- is what makes a retried client batch recognisable.
-CREATE FUNCTION lake._count_batch(
+CREATE FUNCTION lake_internal._count_batch(
     p_dataset text,
     p_batch_id uuid,
     p_received bigint,
@@ -16,7 +16,7 @@ DECLARE
     v_id uuid;
 BEGIN
     INSERT INTO lake.batches AS b (id, dataset, user_id, source, received, accepted, quarantined)
-    VALUES (p_batch_id, p_dataset, (SELECT i.user_id FROM lake._identity() AS i), p_source,
+    VALUES (p_batch_id, p_dataset, (SELECT i.user_id FROM lake_internal._identity() AS i), p_source,
             p_received, p_received - p_quarantined, p_quarantined)
     ON CONFLICT (id) DO UPDATE
        SET received = b.received + excluded.received,
@@ -31,5 +31,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake._count_batch(text, uuid, bigint, bigint, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._count_batch(text, uuid, bigint, bigint, text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text) FROM PUBLIC;

@@ -3,7 +3,7 @@
 -- Overflow partitions stand where a DEFAULT partition would, but hold only bounded ranges outside
 -- the lake's window and are emptied by the validation trigger in the same statement, so they
 -- never block creating a month and never keep a row.
-CREATE FUNCTION lake._create_partition(p_dataset text, p_kind text, p_from timestamptz)
+CREATE FUNCTION lake_internal._create_partition(p_dataset text, p_kind text, p_from timestamptz)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -15,7 +15,7 @@ DECLARE
 BEGIN
     CASE p_kind
         WHEN 'month' THEN
-            v_name := lake._partition_name(p_dataset, p_from);
+            v_name := lake_internal._partition_name(p_dataset, p_from);
             v_bound := format('FROM (%L) TO (%L)', p_from, p_from + interval '1 month');
         WHEN 'before' THEN
             v_name := p_dataset || '_p_before';
@@ -31,5 +31,5 @@ BEGIN
     RETURN v_name;
 END
 $$;
-ALTER FUNCTION lake._create_partition(text, text, timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._create_partition(text, text, timestamptz) FROM PUBLIC;
+ALTER FUNCTION lake_internal._create_partition(text, text, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._create_partition(text, text, timestamptz) FROM PUBLIC;

@@ -1,15 +1,15 @@
 -- Decide a statement's suspects (the rows that failed the compiled predicate) with PL/Python and
 -- the lake's checks, and act on the invalid ones:
---   INSERT  (lake._tg_validate): they are in user_data.<dataset> already; move the invalid ones to
---           the quarantine. Suspects that turn out valid (the predicate is allowed to be
---           conservative) stay.
---   INBOX   (lake._tg_inbox): they are in no table yet; quarantine the invalid ones and store the
---           valid ones in their monthly partitions, as lake._tg_inbox does with the rows that
---           passed. p_ids is NULL: a quarantined row's record_ref is its p_refs entry (e.g.
+--   INSERT  (lake_internal._tg_validate): they are in user_data.<dataset> already; move the
+--           invalid ones to the quarantine. Suspects that turn out valid (the predicate is
+--           allowed to be conservative) stay.
+--   INBOX   (lake_internal._tg_inbox): they are in no table yet; quarantine the invalid ones and
+--           store the valid ones in their monthly partitions, as lake_internal._tg_inbox does
+--           with the rows that passed. p_ids is NULL: a quarantined row's record_ref is its p_refs entry (e.g.
 --           "line 17") or else "row <id>" with an id of the dataset's sequence.
---   UPDATE  (lake._tg_validate): refuse the statement (a change cannot be diverted).
+--   UPDATE  (lake_internal._tg_validate): refuse the statement (a change cannot be diverted).
 -- Returns how many rows were quarantined.
-CREATE FUNCTION lake._divert(
+CREATE FUNCTION lake_internal._divert(
     ds lake.datasets,
     p_schema lake.dataset_schemas,
     p_op text,
@@ -25,7 +25,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_reasons jsonb[] := lake._reasons(ds, p_schema, p_user_ids, p_tss, p_docs);
+    v_reasons jsonb[] := lake_internal._reasons(ds, p_schema, p_user_ids, p_tss, p_docs);
     v_bad     integer[];
     v_good    integer[];
     v_ids     bigint[] := p_ids;
@@ -50,11 +50,11 @@ BEGIN
                      WHERE lake.month_start(x.t) = $6
                      ORDER BY x.o
                     RETURNING id, user_id, doc)
-                SELECT CASE WHEN $7 THEN lake._pii_scan($8, array_agg(ins.id),
+                SELECT CASE WHEN $7 THEN lake_internal._pii_scan($8, array_agg(ins.id),
                                                         array_agg(ins.user_id::text),
                                                         array_agg(ins.doc)) END
                   FROM ins$q$,
-                lake._partition_name(ds.name, v_month))
+                lake_internal._partition_name(ds.name, v_month))
             USING v_seq, p_batch_id,
                   ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                   ARRAY(SELECT p_tss[i] FROM unnest(v_good) AS i),
@@ -70,7 +70,7 @@ BEGIN
     ELSE
         IF ds.pii_scan AND cardinality(v_good) > 0 THEN
             -- Suspects that turned out valid stay: scan them like the rows that passed.
-            PERFORM lake._pii_scan(ds.name, ARRAY(SELECT p_ids[i] FROM unnest(v_good) AS i),
+            PERFORM lake_internal._pii_scan(ds.name, ARRAY(SELECT p_ids[i] FROM unnest(v_good) AS i),
                                    ARRAY(SELECT p_user_ids[i] FROM unnest(v_good) AS i),
                                    ARRAY(SELECT p_docs[i] FROM unnest(v_good) AS i));
         END IF;
@@ -110,7 +110,7 @@ BEGIN
     RETURN cardinality(v_bad);
 END
 $$;
-ALTER FUNCTION lake._divert(lake.datasets, lake.dataset_schemas, text, uuid, bigint[], text[],
+ALTER FUNCTION lake_internal._divert(lake.datasets, lake.dataset_schemas, text, uuid, bigint[], text[],
                             timestamptz[], jsonb[], text[]) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._divert(lake.datasets, lake.dataset_schemas, text, uuid, bigint[],
+REVOKE ALL ON FUNCTION lake_internal._divert(lake.datasets, lake.dataset_schemas, text, uuid, bigint[],
                                     text[], timestamptz[], jsonb[], text[]) FROM PUBLIC;

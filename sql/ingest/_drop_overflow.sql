@@ -1,6 +1,6 @@
 -- Remove an overflow partition so the range it covered can be given to new months. It is empty
 -- by construction (the validation trigger quarantines whatever lands there); checked anyway.
-CREATE FUNCTION lake._drop_overflow(p_dataset text, p_kind text)
+CREATE FUNCTION lake_internal._drop_overflow(p_dataset text, p_kind text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -22,5 +22,5 @@ BEGIN
     EXECUTE format('DROP TABLE user_data_partitions.%I', v_name);
 END
 $$;
-ALTER FUNCTION lake._drop_overflow(text, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._drop_overflow(text, text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._drop_overflow(text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._drop_overflow(text, text) FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- The lake's own ingest of parsed records into an open batch: read each record's time, make
 -- partitions on demand for times inside the window, quarantine what fails (keeping each record's
 -- reference, e.g. "line 17"), and insert the rest, which the validation trigger checks again.
-CREATE FUNCTION lake._ingest_docs(
+CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
     p_user_id text,
@@ -45,13 +45,13 @@ BEGIN
     EXECUTE format($q$
         SELECT coalesce(array_agg(x.o ORDER BY x.o), '{}')
           FROM unnest($1::jsonb[], $2::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
-         WHERE NOT %s$q$, lake._passes_sql(v_schema.predicate, 'x', 3))
+         WHERE NOT %s$q$, lake_internal._passes_sql(v_schema.predicate, 'x', 3))
     INTO v_sus
     USING p_docs, v_ts, greatest(now() - ds.retention, ds.writable_from), now() + ds.max_future,
           ds.partitions_from, ds.partitions_to, 8 * ds.max_depth, ds.max_record_bytes,
           format('strict $.**{%s}', ds.max_depth + 1)::jsonpath;
     IF cardinality(v_sus) > 0 THEN
-        v_reasons := lake._reasons(ds, v_schema,
+        v_reasons := lake_internal._reasons(ds, v_schema,
                                    array_fill(p_user_id, ARRAY[cardinality(v_sus)]),
                                    ARRAY(SELECT v_ts[i] FROM unnest(v_sus) i),
                                    ARRAY(SELECT p_docs[i] FROM unnest(v_sus) i));
@@ -63,7 +63,7 @@ BEGIN
                p_docs[v_sus[x.o]], x.r, v_schema.version
           FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
          WHERE x.r <> '[]';
-        PERFORM lake._count_batch(ds.name, p_batch_id, cardinality(v_bad), cardinality(v_bad), 'sql');
+        PERFORM lake_internal._count_batch(ds.name, p_batch_id, cardinality(v_bad), cardinality(v_bad), 'sql');
     END IF;
 
     EXECUTE format($q$
@@ -75,5 +75,5 @@ BEGIN
     USING p_user_id, p_batch_id, p_docs, v_ts, v_bad;
 END
 $$;
-ALTER FUNCTION lake._ingest_docs(text, uuid, text, text[], jsonb[]) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._ingest_docs(text, uuid, text, text[], jsonb[]) FROM PUBLIC;
+ALTER FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[]) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[]) FROM PUBLIC;

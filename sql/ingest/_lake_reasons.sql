@@ -2,7 +2,7 @@
 -- an owner, a readable time inside the retention window, not in a cold month (see
 -- lake.apply_retention) and not in the far future, a partition for it, and limits on size and
 -- nesting depth.
-CREATE FUNCTION lake._lake_reasons(ds lake.datasets, p_user_id text, p_ts timestamptz, p_doc jsonb)
+CREATE FUNCTION lake_internal._lake_reasons(ds lake.datasets, p_user_id text, p_ts timestamptz, p_doc jsonb)
 RETURNS jsonb
 LANGUAGE sql
 STABLE
@@ -59,5 +59,5 @@ AS $$
       ) AS v(ord, reason)
      WHERE v.reason IS NOT NULL
 $$;
-ALTER FUNCTION lake._lake_reasons(lake.datasets, text, timestamptz, jsonb) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._lake_reasons(lake.datasets, text, timestamptz, jsonb) FROM PUBLIC;
+ALTER FUNCTION lake_internal._lake_reasons(lake.datasets, text, timestamptz, jsonb) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._lake_reasons(lake.datasets, text, timestamptz, jsonb) FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- Claim a batch id for this transaction. If the id was committed before (a client retrying a
 -- batch whose acknowledgement it lost), return that batch instead with is_new = false; the same id
 -- for different data is refused. A concurrent attempt with the same id waits for the first.
-CREATE FUNCTION lake._open_batch(
+CREATE FUNCTION lake_internal._open_batch(
     p_dataset text,
     p_batch_id uuid,
     p_user_id text,
@@ -37,5 +37,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake._open_batch(text, uuid, text, text, text, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._open_batch(text, uuid, text, text, text, text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._open_batch(text, uuid, text, text, text, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._open_batch(text, uuid, text, text, text, text) FROM PUBLIC;

@@ -1,6 +1,6 @@
 -- The range of a RANGE partition on a timestamptz key, read from its bound: NULL for MINVALUE
 -- or MAXVALUE (or a bound that cannot be read). For lake.partitions and the audit log's purge.
-CREATE FUNCTION lake._partition_bounds(p_part regclass,
+CREATE FUNCTION lake_internal._partition_bounds(p_part regclass,
                                        OUT range_from timestamptz, OUT range_to timestamptz)
 LANGUAGE sql
 STABLE
@@ -12,6 +12,6 @@ AS $$
            regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \((.*)\) TO \((.*)\)') AS m
      WHERE c.oid = p_part
 $$;
-ALTER FUNCTION lake._partition_bounds(regclass) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._partition_bounds(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._partition_bounds(regclass) TO lake_admin;
+ALTER FUNCTION lake_internal._partition_bounds(regclass) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._partition_bounds(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._partition_bounds(regclass) TO lake_admin;

@@ -2,12 +2,12 @@
 -- Schema predicate (over the column doc) and the lake's cheap checks on the row alias p_row
 -- (time inside the window and the run of partitions; size, and nesting depth for large
 -- documents). It is true only for rows that are surely valid; the others are suspects for
--- lake._reasons. The caller binds, from parameter $p_first on: window start, window end,
+-- lake_internal._reasons. The caller binds, from parameter $p_first on: window start, window end,
 -- partitions_from, partitions_to, 8 * max_depth (smaller documents cannot be too deep),
 -- max_record_bytes, and the jsonpath 'strict $.**{max_depth + 1}'.
 -- PL/pgSQL, not SQL: the validation triggers call it once per statement, and an SQL function
 -- with SET is parsed and planned again in every transaction (≈ 0.15 ms of a single-row INSERT).
-CREATE FUNCTION lake._passes_sql(p_predicate text, p_row text, p_first integer)
+CREATE FUNCTION lake_internal._passes_sql(p_predicate text, p_row text, p_first integer)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
@@ -24,5 +24,5 @@ BEGIN
         p_first, p_first + 1, p_first + 2, p_first + 3, p_first + 4, p_first + 5, p_first + 6);
 END
 $$;
-ALTER FUNCTION lake._passes_sql(text, text, integer) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._passes_sql(text, text, integer) FROM PUBLIC;
+ALTER FUNCTION lake_internal._passes_sql(text, text, integer) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._passes_sql(text, text, integer) FROM PUBLIC;

@@ -3,8 +3,8 @@
 -- 'client', lake_client) that stored rows becomes one change event, sealed at once: that path
 -- writes partitions directly, set-based, so it has no row events. Whatever goes through
 -- user_data.<dataset> (plain INSERT, lake.ingest, releases from the quarantine, rollbacks) is
--- recorded row by row by lake._tg_capture instead.
-CREATE FUNCTION lake._tg_batch_commit()
+-- recorded row by row by lake_internal._tg_capture instead.
+CREATE FUNCTION lake_internal._tg_batch_commit()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -17,25 +17,25 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    PERFORM lake._audit('ingest.batch', b.dataset,
+    PERFORM lake_internal._audit('ingest.batch', b.dataset,
                         jsonb_build_object('batch_id', b.id, 'user_id', b.user_id,
                                            'source', b.source, 'origin', b.origin,
                                            'received', b.received, 'accepted', b.accepted,
                                            'quarantined', b.quarantined,
                                            'checksum', b.checksum));
     IF b.source = 'client' AND b.accepted > 0 THEN
-        INSERT INTO lake.change_pending (dataset, user_id, op, after, source)
+        INSERT INTO lake_internal.change_pending (dataset, user_id, op, after, source)
         VALUES (b.dataset, b.user_id, 'c',
                 jsonb_build_object('batch_id', b.id, 'user_id', b.user_id, 'source', b.source,
                                    'received', b.received, 'accepted', b.accepted,
                                    'quarantined', b.quarantined),
-                lake._change_source('user_data', b.dataset,
+                lake_internal._change_source('user_data', b.dataset,
                                     (extract(epoch FROM b.created_at) * 1000)::bigint, 'batch')
                     || jsonb_build_object('batch_id', b.id));
-        PERFORM lake._seal_changes();  -- the transaction's seal may have run already
+        PERFORM lake_internal._seal_changes();  -- the transaction's seal may have run already
     END IF;
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_batch_commit() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_batch_commit() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_batch_commit() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_batch_commit() FROM PUBLIC;

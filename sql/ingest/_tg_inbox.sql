@@ -3,16 +3,16 @@
 -- user_data for a user it establishes.
 --
 -- One set-based scan of the transition table evaluates the compiled JSON Schema predicate and the
--- lake's cheap checks (the same test as lake._tg_validate), once a row; the rows that pass go
--- straight into their monthly partitions of user_data.<dataset>, and only the rows that fail it
--- (the suspects) reach PL/Python (lake._divert), which quarantines the invalid ones with reasons
--- (a row without a time, ts NULL, is always one) and stores the rest. Writing the partitions
--- directly means the parent's validation trigger (which keeps checking every INSERT, COPY and
--- UPDATE by applications) does not test these rows a second time, and invalid rows never enter
--- user_data (no insert and delete, no dead rows). Applications cannot write the partitions
--- themselves. Partitions are made on demand first; then the inbox is emptied of this
--- transaction's rows.
-CREATE FUNCTION lake._tg_inbox()
+-- lake's cheap checks (the same test as lake_internal._tg_validate), once a row; the rows that pass
+-- go straight into their monthly partitions of user_data.<dataset>, and only the rows that fail it
+-- (the suspects) reach PL/Python (lake_internal._divert), which quarantines the invalid ones with
+-- reasons (a row without a time, ts NULL, is always one) and stores the rest. Writing the
+-- partitions directly means the parent's validation trigger (which keeps checking every INSERT,
+-- COPY and UPDATE by applications) does not test these rows a second time, and invalid rows never
+-- enter user_data (no insert and delete, no dead rows). Applications cannot write the partitions
+-- themselves. Partitions are made on demand first; then the inbox is emptied of this transaction's
+-- rows.
+CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -22,7 +22,7 @@ AS $$
 DECLARE
     ds       lake.datasets;
     v_schema lake.dataset_schemas;
-    v_user   text := (SELECT i.user_id FROM lake._identity() AS i);
+    v_user   text := (SELECT i.user_id FROM lake_internal._identity() AS i);
     v_from   timestamptz;  -- the window: now() - retention (or writable_from) .. now() + max_future
     v_to     timestamptz;
     v_lo     timestamptz;
@@ -42,10 +42,10 @@ BEGIN
             MESSAGE = 'no lake user in this session: every record needs an owner',
             HINT = 'Authenticate with lake.authenticate(''<API key>'') first.';
     END IF;
-    PERFORM lake._require_write();
+    PERFORM lake_internal._require_write();
     SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     IF NOT FOUND OR TG_TABLE_SCHEMA <> 'inbox' THEN
-        RAISE EXCEPTION 'lake._tg_inbox: %.% is not a lake inbox', TG_TABLE_SCHEMA, TG_TABLE_NAME;
+        RAISE EXCEPTION 'lake_internal._tg_inbox: %.% is not a lake inbox', TG_TABLE_SCHEMA, TG_TABLE_NAME;
     END IF;
 
     -- Bounds computed once, not once a row.
@@ -70,9 +70,9 @@ BEGIN
     v_month := lake.month_start(v_lo);
     WHILE v_month <= v_hi LOOP
         v_next := (v_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
-        v_part := lake._partition_name(ds.name, v_month);
+        v_part := lake_internal._partition_name(ds.name, v_month);
         IF to_regclass(format('user_data_partitions.%I', v_part)) IS NULL THEN
-            RAISE EXCEPTION 'lake._tg_inbox: partition % of user_data.% is missing',
+            RAISE EXCEPTION 'lake_internal._tg_inbox: partition % of user_data.% is missing',
                 v_part, ds.name;
         END IF;
         v_n := v_n + 1;
@@ -88,7 +88,7 @@ BEGIN
     -- The personal identifiers in the stored rows (lake.pii_findings), in the same statement.
     IF ds.pii_scan THEN
         v_ctes := v_ctes || $q$,
-            p AS (SELECT lake._pii_scan($10, array_agg(s.id), array_fill($9::text,
+            p AS (SELECT lake_internal._pii_scan($10, array_agg(s.id), array_fill($9::text,
                                         ARRAY[count(*)::integer]), array_agg(s.doc)) AS n
                     FROM s WHERE s.ok)$q$;
     END IF;
@@ -107,7 +107,7 @@ BEGIN
                array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs,
                %s AS pii_found
           FROM s
-         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
+         GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING v_from, v_to, ds.partitions_from, ds.partitions_to,
           8 * ds.max_depth, ds.max_record_bytes,
@@ -115,11 +115,11 @@ BEGIN
     LOOP
         v_bad := 0;
         IF g.docs IS NOT NULL THEN
-            v_bad := lake._divert(ds, v_schema, 'INBOX', g.batch_id, NULL,
+            v_bad := lake_internal._divert(ds, v_schema, 'INBOX', g.batch_id, NULL,
                                   array_fill(v_user, ARRAY[cardinality(g.docs)]), g.tss, g.docs,
                                   g.refs);
         END IF;
-        PERFORM lake._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
     END LOOP;
 
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's
@@ -130,5 +130,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_inbox() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_inbox() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_inbox() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_inbox() FROM PUBLIC;

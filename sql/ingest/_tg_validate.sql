@@ -4,7 +4,7 @@
 -- reasons, and the invalid ones are moved to lake.quarantine. One function call per statement,
 -- not per row: this is what keeps COPY fast. Runs as lake_owner so applications need no rights
 -- on the quarantine or the batch registry.
-CREATE FUNCTION lake._tg_validate()
+CREATE FUNCTION lake_internal._tg_validate()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -18,9 +18,10 @@ DECLARE
     v_bad     bigint;
     v_moved   bigint := 0;
 BEGIN
-    -- Rows lake.rollback restores were judged and counted when they came (lake.restore_marks).
+    -- Rows lake.rollback restores were judged and counted when they came
+    -- (lake_internal.restore_marks).
     IF TG_OP = 'INSERT' AND current_setting('lake.restoring', true) = TG_TABLE_NAME THEN
-        IF EXISTS (SELECT FROM lake.restore_marks AS m
+        IF EXISTS (SELECT FROM lake_internal.restore_marks AS m
                     WHERE m.xact_id = pg_current_xact_id() AND m.dataset = TG_TABLE_NAME) THEN
             PERFORM set_config('lake.diverted', TG_TABLE_NAME || ':0', true);
             RETURN NULL;
@@ -28,7 +29,7 @@ BEGIN
     END IF;
     SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
     IF NOT FOUND OR TG_TABLE_SCHEMA <> 'user_data' THEN
-        RAISE EXCEPTION 'lake._tg_validate: %.% is not a lake dataset', TG_TABLE_SCHEMA, TG_TABLE_NAME;
+        RAISE EXCEPTION 'lake_internal._tg_validate: %.% is not a lake dataset', TG_TABLE_SCHEMA, TG_TABLE_NAME;
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
@@ -54,16 +55,16 @@ BEGIN
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
                %s AS pii_found
           FROM s
-         GROUP BY s.batch_id$q$, lake._passes_sql(v_schema.predicate, 'r', 1),
+         GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1),
          -- Records with pii_fields are judged as they were sent, not by their masks.
          CASE WHEN cardinality(ds.pii_fields) > 0
-              THEN '(SELECT n.batch_id, n.id, n.user_id, n.ts, lake._pii_open(n.doc, n.pii) AS doc'
+              THEN '(SELECT n.batch_id, n.id, n.user_id, n.ts, lake_internal._pii_open(n.doc, n.pii) AS doc'
                    ' FROM new_rows AS n)'
               ELSE 'new_rows' END,
          -- The personal identifiers in the rows that passed (lake.pii_findings); suspects that
-         -- stay are scanned by lake._divert.
+         -- stay are scanned by lake_internal._divert.
          CASE WHEN ds.pii_scan THEN $c$,
-        p AS (SELECT lake._pii_scan($8, array_agg(s.id), array_agg(s.user_id::text),
+        p AS (SELECT lake_internal._pii_scan($8, array_agg(s.id), array_agg(s.user_id::text),
                                     array_agg(s.doc)) AS n
                 FROM s WHERE s.ok)$c$ ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
@@ -73,18 +74,19 @@ BEGIN
     LOOP
         v_bad := 0;
         IF g.ids IS NOT NULL THEN
-            v_bad := lake._divert(ds, v_schema, TG_OP, g.batch_id, g.ids, g.user_ids, g.tss, g.docs);
+            v_bad := lake_internal._divert(ds, v_schema, TG_OP, g.batch_id, g.ids, g.user_ids, g.tss, g.docs);
             v_moved := v_moved + v_bad;
         END IF;
         IF TG_OP = 'INSERT' THEN
-            PERFORM lake._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
         END IF;
     END LOOP;
-    -- For lake._tg_capture, which fires next on this statement (no other code runs between):
-    -- when nothing moved to the quarantine, every new row stayed and need not be looked up.
+    -- For lake_internal._tg_capture, which fires next on this statement (no other code runs
+    -- between): when nothing moved to the quarantine, every new row stayed and need not be looked
+    -- up.
     PERFORM set_config('lake.diverted', TG_TABLE_NAME || ':' || v_moved, true);
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_validate() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_validate() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_validate() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_validate() FROM PUBLIC;

@@ -1,6 +1,6 @@
 -- The quarantine item p_id, locked for a review decision; raises if there is none or if it was
 -- decided already (released and discarded items are final).
-CREATE FUNCTION lake._undecided_item(p_id bigint)
+CREATE FUNCTION lake_internal._undecided_item(p_id bigint)
 RETURNS lake.quarantine
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -20,5 +20,5 @@ BEGIN
     RETURN q;
 END
 $$;
-ALTER FUNCTION lake._undecided_item(bigint) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._undecided_item(bigint) FROM PUBLIC;
+ALTER FUNCTION lake_internal._undecided_item(bigint) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._undecided_item(bigint) FROM PUBLIC;

@@ -12,7 +12,7 @@ AS $$
       JOIN lake.batches AS b ON b.id = q.batch_id
      CROSS JOIN LATERAL jsonb_array_elements(q.reasons) AS r
      WHERE q.batch_id = ANY (p_batch_ids)
-       AND (b.user_id = (SELECT i.user_id FROM lake._identity() AS i)
+       AND (b.user_id = (SELECT i.user_id FROM lake_internal._identity() AS i)
             OR pg_has_role(session_user, 'lake_admin', 'MEMBER'))
      GROUP BY 1
      ORDER BY 2 DESC, 1

@@ -32,11 +32,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := lake._batch_user(NULL);
+    v_user text := lake_internal._batch_user(NULL);
     v_open record;
     ds     lake.datasets;
 BEGIN
-    v_open := lake._open_batch(p_dataset, p_batch_id, v_user, 'client', p_checksum, p_origin);
+    v_open := lake_internal._open_batch(p_dataset, p_batch_id, v_user, 'client', p_checksum, p_origin);
     SELECT * INTO ds FROM lake.datasets d WHERE d.name = p_dataset;
     RETURN QUERY SELECT v_open.is_new, (v_open.batch).id, v_user, ds.time_field, ds.time_format,
                         ds.partitions_from, ds.partitions_to,

@@ -52,7 +52,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    v_problems := lake._check_schema(p_json_schema);
+    v_problems := lake_internal._check_schema(p_json_schema);
     IF cardinality(v_problems) > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'LK004',
             MESSAGE = format('invalid JSON Schema for dataset %L', p_name),
@@ -105,9 +105,9 @@ BEGIN
 
     INSERT INTO lake.dataset_schemas (dataset, version, json_schema, predicate, pii_clear)
     VALUES (ds.name, 1, p_json_schema,
-            lake._compile_predicate(p_json_schema,
+            lake_internal._compile_predicate(p_json_schema,
                                     CASE WHEN ds.time_format = 'rfc3339' THEN ds.time_field END),
-            lake._pii_clear_fields(p_json_schema));
+            lake_internal._pii_clear_fields(p_json_schema));
 
     EXECUTE format($ddl$
         CREATE TABLE user_data.%1$I (
@@ -151,7 +151,7 @@ BEGIN
         CREATE POLICY scope_delete ON user_data.%I AS RESTRICTIVE FOR DELETE
         TO lake_write, lake_admin USING ((SELECT lake.has_scope('write')))$pol$, ds.name);
     EXECUTE format('GRANT SELECT ON user_data.%I TO lake_read, lake_admin', ds.name);
-    -- Every column but xact_id, which only the lake sets (default, lake._tg_row_version).
+    -- Every column but xact_id, which only the lake sets (default, lake_internal._tg_row_version).
     EXECUTE format('GRANT INSERT (%2$s), UPDATE (%2$s), DELETE ON user_data.%1$I '
                    'TO lake_write, lake_admin', ds.name,
                    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
@@ -161,12 +161,13 @@ BEGIN
 
     -- The triggers every dataset has. Statement triggers of one event fire in name order, so
     -- validate_* runs before write_changes_* (which then records only the rows that stayed).
-    --   validate_*       lake._tg_validate: judge the statement's rows, quarantine the invalid
-    --   audit_*          lake._tg_audit_change: changes to stored rows, before and after
-    --   row_version      lake._tg_row_version: each row version names its writer (xact_id)
-    --   undo_*           lake._tg_keep_undo: what UPDATE, DELETE and TRUNCATE replace, kept in
-    --                    lake.row_undo for checkpoints and rollback
-    --   write_changes_*  lake._tg_capture: change capture into lake.data_changes
+    -- (functions in lake_internal):
+    --   validate_*       _tg_validate: judge the statement's rows, quarantine the invalid
+    --   audit_*          _tg_audit_change: changes to stored rows, before and after
+    --   row_version      _tg_row_version: each row version names its writer (xact_id)
+    --   undo_*           _tg_keep_undo: what UPDATE, DELETE and TRUNCATE replace, kept in
+    --                    lake_internal.row_undo for checkpoints and rollback
+    --   write_changes_*  _tg_capture: change capture into lake.data_changes
     FOR v_trg IN
         SELECT * FROM (VALUES
             ('validate_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS new_rows',
@@ -196,24 +197,24 @@ BEGIN
         ) AS t (name, event, refs, level, fn)
     LOOP
         EXECUTE format('CREATE TRIGGER %I %s ON user_data.%I %s FOR EACH %s '
-                       'EXECUTE FUNCTION lake.%I()',
+                       'EXECUTE FUNCTION lake_internal.%I()',
                        v_trg.name, v_trg.event, ds.name, v_trg.refs, v_trg.level, v_trg.fn);
     END LOOP;
     -- Personal identifiers: encrypted into pii and masked in doc before a row is stored.
     IF cardinality(ds.pii_fields) > 0 THEN
         EXECUTE format($trg$
             CREATE TRIGGER pii_protect BEFORE INSERT OR UPDATE ON user_data.%I
-            FOR EACH ROW EXECUTE FUNCTION lake._tg_pii_protect(%L)$trg$, ds.name, ds.name);
+            FOR EACH ROW EXECUTE FUNCTION lake_internal._tg_pii_protect(%L)$trg$, ds.name, ds.name);
     END IF;
     -- Findings of personal identifiers go with their records.
     IF ds.pii_scan THEN
         EXECUTE format($trg$
             CREATE TRIGGER pii_forget AFTER DELETE ON user_data.%I
             REFERENCING OLD TABLE AS old_rows
-            FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_pii_forget()$trg$, ds.name);
+            FOR EACH STATEMENT EXECUTE FUNCTION lake_internal._tg_pii_forget()$trg$, ds.name);
         EXECUTE format($trg$
             CREATE TRIGGER pii_forget_all AFTER TRUNCATE ON user_data.%I
-            FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_pii_forget()$trg$, ds.name);
+            FOR EACH STATEMENT EXECUTE FUNCTION lake_internal._tg_pii_forget()$trg$, ds.name);
     END IF;
 
     -- The COPY inbox (see sql/schemas/inbox.sql): same record columns, no owner column (the
@@ -239,16 +240,16 @@ BEGIN
     EXECUTE format($trg$
         CREATE TRIGGER move_to_dataset AFTER INSERT ON inbox.%I
         REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION lake._tg_inbox()$trg$, ds.name);
+        FOR EACH STATEMENT EXECUTE FUNCTION lake_internal._tg_inbox()$trg$, ds.name);
 
-    PERFORM lake._create_partition(ds.name, 'before', ds.partitions_from);
+    PERFORM lake_internal._create_partition(ds.name, 'before', ds.partitions_from);
     FOR v_month IN SELECT generate_series(ds.partitions_from, ds.partitions_to - interval '1 month',
                                           interval '1 month')
     LOOP
-        PERFORM lake._create_partition(ds.name, 'month', v_month);
+        PERFORM lake_internal._create_partition(ds.name, 'month', v_month);
     END LOOP;
-    PERFORM lake._create_partition(ds.name, 'after', ds.partitions_to);
-    PERFORM lake._audit('dataset.create', ds.name,
+    PERFORM lake_internal._create_partition(ds.name, 'after', ds.partitions_to);
+    PERFORM lake_internal._audit('dataset.create', ds.name,
                         jsonb_build_object('schema', p_json_schema, 'options', p_options));
     RETURN ds;
 END

@@ -6,8 +6,8 @@ CREATE TABLE lake.dataset_schemas (
     -- SQL boolean expression over `doc`, true only for valid documents; NULL when the schema
     -- uses keywords that cannot be compiled soundly (then PL/Python checks every row).
     predicate   text,
-    -- Top-level fields the schema keeps free of personal identifiers (booleans, bounded
-    -- numbers, enums, dates and times...), which the PII scan skips (lake._pii_clear_fields).
+    -- Top-level fields the schema keeps free of personal identifiers (booleans, bounded numbers,
+    -- enums, dates and times...), which the PII scan skips (lake_internal._pii_clear_fields).
     pii_clear   text[] NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  name NOT NULL DEFAULT session_user,

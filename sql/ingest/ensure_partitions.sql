@@ -39,26 +39,26 @@ BEGIN
     v_first := ds.partitions_from;
     v_last := ds.partitions_to;
     IF v_from < v_first THEN
-        PERFORM lake._drop_overflow(ds.name, 'before');
+        PERFORM lake_internal._drop_overflow(ds.name, 'before');
         FOR v_month IN SELECT generate_series(v_from, v_first - interval '1 month',
                                               interval '1 month')
         LOOP
-            PERFORM lake._create_partition(ds.name, 'month', v_month);
+            PERFORM lake_internal._create_partition(ds.name, 'month', v_month);
             v_created := v_created + 1;
         END LOOP;
-        PERFORM lake._create_partition(ds.name, 'before', v_from);
+        PERFORM lake_internal._create_partition(ds.name, 'before', v_from);
         v_first := v_from;
     END IF;
 
     IF v_to > v_last THEN
-        PERFORM lake._drop_overflow(ds.name, 'after');
+        PERFORM lake_internal._drop_overflow(ds.name, 'after');
         FOR v_month IN SELECT generate_series(v_last, v_to - interval '1 month',
                                               interval '1 month')
         LOOP
-            PERFORM lake._create_partition(ds.name, 'month', v_month);
+            PERFORM lake_internal._create_partition(ds.name, 'month', v_month);
             v_created := v_created + 1;
         END LOOP;
-        PERFORM lake._create_partition(ds.name, 'after', v_to);
+        PERFORM lake_internal._create_partition(ds.name, 'after', v_to);
         v_last := v_to;
     END IF;
 

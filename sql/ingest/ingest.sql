@@ -28,8 +28,8 @@ BEGIN
                              coalesce(jsonb_typeof(p_records), 'NULL')),
             HINT = 'Wrap a single record in [ ].';
     END IF;
-    v_user := lake._batch_user(p_for_user);
-    v_open := lake._open_batch(p_dataset, coalesce(p_batch_id, gen_random_uuid()), v_user, 'sql',
+    v_user := lake_internal._batch_user(p_for_user);
+    v_open := lake_internal._open_batch(p_dataset, coalesce(p_batch_id, gen_random_uuid()), v_user, 'sql',
                                encode(sha256(convert_to(p_records::text, 'UTF8')), 'hex'),
                                p_origin);
     IF NOT v_open.is_new THEN
@@ -37,7 +37,7 @@ BEGIN
         RETURN v_open.batch;
     END IF;
     v_n := jsonb_array_length(p_records);
-    PERFORM lake._ingest_docs(
+    PERFORM lake_internal._ingest_docs(
         p_dataset, (v_open.batch).id, v_user,
         ARRAY(SELECT 'records[' || (x.o - 1) || ']'
                 FROM generate_series(1, v_n) AS x(o) ORDER BY x.o),

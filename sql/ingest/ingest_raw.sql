@@ -1,7 +1,7 @@
 -- Records of an open client batch that the client could not route itself: invalid UTF-8, not
 -- JSON that PostgreSQL accepts (\u0000, numbers beyond numeric's range, nesting beyond the
 -- parser's stack), too large, or without a readable time. Each is parsed on its own; what fails
--- is quarantined with the exact bytes received, the rest goes through lake._ingest_docs.
+-- is quarantined with the exact bytes received, the rest goes through lake_internal._ingest_docs.
 CREATE FUNCTION lake.ingest_raw(p_dataset text, p_batch_id uuid, p_refs text[], p_raw bytea[])
 RETURNS void
 LANGUAGE plpgsql
@@ -65,9 +65,9 @@ BEGIN
         END IF;
     END LOOP;
     IF v_failed > 0 THEN
-        PERFORM lake._count_batch(ds.name, p_batch_id, v_failed, v_failed, 'client');
+        PERFORM lake_internal._count_batch(ds.name, p_batch_id, v_failed, v_failed, 'client');
     END IF;
-    PERFORM lake._ingest_docs(ds.name, p_batch_id, v_batch.user_id, v_refs, v_docs);
+    PERFORM lake_internal._ingest_docs(ds.name, p_batch_id, v_batch.user_id, v_refs, v_docs);
 END
 $$;
 ALTER FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) OWNER TO lake_owner;

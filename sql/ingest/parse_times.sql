@@ -1,13 +1,12 @@
--- Read records' times from their JSON values, in order, without ever raising: NULL where a value
--- is missing or not a valid time. RFC 3339 text must carry Z or an offset (a time without one is
+-- Read records' times from their JSON values, in order, without ever raising: NULL where a value is
+-- missing or not a valid time. RFC 3339 text must carry Z or an offset (a time without one is
 -- ambiguous) of at most 15:59 hours, PostgreSQL's limit; epoch formats take a JSON number of
--- seconds or milliseconds since 1970. lake._ingest_docs reads a whole statement's times with one
--- call: a function call per record cost more than the reading itself (≈ 27 µs a record, now
--- ≈ 5 µs for the usual shapes).
--- Each check guards the next inside CASE, the only construct whose order SQL guarantees. The
--- regular expression costs ≈ 6 µs a value, so the usual shapes (2026-11-27T08:15:00Z, with or
--- without milliseconds) are recognised by their digits' places and checked field by field,
--- exactly as the expression would check them.
+-- seconds or milliseconds since 1970. lake_internal._ingest_docs reads a whole statement's times
+-- with one call: a function call per record cost more than the reading itself (≈ 27 µs a record,
+-- now ≈ 5 µs for the usual shapes). Each check guards the next inside CASE, the only construct
+-- whose order SQL guarantees. The regular expression costs ≈ 6 µs a value, so the usual shapes
+-- (2026-11-27T08:15:00Z, with or without milliseconds) are recognised by their digits' places and
+-- checked field by field, exactly as the expression would check them.
 CREATE FUNCTION lake.parse_times(p_values jsonb[], p_format text DEFAULT 'rfc3339')
 RETURNS timestamptz[]
 LANGUAGE sql

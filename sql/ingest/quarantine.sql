@@ -12,7 +12,7 @@ CREATE TABLE lake.quarantine (
     -- The record as jsonb when it parsed; otherwise the exact bytes received in raw.
     doc             jsonb,
     raw             bytea,
-    -- The dataset's pii_fields in clear, encrypted (doc holds masks; see lake._pii_seal).
+    -- The dataset's pii_fields in clear, encrypted (doc holds masks; see lake_internal._pii_seal).
     pii             bytea,
     -- Structured reasons: [{"path": "$.lat", "rule": "maximum", "message": "..."}, ...]
     reasons         jsonb NOT NULL CHECK (jsonb_typeof(reasons) = 'array'),

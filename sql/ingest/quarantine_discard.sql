@@ -15,13 +15,13 @@ BEGIN
             MESSAGE = 'a discard decision needs a reason',
             HINT = 'lake.quarantine_discard(id, ''duplicate of an earlier export'')';
     END IF;
-    q := lake._undecided_item(p_id);
+    q := lake_internal._undecided_item(p_id);
     UPDATE lake.quarantine
        SET status = 'discarded', decided_at = now(), decided_by = session_user,
            decision_note = left(p_reason, 2000)
      WHERE id = p_id
     RETURNING * INTO q;
-    PERFORM lake._audit('quarantine.discard', q.dataset,
+    PERFORM lake_internal._audit('quarantine.discard', q.dataset,
                         jsonb_build_object('quarantine_id', p_id, 'reason', q.decision_note));
     RETURN q;
 END

@@ -16,8 +16,8 @@ DECLARE
     v_batch  lake.batches;
     v_why    jsonb;
 BEGIN
-    q := lake._undecided_item(p_id);
-    v_doc := coalesce(p_corrected, lake._pii_open(q.doc, q.pii));
+    q := lake_internal._undecided_item(p_id);
+    v_doc := coalesce(p_corrected, lake_internal._pii_open(q.doc, q.pii));
     IF v_doc IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK022',
             MESSAGE = format('quarantine item %s holds no parseable record', p_id),
@@ -30,10 +30,10 @@ BEGIN
                    'and discard this item.';
     END IF;
 
-    v_open := lake._open_batch(q.dataset, gen_random_uuid(), q.user_id, 'release',
+    v_open := lake_internal._open_batch(q.dataset, gen_random_uuid(), q.user_id, 'release',
                                encode(sha256(convert_to(v_doc::text, 'UTF8')), 'hex'),
                                format('quarantine %s', p_id));
-    PERFORM lake._ingest_docs(q.dataset, (v_open.batch).id, q.user_id,
+    PERFORM lake_internal._ingest_docs(q.dataset, (v_open.batch).id, q.user_id,
                               ARRAY[format('quarantine %s', p_id)], ARRAY[v_doc]);
     SELECT * INTO v_batch FROM lake.batches WHERE id = (v_open.batch).id;
     IF v_batch.accepted <> 1 THEN
@@ -49,10 +49,10 @@ BEGIN
        SET status = 'released', decided_at = now(), decided_by = session_user,
            decision_note = p_note, released_batch = v_batch.id
      WHERE id = p_id;
-    PERFORM lake._audit('quarantine.release', q.dataset,
+    PERFORM lake_internal._audit('quarantine.release', q.dataset,
                         jsonb_build_object('quarantine_id', p_id, 'batch_id', v_batch.id,
                                            'corrected', p_corrected IS NOT NULL, 'note', p_note),
-                        q.doc, (lake._pii_seal(
+                        q.doc, (lake_internal._pii_seal(
                                    (SELECT d.pii_fields FROM lake.datasets AS d
                                      WHERE d.name = q.dataset), v_doc)).doc);
     RETURN v_batch;

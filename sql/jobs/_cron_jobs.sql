@@ -1,7 +1,7 @@
 -- The lake's jobs as pg_cron knows them (schedule, active, last run) for lake.jobs: empty where
 -- pg_cron is not installed. Read as lake_owner, whom sql/extensions/pg_cron.sql lets see the
 -- lake.* jobs (pg_cron otherwise shows each role only the jobs it scheduled).
-CREATE FUNCTION lake._cron_jobs()
+CREATE FUNCTION lake_internal._cron_jobs()
 RETURNS TABLE (job text, jobid bigint, schedule text, active boolean, last_start timestamptz,
                last_end timestamptz, last_status text, last_message text, failures_24h bigint)
 LANGUAGE plpgsql
@@ -27,6 +27,6 @@ BEGIN
          WHERE j.jobname LIKE 'lake.%' AND j.database = current_database()$q$;
 END
 $$;
-ALTER FUNCTION lake._cron_jobs() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._cron_jobs() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._cron_jobs() TO lake_admin;
+ALTER FUNCTION lake_internal._cron_jobs() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._cron_jobs() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._cron_jobs() TO lake_admin;

@@ -1,2 +1,3 @@
--- After every job file: schedule them in pg_cron (lake._install_jobs), as the migrating role.
-SELECT lake._install_jobs();
+-- After every job file: schedule them in pg_cron (lake_internal._install_jobs), as the migrating
+-- role.
+SELECT lake_internal._install_jobs();

@@ -3,7 +3,7 @@
 -- by the migrations as the migrating role, which the jobs then run as. pg_cron lives only in the
 -- database named by cron.database_name: elsewhere (test databases, a second lake) nothing is
 -- scheduled, and lake.jobs shows the jobs as not scheduled.
-CREATE FUNCTION lake._install_jobs()
+CREATE FUNCTION lake_internal._install_jobs()
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -27,5 +27,5 @@ BEGIN
     RETURN v_n;
 END
 $$;
-ALTER FUNCTION lake._install_jobs() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._install_jobs() FROM PUBLIC;
+ALTER FUNCTION lake_internal._install_jobs() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._install_jobs() FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- Job analyze (0 4 * * *): fresh planner statistics for every dataset (the partitioned table and,
 -- through it, its partitions) and the lake's own tables. A table that fails is reported and the
 -- others go on. p_now is unused: statistics have no "as of".
-CREATE FUNCTION lake._job_analyze(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_analyze(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -15,7 +15,8 @@ BEGIN
     FOR t IN
         SELECT c.oid::regclass
           FROM pg_class AS c
-         WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+         WHERE c.relnamespace IN ('lake'::regnamespace, 'lake_internal'::regnamespace,
+                                 'user_data'::regnamespace)
            AND c.relkind IN ('r', 'p')
            AND NOT c.relispartition
          ORDER BY c.relnamespace, c.relname
@@ -30,6 +31,6 @@ BEGIN
     RETURN jsonb_build_object('tables_analyzed', v_done, 'now', p_now, 'errors', v_errors);
 END
 $$;
-ALTER FUNCTION lake._job_analyze(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_analyze(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_analyze(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_analyze(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_analyze(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_analyze(timestamptz) TO lake_admin;

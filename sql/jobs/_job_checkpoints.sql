@@ -3,7 +3,7 @@
 -- every dataset is taken (lake.checkpoint, label 'hourly'; one taken in the last 30 minutes
 -- counts, so late or repeated runs do not push useful ones out of the last 5). One dataset's
 -- failure does not stop the others.
-CREATE FUNCTION lake._job_checkpoints(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_checkpoints(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -30,6 +30,6 @@ BEGIN
                               'undo_rows_purged', v_purged.undo_rows_purged);
 END
 $$;
-ALTER FUNCTION lake._job_checkpoints(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_checkpoints(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_checkpoints(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_checkpoints(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_checkpoints(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_checkpoints(timestamptz) TO lake_admin;

@@ -1,7 +1,7 @@
 -- Close a run: failed when the job raised (p_error) or reported errors for some datasets
 -- (details -> 'errors' not empty), ok otherwise. A failed run also goes to the server log, where
 -- log-based alerting sees it.
-CREATE FUNCTION lake._job_finish(p_run bigint, p_details jsonb, p_error text)
+CREATE FUNCTION lake_internal._job_finish(p_run bigint, p_details jsonb, p_error text)
 RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -25,6 +25,6 @@ BEGIN
     RETURN v_status;
 END
 $$;
-ALTER FUNCTION lake._job_finish(bigint, jsonb, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_finish(bigint, jsonb, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_finish(bigint, jsonb, text) TO lake_admin;
+ALTER FUNCTION lake_internal._job_finish(bigint, jsonb, text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_finish(bigint, jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_finish(bigint, jsonb, text) TO lake_admin;

@@ -1,7 +1,7 @@
 -- The jobs lake.run_maintenance(p_job) runs, in order: p_job alone, or every job that runs inside
 -- the procedure when p_job is NULL. `commits`: the job commits as it goes (retention) and so
 -- cannot run in a subtransaction. Raises for an unknown job and for a statement job.
-CREATE FUNCTION lake._job_plan(p_job text)
+CREATE FUNCTION lake_internal._job_plan(p_job text)
 RETURNS TABLE (job text, commits boolean)
 LANGUAGE plpgsql
 STABLE
@@ -33,6 +33,6 @@ BEGIN
          ORDER BY j.position;
 END
 $$;
-ALTER FUNCTION lake._job_plan(text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_plan(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_plan(text) TO lake_admin;
+ALTER FUNCTION lake_internal._job_plan(text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_plan(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_plan(text) TO lake_admin;

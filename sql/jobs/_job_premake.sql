@@ -1,7 +1,7 @@
 -- Job premake (hourly): every dataset gets its partitions for the month of p_now and its
 -- `premake` next months, before records for them arrive. Each dataset on its own: one that
 -- fails (e.g. a lock timeout behind a long transaction) is reported and the others go on.
-CREATE FUNCTION lake._job_premake(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_premake(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -23,6 +23,6 @@ BEGIN
     RETURN jsonb_build_object('partitions_created', v_made, 'errors', v_errors);
 END
 $$;
-ALTER FUNCTION lake._job_premake(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_premake(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_premake(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_premake(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_premake(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_premake(timestamptz) TO lake_admin;

@@ -1,5 +1,5 @@
 -- Job purge_changes (daily): change events (lake.data_changes) are kept 7 days.
-CREATE FUNCTION lake._job_purge_changes(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_purge_changes(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -13,6 +13,6 @@ BEGIN
     RETURN jsonb_build_object('changes_deleted', v_n);
 END
 $$;
-ALTER FUNCTION lake._job_purge_changes(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_purge_changes(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_purge_changes(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_purge_changes(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_purge_changes(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_purge_changes(timestamptz) TO lake_admin;

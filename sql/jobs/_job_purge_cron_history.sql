@@ -1,7 +1,7 @@
 -- Job purge_cron_history (daily): pg_cron logs every run in cron.job_run_details and never forgets
 -- one; the lake's jobs' entries are kept 30 days. A database without pg_cron has nothing to do.
 -- (sql/extensions/pg_cron.sql lets lake_owner see and delete the lake's jobs' entries.)
-CREATE FUNCTION lake._job_purge_cron_history(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_purge_cron_history(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -20,6 +20,6 @@ BEGIN
     RETURN jsonb_build_object('runs_deleted', v_n);
 END
 $$;
-ALTER FUNCTION lake._job_purge_cron_history(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_purge_cron_history(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_purge_cron_history(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_purge_cron_history(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_purge_cron_history(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_purge_cron_history(timestamptz) TO lake_admin;

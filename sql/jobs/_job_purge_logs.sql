@@ -1,6 +1,6 @@
 -- Job purge_logs (daily): the lake's own job log keeps 30 days. (The server's JSON logs keep 30
 -- days by themselves: one file per day of the month, truncated when its day comes round.)
-CREATE FUNCTION lake._job_purge_logs(p_now timestamptz)
+CREATE FUNCTION lake_internal._job_purge_logs(p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -14,6 +14,6 @@ BEGIN
     RETURN jsonb_build_object('job_runs_deleted', v_n);
 END
 $$;
-ALTER FUNCTION lake._job_purge_logs(timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_purge_logs(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_purge_logs(timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_purge_logs(timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_purge_logs(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_purge_logs(timestamptz) TO lake_admin;

@@ -1,6 +1,6 @@
 -- Record a run of p_job that did not start because another run of it was still going: pg_cron
 -- would queue it, the lake skips it.
-CREATE FUNCTION lake._job_skip(p_job text, p_now timestamptz)
+CREATE FUNCTION lake_internal._job_skip(p_job text, p_now timestamptz)
 RETURNS void
 LANGUAGE sql
 SECURITY DEFINER
@@ -13,6 +13,6 @@ AS $$
             UNION ALL
             SELECT id, pid FROM lake.job_runs WHERE job = p_job AND status = 'running') AS r
 $$;
-ALTER FUNCTION lake._job_skip(text, timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_skip(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_skip(text, timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_skip(text, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_skip(text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_skip(text, timestamptz) TO lake_admin;

@@ -1,7 +1,7 @@
 -- Record the start of a run of p_job (lake.run_maintenance holds the job's advisory lock, so any
 -- other run still marked running lost its session: it is closed as failed, abandoned). Returns
 -- the run's id.
-CREATE FUNCTION lake._job_start(p_job text, p_now timestamptz)
+CREATE FUNCTION lake_internal._job_start(p_job text, p_now timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -18,6 +18,6 @@ BEGIN
     RETURN v_id;
 END
 $$;
-ALTER FUNCTION lake._job_start(text, timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._job_start(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._job_start(text, timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._job_start(text, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._job_start(text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._job_start(text, timestamptz) TO lake_admin;

@@ -1,5 +1,5 @@
--- The lake's scheduled jobs: one row per job, written by the files in sql/jobs/ (one job per
--- file). lake._install_jobs() puts them into pg_cron; lake.jobs shows them with their last runs.
+-- The lake's scheduled jobs: one row per job, written by the files in sql/jobs/ (one job per file).
+-- lake_internal._install_jobs() puts them into pg_cron; lake.jobs shows them with their last runs.
 CREATE TABLE lake.job_defs (
     -- pg_cron knows the job as 'lake.<name>'.
     name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,40}$'),

@@ -18,7 +18,7 @@ SELECT d.name                                         AS job,
        d.description,
        d.command
   FROM lake.job_defs AS d
-  LEFT JOIN lake._cron_jobs() AS c ON c.job = d.name
+  LEFT JOIN lake_internal._cron_jobs() AS c ON c.job = d.name
   LEFT JOIN LATERAL (SELECT x.started_at, x.finished_at, x.status, x.error, x.details
                        FROM lake.job_runs AS x
                       WHERE x.job = d.name

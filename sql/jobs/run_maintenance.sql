@@ -24,15 +24,15 @@ DECLARE
     v_error   text;
     v_status  text;
 BEGIN
-    FOR v_job IN SELECT p.job, p.commits FROM lake._job_plan(p_job) AS p LOOP
+    FOR v_job IN SELECT p.job, p.commits FROM lake_internal._job_plan(p_job) AS p LOOP
         -- Session-level, so it spans the commits below; per database, like the jobs.
         IF NOT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('lake.job'),
                                                pg_catalog.hashtext(v_job.job)) THEN
-            PERFORM lake._job_skip(v_job.job, v_now);
+            PERFORM lake_internal._job_skip(v_job.job, v_now);
             COMMIT;
             CONTINUE;
         END IF;
-        v_run := lake._job_start(v_job.job, v_now);
+        v_run := lake_internal._job_start(v_job.job, v_now);
         COMMIT;
         v_details := NULL;
         v_error := NULL;
@@ -42,12 +42,12 @@ BEGIN
             CALL lake.apply_retention(v_now, v_details);
         ELSE
             BEGIN
-                v_details := lake._job_work(v_job.job, v_now);
+                v_details := lake_internal._job_work(v_job.job, v_now);
             EXCEPTION WHEN OTHERS THEN
                 v_error := SQLERRM;
             END;
         END IF;
-        v_status := lake._job_finish(v_run, v_details, v_error);
+        v_status := lake_internal._job_finish(v_run, v_details, v_error);
         COMMIT;
         PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('lake.job'),
                                               pg_catalog.hashtext(v_job.job));

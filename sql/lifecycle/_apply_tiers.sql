@@ -1,12 +1,12 @@
 -- The tiering step of lake.apply_retention for one dataset, as of p_now: record each monthly
 -- partition's tier (lake.partition_tiers), put the cold_reject safety net on cold and expired
--- partitions (lake._tg_cold_reject) and take it off partitions that are no longer cold, move a
--- partition (and its indexes) to the tablespace configured for its tier (tablespace_hot, _warm,
--- _cold; expired counts as cold), and set the dataset's writable_from: the first month that is
--- still hot or warm, before which the ingest paths quarantine records (rule partition_cold).
+-- partitions (lake_internal._tg_cold_reject) and take it off partitions that are no longer cold,
+-- move a partition (and its indexes) to the tablespace configured for its tier (tablespace_hot,
+-- _warm, _cold; expired counts as cold), and set the dataset's writable_from: the first month that
+-- is still hot or warm, before which the ingest paths quarantine records (rule partition_cold).
 -- Returns {"tiers_changed", "moved", "writable_from", "errors"}. A move that cannot get its lock
 -- within lock_timeout is left for the next run (in errors).
-CREATE FUNCTION lake._apply_tiers(p_dataset text, p_now timestamptz)
+CREATE FUNCTION lake_internal._apply_tiers(p_dataset text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
@@ -39,7 +39,7 @@ BEGIN
             MESSAGE = format('dataset %L does not exist', p_dataset),
             HINT = 'SELECT name FROM lake.datasets lists the datasets.';
     END IF;
-    PERFORM set_config('lock_timeout', lake._setting('lock_timeout'), true);
+    PERFORM set_config('lock_timeout', lake_internal._setting('lock_timeout'), true);
 
     FOR p IN
         SELECT c.oid::regclass AS rel, c.relname, b.range_from, b.range_to,
@@ -48,12 +48,12 @@ BEGIN
                                     ELSE c.reltablespace END) AS space
           FROM pg_catalog.pg_inherits AS i
           JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
-          CROSS JOIN LATERAL lake._partition_bounds(c.oid::regclass) AS b
+          CROSS JOIN LATERAL lake_internal._partition_bounds(c.oid::regclass) AS b
          WHERE i.inhparent = format('user_data.%I', ds.name)::regclass
            AND b.range_from IS NOT NULL AND b.range_to IS NOT NULL
          ORDER BY b.range_from
     LOOP
-        v_tier := lake._tier(ds.tiers, p.range_to, p_now);
+        v_tier := lake_internal._tier(ds.tiers, p.range_to, p_now);
         v_cold := v_tier IN ('cold', 'expired');
         v_trigger := EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                               WHERE t.tgrelid = p.rel AND t.tgname = 'cold_reject');
@@ -61,13 +61,13 @@ BEGIN
             EXECUTE format($trg$
                 CREATE CONSTRAINT TRIGGER cold_reject AFTER INSERT OR UPDATE
                 ON user_data_partitions.%I DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW EXECUTE FUNCTION lake._tg_cold_reject()$trg$, p.relname);
+                FOR EACH ROW EXECUTE FUNCTION lake_internal._tg_cold_reject()$trg$, p.relname);
         ELSIF v_trigger AND NOT v_cold THEN  -- an earlier run with a later "now", or new tiers
             EXECUTE format('DROP TRIGGER cold_reject ON user_data_partitions.%I', p.relname);
         END IF;
 
         v_moved_to := NULL;
-        v_space := nullif(lake._setting('tablespace_' || CASE WHEN v_cold THEN 'cold'
+        v_space := nullif(lake_internal._setting('tablespace_' || CASE WHEN v_cold THEN 'cold'
                                                               ELSE v_tier END), '');
         IF v_space IS NOT NULL AND v_space IS DISTINCT FROM p.space THEN
             BEGIN
@@ -108,7 +108,7 @@ BEGIN
         UPDATE lake.datasets SET writable_from = v_writable WHERE name = ds.name;
     END IF;
     IF v_changed > 0 OR v_moved > 0 OR v_writable IS DISTINCT FROM ds.writable_from THEN
-        PERFORM lake._audit('retention.tiers', ds.name,
+        PERFORM lake_internal._audit('retention.tiers', ds.name,
                             jsonb_build_object('now', p_now, 'tiers_changed', v_changed,
                                                'moved', v_moved, 'writable_from', v_writable));
     END IF;
@@ -116,6 +116,6 @@ BEGIN
                               'writable_from', v_writable, 'errors', v_errors);
 END
 $$;
-ALTER FUNCTION lake._apply_tiers(text, timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._apply_tiers(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._apply_tiers(text, timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._apply_tiers(text, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._apply_tiers(text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._apply_tiers(text, timestamptz) TO lake_admin;

@@ -4,7 +4,7 @@
 -- <p_root>/<dataset>/<YYYY-MM>/<dataset>_<YYYY-MM>_<p_stamp>.jsonl.gz. Returns the manifest
 -- (row_count and sha256 of the uncompressed content, as streamed from the table) with the two
 -- paths. The caller holds a lock that keeps the partition unchanged.
-CREATE FUNCTION lake._archive_write(p_partition text, p_dataset text, p_month timestamptz,
+CREATE FUNCTION lake_internal._archive_write(p_partition text, p_dataset text, p_month timestamptz,
                                     p_root text, p_stamp text, p_columns jsonb)
 RETURNS jsonb
 LANGUAGE plpython3u
@@ -14,7 +14,7 @@ SET bytea_output = 'hex'
 SET synchronize_seqscans = off
 AS $$
 if "lake_ready" not in GD:
-    plpy.execute("SELECT lake._plpy_bootstrap()")
+    plpy.execute("SELECT lake_internal._plpy_bootstrap()")
 import datetime
 import json
 from lake_archive import archive_paths, partition_lines, write_archive
@@ -33,6 +33,6 @@ manifest["path"] = data_path
 manifest["manifest_path"] = manifest_path
 return json.dumps(manifest)
 $$;
-REVOKE ALL ON FUNCTION lake._archive_write(text, text, timestamptz, text, text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._archive_write(text, text, timestamptz, text, text, jsonb)
+REVOKE ALL ON FUNCTION lake_internal._archive_write(text, text, timestamptz, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._archive_write(text, text, timestamptz, text, text, jsonb)
     TO lake_owner;

@@ -1,14 +1,15 @@
 -- Add one step's result to the report of lake.apply_retention (which, being a procedure that
 -- commits, can have no pinned search_path, so its own body only calls lake functions):
---   p_step from lake._apply_tiers: tiers_changed, moved, writable_from, its errors;
---   p_step from lake._retire_month: the month's report in months, counted when dropped (and
---     archived when an archive was written); kept (held, busy, kept) or errors (failed);
+--   p_step from lake_internal._apply_tiers: tiers_changed, moved, writable_from, its errors;
+--   p_step from lake_internal._retire_month: the month's report in months, counted when
+--     dropped (and archived when an archive was written); kept (held, busy, kept) or errors
+--     (failed);
 --   p_step {"step": …, "error": …} (a caught exception): errors;
 --   p_purged: how many archives lake.purge_archives deleted.
 -- With p_report NULL, the empty report as of p_now. Every failure, and every month kept because
 -- its table stayed locked, is also listed in the report's top-level errors, tagged with its
 -- dataset: one place for a job runner to look (lake.run_maintenance marks such a run failed).
-CREATE FUNCTION lake._retention_add(p_report jsonb, p_now timestamptz, p_dataset text,
+CREATE FUNCTION lake_internal._retention_add(p_report jsonb, p_now timestamptz, p_dataset text,
                                     p_step jsonb, p_purged integer DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -73,7 +74,7 @@ BEGIN
     RETURN jsonb_set(r, ARRAY['datasets', p_dataset], d);
 END
 $$;
-ALTER FUNCTION lake._retention_add(jsonb, timestamptz, text, jsonb, integer) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._retention_add(jsonb, timestamptz, text, jsonb, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._retention_add(jsonb, timestamptz, text, jsonb, integer)
+ALTER FUNCTION lake_internal._retention_add(jsonb, timestamptz, text, jsonb, integer) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._retention_add(jsonb, timestamptz, text, jsonb, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._retention_add(jsonb, timestamptz, text, jsonb, integer)
     TO lake_admin;

@@ -8,9 +8,9 @@
 --   3. never drop rows inside the window: bounds and max(ts) are checked;
 --   4. the archive: an existing one of this month that still equals the partition is reused
 --      (read back and compared again); one that differs from the partition (rows erased since)
---      is superseded and its files deleted; otherwise one is written (lake._archive_write) and
---      read back from disk (lake._archive_digest): its row count and SHA-256 must equal those
---      of the rows streamed from the partition. A mismatch, a damaged or missing file: status
+--      is superseded and its files deleted; otherwise one is written
+--      (lake_internal._archive_write) and read back from disk (lake_internal._archive_digest):
+--      its row count and SHA-256 must equal those of the rows streamed from the partition. A mismatch, a damaged or missing file: status
 --      failed, nothing dropped. An empty month needs no archive;
 --   5. DETACH under lock_timeout, lock_attempts tries with a pause (1 s, 2 s, ...) between: the
 --      ACCESS EXCLUSIVE lock on user_data.<dataset> is waited for briefly and held only for the
@@ -19,8 +19,9 @@
 --   6. DROP it, move partitions_from one month on and remake the (empty) overflow partition
 --      <dataset>_p_before up to it.
 -- Returns a report: action (none, held, busy, kept, failed, dropped), month, rows, archive id,
--- archive (written, reused, none (empty)), archive_ms and drop_ms (the time of the archive and of the detach-and-drop steps).
-CREATE FUNCTION lake._retire_month(p_dataset text, p_now timestamptz)
+-- archive (written, reused, none (empty)), archive_ms and drop_ms (the time of the archive and
+-- of the detach-and-drop steps).
+CREATE FUNCTION lake_internal._retire_month(p_dataset text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
@@ -47,8 +48,8 @@ DECLARE
     v_t0        timestamptz;
     v_archive_ms numeric := 0;
     v_drop_ms   numeric;
-    v_attempts  integer := lake._setting('lock_attempts')::integer;
-    v_timeout   text := lake._setting('lock_timeout');
+    v_attempts  integer := lake_internal._setting('lock_attempts')::integer;
+    v_timeout   text := lake_internal._setting('lock_timeout');
     v_attempt   integer := 0;
     v_error     text;
 BEGIN
@@ -69,9 +70,9 @@ BEGIN
         RETURN jsonb_build_object('action', 'busy', 'month', v_label,
                                   'reason', 'another retention run or restore works on it');
     END IF;
-    v_part := lake._partition_name(ds.name, v_month);
+    v_part := lake_internal._partition_name(ds.name, v_month);
     v_rel := to_regclass(format('user_data_partitions.%I', v_part));
-    SELECT b.range_from, b.range_to INTO v_from, v_to FROM lake._partition_bounds(v_rel) AS b;
+    SELECT b.range_from, b.range_to INTO v_from, v_to FROM lake_internal._partition_bounds(v_rel) AS b;
     IF v_rel IS NULL OR v_from IS DISTINCT FROM v_month OR v_to IS DISTINCT FROM v_next THEN
         RAISE EXCEPTION USING ERRCODE = 'LK063',
             MESSAGE = format('partition %s of dataset %s is missing or has other bounds',
@@ -104,7 +105,7 @@ BEGIN
 
     v_t0 := clock_timestamp();
     IF v_live.id IS NOT NULL THEN
-        v_dig := lake._archive_digest(v_live.path, v_part);
+        v_dig := lake_internal._archive_digest(v_live.path, v_part);
         IF v_dig ? 'file_error' OR v_dig ->> 'file_sha256' <> v_live.sha256
            OR (v_dig ->> 'file_rows')::bigint <> v_live.rows THEN
             v_error := format('archive %s does not hold what was recorded (%s rows, sha256 %s): %s',
@@ -113,7 +114,7 @@ BEGIN
                                        format('%s rows, sha256 %s', v_dig ->> 'file_rows',
                                               v_dig ->> 'file_sha256')));
             UPDATE lake.archives SET status = 'failed', error = v_error WHERE id = v_live.id;
-            PERFORM lake._audit('retention.verify_failed', ds.name || ' ' || v_label,
+            PERFORM lake_internal._audit('retention.verify_failed', ds.name || ' ' || v_label,
                                 jsonb_build_object('archive_id', v_live.id, 'error', v_error));
             RAISE WARNING 'retention of % %: %', ds.name, v_label, v_error;
             RETURN jsonb_build_object('action', 'failed', 'month', v_label,
@@ -121,9 +122,9 @@ BEGIN
         ELSIF v_dig ->> 'table_sha256' <> v_live.sha256
               OR (v_dig ->> 'table_rows')::bigint <> v_live.rows THEN
             -- Rows were erased since: the old file must not outlive them.
-            PERFORM lake._archive_remove(ARRAY[v_live.path, v_live.manifest_path]);
+            PERFORM lake_internal._archive_remove(ARRAY[v_live.path, v_live.manifest_path]);
             UPDATE lake.archives SET status = 'superseded' WHERE id = v_live.id;
-            PERFORM lake._audit('retention.supersede', ds.name || ' ' || v_label,
+            PERFORM lake_internal._audit('retention.supersede', ds.name || ' ' || v_label,
                                 jsonb_build_object('archive_id', v_live.id));
         ELSE
             v_arch := v_live;
@@ -131,15 +132,15 @@ BEGIN
     END IF;
 
     IF v_arch.id IS NULL AND NOT v_empty THEN
-        v_man := lake._archive_write(
-            v_part, ds.name, v_month, lake._archive_root(lake._setting('archive_dir')),
+        v_man := lake_internal._archive_write(
+            v_part, ds.name, v_month, lake_internal._archive_root(lake_internal._setting('archive_dir')),
             to_char(clock_timestamp(), 'YYYYMMDD"T"HH24MISSUS"Z"'),
             (SELECT jsonb_agg(jsonb_build_object('name', a.attname,
                                                  'type', format_type(a.atttypid, a.atttypmod))
                               ORDER BY a.attnum)
                FROM pg_catalog.pg_attribute AS a
               WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped));
-        v_dig := lake._archive_digest(v_man ->> 'path');
+        v_dig := lake_internal._archive_digest(v_man ->> 'path');
         v_error := CASE
             WHEN v_dig ? 'file_error' THEN v_dig ->> 'file_error'
             WHEN v_dig ->> 'file_sha256' <> v_man ->> 'sha256'
@@ -156,14 +157,14 @@ BEGIN
                 CASE WHEN v_error IS NULL THEN clock_timestamp() END)
         RETURNING a.* INTO v_arch;
         IF v_error IS NOT NULL THEN
-            PERFORM lake._audit('retention.verify_failed', ds.name || ' ' || v_label,
+            PERFORM lake_internal._audit('retention.verify_failed', ds.name || ' ' || v_label,
                                 jsonb_build_object('archive_id', v_arch.id, 'error', v_error));
             RAISE WARNING 'retention of % %: archive failed verification: %', ds.name, v_label,
                 v_error;
             RETURN jsonb_build_object('action', 'failed', 'month', v_label,
                                       'archive_id', v_arch.id, 'error', v_error);
         END IF;
-        PERFORM lake._audit('retention.archive', ds.name || ' ' || v_label,
+        PERFORM lake_internal._audit('retention.archive', ds.name || ' ' || v_label,
                             jsonb_build_object('archive_id', v_arch.id, 'path', v_arch.path,
                                                'rows', v_arch.rows, 'sha256', v_arch.sha256,
                                                'bytes', v_arch.bytes));
@@ -188,7 +189,7 @@ BEGIN
             EXIT;
         EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             IF v_attempt >= v_attempts THEN
-                PERFORM lake._audit('retention.lock_timeout', ds.name || ' ' || v_label,
+                PERFORM lake_internal._audit('retention.lock_timeout', ds.name || ' ' || v_label,
                                     jsonb_build_object('attempts', v_attempt,
                                                        'lock_timeout', v_timeout));
                 RETURN jsonb_build_object(
@@ -201,14 +202,14 @@ BEGIN
         END;
     END LOOP;
     EXECUTE format('DROP TABLE user_data_partitions.%I', v_part);
-    PERFORM lake._drop_overflow(ds.name, 'before');
-    PERFORM lake._create_partition(ds.name, 'before', v_next);
+    PERFORM lake_internal._drop_overflow(ds.name, 'before');
+    PERFORM lake_internal._create_partition(ds.name, 'before', v_next);
     UPDATE lake.datasets SET partitions_from = v_next WHERE name = ds.name;
     DELETE FROM lake.partition_tiers WHERE dataset = ds.name AND month = v_month;
     UPDATE lake.archives SET status = 'dropped', dropped_at = clock_timestamp(), hold_until = NULL
      WHERE id = v_arch.id;
     v_drop_ms := round(extract(epoch FROM clock_timestamp() - v_t0) * 1000, 3);
-    PERFORM lake._audit('retention.drop', ds.name || ' ' || v_label,
+    PERFORM lake_internal._audit('retention.drop', ds.name || ' ' || v_label,
                         jsonb_build_object('partition', v_part, 'archive_id', v_arch.id,
                                            'rows', coalesce(v_arch.rows, 0)));
     RETURN jsonb_build_object('action', 'dropped', 'month', v_label, 'partition', v_part,
@@ -220,6 +221,6 @@ BEGIN
                               'attempts', v_attempt);
 END
 $$;
-ALTER FUNCTION lake._retire_month(text, timestamptz) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._retire_month(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._retire_month(text, timestamptz) TO lake_admin;
+ALTER FUNCTION lake_internal._retire_month(text, timestamptz) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._retire_month(text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._retire_month(text, timestamptz) TO lake_admin;

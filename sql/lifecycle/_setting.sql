@@ -1,5 +1,5 @@
 -- The value of one lake setting (lake.settings); an unknown key is a bug in the caller.
-CREATE FUNCTION lake._setting(p_key text)
+CREATE FUNCTION lake_internal._setting(p_key text)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -10,10 +10,10 @@ DECLARE
 BEGIN
     SELECT s.value INTO v_value FROM lake.settings AS s WHERE s.key = p_key;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'lake._setting: unknown setting %', p_key;
+        RAISE EXCEPTION 'lake_internal._setting: unknown setting %', p_key;
     END IF;
     RETURN v_value;
 END
 $$;
-ALTER FUNCTION lake._setting(text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._setting(text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._setting(text) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._setting(text) FROM PUBLIC;

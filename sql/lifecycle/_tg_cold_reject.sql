@@ -5,7 +5,7 @@
 -- the partition directly): the commit fails. It runs at commit because a plain INSERT into
 -- user_data.<dataset> puts the row here first and its validation trigger moves it to the
 -- quarantine only at the end of the statement. DELETE is not checked: erasure stays possible.
-CREATE FUNCTION lake._tg_cold_reject()
+CREATE FUNCTION lake_internal._tg_cold_reject()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -34,5 +34,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_cold_reject() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_cold_reject() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_cold_reject() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_cold_reject() FROM PUBLIC;

@@ -1,15 +1,16 @@
 -- The lifecycle run over every dataset, as of p_now (a parameter so that a test can live a year
--- ahead): record tiers and apply their rules (lake._apply_tiers), then archive, verify and drop
--- the months wholly older than the retention window, oldest first (lake._retire_month), then
--- delete archive files older than archive_retention (lake.purge_archives).
+-- ahead): record tiers and apply their rules (lake_internal._apply_tiers), then archive, verify and
+-- drop the months wholly older than the retention window, oldest first
+-- (lake_internal._retire_month), then delete archive files older than archive_retention
+-- (lake.purge_archives).
 --
--- A procedure that COMMITs after every step, so that each dropped month is final at once, no
--- lock outlives its step and a failure loses no finished work: CALL it on its own (not inside a
+-- A procedure that COMMITs after every step, so that each dropped month is final at once, no lock
+-- outlives its step and a failure loses no finished work: CALL it on its own (not inside a
 -- transaction block; pg_cron does so). It has neither SECURITY DEFINER nor a SET clause (either
--- forbids COMMIT), so its body only calls schema-qualified lake functions: the steps are
--- SECURITY DEFINER functions granted to lake_admin, and the report is built by
--- lake._retention_add. A dataset's failure is caught and reported, and the other datasets go on;
--- a dataset stops at its first month that is not dropped (the months stay one contiguous run).
+-- forbids COMMIT), so its body only calls schema-qualified lake functions: the steps are SECURITY
+-- DEFINER functions granted to lake_admin, and the report is built by lake_internal._retention_add.
+-- A dataset's failure is caught and reported, and the other datasets go on; a dataset stops at its
+-- first month that is not dropped (the months stay one contiguous run).
 --
 -- p_report (INOUT): {"now": …, "purged": n, "errors": [every failure and every month kept
 -- because of a lock, with its dataset], "datasets": {"<name>":
@@ -23,31 +24,31 @@ DECLARE
     v_name text;
     v_step jsonb;
 BEGIN
-    p_report := lake._retention_add(NULL, p_now, NULL, NULL);
+    p_report := lake_internal._retention_add(NULL, p_now, NULL, NULL);
     FOR v_name IN SELECT d.name FROM lake.datasets AS d ORDER BY d.name LOOP
         BEGIN
-            v_step := lake._apply_tiers(v_name, p_now);
+            v_step := lake_internal._apply_tiers(v_name, p_now);
         EXCEPTION WHEN OTHERS THEN
-            v_step := lake._retention_error('tiers', SQLSTATE, SQLERRM);
+            v_step := lake_internal._retention_error('tiers', SQLSTATE, SQLERRM);
         END;
         COMMIT;
-        p_report := lake._retention_add(p_report, p_now, v_name, v_step);
+        p_report := lake_internal._retention_add(p_report, p_now, v_name, v_step);
         LOOP
             BEGIN
-                v_step := lake._retire_month(v_name, p_now);
+                v_step := lake_internal._retire_month(v_name, p_now);
             EXCEPTION WHEN OTHERS THEN
-                v_step := lake._retention_error('retention', SQLSTATE, SQLERRM);
+                v_step := lake_internal._retention_error('retention', SQLSTATE, SQLERRM);
             END;
             COMMIT;
-            p_report := lake._retention_add(p_report, p_now, v_name, v_step);
-            EXIT WHEN NOT lake._retention_more(v_step);
+            p_report := lake_internal._retention_add(p_report, p_now, v_name, v_step);
+            EXIT WHEN NOT lake_internal._retention_more(v_step);
         END LOOP;
     END LOOP;
     BEGIN
-        p_report := lake._retention_add(p_report, p_now, NULL, NULL, lake.purge_archives(p_now));
+        p_report := lake_internal._retention_add(p_report, p_now, NULL, NULL, lake.purge_archives(p_now));
     EXCEPTION WHEN OTHERS THEN
-        p_report := lake._retention_add(p_report, p_now, NULL,
-                                        lake._retention_error('purge', SQLSTATE, SQLERRM));
+        p_report := lake_internal._retention_add(p_report, p_now, NULL,
+                                        lake_internal._retention_error('purge', SQLSTATE, SQLERRM));
     END;
     COMMIT;
 END

@@ -15,7 +15,7 @@ SELECT d.name                                   AS dataset,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS rows_estimate,
        pg_total_relation_size(c.oid)            AS bytes,
        CASE WHEN b.range_from IS NULL OR b.range_to IS NULL THEN NULL
-            ELSE coalesce(t.tier, lake._tier(d.tiers, b.range_to, now())) END AS tier,
+            ELSE coalesce(t.tier, lake_internal._tier(d.tiers, b.range_to, now())) END AS tier,
        t.as_of                                  AS tiered_at,
        coalesce(s.spcname,
                 (SELECT ds.spcname FROM pg_catalog.pg_database AS db
@@ -25,7 +25,7 @@ SELECT d.name                                   AS dataset,
   JOIN pg_catalog.pg_inherits AS i
     ON i.inhparent = format('user_data.%I', d.name)::regclass
   JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
-  CROSS JOIN LATERAL lake._partition_bounds(c.oid::regclass) AS b
+  CROSS JOIN LATERAL lake_internal._partition_bounds(c.oid::regclass) AS b
   LEFT JOIN lake.partition_tiers AS t ON t.dataset = d.name AND t.month = b.range_from
   LEFT JOIN pg_catalog.pg_tablespace AS s ON s.oid = c.reltablespace;
 ALTER VIEW lake.partitions OWNER TO lake_owner;

@@ -16,14 +16,14 @@ DECLARE
 BEGIN
     FOR a IN SELECT * FROM lake.archives
               WHERE status IN ('dropped', 'failed')
-                AND created_at < p_now - lake._setting('archive_retention')::interval
+                AND created_at < p_now - lake_internal._setting('archive_retention')::interval
               ORDER BY id
                 FOR UPDATE SKIP LOCKED
     LOOP
-        PERFORM lake._archive_remove(ARRAY[a.path, a.manifest_path]);
+        PERFORM lake_internal._archive_remove(ARRAY[a.path, a.manifest_path]);
         UPDATE lake.archives SET status = 'purged', purged_at = clock_timestamp()
          WHERE id = a.id;
-        PERFORM lake._audit('archive.purge', a.dataset || ' ' || to_char(a.month AT TIME ZONE 'UTC',
+        PERFORM lake_internal._audit('archive.purge', a.dataset || ' ' || to_char(a.month AT TIME ZONE 'UTC',
                                                                            'YYYY-MM'),
                             jsonb_build_object('archive_id', a.id, 'path', a.path,
                                                'rows', a.rows, 'created_at', a.created_at));

@@ -1,12 +1,13 @@
 -- Bring an archived month of a dataset back: the newest archive of that month whose partition was
--- dropped is read back and its SHA-256 and row count checked against lake.archives first; its
--- rows (ids and every column as archived) are loaded into a fresh table, which is then attached
--- as the month's partition (a CHECK constraint matching the bounds spares the scan under lock),
--- extending the run of partitions backwards: the overflow partition <dataset>_p_before moves
--- down, and months between the restored one and the run come back empty (their archives stay
--- as they are; such an empty month can be restored in turn). The restored month is read-only (cold) and is not archived and dropped again
--- before p_now + the restore_hold setting (7 days; hold_until in lake.archives). Its records
--- are scanned for personal identifiers again. Returns the archive's row. Administrators only.
+-- dropped is read back and its SHA-256 and row count checked against lake.archives first; its rows
+-- (ids and every column as archived) are loaded into a fresh table, which is then attached as the
+-- month's partition (a CHECK constraint matching the bounds spares the scan under lock), extending
+-- the run of partitions backwards: the overflow partition <dataset>_p_before moves down, and months
+-- between the restored one and the run come back empty (their archives stay as they are; such an
+-- empty month can be restored in turn). The restored month is read-only (cold) and is not archived
+-- and dropped again before p_now + the restore_hold setting (7 days; hold_until in lake.archives).
+-- Its records are scanned for personal identifiers again. Returns the archive's row. Administrators
+-- only.
 CREATE FUNCTION lake.restore_partition(p_dataset text, p_month timestamptz,
                                        p_now timestamptz DEFAULT now())
 RETURNS lake.archives
@@ -44,7 +45,7 @@ BEGIN
     END IF;
     -- Not while a retention run works on this dataset.
     PERFORM pg_advisory_xact_lock(hashtext('lake.retention'), hashtext(ds.name));
-    v_part := lake._partition_name(ds.name, v_month);
+    v_part := lake_internal._partition_name(ds.name, v_month);
     v_tmp := v_part || '_r';
     IF v_month >= ds.partitions_from THEN
         -- An empty month inside the run (made by an earlier restore of an older month) may be
@@ -72,7 +73,7 @@ BEGIN
             HINT = 'SELECT * FROM lake.archives lists the archives (purged ones are gone).';
     END IF;
 
-    v_dig := lake._archive_digest(a.path);
+    v_dig := lake_internal._archive_digest(a.path);
     IF v_dig ? 'file_error' OR v_dig ->> 'file_sha256' <> a.sha256
        OR (v_dig ->> 'file_rows')::bigint <> a.rows THEN
         RAISE EXCEPTION USING ERRCODE = 'LK065',
@@ -92,7 +93,7 @@ BEGIN
                  FROM pg_catalog.pg_attribute AS x
                 WHERE x.attrelid = format('user_data_partitions.%I', v_tmp)::regclass
                   AND x.attnum > 0 AND NOT x.attisdropped);
-    v_man := lake._archive_manifest(a.manifest_path);
+    v_man := lake_internal._archive_manifest(a.manifest_path);
     IF v_man IS NULL OR v_man -> 'columns' <> v_cols THEN
         RAISE EXCEPTION USING ERRCODE = 'LK065',
             MESSAGE = format('archive %s has no manifest or other columns than user_data.%s', a.id,
@@ -103,7 +104,7 @@ BEGIN
     END IF;
     EXECUTE format($q$
         INSERT INTO user_data_partitions.%1$I
-        SELECT r.* FROM lake._archive_lines($1) AS l(line),
+        SELECT r.* FROM lake_internal._archive_lines($1) AS l(line),
                jsonb_populate_record(NULL::user_data_partitions.%1$I, l.line::jsonb) AS r$q$,
         v_tmp)
     USING a.path;
@@ -135,13 +136,13 @@ BEGIN
     ELSE
         -- Extend the run backwards: the overflow partition gives up the range; months between
         -- come back empty.
-        PERFORM lake._drop_overflow(ds.name, 'before');
+        PERFORM lake_internal._drop_overflow(ds.name, 'before');
         FOR v_gap IN SELECT generate_series(v_next, ds.partitions_from - interval '1 month',
                                             interval '1 month')
         LOOP
-            PERFORM lake._create_partition(ds.name, 'month', v_gap);
+            PERFORM lake_internal._create_partition(ds.name, 'month', v_gap);
         END LOOP;
-        PERFORM lake._create_partition(ds.name, 'before', v_month);
+        PERFORM lake_internal._create_partition(ds.name, 'before', v_month);
         UPDATE lake.datasets SET partitions_from = v_month WHERE name = ds.name;
     END IF;
     EXECUTE format('ALTER TABLE user_data_partitions.%I RENAME TO %I', v_tmp, v_part);
@@ -153,16 +154,16 @@ BEGIN
     EXECUTE format($trg$
         CREATE CONSTRAINT TRIGGER cold_reject AFTER INSERT OR UPDATE
         ON user_data_partitions.%I DEFERRABLE INITIALLY DEFERRED
-        FOR EACH ROW EXECUTE FUNCTION lake._tg_cold_reject()$trg$, v_part);
+        FOR EACH ROW EXECUTE FUNCTION lake_internal._tg_cold_reject()$trg$, v_part);
     INSERT INTO lake.partition_tiers AS t (dataset, month, partition, tier, as_of)
-    VALUES (ds.name, v_month, v_part, lake._tier(ds.tiers, v_next, p_now), p_now)
+    VALUES (ds.name, v_month, v_part, lake_internal._tier(ds.tiers, v_next, p_now), p_now)
     ON CONFLICT (dataset, month) DO UPDATE
        SET partition = excluded.partition, tier = excluded.tier, tablespace = NULL,
            as_of = excluded.as_of, changed_at = now();
     IF ds.pii_scan THEN
         EXECUTE format($q$
             SELECT sum(n) FROM (
-                SELECT lake._pii_scan($1, array_agg(s.id), array_agg(s.user_id::text),
+                SELECT lake_internal._pii_scan($1, array_agg(s.id), array_agg(s.user_id::text),
                                       array_agg(s.doc)) AS n
                   FROM (SELECT r.id, r.user_id, r.doc, row_number() OVER () / 10000 AS g
                           FROM ONLY user_data_partitions.%I AS r) AS s
@@ -172,10 +173,10 @@ BEGIN
 
     UPDATE lake.archives
        SET status = 'restored', restored_at = clock_timestamp(),
-           hold_until = p_now + lake._setting('restore_hold')::interval
+           hold_until = p_now + lake_internal._setting('restore_hold')::interval
      WHERE id = a.id
     RETURNING * INTO a;
-    PERFORM lake._audit('archive.restore', ds.name || ' ' || v_label,
+    PERFORM lake_internal._audit('archive.restore', ds.name || ' ' || v_label,
                         jsonb_build_object('archive_id', a.id, 'rows', v_rows,
                                            'hold_until', a.hold_until));
     RETURN a;

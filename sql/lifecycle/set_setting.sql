@@ -45,7 +45,7 @@ BEGIN
             HINT = v_old.description;
     END IF;
     UPDATE lake.settings SET value = p_value WHERE key = p_key RETURNING * INTO v_new;
-    PERFORM lake._audit('setting.set', p_key,
+    PERFORM lake_internal._audit('setting.set', p_key,
                         jsonb_build_object('old', v_old.value, 'new', p_value));
     RETURN v_new;
 END

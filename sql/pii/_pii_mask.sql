@@ -1,7 +1,7 @@
 -- How a personal identifier shows to those who may not see it: an e-mail address keeps its
 -- first character and its domain (j***@example.com), other text its first character and, when
 -- long enough to stay unguessable, its last two (+***67); anything else becomes "***".
-CREATE FUNCTION lake._pii_mask(p_value jsonb)
+CREATE FUNCTION lake_internal._pii_mask(p_value jsonb)
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE
@@ -15,5 +15,5 @@ AS $$
             THEN left(p_value #>> '{}', 1) || '***' || right(p_value #>> '{}', 2)
         ELSE '***' END)
 $$;
-ALTER FUNCTION lake._pii_mask(jsonb) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._pii_mask(jsonb) FROM PUBLIC;
+ALTER FUNCTION lake_internal._pii_mask(jsonb) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._pii_mask(jsonb) FROM PUBLIC;

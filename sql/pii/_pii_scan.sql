@@ -1,9 +1,9 @@
--- Scan stored records for personal identifiers (lake._pii_find) and record each finding in
+-- Scan stored records for personal identifiers (lake_internal._pii_find) and record each finding in
 -- lake.pii_findings: record id, owner, JSON path and kind, never the value. One call per
 -- statement for all its rows; returns how many findings were recorded. The top-level fields not
 -- worth scanning (the time field, and those the schema in force keeps clear:
 -- dataset_schemas.pii_clear) are taken off first, so less crosses into Python.
-CREATE FUNCTION lake._pii_scan(p_dataset text, p_ids bigint[], p_user_ids text[], p_docs jsonb[])
+CREATE FUNCTION lake_internal._pii_scan(p_dataset text, p_ids bigint[], p_user_ids text[], p_docs jsonb[])
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
@@ -23,7 +23,7 @@ BEGIN
         INSERT INTO lake.pii_findings (dataset, record_id, user_id, path, kind)
         SELECT p_dataset, p_ids[f.ord], p_user_ids[f.ord], f.path, f.kind
           FROM skip,
-               lake._pii_find(ARRAY(SELECT x.d - skip.fields
+               lake_internal._pii_find(ARRAY(SELECT x.d - skip.fields
                                       FROM unnest(p_docs) WITH ORDINALITY AS x(d, o)
                                      ORDER BY x.o)) AS f
         RETURNING 1)
@@ -31,5 +31,5 @@ BEGIN
     RETURN v_n;
 END
 $$;
-ALTER FUNCTION lake._pii_scan(text, bigint[], text[], jsonb[]) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._pii_scan(text, bigint[], text[], jsonb[]) FROM PUBLIC;
+ALTER FUNCTION lake_internal._pii_scan(text, bigint[], text[], jsonb[]) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._pii_scan(text, bigint[], text[], jsonb[]) FROM PUBLIC;

@@ -1,8 +1,8 @@
--- A record ready to be stored with its pii_fields protected: doc with each present field's
--- value replaced by its mask (lake._pii_mask), and pii, those values in clear as one JSON object
--- encrypted with the lake's key (pgcrypto, OpenPGP symmetric, AES-256; the key is random, so no
--- key stretching is needed). pii is NULL when none of the fields is present.
-CREATE FUNCTION lake._pii_seal(p_fields text[], p_doc jsonb, OUT doc jsonb, OUT pii bytea)
+-- A record ready to be stored with its pii_fields protected: doc with each present field's value
+-- replaced by its mask (lake_internal._pii_mask), and pii, those values in clear as one JSON object
+-- encrypted with the lake's key (pgcrypto, OpenPGP symmetric, AES-256; the key is random, so no key
+-- stretching is needed). pii is NULL when none of the fields is present.
+CREATE FUNCTION lake_internal._pii_seal(p_fields text[], p_doc jsonb, OUT doc jsonb, OUT pii bytea)
 LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
@@ -20,16 +20,16 @@ BEGIN
     FOREACH v_field IN ARRAY coalesce(p_fields, '{}') LOOP
         IF p_doc ? v_field THEN
             v_clear := v_clear || jsonb_build_object(v_field, p_doc -> v_field);
-            v_masks := v_masks || jsonb_build_object(v_field, lake._pii_mask(p_doc -> v_field));
+            v_masks := v_masks || jsonb_build_object(v_field, lake_internal._pii_mask(p_doc -> v_field));
         END IF;
     END LOOP;
     IF v_clear <> '{}' THEN
         doc := p_doc || v_masks;
         pii := public.pgp_sym_encrypt(v_clear::text,
-                                      (SELECT k.key FROM lake.pii_keys AS k WHERE k.id = 1),
+                                      (SELECT k.key FROM lake_internal.pii_keys AS k WHERE k.id = 1),
                                       'cipher-algo=aes256, s2k-mode=1');
     END IF;
 END
 $$;
-ALTER FUNCTION lake._pii_seal(text[], jsonb) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._pii_seal(text[], jsonb) FROM PUBLIC;
+ALTER FUNCTION lake_internal._pii_seal(text[], jsonb) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._pii_seal(text[], jsonb) FROM PUBLIC;

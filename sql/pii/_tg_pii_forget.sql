@@ -1,5 +1,5 @@
 -- AFTER DELETE / TRUNCATE statement trigger of a scanned dataset: findings go with their records.
-CREATE FUNCTION lake._tg_pii_forget()
+CREATE FUNCTION lake_internal._tg_pii_forget()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -15,5 +15,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-ALTER FUNCTION lake._tg_pii_forget() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_pii_forget() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_pii_forget() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_pii_forget() FROM PUBLIC;

@@ -2,7 +2,7 @@
 -- pii_fields keeps them as the dataset would (masked in doc, encrypted in pii), and the reasons
 -- about those fields lose their messages, which may quote the value. lake.quarantine_release
 -- opens them again.
-CREATE FUNCTION lake._tg_quarantine_pii()
+CREATE FUNCTION lake_internal._tg_quarantine_pii()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -13,7 +13,7 @@ DECLARE
     v_sealed record;
 BEGIN
     IF cardinality(v_fields) > 0 AND NEW.doc IS NOT NULL THEN
-        v_sealed := lake._pii_seal(v_fields, NEW.doc);
+        v_sealed := lake_internal._pii_seal(v_fields, NEW.doc);
         NEW.doc := v_sealed.doc;
         NEW.pii := v_sealed.pii;
         NEW.reasons := (
@@ -30,5 +30,5 @@ BEGIN
     RETURN NEW;
 END
 $$;
-ALTER FUNCTION lake._tg_quarantine_pii() OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake._tg_quarantine_pii() FROM PUBLIC;
+ALTER FUNCTION lake_internal._tg_quarantine_pii() OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._tg_quarantine_pii() FROM PUBLIC;

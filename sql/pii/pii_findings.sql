@@ -1,4 +1,4 @@
--- Where stored records hold personal identifiers, found by lake._pii_scan (PL/Python,
+-- Where stored records hold personal identifiers, found by lake_internal._pii_scan (PL/Python,
 -- plpython/lake_pii) as records are stored: dataset, record (the id in user_data.<dataset>), its
 -- owner, the JSON path and the kind. Never the value.
 CREATE TABLE lake.pii_findings (

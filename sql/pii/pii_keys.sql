@@ -2,10 +2,10 @@
 -- Made at random when the lake is created; readable by its owner only, so by the lake's own
 -- functions and no application role. (It lives in the database, so whoever holds a superuser
 -- login or a full backup holds it too: an external key manager is not part of the lake yet.)
-CREATE TABLE lake.pii_keys (
+CREATE TABLE lake_internal.pii_keys (
     id          smallint PRIMARY KEY,
     key         text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO lake.pii_keys (id, key) VALUES (1, encode(public.gen_random_bytes(32), 'base64'));
-ALTER TABLE lake.pii_keys OWNER TO lake_owner;
+INSERT INTO lake_internal.pii_keys (id, key) VALUES (1, encode(public.gen_random_bytes(32), 'base64'));
+ALTER TABLE lake_internal.pii_keys OWNER TO lake_owner;

@@ -21,12 +21,12 @@ BEGIN
             MESSAGE = format('dataset %L does not exist', left(p_dataset, 100));
     END IF;
     RETURN QUERY EXECUTE format($q$
-        SELECT t.id, t.user_id::text, lake._pii_open(t.doc, t.pii)
+        SELECT t.id, t.user_id::text, lake_internal._pii_open(t.doc, t.pii)
           FROM user_data.%I AS t
          WHERE t.id = ANY ($1) AND ($2 OR t.user_id = $3)
          ORDER BY t.id$q$, p_dataset)
     USING p_ids, v_admin, v_user;
-    PERFORM lake._audit('pii.decrypt', p_dataset,
+    PERFORM lake_internal._audit('pii.decrypt', p_dataset,
                         jsonb_build_object('ids', to_jsonb(p_ids), 'for_user', v_user,
                                            'as_admin', v_admin));
 END

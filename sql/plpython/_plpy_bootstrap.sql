@@ -1,8 +1,8 @@
 -- Make the lake's PL/Python modules importable in this session. The modules' source is served by
--- lake._plpython_source(), which the migrations generate from plpython/; an import hook on
+-- lake_internal._plpython_source(), which the migrations generate from plpython/; an import hook on
 -- sys.meta_path loads them from there, so the same files are unit-tested outside the database
 -- and run inside it. Called once per session by the first lake PL/Python function that runs.
-CREATE FUNCTION lake._plpy_bootstrap()
+CREATE FUNCTION lake_internal._plpy_bootstrap()
 RETURNS void
 LANGUAGE plpython3u
 AS $$
@@ -12,12 +12,12 @@ import sys
 
 
 class LakeModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds lake_* modules in lake._plpython_source()."""
+    """Finds lake_* modules in lake_internal._plpython_source()."""
 
     def __init__(self, plpy_module):
         self._plpy = plpy_module
         self._plan = plpy_module.prepare(
-            "SELECT source, is_package FROM lake._plpython_source($1)", ["text"])
+            "SELECT source, is_package FROM lake_internal._plpython_source($1)", ["text"])
         self._pending = {}
 
     def find_spec(self, fullname, path=None, target=None):
@@ -43,5 +43,5 @@ if not any(isinstance(f, LakeModuleFinder) or type(f).__name__ == "LakeModuleFin
     sys.meta_path.append(LakeModuleFinder(plpy))
 GD["lake_ready"] = True
 $$;
-REVOKE ALL ON FUNCTION lake._plpy_bootstrap() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake._plpy_bootstrap() TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._plpy_bootstrap() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lake_internal._plpy_bootstrap() TO lake_owner;

@@ -2,11 +2,12 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
-SELECT plan(20);
+SELECT plan(24);
 
 SELECT has_schema('lake');
 SELECT has_schema('user_data');
 SELECT has_schema('inbox');
+SELECT has_schema('lake_internal');
 
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -23,7 +24,7 @@ SELECT is_empty($$
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'lake' AND p.prosecdef
+     WHERE n.nspname IN ('lake', 'lake_internal') AND p.prosecdef
        AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c
                         WHERE c LIKE 'search_path=pg_catalog, pg_temp')$$,
     'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp');
@@ -31,7 +32,7 @@ SELECT is_empty($$
 SELECT is_empty($$
     SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      JOIN pg_roles r ON r.oid = c.relowner
-     WHERE n.nspname IN ('lake', 'user_data', 'user_data_partitions', 'inbox')
+     WHERE n.nspname IN ('lake', 'lake_internal', 'user_data', 'user_data_partitions', 'inbox')
        AND c.relkind IN ('r', 'p', 'v', 'S', 'i') AND r.rolcanlogin$$,
     'no login role owns a lake table, view, index or sequence');
 
@@ -46,9 +47,21 @@ SELECT is_empty($$
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'lake' AND p.proname LIKE '\_%'
+     WHERE n.nspname = 'lake_internal'
        AND has_function_privilege('lake_app', p.oid, 'EXECUTE')$$,
-    'internal functions (lake._*) are not executable by applications');
+    'internal functions (lake_internal._*) are not executable by applications');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'lake' AND p.proname LIKE '\_%'$$,
+    'schema lake holds no internal (_*) function');
+SELECT is_empty($$
+    SELECT r.rolname FROM pg_roles r
+     WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_read', 'lake_write', 'lake_auditor',
+                         'lake_pii_reader')
+       AND has_schema_privilege(r.rolname, 'lake_internal', 'USAGE')$$,
+    'no application role may use schema lake_internal');
+SELECT ok(NOT has_schema_privilege('public', 'lake_internal', 'USAGE'),
+          'PUBLIC may not use schema lake_internal');
 
 SELECT ok(NOT has_table_privilege('lake_app', 'lake.quarantine', 'SELECT'),
           'applications cannot read the quarantine');
@@ -62,8 +75,8 @@ SELECT ok(has_column_privilege('lake_app', 'user_data.tap_points', 'doc', 'INSER
           AND NOT has_column_privilege('lake_app', 'user_data.tap_points', 'xact_id', 'UPDATE')
           AND NOT has_column_privilege('lake_admin', 'user_data.tap_points', 'xact_id', 'UPDATE'),
           'nobody but the lake writes the row version (xact_id) of user data');
-SELECT ok(NOT has_any_column_privilege('lake_app', 'lake.row_undo', 'SELECT')
-          AND NOT has_any_column_privilege('lake_admin', 'lake.row_undo', 'SELECT')
+SELECT ok(NOT has_any_column_privilege('lake_app', 'lake_internal.row_undo', 'SELECT')
+          AND NOT has_any_column_privilege('lake_admin', 'lake_internal.row_undo', 'SELECT')
           AND NOT has_function_privilege('lake_app', 'lake.rollback(text, bigint)', 'EXECUTE'),
           'applications cannot roll back, and nobody reads the undo rows directly');
 SELECT ok(NOT has_function_privilege('lake_app', 'lake.act_as(text, text)', 'EXECUTE'),
@@ -81,7 +94,7 @@ SELECT is_empty($$
      CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS p(privilege_type)
      WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_admin', 'lake_auditor')
        AND (has_table_privilege(r.rolname, 'lake.audit_log', p.privilege_type)
-            OR has_table_privilege(r.rolname, 'lake.audit_head', p.privilege_type))$$,
+            OR has_table_privilege(r.rolname, 'lake_internal.audit_head', p.privilege_type))$$,
     'no application role may write the audit log or its chain head');
 SELECT ok(NOT has_table_privilege('lake_auditor', 'user_data.tap_points', 'SELECT')
           AND has_table_privilege('lake_auditor', 'lake.audit_log', 'SELECT'),
@@ -93,7 +106,7 @@ SELECT is_empty($$
     SELECT r.rolname FROM pg_roles r
      WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_admin', 'lake_auditor',
                          'lake_pii_reader')
-       AND has_any_column_privilege(r.rolname, 'lake.pii_keys', 'SELECT')$$,
+       AND has_any_column_privilege(r.rolname, 'lake_internal.pii_keys', 'SELECT')$$,
     'no application role can read the PII key');
 
 SELECT * FROM finish();

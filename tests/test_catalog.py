@@ -1,0 +1,120 @@
+"""The shape of the lake's catalog: schema lake holds the public API and nothing else, the
+machinery lives in lake_internal, which no application role can use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lake_client.errors import ConfigurationError
+from lake_client.schema import sql_files
+from tests.conftest import APP_ROLE
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+# The public API: every function and procedure of schema lake, as the README's SQL-surface table
+# documents them. A function added to schema lake without being added here (and to the README)
+# fails test_schema_lake_holds_only_the_public_api; helpers belong in lake_internal.
+PUBLIC_API = {
+    "act_as",
+    "act_as_oauth",
+    "apply_retention",
+    "authenticate",
+    "batch_reasons",
+    "begin_batch",
+    "bridge_advance",
+    "checkpoint",
+    "create_api_key",
+    "create_dataset",
+    "create_user",
+    "current_identity",
+    "current_user_id",
+    "end_batch",
+    "ensure_partitions",
+    "has_scope",
+    "ingest",
+    "ingest_raw",
+    "link_oauth",
+    "month_start",
+    "parse_time",
+    "parse_times",
+    "pii_reveal",
+    "purge_archives",
+    "purge_audit_log",
+    "purge_checkpoints",
+    "quarantine_discard",
+    "quarantine_release",
+    "reset_identity",
+    "restore_partition",
+    "revoke_api_key",
+    "rollback",
+    "rollback_targets",
+    "rotate_api_key",
+    "run_maintenance",
+    "set_setting",
+    "set_user_enabled",
+    "verify_audit_chain",
+}
+
+APPLICATION_ROLES = [
+    "lake_app",
+    "lake_service",
+    "lake_read",
+    "lake_write",
+    "lake_auditor",
+    "lake_pii_reader",
+    "public",
+    APP_ROLE,
+]
+
+
+def functions_in(conn: Conn, schema: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT p.proname FROM pg_proc AS p WHERE p.pronamespace = %s::regnamespace", [schema]
+    ).fetchall()
+    return {str(name) for (name,) in rows}
+
+
+def test_schema_lake_holds_only_the_public_api(conn: Conn):
+    in_lake = functions_in(conn, "lake")
+    assert in_lake - PUBLIC_API == set(), "helpers belong in lake_internal"
+    assert PUBLIC_API - in_lake == set(), "documented but missing"
+    assert [name for name in in_lake if name.startswith("_")] == []
+
+
+def test_the_machinery_lives_in_lake_internal(conn: Conn):
+    internal = functions_in(conn, "lake_internal")
+    assert {"_audit", "_tg_validate", "_identity", "_plpython_source"} <= internal
+    assert all(name.startswith("_") for name in internal), sorted(internal)
+
+
+@pytest.mark.parametrize("role", APPLICATION_ROLES)
+def test_application_roles_cannot_use_lake_internal(conn: Conn, role: str):
+    row = conn.execute("SELECT has_schema_privilege(%s, 'lake_internal', 'USAGE')", [role])
+    assert row.fetchone() == (False,)
+
+
+def test_an_application_cannot_reach_a_helper(as_role):
+    app = as_role(APP_ROLE)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema lake_internal"):
+        app.execute("SELECT lake_internal._setting('archive_dir')")
+
+
+def test_the_manifest_lists_every_file_of_sql_once(tmp_path: Path):
+    assert len(sql_files()) == len(set(sql_files()))  # the real tree passes
+    sql = tmp_path / "sql"
+    (sql / "ingest").mkdir(parents=True)
+    (sql / "ingest" / "a.sql").write_text("SELECT 1;")
+    (sql / "ingest" / "b.sql").write_text("SELECT 2;")
+    (sql / "manifest.txt").write_text("# == ingest: a test ==\ningest/a.sql\n\ningest/c.sql\n")
+    with pytest.raises(ConfigurationError) as err:
+        sql_files(tmp_path)
+    assert "ingest/b.sql: not listed" in str(err.value)
+    assert "ingest/c.sql: listed, but no such file" in str(err.value)
+    (sql / "manifest.txt").write_text("ingest/a.sql\ningest/b.sql\ningest/a.sql\n")
+    with pytest.raises(ConfigurationError, match=r"ingest/a\.sql: listed twice"):
+        sql_files(tmp_path)
+    (sql / "manifest.txt").write_text("# == ingest ==\ningest/b.sql\n\ningest/a.sql\n")
+    assert sql_files(tmp_path) == [sql / "ingest" / "b.sql", sql / "ingest" / "a.sql"]
