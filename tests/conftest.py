@@ -20,8 +20,10 @@ from psycopg.conninfo import make_conninfo
 
 from lake_client import local, migrate
 from lake_client.client import Lake
-from lake_client.config import Settings, load_settings, repo_root
+from lake_client.config import Settings, load_settings
 from lake_client.demo import SCHEMA as DEMO_SCHEMA
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # the tests run from a source checkout
 
 APP_ROLE = "lake_test_app"
 ADMIN_ROLE = "lake_test_admin"
@@ -60,7 +62,7 @@ def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
 
 def _source_hash() -> str:
     """Changes whenever anything that shapes the schema changes."""
-    root = repo_root()
+    root = CHECKOUT
     digest = hashlib.sha256()
     paths = [
         *root.glob("sql/**/*"),
@@ -287,6 +289,22 @@ def location_dataset(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     return "location_history"
 
 
+# The fixtures that reach PostgreSQL (every one of them takes `settings`) or Redis.
+SERVER_FIXTURES = {"settings", "redis_cluster"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked fast (`make test-fast`) must not need a server: one that takes a server's
+    fixture fails here, before the fixture starts PostgreSQL. A test without the mark runs in
+    `make test` only, so a forgotten mark costs speed, never coverage."""
+    if item.get_closest_marker("fast") is None:
+        return
+    used = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if used:
+        pytest.fail(f"marked fast but takes {', '.join(sorted(used))}", pytrace=False)
+
+
 def pytest_report_header() -> list[str]:
     s = load_settings()
     where = "embedded cluster under " + str(s.home) if s.embedded else "external server"
@@ -297,6 +315,7 @@ __all__ = [
     "ADMIN_ROLE",
     "APP_ROLE",
     "AUDITOR_ROLE",
+    "CHECKOUT",
     "LOCATION_SCHEMA",
     "PII_READER_ROLE",
     "READER_ROLE",
