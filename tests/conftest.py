@@ -8,6 +8,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -159,6 +160,29 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
             sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
         )
     return name
+
+
+def wait_for_older_transactions(
+    conn: psycopg.Connection[tuple[object, ...]], timeout: float = 120
+) -> None:
+    """Wait until every transaction that runs now, anywhere in the cluster, has ended: until the
+    xmin horizon (the oldest running transaction id) has passed every id assigned so far. A test
+    whose outcome depends on the horizon (a purge keeps rows a running transaction may still
+    need) calls this first; otherwise another session's transaction (another test database
+    being cloned, autovacuum's ANALYZE, a pg_cron job) changes its result. Bounded: a
+    transaction that stays open fails the test with who holds the horizon."""
+    row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())").fetchone()
+    assert row is not None
+    deadline = time.monotonic() + timeout
+    passed = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %s::text::xid8"
+    while conn.execute(passed, [str(row[0])]).fetchone() != (True,):
+        if time.monotonic() > deadline:
+            holders = conn.execute(
+                "SELECT pid, datname, application_name, backend_type, state, backend_xid,"
+                " left(query, 80) FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+            ).fetchall()
+            pytest.fail(f"transactions older than {row[0]} still run after {timeout} s: {holders}")
+        time.sleep(0.05)
 
 
 def drop_database(admin_conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
