@@ -11,21 +11,36 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test bench bench-governance bench-retention bench-bridge lint psql clean
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-governance bench-retention bench-bridge lint psql clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 system:  ## install PostgreSQL, its extensions and Redis (Debian 12/13; needs root)
 	@bash docker/setup-debian.sh
 
 venv: $(VENV)/.installed  ## create .venv with the project and its dev tools
 
-$(VENV)/.installed: pyproject.toml
+# PL/Python imports Debian's jsonschema and fastjsonschema (the system Python's): the venv gets
+# the same versions, so that the tests test what the server runs (tests/test_plpython_env.py).
+# The stamp changes when Debian's versions do, and the venv is brought along.
+SYSTEM_PINS = $(shell /usr/bin/python3 -c 'from importlib.metadata import version as v; \
+	print(*(f"{p}=={v(p)}" for p in ("jsonschema", "fastjsonschema")))' 2>/dev/null)
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.system-pins
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the project into $(VENV)…"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+		$$(cat $(VENV)/.system-pins)
 	@touch $@
+
+$(VENV)/.system-pins: FORCE
+	@mkdir -p $(VENV)
+	@test -n '$(SYSTEM_PINS)' || echo "setup: warning: the system Python lacks jsonschema or" \
+		"fastjsonschema (run make system): the venv takes PyPI's newest" >&2
+	@echo '$(SYSTEM_PINS)' | cmp -s - $@ || echo '$(SYSTEM_PINS)' > $@
+
+FORCE:
 
 setup: system venv  ## everything above
 
@@ -50,6 +65,9 @@ demo: migrate  ## ingest 100 000 generated location records and show what happen
 test: setup  ## run the test suite against a real PostgreSQL and Redis
 	@$(LAKE) up >/dev/null
 	@$(BIN)/pytest
+
+test-fast: venv  ## the tests that need no server (marked fast), in seconds
+	@$(BIN)/pytest -m fast
 
 bench: migrate  ## ingest benchmark: 1 000 000 records, ratio to raw COPY
 	@$(BIN)/python bench/ingest.py

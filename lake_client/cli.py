@@ -7,6 +7,7 @@ LAKE_DSN / the PG* variables.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -76,6 +77,24 @@ app.add_typer(jobs_app, name="jobs")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"lake (datapunk-lake) {importlib.metadata.version('datapunk-lake')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _lake() -> Lake:

@@ -4,16 +4,22 @@ Resolution order for PostgreSQL:
   1. ``LAKE_DSN`` (a libpq conninfo string or URI);
   2. any of the standard libpq variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``,
      ``PGSERVICE``): libpq reads them itself, so the DSN is left empty;
-  3. the embedded cluster under ``LAKE_HOME`` (default ``<checkout>/.lake``).
+  3. the embedded cluster under ``LAKE_HOME`` (default: see ``lake_home``).
 Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server``.
+
+The schema's sources (sql/, plpython/, migrations/) are found by ``source_root``, from a checkout
+as from an installed wheel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from lake_client.errors import ConfigurationError
 
 PG_ENV_VARS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTADDR")
 
@@ -22,22 +28,54 @@ DEFAULT_REDIS_PORT = 56379
 DEFAULT_DATABASE = "lake"
 
 
-def repo_root() -> Path:
-    """The source checkout that holds sql/, plpython/ and migrations/."""
-    return Path(__file__).resolve().parent.parent
+def source_root() -> Path:
+    """The folder that holds sql/, plpython/ and migrations/ (with alembic.ini). A wheel carries
+    them inside the package (lake_client/sql, ...: pyproject maps the checkout's top-level
+    folders there); a checkout, installed editable or not, has them beside lake_client/."""
+    package = importlib.resources.files("lake_client")
+    if not isinstance(package, Path):  # e.g. a zip import: PostgreSQL needs real files
+        raise ConfigurationError(
+            f"lake_client is not installed as files on disk ({package})",
+            hint="install Datapunk Lake with pip into a virtualenv",
+        )
+    for root in (package, package.parent):
+        if (root / "sql" / "manifest.txt").is_file():
+            return root
+    raise ConfigurationError(
+        f"the lake's schema sources (sql/, plpython/, migrations/) are neither in {package} "
+        f"nor beside it",
+        hint="reinstall Datapunk Lake (pip install datapunk-lake) or use a complete checkout",
+    )
+
+
+def checkout_root() -> Path | None:
+    """The source checkout lake_client runs from (editable install or PYTHONPATH), or None when
+    it runs from an installed wheel."""
+    root = source_root()
+    return None if root == importlib.resources.files("lake_client") else root
 
 
 def lake_home() -> Path:
-    """LAKE_HOME, else <checkout>/.lake. When root starts the lake from a checkout that the
-    server user (postgres) cannot reach, e.g. under /root, the state goes to
-    /var/lib/datapunk-lake/<checkout name>-<hash> instead, so `make demo` still just works."""
+    """Where the embedded cluster keeps its state: LAKE_HOME if set; in a checkout,
+    <checkout>/.lake; installed from a wheel, $XDG_DATA_HOME/datapunk-lake (default
+    ~/.local/share/datapunk-lake), or /var/lib/datapunk-lake for root. When root starts the lake
+    from a checkout that the server user (postgres) cannot reach, e.g. under /root, the state goes
+    to /var/lib/datapunk-lake/<checkout name>-<hash> instead, so `make demo` still just works."""
     env = os.environ.get("LAKE_HOME")
     if env:
         return Path(env).resolve()
-    root = repo_root()
+    system = Path("/var/lib/datapunk-lake")
+    root = checkout_root()
+    if root is None:
+        if os.geteuid() == 0:
+            return system
+        xdg = os.environ.get("XDG_DATA_HOME")
+        # The XDG spec: a relative XDG_DATA_HOME is invalid and ignored.
+        data = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+        return data / "datapunk-lake"
     if os.geteuid() == 0 and not _traversable_by_others(root):
         digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
-        return Path("/var/lib/datapunk-lake") / f"{root.name}-{digest}"
+        return system / f"{root.name}-{digest}"
     return root / ".lake"
 
 

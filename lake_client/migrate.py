@@ -1,4 +1,5 @@
-"""Run the Alembic migrations in migrations/ against a lake database."""
+"""Run the Alembic migrations (migrations/, found by config.source_root) against a lake
+database."""
 
 from __future__ import annotations
 
@@ -6,19 +7,14 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 
-from lake_client.config import repo_root
+from lake_client.config import source_root
 from lake_client.errors import ConfigurationError, from_psycopg
 from lake_client.schema import source_hash
 
 
 def alembic_config(dsn: str) -> Config:
-    ini = repo_root() / "migrations" / "alembic.ini"
-    if not ini.exists():
-        raise ConfigurationError(
-            f"{ini} not found",
-            hint="migrations run from a source checkout of Datapunk Lake (pip install -e .)",
-        )
-    cfg = Config(str(ini))
+    """The Alembic configuration of the lake's migrations, wherever they are installed."""
+    cfg = Config(str(source_root() / "migrations" / "alembic.ini"))
     cfg.attributes["dsn"] = dsn
     return cfg
 
@@ -43,9 +39,10 @@ def check_sources(dsn: str) -> None:
     if built and not built.endswith(current):
         raise ConfigurationError(
             f"the lake database was built from other sources ({built.rsplit(' ', 1)[-1]}) than "
-            f"this checkout's ({current})",
+            f"this lake_client's ({current})",
             hint="before the first release the baseline migration changes in place: rebuild "
-            "the database (embedded cluster: `make clean` and run again)",
+            "the database (embedded cluster: `make clean` in a checkout, or `lake down` and remove "
+            "LAKE_HOME, then run again)",
         )
 
 

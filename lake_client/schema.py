@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
-from lake_client.config import repo_root
+from lake_client.config import source_root
 from lake_client.errors import ConfigurationError
 
 
@@ -28,7 +28,7 @@ def sql_files(root: Path | None = None) -> list[Path]:
     """The files of sql/ in the order of sql/manifest.txt: one path a line, sections headed by
     comments (`# == ingest: ... ==`), blank lines between them. Every .sql file under sql/ must
     be listed exactly once, so a file cannot be forgotten or applied twice."""
-    base = (root or repo_root()) / "sql"
+    base = (root or source_root()) / "sql"
     names = [
         line.strip()
         for line in (base / "manifest.txt").read_text().splitlines()
@@ -47,7 +47,7 @@ def sql_files(root: Path | None = None) -> list[Path]:
 
 def plpython_modules(root: Path | None = None) -> list[PlpythonModule]:
     """Every module under plpython/, packages included, sorted by name."""
-    base = (root or repo_root()) / "plpython"
+    base = (root or source_root()) / "plpython"
     modules = []
     for path in sorted(base.rglob("*.py")):
         rel = path.relative_to(base).with_suffix("")
@@ -121,7 +121,7 @@ def source_hash(root: Path | None = None) -> str:
     """A digest of sql/ and plpython/: what the baseline revision builds. Until the first
     release the baseline changes in place, and a database built from older sources must be
     rebuilt; lake_client.migrate uses this to say so."""
-    base = root or repo_root()
+    base = root or source_root()
     digest = hashlib.sha256()
     for path in [*sql_files(base), *sorted((base / "plpython").rglob("*.py"))]:
         digest.update(str(path.relative_to(base)).encode())

@@ -8,6 +8,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,10 @@ from psycopg.conninfo import make_conninfo
 
 from lake_client import local, migrate
 from lake_client.client import Lake
-from lake_client.config import Settings, load_settings, repo_root
+from lake_client.config import Settings, load_settings
 from lake_client.demo import SCHEMA as DEMO_SCHEMA
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # the tests run from a source checkout
 
 APP_ROLE = "lake_test_app"
 ADMIN_ROLE = "lake_test_admin"
@@ -60,7 +63,7 @@ def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
 
 def _source_hash() -> str:
     """Changes whenever anything that shapes the schema changes."""
-    root = repo_root()
+    root = CHECKOUT
     digest = hashlib.sha256()
     paths = [
         *root.glob("sql/**/*"),
@@ -157,6 +160,29 @@ def template_db(settings: Settings, admin_conn: psycopg.Connection[tuple[object,
             sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
         )
     return name
+
+
+def wait_for_older_transactions(
+    conn: psycopg.Connection[tuple[object, ...]], timeout: float = 120
+) -> None:
+    """Wait until every transaction that runs now, anywhere in the cluster, has ended: until the
+    xmin horizon (the oldest running transaction id) has passed every id assigned so far. A test
+    whose outcome depends on the horizon (a purge keeps rows a running transaction may still
+    need) calls this first; otherwise another session's transaction (another test database
+    being cloned, autovacuum's ANALYZE, a pg_cron job) changes its result. Bounded: a
+    transaction that stays open fails the test with who holds the horizon."""
+    row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())").fetchone()
+    assert row is not None
+    deadline = time.monotonic() + timeout
+    passed = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %s::text::xid8"
+    while conn.execute(passed, [str(row[0])]).fetchone() != (True,):
+        if time.monotonic() > deadline:
+            holders = conn.execute(
+                "SELECT pid, datname, application_name, backend_type, state, backend_xid,"
+                " left(query, 80) FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+            ).fetchall()
+            pytest.fail(f"transactions older than {row[0]} still run after {timeout} s: {holders}")
+        time.sleep(0.05)
 
 
 def drop_database(admin_conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
@@ -287,6 +313,22 @@ def location_dataset(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     return "location_history"
 
 
+# The fixtures that reach PostgreSQL (every one of them takes `settings`) or Redis.
+SERVER_FIXTURES = {"settings", "redis_cluster"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked fast (`make test-fast`) must not need a server: one that takes a server's
+    fixture fails here, before the fixture starts PostgreSQL. A test without the mark runs in
+    `make test` only, so a forgotten mark costs speed, never coverage."""
+    if item.get_closest_marker("fast") is None:
+        return
+    used = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if used:
+        pytest.fail(f"marked fast but takes {', '.join(sorted(used))}", pytrace=False)
+
+
 def pytest_report_header() -> list[str]:
     s = load_settings()
     where = "embedded cluster under " + str(s.home) if s.embedded else "external server"
@@ -297,6 +339,7 @@ __all__ = [
     "ADMIN_ROLE",
     "APP_ROLE",
     "AUDITOR_ROLE",
+    "CHECKOUT",
     "LOCATION_SCHEMA",
     "PII_READER_ROLE",
     "READER_ROLE",

@@ -50,6 +50,7 @@ def dataset(db: str, tmp_path: Path) -> str:
     return "location_history"
 
 
+@pytest.mark.fast
 def test_help_explains_the_commands():
     out = subprocess.run(
         [sys.executable, "-m", "lake_client.cli", "--help"],

@@ -30,9 +30,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from lake_client import local
-from lake_client.config import Settings, repo_root
+from lake_client.config import Settings
 from lake_client.errors import ClusterError
-from tests.conftest import private_settings, server_folder
+from tests.conftest import CHECKOUT, private_settings, server_folder
 from tests.redis_cluster import free_ports
 
 # Free ports of their own, so a cluster already running on fixed ones (a checkout's or CI's
@@ -277,7 +277,7 @@ def test_foreground_stops_on_sigterm(settings: Settings, running: local.ClusterS
         LAKE_HOME=str(settings.home),
         LAKE_PG_PORT=str(PG_PORT),
         LAKE_REDIS_PORT=str(REDIS_PORT),
-        PYTHONPATH=str(repo_root()),
+        PYTHONPATH=str(CHECKOUT),
     )
     code = "from lake_client import local; local.foreground(poll_interval=0.2)"
     proc = subprocess.Popen(

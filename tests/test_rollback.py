@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
 from lake_client.errors import LakeError
-from tests.conftest import ADMIN_ROLE, APP_ROLE, point
+from tests.conftest import ADMIN_ROLE, APP_ROLE, point, wait_for_older_transactions
 
 Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
@@ -273,23 +273,30 @@ def test_purge_drops_old_checkpoints_and_the_undo_rows_nobody_needs(loaded: Conn
     young = checkpoint(conn, "young")
     conn.execute("DELETE FROM user_data.location_history WHERE id < 4")
     assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (8,)
+    now = conn.execute("SELECT now()").fetchone()
+    assert now is not None and isinstance(now[0], datetime)
+    # The purge keeps undo rows that a transaction still running may need: any transaction in
+    # the cluster older than these writes (the next test's database being cloned, say) would
+    # keep them all. Wait for those to end, so the counts depend on the checkpoints alone.
+    wait_for_older_transactions(conn)
 
     # An hour later nothing is due: both checkpoints are younger than 24 hours.
     purge = "SELECT checkpoints_purged, undo_rows_purged FROM lake.purge_checkpoints(%s)"
-    assert conn.execute(purge, [NOW + timedelta(hours=1)]).fetchone() == (0, 0)
+    assert conn.execute(purge, [now[0] + timedelta(hours=1)]).fetchone() == (0, 0)
     # 23 hours on, "old" (2 hours older) is gone, and with it the before-images of the update
     # that only it needed; the delete's are still needed by "young".
-    assert conn.execute(purge, [NOW + timedelta(hours=23)]).fetchone() == (1, 5)
+    assert conn.execute(purge, [now[0] + timedelta(hours=23)]).fetchone() == (1, 5)
     assert conn.execute("SELECT id FROM lake.checkpoints").fetchall() == [(young,)]
     assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (3,)
-    assert conn.execute(purge, [NOW + timedelta(hours=23)]).fetchone() == (0, 0)  # repeatable
+    assert conn.execute(purge, [now[0] + timedelta(hours=23)]).fetchone() == (0, 0)  # repeatable
     with refused("LK070"):
         rollback(conn, old)
     rollback(conn, young)
     assert state(conn) == at_young
 
     # A day later the rest goes; what the rollback itself kept too.
-    assert conn.execute(purge, [NOW + timedelta(hours=49)]).fetchone() == (2, 3)
+    wait_for_older_transactions(conn)
+    assert conn.execute(purge, [now[0] + timedelta(hours=49)]).fetchone() == (2, 3)
     assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (0,)
     assert conn.execute(
         "SELECT detail->>'checkpoints' FROM lake.audit_log WHERE action = 'checkpoint.purge'"

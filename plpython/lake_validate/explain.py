@@ -16,6 +16,7 @@ agrees (see :func:`_fast_safe` and :func:`_fast_parse`); everything else goes to
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import math
@@ -42,9 +43,11 @@ from lake_validate.values import (
     render,
 )
 
+# Optional: without it everything goes through jsonschema. Imported by name, so that mypy sees
+# one type (Any) whichever release is installed (Debian 12's 2.16 gave a redefinition error).
 fastjsonschema: Any
-try:  # optional: without it everything goes through jsonschema
-    import fastjsonschema
+try:
+    fastjsonschema = importlib.import_module("fastjsonschema")
 except ImportError:  # pragma: no cover
     fastjsonschema = None
 

@@ -23,6 +23,8 @@ from lake_archive import (
     write_archive,
 )
 
+pytestmark = pytest.mark.fast  # needs no server (tests/conftest.py)
+
 LINES = [
     json.dumps({"id": i, "doc": {"n": i, "s": "é\u2028"}}, ensure_ascii=False) for i in range(2500)
 ]

@@ -26,6 +26,8 @@ from lake_validate.formats import (
 )
 from lake_validate.values import loads, numeric_literal
 
+pytestmark = pytest.mark.fast  # needs no server (tests/conftest.py)
+
 # =========================================================================== strategies
 
 # Property names that are hostile for SQL/JSON/Python code generation.

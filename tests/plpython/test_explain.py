@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,8 @@ from lake_validate import (  # noqa: E402
 from lake_validate.explain import _fast_safe  # noqa: E402
 from lake_validate.values import json_text  # noqa: E402
 from test_compile import LOCATION, docs_for, schemas  # noqa: E402
+
+pytestmark = pytest.mark.fast  # needs no server (tests/conftest.py)
 
 EXAMPLES = int(os.environ.get("LAKE_HYPOTHESIS_EXAMPLES", "60"))
 OK = {"ts": "2025-01-31T12:00:00Z", "lat": 1.5, "lon": 2}

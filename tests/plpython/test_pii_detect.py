@@ -15,6 +15,8 @@ import random
 
 from lake_pii import KINDS, Finding, clear_fields, might_hold, scan, scan_text
 
+pytestmark = pytest.mark.fast  # needs no server (tests/conftest.py)
+
 FOUND = [
     ("email", "write to jane.doe+lake@example.co.uk please"),
     ("phone", "+49 30 1234567"),
