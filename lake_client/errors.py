@@ -85,6 +85,14 @@ class LifecycleError(LakeError):
     that is in the lake already."""
 
 
+class BridgeError(LakeError):
+    """The bridge cannot run as asked (an invalid name or option)."""
+
+
+class StreamError(BridgeError):
+    """The Redis stream holds entries that no lake bridge of this database wrote."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -143,6 +151,11 @@ RETRYABLE_SQLSTATES = frozenset(
         "08004",
     }
 )
+
+
+def is_transient(exc: psycopg.Error) -> bool:
+    """Whether the same work may succeed when tried again (on a new connection if need be)."""
+    return isinstance(exc, psycopg.OperationalError) or (exc.sqlstate or "") in RETRYABLE_SQLSTATES
 
 
 def from_psycopg(exc: psycopg.Error) -> LakeError:
