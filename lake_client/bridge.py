@@ -484,12 +484,15 @@ def connect_redis(
     """A client of the Redis at `url`. A cluster client asks a node for the slot map as it is
     made: it waits for the cluster (the bridge may start first), with the backoff of the
     bridge's reconnects; None when `stop` is set meanwhile."""
-    if not cluster:
-        return redis.Redis.from_url(url)
     backoff = 1.0
     while True:
         try:
-            return RedisCluster.from_url(url)
+            return RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+        except ValueError as exc:  # redis-py's word for a URL it cannot read
+            raise BridgeError(
+                f"invalid Redis URL: {exc}",
+                hint="LAKE_REDIS_URL is redis://[:password@]host:port/db",
+            ) from exc
         except (redis.RedisError, RedisClusterException) as exc:
             log.warning("bridge %s: Redis Cluster: %s; retrying in %.0f s", name, exc, backoff)
             if stop.wait(backoff):

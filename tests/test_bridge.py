@@ -878,6 +878,9 @@ def test_bad_input_to_the_bridge_is_a_lake_error(
             run_forever(db, settings.redis_url(), name=bad)
     with pytest.raises(BridgeError, match="stream_maxlen"):
         run_forever(db, settings.redis_url(), name=name, stream_maxlen=0)
+    for cluster in (False, True):
+        with pytest.raises(BridgeError, match="invalid Redis URL"):
+            run_forever(db, "rediss+nonsense://x", name=name, cluster=cluster)
     bridge = Bridge(db, client, name=name, stream=name)
     bridge.name = "has space"  # as if the rule in Python and the constraint differed
     with (
