@@ -56,7 +56,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from lake_client.cache import DEFAULT_PREFIX, LakeCache
-from lake_client.errors import BridgeError, StreamError
+from lake_client.errors import BRIDGE_NAME_RULE, BridgeError, StreamError, from_psycopg
 from lake_client.queries import sql
 
 __all__ = ["Bridge", "BridgeError", "StreamError", "run_forever", "valid_name"]
@@ -76,9 +76,8 @@ BACKOFF_MAX_S = 30.0
 MASTERS_CHECK_S = 1.0  # how often, at most, the bridge looks at a cluster's masters
 REPLAY_S = 60.0  # how far back invalidations are sent again after the masters changed
 REPLAY_MAX_S = 900.0  # nor further back than this before now, however long looks have failed
-# A bridge's name, as lake.bridge_cursors' check constraint has it.
+# A bridge's name, as lake.bridge_cursors' check constraint has it (errors.BRIDGE_NAME_RULE).
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_NAME_RULE = "1 to 64 letters (A-Z, a-z), digits, '_', '.' or '-'"
 
 Change = dict[str, Any]
 Namespace = tuple[str, str | None]  # (dataset, user id); no user: the dataset's generation
@@ -136,7 +135,7 @@ def valid_name(name: str) -> str:
     """`name` if it can name a bridge (its cursor in lake.bridge_cursors); else BridgeError."""
     if _NAME.fullmatch(name) is None:
         raise BridgeError(
-            f"invalid bridge name {name[:80]!r}: a bridge's name is {_NAME_RULE}",
+            f"invalid bridge name {name[:80]!r}: {BRIDGE_NAME_RULE}",
             hint="e.g. --name default, or --name cache-eu.1",
         )
     return name
@@ -467,13 +466,9 @@ class Bridge:
                 sql("bridge_advance"), {"name": self.name, "last_id": last_id}
             ).fetchone()
         except psycopg.errors.CheckViolation as exc:
-            # The database's rule for names, should it differ from valid_name's: no retry helps.
-            if exc.diag.constraint_name != "bridge_cursors_name_check":
-                raise
-            raise BridgeError(
-                f"the lake refuses the bridge name {self.name!r}: {exc.diag.message_primary}",
-                hint=f"a bridge's name is {_NAME_RULE}",
-            ) from exc
+            # A name the database refuses (should its rule differ from valid_name's): no retry
+            # can help, so it is not retried like a lost connection.
+            raise from_psycopg(exc) from exc
         assert row is not None
         return int(row["last_id"])
 

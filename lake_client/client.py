@@ -21,7 +21,6 @@ from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
     AuthenticationFailed,
-    ConnectionFailed,
     JobError,
     from_psycopg,
 )
@@ -89,10 +88,7 @@ class Lake:
                 self.dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
             )
         except psycopg.OperationalError as exc:
-            raise ConnectionFailed(
-                f"cannot connect to the lake: {str(exc).strip()}",
-                hint="is it running? `lake status` tells; `lake up` starts the embedded one",
-            ) from exc
+            raise from_psycopg(exc, connecting=True) from exc
         try:
             conn.execute(
                 sql("session_setup"), {"work_mem": self.work_mem, "app": self.application_name}

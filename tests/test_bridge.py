@@ -885,10 +885,10 @@ def test_bad_input_to_the_bridge_is_a_lake_error(
     bridge.name = "has space"  # as if the rule in Python and the constraint differed
     with (
         psycopg.connect(db, autocommit=True, row_factory=psycopg.rows.dict_row) as conn,
-        pytest.raises(BridgeError, match="refuses the bridge name") as refused,
+        pytest.raises(BridgeError, match="bridge_cursors_name_check") as refused,
     ):
         bridge._start(conn)
-    assert isinstance(refused.value.__cause__, psycopg.errors.CheckViolation)
+    assert refused.value.sqlstate == "23514" and "1 to 64 letters" in str(refused.value.hint)
     client.xadd(name, {"id": "1", "change": "{}", "lake": "1234:5"}, id="1-0")
     bridge.name = name
     with (
