@@ -508,15 +508,16 @@ def run_forever(
     cache_prefix: str = CACHE_PREFIX,
     on_start: Callable[[Bridge], None] | None = None,
 ) -> Bridge | None:
-    """`lake bridge`: bridge until SIGTERM or Ctrl-C, reconnecting to either side as long as it
-    takes. Checks its arguments first (BridgeError); calls `on_start` once Redis is reached.
-    Returns the bridge (its cursor is where it stopped), or None when it was stopped while it
-    still waited for a Redis Cluster."""
+    """`lake bridge`: bridge until SIGTERM (called in the main thread) or Ctrl-C, reconnecting
+    to either side as long as it takes. Checks its arguments first (BridgeError); calls
+    `on_start` once Redis is reached. Returns the bridge (its cursor is where it stopped), or
+    None when it was stopped while it still waited for a Redis Cluster."""
     name = valid_name(name)
     if stream_maxlen < 1:
         raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main else None
     try:
         client = connect_redis(redis_url, cluster=cluster, stop=stop, name=name)
         if client is None:
@@ -539,4 +540,5 @@ def run_forever(
             stop.set()
         return bridge
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)

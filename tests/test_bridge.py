@@ -897,3 +897,17 @@ def test_bad_input_to_the_bridge_is_a_lake_error(
     ):
         bridge._start(conn)
     assert isinstance(foreign.value, LakeError)
+
+
+def test_lake_bridge_with_an_invalid_name_fails_at_once(db: str) -> None:
+    """It used to loop for ever on the database's check constraint; now it says what a name is
+    (exit 1 for a LakeError here; a usage error, 2, once the CLI checks the option itself)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "lake_client.cli", "bridge", "--name", "no spaces allowed"],
+        env={**os.environ, "LAKE_DSN": db, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode in (1, 2)
+    assert "1 to 64 letters" in out.stderr and "Traceback" not in out.stderr

@@ -180,12 +180,3 @@ def test_users_keys_and_audit_commands(db: str, dataset: str):
         conn.execute("UPDATE lake.audit_log SET object = 'mallory' WHERE id = 2")
     broken = lake("audit", "verify", dsn=db, check=False)
     assert broken.returncode == 1 and "broken at entry 2" in broken.stderr
-
-
-def test_an_invalid_bridge_name_fails_at_once(db: str):
-    """It used to loop for ever on the database's check constraint; now it says what a name is."""
-    out = lake("bridge", "--name", "no spaces allowed", dsn=db, check=False)
-    assert out.returncode != 0
-    assert "invalid bridge name 'no spaces allowed'" in out.stderr
-    assert "1 to 64 letters" in out.stderr
-    assert "Traceback" not in out.stderr
