@@ -10,7 +10,7 @@
 # trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
 # A second run checks what is present and returns within a second or so, without apt-get update.
 # The Debian "main" cluster that the postgresql package creates on port 5432 is left alone:
-# the lake runs its own cluster (see lake_client/local.py).
+# the lake runs its own cluster (see lake_client/local/).
 #
 # Environment:
 #   PG_MAJOR=NN           PostgreSQL major to set up (default: the newest installed server,

@@ -38,6 +38,8 @@ invalidates again the namespaces of the changes committed in the minute up to wh
 from __future__ import annotations
 
 import logging
+import re
+import signal
 import threading
 import time
 from collections import deque
@@ -53,11 +55,17 @@ from psycopg.rows import dict_row
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
-from lake_client.cache import LakeCache
+from lake_client.cache import DEFAULT_PREFIX, LakeCache
+from lake_client.errors import BRIDGE_NAME_RULE, BridgeError, StreamError, from_psycopg
 from lake_client.queries import sql
+
+__all__ = ["Bridge", "BridgeError", "StreamError", "run_forever", "valid_name"]
 
 log = logging.getLogger("lake.bridge")
 
+# The defaults (of `lake bridge` too).
+NAME = "default"
+CACHE_PREFIX = DEFAULT_PREFIX
 BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # and at most this much of changes' stored before and after a batch
 ENTRY_MAX_BYTES = 1 << 20  # a larger change goes to the stream and cache.update without its rows
@@ -68,6 +76,8 @@ BACKOFF_MAX_S = 30.0
 MASTERS_CHECK_S = 1.0  # how often, at most, the bridge looks at a cluster's masters
 REPLAY_S = 60.0  # how far back invalidations are sent again after the masters changed
 REPLAY_MAX_S = 900.0  # nor further back than this before now, however long looks have failed
+# A bridge's name, as lake.bridge_cursors' check constraint has it (errors.BRIDGE_NAME_RULE).
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 Change = dict[str, Any]
 Namespace = tuple[str, str | None]  # (dataset, user id); no user: the dataset's generation
@@ -121,8 +131,14 @@ class _JsonAsIs(Loader):
         return orjson.Fragment(bytes(data))
 
 
-class StreamError(Exception):
-    """The stream holds entries that no lake bridge of this database wrote."""
+def valid_name(name: str) -> str:
+    """`name` if it can name a bridge (its cursor in lake.bridge_cursors); else BridgeError."""
+    if _NAME.fullmatch(name) is None:
+        raise BridgeError(
+            f"invalid bridge name {name[:80]!r}: {BRIDGE_NAME_RULE}",
+            hint="e.g. --name default, or --name cache-eu.1",
+        )
+    return name
 
 
 class Bridge:
@@ -131,24 +147,24 @@ class Bridge:
         dsn: str,
         client: redis.Redis | RedisCluster,
         *,
-        name: str = "default",
+        name: str = NAME,
         batch_size: int = BATCH_SIZE,
         batch_bytes: int = BATCH_BYTES,
         poll_s: float = POLL_S,
         stream: str = STREAM,
         stream_maxlen: int = STREAM_MAXLEN,
-        cache_prefix: str = "lake",
+        cache_prefix: str = CACHE_PREFIX,
         on_batch: Callable[[Sequence[Change]], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.client = client
-        self.name = name
+        self.name = valid_name(name)
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
         self.stream = stream
         if stream_maxlen < 1:
-            raise ValueError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
+            raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
         self.stream_maxlen = stream_maxlen
         self.cache = LakeCache(client, prefix=cache_prefix)
         # Called with each batch Redis took: the changes as read (JSON columns as orjson.Fragment).
@@ -445,8 +461,84 @@ class Bridge:
         return held
 
     def _advance(self, conn: psycopg.Connection[dict[str, Any]], last_id: int | None) -> int:
-        row = conn.execute(
-            sql("bridge_advance"), {"name": self.name, "last_id": last_id}
-        ).fetchone()
+        try:
+            row = conn.execute(
+                sql("bridge_advance"), {"name": self.name, "last_id": last_id}
+            ).fetchone()
+        except psycopg.errors.CheckViolation as exc:
+            # A name the database refuses (should its rule differ from valid_name's): no retry
+            # can help, so it is not retried like a lost connection.
+            raise from_psycopg(exc) from exc
         assert row is not None
         return int(row["last_id"])
+
+
+def connect_redis(
+    url: str, *, cluster: bool, stop: threading.Event, name: str = NAME
+) -> redis.Redis | RedisCluster | None:
+    """A client of the Redis at `url`. A cluster client asks a node for the slot map as it is
+    made: it waits for the cluster (the bridge may start first), with the backoff of the
+    bridge's reconnects; None when `stop` is set meanwhile."""
+    backoff = 1.0
+    while True:
+        try:
+            return RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+        except ValueError as exc:  # redis-py's word for a URL it cannot read
+            raise BridgeError(
+                f"invalid Redis URL: {exc}",
+                hint="LAKE_REDIS_URL is redis://[:password@]host:port/db",
+            ) from exc
+        except (redis.RedisError, RedisClusterException) as exc:
+            log.warning("bridge %s: Redis Cluster: %s; retrying in %.0f s", name, exc, backoff)
+            if stop.wait(backoff):
+                return None
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def run_forever(
+    dsn: str,
+    redis_url: str,
+    *,
+    cluster: bool = False,
+    name: str = NAME,
+    batch_size: int = BATCH_SIZE,
+    poll_s: float = POLL_S,
+    stream: str = STREAM,
+    stream_maxlen: int = STREAM_MAXLEN,
+    cache_prefix: str = CACHE_PREFIX,
+    on_start: Callable[[Bridge], None] | None = None,
+) -> Bridge | None:
+    """`lake bridge`: bridge until SIGTERM (called in the main thread) or Ctrl-C, reconnecting
+    to either side as long as it takes. Checks its arguments first (BridgeError); calls
+    `on_start` once Redis is reached. Returns the bridge (its cursor is where it stopped), or
+    None when it was stopped while it still waited for a Redis Cluster."""
+    name = valid_name(name)
+    if stream_maxlen < 1:
+        raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main else None
+    try:
+        client = connect_redis(redis_url, cluster=cluster, stop=stop, name=name)
+        if client is None:
+            return None
+        bridge = Bridge(
+            dsn,
+            client,
+            name=name,
+            batch_size=batch_size,
+            poll_s=poll_s,
+            stream=stream,
+            stream_maxlen=stream_maxlen,
+            cache_prefix=cache_prefix,
+        )
+        if on_start is not None:
+            on_start(bridge)
+        try:
+            bridge.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+        return bridge
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

@@ -35,6 +35,7 @@ from lake_client.errors import CacheError
 
 T = TypeVar("T")
 DEFAULT_TTL_S = 3600
+DEFAULT_PREFIX = "lake"
 _NO_VALUE = object()
 
 
@@ -55,7 +56,7 @@ class LakeCache:
         self,
         client: redis.Redis | RedisCluster,
         ttl: int = DEFAULT_TTL_S,
-        prefix: str = "lake",
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.client = client
         self.ttl = ttl

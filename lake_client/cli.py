@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -31,6 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from lake_client import bridge as lake_bridge
 from lake_client import local
 from lake_client.client import BatchResult, IngestSummary, Lake
 from lake_client.config import load_settings
@@ -726,16 +726,24 @@ def jobs_run(
 @app.command()
 def bridge(
     name: Annotated[
-        str, typer.Option(help="The bridge's name: its cursor in lake.bridge_cursors.")
-    ] = "default",
-    batch_size: Annotated[int, typer.Option(help="Changes per Redis pipeline.")] = 1000,
-    poll: Annotated[float, typer.Option(help="Seconds between looks without a NOTIFY.")] = 5.0,
+        str,
+        typer.Option(
+            help="The bridge's name: its cursor in lake.bridge_cursors (1 to 64 letters, digits,"
+            " '_', '.' or '-')."
+        ),
+    ] = lake_bridge.NAME,
+    batch_size: Annotated[
+        int, typer.Option(help="Changes per Redis pipeline.")
+    ] = lake_bridge.BATCH_SIZE,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between looks without a NOTIFY.")
+    ] = lake_bridge.POLL_S,
     prefix: Annotated[
         str, typer.Option(help="Cache key prefix (lake_client.cache) whose keys it invalidates.")
-    ] = "lake",
-    stream: Annotated[str, typer.Option(help="Redis Stream the changes are appended to.")] = (
-        "lake:changes"
-    ),
+    ] = lake_bridge.CACHE_PREFIX,
+    stream: Annotated[
+        str, typer.Option(help="Redis Stream the changes are appended to.")
+    ] = lake_bridge.STREAM,
     stream_maxlen: Annotated[
         int,
         typer.Option(
@@ -744,7 +752,7 @@ def bridge(
             " for 7 days). Redis holds them in memory: a change's entry is up to 1 MiB, a few"
             " hundred bytes for typical records.",
         ),
-    ] = 1_000_000,
+    ] = lake_bridge.STREAM_MAXLEN,
     cluster: Annotated[
         bool,
         typer.Option(
@@ -758,53 +766,30 @@ def bridge(
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes."""
     import logging
-    import signal
-    import threading
-
-    from redis.cluster import RedisCluster
-    from redis.exceptions import RedisClusterException
-
-    from lake_client.bridge import BACKOFF_MAX_S, Bridge
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    client: redis.Redis | RedisCluster
-    if cluster:
-        # A cluster client asks a node for the slot map as it is made: wait for the cluster (the
-        # bridge may start first), with the same backoff as the bridge's reconnects.
-        backoff = 1.0
-        while True:
-            try:
-                client = RedisCluster.from_url(settings.redis_url())
-                break
-            except (redis.RedisError, RedisClusterException) as exc:
-                logging.warning(
-                    "bridge %s: Redis Cluster: %s; retrying in %.0f s", name, exc, backoff
-                )
-                if stop.wait(backoff):
-                    raise typer.Exit(1) from None
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-    else:
-        client = redis.Redis.from_url(settings.redis_url())
-    b = Bridge(
+    redis_url = settings.redis_url()
+
+    def started(b: lake_bridge.Bridge) -> None:
+        console.print(
+            f"bridge {b.name}: lake.data_changes -> {redis_url.split('@')[-1]} (Ctrl-C stops)"
+        )
+
+    b = lake_bridge.run_forever(
         settings.dsn(),
-        client,
+        redis_url,
+        cluster=cluster,
         name=name,
         batch_size=batch_size,
         poll_s=poll,
         stream=stream,
         stream_maxlen=stream_maxlen,
         cache_prefix=prefix,
+        on_start=started,
     )
-    console.print(
-        f"bridge {name}: lake.data_changes -> {settings.redis_url().split('@')[-1]} (Ctrl-C stops)"
-    )
-    try:
-        b.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    if b is None:  # stopped while waiting for the Redis Cluster
+        raise typer.Exit(1)
     console.print(f"bridge {name} stopped at change {b.cursor}")
 
 

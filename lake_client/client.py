@@ -6,173 +6,29 @@ database; the client moves bytes in with COPY, retries safely, and reports.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import queue
-import re
-import struct
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
-from psycopg import Copy
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from lake_client import copy_ingest
 from lake_client.config import load_settings
+from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
-    RETRYABLE_SQLSTATES,
     AuthenticationFailed,
-    ConnectionFailed,
     JobError,
-    LakeError,
     from_psycopg,
 )
 from lake_client.queries import sql
-from lake_client.records import Record, from_objects
+from lake_client.session import RetryPolicy, Row, fetch
 
-Row = dict[str, Any]
-
-# Mirrors lake.parse_time(): RFC 3339 with a mandatory offset (seconds up to 59: the client
-# leaves leap seconds to the database). A record whose time the client cannot read this way is
-# handed to lake.ingest_raw, where the database decides...
-_RFC3339 = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
-    r"[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-)
-# ...unless it fails lake.parse_time()'s own test too: then the database finds no time in it
-# either, and the record is sent with COPY like the others, its ts NULL (see _fast_time).
-_PARSE_TIME = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
-    r"(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-)
-# Routable records are streamed to COPY this many at a time, so that the server parses and
-# stores a batch while the client is still preparing the rest of it.
-_COPY_CHUNK = 500
-# COPY's binary format: the server then reads lengths instead of scanning and unescaping text,
-# and ts arrives as a number (microseconds since 2000-01-01 UTC) instead of text to parse.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
-_COPY_TRAILER = b"\xff\xff"
-_TS_FIELD = struct.Struct(">hiq")  # field count, then ts: length 8, value
-_NO_TS = struct.pack(">hi", 4, -1)  # field count, then ts NULL
-_LENGTH = struct.Struct(">i")
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of a batch after a transient failure: `attempts` in all, waiting `first_delay`
-    seconds before the second and doubling each time."""
-
-    attempts: int = 3
-    first_delay: float = 1.0
-
-
-@dataclass
-class BatchResult:
-    batch_id: uuid.UUID
-    received: int
-    accepted: int
-    quarantined: int
-    duplicate: bool = False  # the batch had been committed before (a retry after a lost ack)
-    fallback: bool = False  # COPY refused it; every record went through lake.ingest_raw
-    attempts: int = 1
-
-
-@dataclass
-class ReasonCount:
-    rule: str
-    records: int
-    example: str
-
-
-@dataclass
-class IngestSummary:
-    dataset: str
-    batches: list[BatchResult] = field(default_factory=list)
-    reasons: list[ReasonCount] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def received(self) -> int:
-        return sum(b.received for b in self.batches)
-
-    @property
-    def accepted(self) -> int:
-        return sum(b.accepted for b in self.batches)
-
-    @property
-    def quarantined(self) -> int:
-        return sum(b.quarantined for b in self.batches)
-
-    @property
-    def records_per_second(self) -> float:
-        return self.received / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class _Route:
-    """What begin_batch told us that the client needs to prepare a record's row."""
-
-    time_field: str
-    time_format: str
-    max_record_bytes: int
-
-
-def _fast_time(raw: bytes, route: _Route) -> bytes | None:
-    """The start of the record's row in binary COPY (field count and ts), or None to hand the
-    record to lake.ingest_raw.
-
-    A record goes with COPY when PostgreSQL will read it as jsonb: with its time when the client
-    reads that time exactly as lake.parse_time() does, or with ts NULL when lake.parse_time()
-    surely finds no time in it (missing, not a string, not RFC 3339, not an object at all). The
-    inbox's trigger then decides, as for any row: it quarantines what is invalid, with reasons,
-    and makes partitions on demand. Never decides validity itself."""
-    # orjson refuses NUL bytes and invalid UTF-8; PostgreSQL's jsonb also refuses \u0000.
-    if len(raw) > route.max_record_bytes or b"\\u0000" in raw:
-        return None
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    value = doc.get(route.time_field) if type(doc) is dict else None
-    if route.time_format == "rfc3339":
-        if type(value) is not str:
-            return _NO_TS
-        if _RFC3339.fullmatch(value) is None:
-            return _NO_TS if _PARSE_TIME.fullmatch(value) is None else None
-        offset = 1 if value[-1] in "Zz" else 6
-        if (value[19] == "." and len(value) - 20 - offset > 6) or (
-            offset == 6 and value[-5:-3] > "15"
-        ):
-            # More than microseconds, which PostgreSQL rounds (Python truncates), or an offset
-            # of 16 hours or more, which PostgreSQL refuses: the database decides.
-            return None
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            try:  # "t" and "z" in lower case, or a day the month does not have
-                when = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
-            except ValueError:
-                return None
-    else:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return _NO_TS
-        if not 0 <= value <= _EPOCH_MAX[route.time_format]:
-            return _NO_TS
-        seconds = value / 1000 if route.time_format == "epoch_ms" else value
-        when = datetime.fromtimestamp(seconds, UTC)
-    return _TS_FIELD.pack(4, 8, (when - _PG_EPOCH) // _MICROSECOND)
+# Importers of the client find the ingest results and the retry policy here.
+__all__ = ["BatchResult", "IngestSummary", "Lake", "ReasonCount", "RetryPolicy", "Row"]
 
 
 class Lake:
@@ -190,11 +46,15 @@ class Lake:
         application_name: str = "lake_client",
         work_mem: str = "64MB",
         connect_timeout: int = 10,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.dsn = dsn if dsn is not None else load_settings().dsn()
         self.application_name = application_name
         self.work_mem = work_mem
         self.connect_timeout = connect_timeout
+        # For transient failures of a batch (unless ingest is given its own) and of the set-up
+        # of a connection.
+        self.retry = retry or RetryPolicy()
         self._conn: psycopg.Connection[Row] | None = None
         # The session identity to establish again after reconnecting: (query name, params).
         self._session_identity: tuple[str, dict[str, str]] | None = None
@@ -216,15 +76,20 @@ class Lake:
     def conn(self) -> psycopg.Connection[Row]:
         """The open connection (made on first use, and again after a failure)."""
         if self._conn is None or self._conn.closed:
-            try:
-                conn = psycopg.connect(
-                    self.dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
-                )
-            except psycopg.OperationalError as exc:
-                raise ConnectionFailed(
-                    f"cannot connect to the lake: {str(exc).strip()}",
-                    hint="is it running? `lake status` tells; `lake up` starts the embedded one",
-                ) from exc
+            self._conn = self.retry.run(self._open)
+        return self._conn
+
+    def _open(self, attempt: int) -> psycopg.Connection[Row]:
+        """A new connection, set up: settings, then the session identity again if there is one.
+        A failure of the set-up (its COMMIT's reply lost, say) closes it; self.retry retries."""
+        del attempt
+        try:
+            conn = psycopg.connect(
+                self.dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
+            )
+        except psycopg.OperationalError as exc:
+            raise from_psycopg(exc, connecting=True) from exc
+        try:
             conn.execute(
                 sql("session_setup"), {"work_mem": self.work_mem, "app": self.application_name}
             )
@@ -232,26 +97,36 @@ class Lake:
                 name, params = self._session_identity
                 conn.execute(sql(name), params)
             conn.commit()
-            self._conn = conn
-        return self._conn
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _query(self, name: str, params: dict[str, Any] | None = None) -> list[Row]:
-        conn = self.conn
-        try:
-            rows = conn.execute(sql(name), params or {}).fetchall()
-            conn.commit()
-            return rows
-        except psycopg.Error as exc:
-            self._after_error()
-            raise from_psycopg(exc) from exc
+        return fetch(self, name, params)
 
-    def _after_error(self) -> None:
+    def recover(self) -> None:
+        """After a failed statement: roll back its transaction, or forget a broken connection
+        (the next use makes a new one)."""
         if self._conn is None:
             return
         if self._conn.closed or self._conn.broken:
             self._conn = None
         else:
             self._conn.rollback()
+
+    def fork(self) -> Lake:
+        """Another Lake to the same database, with the same settings and session identity (for
+        loading in parallel). It connects on first use; close it when done."""
+        other = Lake(
+            self.dsn,
+            application_name=self.application_name,
+            work_mem=self.work_mem,
+            connect_timeout=self.connect_timeout,
+            retry=self.retry,
+        )
+        other._session_identity = self._session_identity
+        return other
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -401,7 +276,7 @@ class Lake:
             finally:
                 conn.autocommit = False
         except psycopg.Error as exc:
-            self._after_error()
+            self.recover()
             raise from_psycopg(exc) from exc
 
     def partitions(self, dataset: str | None = None) -> list[Row]:
@@ -423,7 +298,7 @@ class Lake:
             rows = self.conn.execute(stmt).fetchall()
             self.conn.commit()
         except psycopg.Error as exc:
-            self._after_error()
+            self.recover()
             raise from_psycopg(exc) from exc
         return {str(r["partition"]).split(".")[-1]: int(r["n"]) for r in rows}
 
@@ -478,208 +353,17 @@ class Lake:
         transaction of its own; their order in the database is then not the order of the
         input). Validation is CPU work in the server, so up to one job per server core helps.
         """
-        if batch_size < 1:
-            raise LakeError("batch_size must be at least 1")
-        if jobs < 1:
-            raise LakeError("jobs must be at least 1")
-        policy = retry or RetryPolicy()
-        summary = IngestSummary(dataset)
-        started = time.perf_counter()
-
-        def batches() -> Iterator[tuple[uuid.UUID, list[Record]]]:
-            for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
-                yield (
-                    (
-                        uuid.uuid4()
-                        if batch_namespace is None
-                        else uuid.uuid5(batch_namespace, str(index))
-                    ),
-                    chunk,
-                )
-
-        def done(result: BatchResult, chunk: list[Record]) -> None:
-            summary.batches.append(result)
-            if on_batch is not None:
-                on_batch(result, sum(len(r.raw) for r in chunk))
-
-        if jobs == 1:
-            for batch_id, chunk in batches():
-                done(self._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy), chunk)
-        else:
-            self._ingest_parallel(dataset, batches(), jobs, for_user, origin, policy, done)
-        summary.seconds = time.perf_counter() - started
-        if summary.quarantined:
-            rows = self._query(
-                "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]}
-            )
-            summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
-        return summary
-
-    def _ingest_parallel(
-        self,
-        dataset: str,
-        batches: Iterator[tuple[uuid.UUID, list[Record]]],
-        jobs: int,
-        for_user: str | None,
-        origin: str | None,
-        policy: RetryPolicy,
-        done: Callable[[BatchResult, list[Record]], None],
-    ) -> None:
-        """`jobs` sessions (this one and jobs - 1 more, with the same identity), each taking the
-        next batch when it is free. At most 2 x jobs batches are read ahead."""
-        sessions: queue.Queue[Lake] = queue.Queue()
-        sessions.put(self)
-        extra = []
-        for _ in range(jobs - 1):
-            other = Lake(
-                self.dsn,
-                application_name=self.application_name,
-                work_mem=self.work_mem,
-                connect_timeout=self.connect_timeout,
-            )
-            other._session_identity = self._session_identity
-            extra.append(other)
-            sessions.put(other)
-        lock = threading.Lock()
-
-        def work(batch_id: uuid.UUID, chunk: list[Record]) -> None:
-            lake = sessions.get()
-            try:
-                result = lake._ingest_batch(dataset, batch_id, chunk, for_user, origin, policy)
-            finally:
-                sessions.put(lake)
-            with lock:
-                done(result, chunk)
-
-        try:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                pending: set[Future[None]] = set()
-                for batch_id, chunk in batches:
-                    pending.add(pool.submit(work, batch_id, chunk))
-                    if len(pending) >= 2 * jobs:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            f.result()  # the first failure stops the load
-                for f in pending:
-                    f.result()
-        finally:
-            for other in extra:
-                other.close()
-
-    def _ingest_batch(
-        self,
-        dataset: str,
-        batch_id: uuid.UUID,
-        chunk: list[Record],
-        for_user: str | None,
-        origin: str | None,
-        policy: RetryPolicy,
-    ) -> BatchResult:
-        digest = hashlib.sha256()
-        for rec in chunk:
-            digest.update(rec.raw)
-            digest.update(b"\n")
-        checksum = digest.hexdigest()
-        fallback = False
-        delay = policy.first_delay
-        attempt = 1
-        while True:
-            try:
-                result = self._try_batch(
-                    dataset, batch_id, checksum, chunk, for_user, origin, fallback
-                )
-                result.attempts = attempt
-                return result
-            except psycopg.Error as exc:
-                self._after_error()
-                state = exc.sqlstate or ""
-                if not fallback and (state[:2] in ("22", "54") or state == "23514"):
-                    # COPY refused a record the client thought routable: the whole batch goes
-                    # through lake.ingest_raw, which judges each record on its own.
-                    fallback = True
-                    continue
-                transient = isinstance(exc, psycopg.OperationalError) or (
-                    state in RETRYABLE_SQLSTATES
-                )
-                if not transient or attempt >= policy.attempts:
-                    raise from_psycopg(exc) from exc
-                time.sleep(delay)
-                delay *= 2
-                attempt += 1
-            except LakeError:
-                self._after_error()
-                raise
-
-    def _try_batch(
-        self,
-        dataset: str,
-        batch_id: uuid.UUID,
-        checksum: str,
-        chunk: list[Record],
-        for_user: str | None,
-        origin: str | None,
-        fallback: bool,
-    ) -> BatchResult:
-        conn = self.conn
-        with conn.transaction():
-            if for_user is not None:
-                conn.execute(sql("act_as"), {"user_id": for_user, "scope": "transaction"})
-            info = conn.execute(
-                sql("begin_batch"),
-                {"dataset": dataset, "batch_id": batch_id, "checksum": checksum, "origin": origin},
-            ).fetchone()
-            assert info is not None
-            if not info["is_new"]:
-                return BatchResult(
-                    batch_id,
-                    info["received"],
-                    info["accepted"],
-                    info["quarantined"],
-                    duplicate=True,
-                )
-            route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
-            slow: list[Record] = chunk if fallback else []
-            if not fallback:
-                batch_field = _LENGTH.pack(16) + batch_id.bytes
-                stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
-                with contextlib.ExitStack() as stack:
-                    copy: Copy | None = None
-                    parts: list[bytes] = [_COPY_HEADER]
-                    pending = 0
-                    for n, rec in enumerate(chunk, start=1):
-                        start = _fast_time(rec.raw, route)
-                        if start is None:
-                            slow.append(rec)
-                        else:
-                            ref = rec.ref.encode()
-                            parts += (start, _LENGTH.pack(len(rec.raw) + 1), b"\x01", rec.raw)
-                            parts += (batch_field, _LENGTH.pack(len(ref)), ref)
-                            pending += 1
-                        if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
-                            if copy is None:
-                                cur = stack.enter_context(conn.cursor())
-                                copy = stack.enter_context(cur.copy(stmt))
-                            copy.write(b"".join(parts))
-                            parts.clear()
-                            pending = 0
-                    if copy is not None:
-                        copy.write(_COPY_TRAILER)
-            if slow:
-                conn.execute(
-                    sql("ingest_raw"),
-                    {
-                        "dataset": dataset,
-                        "batch_id": batch_id,
-                        "refs": [r.ref for r in slow],
-                        "raws": [r.raw for r in slow],
-                    },
-                )
-            done = conn.execute(
-                sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}
-            ).fetchone()
-            assert done is not None
-        return BatchResult(
-            batch_id, done["received"], done["accepted"], done["quarantined"], fallback=fallback
+        return copy_ingest.ingest(
+            self,
+            dataset,
+            records,
+            batch_size=batch_size,
+            for_user=for_user,
+            origin=origin,
+            retry=retry or self.retry,
+            on_batch=on_batch,
+            batch_namespace=batch_namespace,
+            jobs=jobs,
         )
 
     # -- checkpoints and rollback -----------------------------------------------------------
@@ -718,14 +402,3 @@ class Lake:
 
     def quarantine_discard(self, item_id: int, reason: str) -> Row:
         return self._query("quarantine_discard", {"id": item_id, "reason": reason})[0]
-
-
-def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for rec in records:
-        chunk.append(rec)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -85,6 +85,14 @@ class LifecycleError(LakeError):
     that is in the lake already."""
 
 
+class BridgeError(LakeError):
+    """The bridge cannot run as asked (an invalid name or option)."""
+
+
+class StreamError(BridgeError):
+    """The Redis stream holds entries that no lake bridge of this database wrote."""
+
+
 class DatabaseError(LakeError):
     """Any other error reported by PostgreSQL."""
 
@@ -127,6 +135,12 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
 }
 
+# Check constraints that guard a value the caller chose: the error its violation is, and the rule.
+BRIDGE_NAME_RULE = "a bridge's name is 1 to 64 letters (A-Z, a-z), digits, '_', '.' or '-'"
+_CONSTRAINTS: dict[str, tuple[type[LakeError], str]] = {
+    "bridge_cursors_name_check": (BridgeError, BRIDGE_NAME_RULE),
+}
+
 # Errors after which a retry of the same batch may succeed.
 RETRYABLE_SQLSTATES = frozenset(
     {
@@ -145,8 +159,14 @@ RETRYABLE_SQLSTATES = frozenset(
 )
 
 
-def from_psycopg(exc: psycopg.Error) -> LakeError:
-    """Translate a psycopg error into the lake's hierarchy, keeping message and hint."""
+def is_transient(exc: psycopg.Error) -> bool:
+    """Whether the same work may succeed when tried again (on a new connection if need be)."""
+    return isinstance(exc, psycopg.OperationalError) or (exc.sqlstate or "") in RETRYABLE_SQLSTATES
+
+
+def from_psycopg(exc: psycopg.Error, *, connecting: bool = False) -> LakeError:
+    """Translate a psycopg error into the lake's hierarchy, keeping message and hint.
+    `connecting`: it came from psycopg.connect (the server did not let us in)."""
     diag = getattr(exc, "diag", None)
     sqlstate = getattr(exc, "sqlstate", None)
     message = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
@@ -154,7 +174,16 @@ def from_psycopg(exc: psycopg.Error) -> LakeError:
     hint = diag.message_hint if diag else None
     if detail:
         message = f"{message}\n{detail}"
+    if connecting and isinstance(exc, psycopg.OperationalError):
+        return ConnectionFailed(
+            f"cannot connect to the lake: {str(exc).strip()}",
+            hint="is it running? `lake status` tells; `lake up` starts the embedded one",
+        )
     if isinstance(exc, psycopg.OperationalError) and sqlstate is None:
         return ConnectionFailed(message, hint=hint or "is the lake running? try `lake status`")
+    constraint = diag.constraint_name if diag else None
+    if constraint in _CONSTRAINTS:
+        cls, rule = _CONSTRAINTS[constraint]
+        return cls(message, hint=rule, sqlstate=sqlstate)
     cls = _LAKE_SQLSTATES.get(sqlstate or "", DatabaseError)
     return cls(message, hint=hint, sqlstate=sqlstate)

@@ -54,9 +54,12 @@ def check_postgres(dsn: str) -> str | None:
 
 def check_redis(url: str) -> str | None:
     """None when Redis answers PING within the timeout, else what went wrong."""
-    client = redis.Redis.from_url(
-        url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+    except ValueError as exc:  # redis-py's word for a URL it cannot read
+        return f"invalid Redis URL: {exc}"
     try:
         client.ping()
     except redis.RedisError as exc:

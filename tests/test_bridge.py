@@ -25,9 +25,10 @@ from psycopg.types.json import Jsonb
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 
-from lake_client.bridge import Bridge
+from lake_client.bridge import Bridge, run_forever
 from lake_client.cache import LakeCache
 from lake_client.config import Settings
+from lake_client.errors import BridgeError, LakeError, StreamError
 from lake_client.queries import sql
 from tests.conftest import point
 from tests.redis_cluster import LocalRedisCluster, free_ports
@@ -237,7 +238,7 @@ def test_the_stream_keeps_about_stream_maxlen_entries(
     more = change_ids(conn, ids[-1])
     wait_for(lambda: running.bridge.cursor == more[-1])
     assert stream_ids(client, name)[-2:] == [ids[-1], more[-1]]
-    with pytest.raises(ValueError, match="stream_maxlen"):
+    with pytest.raises(BridgeError, match="stream_maxlen"):
         Bridge("", client, stream_maxlen=0)
 
 
@@ -861,3 +862,52 @@ def test_lake_bridge_cluster_waits_for_the_cluster(
 def _cursor(conn: Conn, name: str) -> int | None:
     row = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = %s", [name]).fetchone()
     return None if row is None else int(str(row[0]))
+
+
+def test_bad_input_to_the_bridge_is_a_lake_error(
+    db: str, settings: Settings, embedded: tuple[redis.Redis, str]
+) -> None:
+    """An invalid name or stream_maxlen fails at once with a LakeError that says what is valid
+    (the name as lake.bridge_cursors' check constraint has it, which the database's refusal is
+    mapped to as well); a stream of another lake database is refused with a StreamError."""
+    client, name = embedded
+    for bad in ("", "has space", "x" * 65, "a/b", "ünicode"):
+        with pytest.raises(BridgeError, match="1 to 64 letters"):
+            Bridge(db, client, name=bad)
+        with pytest.raises(BridgeError, match="1 to 64 letters"):
+            run_forever(db, settings.redis_url(), name=bad)
+    with pytest.raises(BridgeError, match="stream_maxlen"):
+        run_forever(db, settings.redis_url(), name=name, stream_maxlen=0)
+    for cluster in (False, True):
+        with pytest.raises(BridgeError, match="invalid Redis URL"):
+            run_forever(db, "rediss+nonsense://x", name=name, cluster=cluster)
+    bridge = Bridge(db, client, name=name, stream=name)
+    bridge.name = "has space"  # as if the rule in Python and the constraint differed
+    with (
+        psycopg.connect(db, autocommit=True, row_factory=psycopg.rows.dict_row) as conn,
+        pytest.raises(BridgeError, match="bridge_cursors_name_check") as refused,
+    ):
+        bridge._start(conn)
+    assert refused.value.sqlstate == "23514" and "1 to 64 letters" in str(refused.value.hint)
+    client.xadd(name, {"id": "1", "change": "{}", "lake": "1234:5"}, id="1-0")
+    bridge.name = name
+    with (
+        psycopg.connect(db, autocommit=True, row_factory=psycopg.rows.dict_row) as conn,
+        pytest.raises(StreamError, match="another lake database") as foreign,
+    ):
+        bridge._start(conn)
+    assert isinstance(foreign.value, LakeError)
+
+
+def test_lake_bridge_with_an_invalid_name_fails_at_once(db: str) -> None:
+    """It used to loop for ever on the database's check constraint; now it says what a name is
+    (exit 1 for a LakeError here; a usage error, 2, once the CLI checks the option itself)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "lake_client.cli", "bridge", "--name", "no spaces allowed"],
+        env={**os.environ, "LAKE_DSN": db, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode in (1, 2)
+    assert "1 to 64 letters" in out.stderr and "Traceback" not in out.stderr

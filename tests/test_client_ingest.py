@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from lake_client.client import Lake, RetryPolicy
-from lake_client.errors import IdentityError, UnknownDataset
+from lake_client.errors import ConnectionFailed, IdentityError, UnknownDataset
 from lake_client.records import Record
 
 NOW = datetime.now(UTC)
@@ -199,3 +199,30 @@ def test_parallel_sessions_store_everything_once(
     assert owners == [("alice",)], "the second session acted for the same user"
     again = alice.ingest("location_history", records, batch_size=250, jobs=2, batch_namespace=ns)
     assert all(b.duplicate for b in again.batches) and counts(conn)[0] == 2980
+
+
+def test_a_lost_reply_to_the_set_up_is_retried(db: str, location_dataset: str):
+    """The connection set-up (settings, then the session's identity, then COMMIT) is retried like
+    a batch when the reply to its COMMIT is lost; without attempts left, a LakeError arrives."""
+    from tests.pgproxy import AckLosingProxy
+
+    proxy = AckLosingProxy(db)
+    try:
+        with Lake(proxy.dsn, retry=RetryPolicy(attempts=3, first_delay=0.05)) as lake:
+            proxy.drop_next_commit_ack = True
+            lake.act_as("alice")
+            assert proxy.dropped == 1, "the first set-up's COMMIT reply was lost"
+            assert lake.current_user_id() == "alice"
+            # A new connection establishes the identity again, in a set-up that is retried too.
+            lake.conn.close()
+            proxy.drop_next_commit_ack = True
+            summary = lake.ingest("location_history", [rec(1)])
+            assert proxy.dropped == 2
+            assert (summary.accepted, summary.batches[0].attempts) == (1, 1)
+        with Lake(proxy.dsn, retry=RetryPolicy(attempts=1)) as lake:
+            proxy.drop_next_commit_ack = True
+            with pytest.raises(ConnectionFailed):
+                lake.act_as("alice")
+            assert proxy.dropped == 3
+    finally:
+        proxy.close()

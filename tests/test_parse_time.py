@@ -13,7 +13,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lake_client.client import _NO_TS, _PG_EPOCH, _fast_time, _Route
+from lake_client.copy_ingest import _NO_TS, _PG_EPOCH, _fast_time, _Route
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

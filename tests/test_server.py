@@ -72,6 +72,9 @@ def test_not_ready_says_what_failed(serve: Serve, db: str) -> None:
     assert get(base + "/health/live")[0] == 200
     code, text = get(base + "/metrics")
     assert code == 200 and "lake_database_up 0.0" in text
+    # A Redis URL redis-py cannot read is a failed check too, not an error of the server.
+    code, body = get(serve(redis_url="nonsense://x") + "/health/ready")
+    assert code == 503 and json.loads(body)["redis"].startswith("invalid Redis URL")
 
 
 def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str) -> None:

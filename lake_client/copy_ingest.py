@@ -1,0 +1,374 @@
+"""The COPY engine: streams records into a dataset's inbox, a batch per transaction.
+
+Everything that decides anything (validation, quarantine, partitions, ownership) happens in the
+database; this module moves bytes in with binary COPY, hands the records it cannot prepare to
+lake.ingest_raw, retries transient failures (a batch id chosen here makes a retry after a lost
+acknowledgement safe), and reports. It works on a Session (lake_client.session); Lake.ingest is
+its public entry point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import queue
+import re
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import Copy
+from psycopg import sql as pgsql
+
+from lake_client.errors import LakeError
+from lake_client.queries import sql
+from lake_client.records import Record, from_objects
+from lake_client.session import RetryPolicy, Session, fetch
+
+# Mirrors lake.parse_time(): RFC 3339 with a mandatory offset (seconds up to 59: the client
+# leaves leap seconds to the database). A record whose time the client cannot read this way is
+# handed to lake.ingest_raw, where the database decides...
+_RFC3339 = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+# ...unless it fails lake.parse_time()'s own test too: then the database finds no time in it
+# either, and the record is sent with COPY like the others, its ts NULL (see _fast_time).
+_PARSE_TIME = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+# Routable records are streamed to COPY this many at a time, so that the server parses and
+# stores a batch while the client is still preparing the rest of it.
+_COPY_CHUNK = 500
+# COPY's binary format: the server then reads lengths instead of scanning and unescaping text,
+# and ts arrives as a number (microseconds since 2000-01-01 UTC) instead of text to parse.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_COPY_TRAILER = b"\xff\xff"
+_TS_FIELD = struct.Struct(">hiq")  # field count, then ts: length 8, value
+_NO_TS = struct.pack(">hi", 4, -1)  # field count, then ts NULL
+_LENGTH = struct.Struct(">i")
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
+
+
+@dataclass
+class BatchResult:
+    batch_id: uuid.UUID
+    received: int
+    accepted: int
+    quarantined: int
+    duplicate: bool = False  # the batch had been committed before (a retry after a lost ack)
+    fallback: bool = False  # COPY refused it; every record went through lake.ingest_raw
+    attempts: int = 1
+
+
+@dataclass
+class ReasonCount:
+    rule: str
+    records: int
+    example: str
+
+
+@dataclass
+class IngestSummary:
+    dataset: str
+    batches: list[BatchResult] = field(default_factory=list)
+    reasons: list[ReasonCount] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def received(self) -> int:
+        return sum(b.received for b in self.batches)
+
+    @property
+    def accepted(self) -> int:
+        return sum(b.accepted for b in self.batches)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(b.quarantined for b in self.batches)
+
+    @property
+    def records_per_second(self) -> float:
+        return self.received / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What begin_batch told us that the client needs to prepare a record's row."""
+
+    time_field: str
+    time_format: str
+    max_record_bytes: int
+
+
+def _fast_time(raw: bytes, route: _Route) -> bytes | None:
+    """The start of the record's row in binary COPY (field count and ts), or None to hand the
+    record to lake.ingest_raw.
+
+    A record goes with COPY when PostgreSQL will read it as jsonb: with its time when the client
+    reads that time exactly as lake.parse_time() does, or with ts NULL when lake.parse_time()
+    surely finds no time in it (missing, not a string, not RFC 3339, not an object at all). The
+    inbox's trigger then decides, as for any row: it quarantines what is invalid, with reasons,
+    and makes partitions on demand. Never decides validity itself."""
+    # orjson refuses NUL bytes and invalid UTF-8; PostgreSQL's jsonb also refuses \u0000.
+    if len(raw) > route.max_record_bytes or b"\\u0000" in raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    value = doc.get(route.time_field) if type(doc) is dict else None
+    if route.time_format == "rfc3339":
+        if type(value) is not str:
+            return _NO_TS
+        if _RFC3339.fullmatch(value) is None:
+            return _NO_TS if _PARSE_TIME.fullmatch(value) is None else None
+        offset = 1 if value[-1] in "Zz" else 6
+        if (value[19] == "." and len(value) - 20 - offset > 6) or (
+            offset == 6 and value[-5:-3] > "15"
+        ):
+            # More than microseconds, which PostgreSQL rounds (Python truncates), or an offset
+            # of 16 hours or more, which PostgreSQL refuses: the database decides.
+            return None
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            try:  # "t" and "z" in lower case, or a day the month does not have
+                when = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
+            except ValueError:
+                return None
+    else:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _NO_TS
+        if not 0 <= value <= _EPOCH_MAX[route.time_format]:
+            return _NO_TS
+        seconds = value / 1000 if route.time_format == "epoch_ms" else value
+        when = datetime.fromtimestamp(seconds, UTC)
+    return _TS_FIELD.pack(4, 8, (when - _PG_EPOCH) // _MICROSECOND)
+
+
+def ingest(
+    session: Session,
+    dataset: str,
+    records: Iterable[Any],
+    *,
+    batch_size: int,
+    for_user: str | None,
+    origin: str | None,
+    retry: RetryPolicy,
+    on_batch: Callable[[BatchResult, int], None] | None,
+    batch_namespace: uuid.UUID | None,
+    jobs: int,
+) -> IngestSummary:
+    """Lake.ingest (whose docstring tells what each argument does), on `session`."""
+    if batch_size < 1:
+        raise LakeError("batch_size must be at least 1")
+    if jobs < 1:
+        raise LakeError("jobs must be at least 1")
+    summary = IngestSummary(dataset)
+    started = time.perf_counter()
+
+    def batches() -> Iterator[tuple[uuid.UUID, list[Record]]]:
+        for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
+            if batch_namespace is None:
+                yield uuid.uuid4(), chunk
+            else:
+                yield uuid.uuid5(batch_namespace, str(index)), chunk
+
+    def done(result: BatchResult, chunk: list[Record]) -> None:
+        summary.batches.append(result)
+        if on_batch is not None:
+            on_batch(result, sum(len(r.raw) for r in chunk))
+
+    if jobs == 1:
+        for batch_id, chunk in batches():
+            done(_ingest_batch(session, dataset, batch_id, chunk, for_user, origin, retry), chunk)
+    else:
+        _ingest_parallel(session, dataset, batches(), jobs, for_user, origin, retry, done)
+    summary.seconds = time.perf_counter() - started
+    if summary.quarantined:
+        rows = fetch(session, "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]})
+        summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
+    return summary
+
+
+def _ingest_parallel(
+    session: Session,
+    dataset: str,
+    batches: Iterator[tuple[uuid.UUID, list[Record]]],
+    jobs: int,
+    for_user: str | None,
+    origin: str | None,
+    policy: RetryPolicy,
+    done: Callable[[BatchResult, list[Record]], None],
+) -> None:
+    """`jobs` sessions (this one and jobs - 1 forks of it, with the same identity), each taking
+    the next batch when it is free. At most 2 x jobs batches are read ahead."""
+    sessions: queue.Queue[Session] = queue.Queue()
+    sessions.put(session)
+    extra = []
+    for _ in range(jobs - 1):
+        other = session.fork()
+        extra.append(other)
+        sessions.put(other)
+    lock = threading.Lock()
+
+    def work(batch_id: uuid.UUID, chunk: list[Record]) -> None:
+        mine = sessions.get()
+        try:
+            result = _ingest_batch(mine, dataset, batch_id, chunk, for_user, origin, policy)
+        finally:
+            sessions.put(mine)
+        with lock:
+            done(result, chunk)
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending: set[Future[None]] = set()
+            for batch_id, chunk in batches:
+                pending.add(pool.submit(work, batch_id, chunk))
+                if len(pending) >= 2 * jobs:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        f.result()  # the first failure stops the load
+            for f in pending:
+                f.result()
+    finally:
+        for other in extra:
+            other.close()
+
+
+def _copy_refused(exc: psycopg.Error) -> bool:
+    """COPY refused a record the client thought routable (data, limit or check errors)."""
+    state = exc.sqlstate or ""
+    return state[:2] in ("22", "54") or state == "23514"
+
+
+def _ingest_batch(
+    session: Session,
+    dataset: str,
+    batch_id: uuid.UUID,
+    chunk: list[Record],
+    for_user: str | None,
+    origin: str | None,
+    policy: RetryPolicy,
+) -> BatchResult:
+    digest = hashlib.sha256()
+    for rec in chunk:
+        digest.update(rec.raw)
+        digest.update(b"\n")
+    checksum = digest.hexdigest()
+    fallback = False
+
+    def attempt(n: int) -> BatchResult:
+        nonlocal fallback
+        if not fallback:
+            try:
+                result = _try_batch(session, dataset, batch_id, checksum, chunk, for_user, origin)
+                result.attempts = n
+                return result
+            except psycopg.Error as exc:
+                if not _copy_refused(exc):
+                    raise
+                # The whole batch goes through lake.ingest_raw, which judges each record on its
+                # own (in this attempt: the failure was no transient one).
+                session.recover()
+                fallback = True
+        result = _try_batch(session, dataset, batch_id, checksum, chunk, for_user, origin, True)
+        result.attempts = n
+        return result
+
+    return policy.run(attempt, session.recover)
+
+
+def _try_batch(
+    session: Session,
+    dataset: str,
+    batch_id: uuid.UUID,
+    checksum: str,
+    chunk: list[Record],
+    for_user: str | None,
+    origin: str | None,
+    fallback: bool = False,
+) -> BatchResult:
+    conn = session.conn
+    with conn.transaction():
+        if for_user is not None:
+            conn.execute(sql("act_as"), {"user_id": for_user, "scope": "transaction"})
+        info = conn.execute(
+            sql("begin_batch"),
+            {"dataset": dataset, "batch_id": batch_id, "checksum": checksum, "origin": origin},
+        ).fetchone()
+        assert info is not None
+        if not info["is_new"]:
+            return BatchResult(
+                batch_id,
+                info["received"],
+                info["accepted"],
+                info["quarantined"],
+                duplicate=True,
+            )
+        route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
+        slow: list[Record] = chunk if fallback else []
+        if not fallback:
+            batch_field = _LENGTH.pack(16) + batch_id.bytes
+            stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
+            with contextlib.ExitStack() as stack:
+                copy: Copy | None = None
+                parts: list[bytes] = [_COPY_HEADER]
+                pending = 0
+                for n, rec in enumerate(chunk, start=1):
+                    start = _fast_time(rec.raw, route)
+                    if start is None:
+                        slow.append(rec)
+                    else:
+                        ref = rec.ref.encode()
+                        parts += (start, _LENGTH.pack(len(rec.raw) + 1), b"\x01", rec.raw)
+                        parts += (batch_field, _LENGTH.pack(len(ref)), ref)
+                        pending += 1
+                    if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
+                        if copy is None:
+                            cur = stack.enter_context(conn.cursor())
+                            copy = stack.enter_context(cur.copy(stmt))
+                        copy.write(b"".join(parts))
+                        parts.clear()
+                        pending = 0
+                if copy is not None:
+                    copy.write(_COPY_TRAILER)
+        if slow:
+            conn.execute(
+                sql("ingest_raw"),
+                {
+                    "dataset": dataset,
+                    "batch_id": batch_id,
+                    "refs": [r.ref for r in slow],
+                    "raws": [r.raw for r in slow],
+                },
+            )
+        done = conn.execute(sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}).fetchone()
+        assert done is not None
+    return BatchResult(
+        batch_id, done["received"], done["accepted"], done["quarantined"], fallback=fallback
+    )
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,216 @@
+"""The embedded cluster: a private PostgreSQL and Redis that the lake starts by itself.
+
+Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.lake``)::
+
+    pg/        PostgreSQL data directory; the lake's settings are in pg/lake.conf
+    run/       Unix sockets and the Redis pid file (mode 0700, owned by the server user)
+    log/       PostgreSQL JSON logs (postgresql-<day>.json), startup.log, redis.log
+    redis/     redis.conf and Redis' append-only files
+    secrets/   pg.password and redis.password (mode 0600, owned by the invoking user)
+
+PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
+127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
+127.0.0.1:``LAKE_REDIS_PORT`` with the password in ``secrets/redis.password``.
+
+Run as root, the servers run as the ``postgres`` OS user (PostgreSQL refuses to run as root), or as
+the owner of an existing data directory; otherwise they run as the current user. Server binaries
+come from the newest ``/usr/lib/postgresql/<major>/bin`` (or the one matching an existing data
+directory; ``LAKE_PG_BINDIR`` overrides). ``docker/setup-debian.sh`` installs them.
+
+With an external PostgreSQL (``LAKE_DSN`` or ``PG*`` variables) nothing is started for
+PostgreSQL, and with ``LAKE_REDIS_URL`` nothing is started for Redis: :func:`up` then only checks
+that they answer.
+
+What runs PostgreSQL is in ``postgres``, Redis in ``redis_server``, and what they share (the
+layout, the server user, subprocesses, the lock) in ``processes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import psycopg
+
+from lake_client.config import Settings, load_settings
+from lake_client.errors import ClusterError
+from lake_client.local import postgres, redis_server
+from lake_client.local.postgres import EXTENSIONS
+from lake_client.local.processes import (
+    SETUP_HINT,
+    Paths,
+    Say,
+    exclusive,
+    is_initialised,
+    silent,
+    to_stderr,
+)
+
+__all__ = [
+    "EXTENSIONS",
+    "ClusterStatus",
+    "down",
+    "foreground",
+    "psql_command",
+    "status",
+    "up",
+]
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What :func:`status` found; ``lines()`` renders it for humans."""
+
+    embedded: bool
+    pg_running: bool  # PostgreSQL answers a connection
+    pg_version: str | None  # e.g. "15.20"
+    pg_dsn: str  # conninfo without password ("" = taken from the PG* variables)
+    data_dir: Path | None  # the embedded data directory, if it has been created
+    redis_running: bool  # Redis answers PING
+    redis_url_redacted: str
+    extensions_available: dict[str, str | None] = field(default_factory=dict)
+    # extension name -> default_version from pg_available_extensions, None if not installed
+
+    @property
+    def missing_extensions(self) -> list[str]:
+        """The extensions of :data:`EXTENSIONS` the server cannot create."""
+        return [name for name, version in self.extensions_available.items() if version is None]
+
+    def lines(self) -> list[str]:
+        """A short human-readable summary, one line per item."""
+        kind = "embedded" if self.embedded else "external"
+        if self.pg_running:
+            pg = f"PostgreSQL {self.pg_version}: running ({kind})"
+        else:
+            pg = f"PostgreSQL: not running ({kind})"
+        out = [pg, f"  dsn: {self.pg_dsn or '(from the PG* environment variables)'}"]
+        if self.data_dir is not None:
+            out.append(f"  data: {self.data_dir}")
+        if self.extensions_available:
+            found = ", ".join(
+                f"{name} {version}"
+                for name, version in self.extensions_available.items()
+                if version is not None
+            )
+            out.append(f"  extensions: {found or '(none)'}")
+            if self.missing_extensions:
+                out.append(
+                    f"  missing extensions: {', '.join(self.missing_extensions)} ({SETUP_HINT})"
+                )
+        out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
+        out.append(f"  url: {self.redis_url_redacted}")
+        return out
+
+
+def up(settings: Settings | None = None, *, quiet: bool = False) -> ClusterStatus:
+    """Start the embedded PostgreSQL and Redis (creating them on first use); idempotent.
+
+    With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
+    unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
+    """
+    s = settings if settings is not None else load_settings()
+    say: Say = silent if quiet else to_stderr
+    if not s.embedded:
+        postgres.check_external(s)
+    if s.external_redis is not None:
+        redis_server.check_external(s)
+    if s.embedded or s.external_redis is None:
+        with exclusive(Paths(s.home), create=True):
+            if s.embedded:
+                postgres.up(s, say)
+            if s.external_redis is None:
+                redis_server.up(s, say)
+    return status(s)
+
+
+def down(settings: Settings | None = None) -> None:
+    """Stop the embedded Redis and PostgreSQL (``pg_ctl stop -m fast``); fine if none runs.
+
+    External servers are left alone.
+    """
+    s = settings if settings is not None else load_settings()
+    if not s.home.is_dir() or not (s.embedded or s.external_redis is None):
+        return  # nothing of ours can run
+    with exclusive(Paths(s.home), create=False):
+        if s.external_redis is None:
+            redis_server.down(s)
+        if s.embedded:
+            postgres.down(s)
+
+
+def status(settings: Settings | None = None) -> ClusterStatus:
+    """Probe PostgreSQL and Redis (short timeouts) without starting or changing anything."""
+    s = settings if settings is not None else load_settings()
+    paths = Paths(s.home)
+    version: str | None = None
+    extensions: dict[str, str | None] = {}
+    try:
+        with postgres.connect(s.dsn("postgres") if s.embedded else s.dsn()) as conn:
+            version, extensions = postgres.server_facts(conn)
+        running = True
+    except psycopg.Error:
+        running = False
+    data_dir = paths.pg_data if s.embedded and is_initialised(paths) else None
+    return ClusterStatus(
+        embedded=s.embedded,
+        pg_running=running,
+        pg_version=version,
+        pg_dsn=postgres.redact_conninfo(s.dsn()),
+        data_dir=data_dir,
+        redis_running=redis_server.answers(s),
+        redis_url_redacted=redis_server.url_redacted(s),
+        extensions_available=extensions,
+    )
+
+
+def psql_command(settings: Settings | None = None) -> list[str]:
+    """The argv that runs ``psql`` against the lake's database (for ``lake psql``)."""
+    s = settings if settings is not None else load_settings()
+    psql = "psql"
+    if s.embedded:
+        with contextlib.suppress(ClusterError):
+            candidate = postgres.pg_bindir(Paths(s.home)) / "psql"
+            if candidate.exists():
+                psql = str(candidate)
+    dsn = s.dsn()
+    return [psql, dsn] if dsn else [psql]
+
+
+def foreground(settings: Settings | None = None, *, poll_interval: float = 2.0) -> None:
+    """:func:`up`, then wait for SIGINT/SIGTERM and :func:`down` (for ``lake up --foreground``).
+
+    Meant as a container's main process: it also returns (after stopping the other server)
+    when an embedded server dies, raising :class:`ClusterError` in that case.
+    """
+    s = settings if settings is not None else load_settings()
+    stop = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop
+        stop = True
+
+    # handlers first: a SIGTERM while starting must still lead to down()
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    died: str | None = None
+    try:
+        up(s)
+        to_stderr("running; stop with Ctrl-C or SIGTERM")
+        while not stop and died is None:
+            time.sleep(poll_interval)
+            if s.embedded and postgres.postmaster(Paths(s.home)) is None:
+                died = "PostgreSQL"
+            elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
+                died = "Redis"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        down(s)
+    if died is not None:
+        raise ClusterError(
+            f"the embedded {died} server stopped unexpectedly",
+            hint=f"see the logs in {Paths(s.home).log}",
+        )
