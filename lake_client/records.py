@@ -47,6 +47,12 @@ class Record:
 # -- where the bytes come from ------------------------------------------------------------------
 
 
+def printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates) become
+    \\xNN escapes, so the name can be shown and stored as a batch's origin."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def compression(head: bytes) -> str | None:
     """gzip, bzip2, xz or zip from a stream's first bytes (their magic numbers); None: plain."""
     if head.startswith(b"\x1f\x8b"):
@@ -80,19 +86,21 @@ def sources(arg: str, fmt: str | None = None) -> list[Source]:
     if arg == STDIN:
         return [_stdin_source(fmt)]
     path = Path(arg)
+    shown = printable(arg)
     if not path.exists():
-        raise InputError(f"{arg} does not exist")
+        raise InputError(f"{shown} does not exist")
     if path.is_dir():
         raise InputError(
-            f"{arg} is a directory, not a file",
+            f"{shown} is a directory, not a file",
             hint="give one file (a zip archive loads each of its members)",
         )
-    with _reading(arg), path.open("rb") as fh:
+    with _reading(shown), path.open("rb") as fh:
         head = fh.read(16)
     if compression(head) == "zip":
         return _zip_sources(path, fmt)
     opener = _file_opener(path)
-    return [Source(path.name, _format(path.name, opener, fmt), opener)]
+    name = printable(path.name)
+    return [Source(name, _format(name, opener, fmt), opener)]
 
 
 def _file_opener(
@@ -102,32 +110,35 @@ def _file_opener(
     def opener() -> Iterator[IO[bytes]]:
         with path.open("rb") as fh:
             if member is None:
-                yield _decompressed(fh, path.name)
+                yield _decompressed(fh, printable(path.name))
                 return
             with zipfile.ZipFile(fh) as zf:
                 try:
                     inner = zf.open(member)
                 except RuntimeError as exc:  # an encrypted member
-                    raise InputError(f"cannot read {path.name}:{member}: {exc}") from None
+                    raise InputError(
+                        f"cannot read {printable(path.name)}:{member}: {exc}"
+                    ) from None
                 with inner:
-                    yield _decompressed(inner, f"{path.name}:{member}")
+                    yield _decompressed(inner, f"{printable(path.name)}:{member}")
 
     return opener
 
 
 def _zip_sources(path: Path, fmt: str | None) -> list[Source]:
-    with _reading(path.name), zipfile.ZipFile(path) as zf:
+    name = printable(path.name)
+    with _reading(name), zipfile.ZipFile(path) as zf:
         members = [
             i.filename
             for i in zf.infolist()
             if not i.is_dir() and not i.filename.startswith("__MACOSX/")
         ]
     if not members:
-        raise InputError(f"the zip archive {path.name} holds no files")
+        raise InputError(f"the zip archive {name} holds no files")
     out = []
     for member in members:
         opener = _file_opener(path, member)
-        label = f"{path.name}:{member}"
+        label = f"{name}:{printable(member)}"
         out.append(Source(label, _format(member, opener, fmt, label), opener, member=member))
     return out
 
@@ -247,14 +258,21 @@ def records(
     yield from _records(source, csv_types, None)
 
 
-def scan(source: Source, csv_types: Mapping[str, frozenset[str]] | None = None) -> str:
+@dataclass(frozen=True)
+class Scan:
+    sha256: str  # of the (decompressed) content
+    records: int
+
+
+def scan(source: Source, csv_types: Mapping[str, frozenset[str]] | None = None) -> Scan:
     """Read a source through without keeping anything: fails (InputError) on what would fail
     half-way through a load (a damaged archive, a JSON array that is not closed, a malformed
-    CSV), before anything is written. Returns the SHA-256 of its content."""
+    CSV), before anything is written."""
     digest = hashlib.sha256()
+    count = 0
     for _ in _records(source, csv_types, digest):
-        pass
-    return digest.hexdigest()
+        count += 1
+    return Scan(digest.hexdigest(), count)
 
 
 def _records(

@@ -28,17 +28,17 @@ from rich.progress import (
 from rich.table import Table
 
 from lake_client.client import IngestSummary
+from lake_client.loader import Load
+from lake_client.records import printable
 
 console = Console(soft_wrap=True, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-
-def shown(text: str) -> str:
-    """Text that any terminal or pipe can print: a name from the file system may hold bytes
-    that are not UTF-8 (kept by Python as surrogates), shown here as \\xNN escapes."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+# Text any terminal or pipe can print: a name from the file system may hold bytes that are not
+# UTF-8 (kept by Python as surrogates), shown as \xNN escapes.
+shown = printable
 
 
 def say(text: str, *, markup: bool = True) -> None:
@@ -62,13 +62,18 @@ def when(value: Any) -> str:
 
 
 def json_doc(doc: Any) -> None:
-    """One JSON document on stdout: datetimes as ISO 8601, anything else orjson cannot take
-    (intervals, decimals, paths) as text."""
-    sys.stdout.buffer.write(
-        orjson.dumps(doc, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-        + b"\n"
-    )
+    """One JSON document on stdout: datetimes as ISO 8601, bytes as text (bytes that are not
+    UTF-8 as \\xNN), anything else orjson cannot take (intervals, decimals) as text."""
     sys.stdout.flush()
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    sys.stdout.buffer.write(orjson.dumps(doc, default=_json_default, option=options) + b"\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
 
 
 def table(
@@ -165,6 +170,37 @@ def summary_doc(summary: IngestSummary, source: str | None = None) -> dict[str, 
             {"rule": r.rule, "records": r.records, "example": r.example} for r in summary.reasons
         ],
     }
+
+
+def stored_so_far(load: Load, why: str, *, sequential: bool) -> None:
+    """What an interrupted or failed load stored, and how to go on (stderr)."""
+    if not load.committed_batches:
+        note(f"{why}: nothing was stored")
+        return
+    note(f"{why}; stored so far:")
+    rereadable = True
+    for part in load.parts:
+        if not part.committed and part.summary is None:
+            continue
+        n = part.committed_records
+        if part.summary is not None:
+            what = f"all {n:,} records"
+        elif sequential:
+            what = f"{len(part.committed)} batch(es), records 1 to {n:,}"
+        else:
+            what = f"{len(part.committed)} batch(es), {n:,} records"
+        note(f"  {shown(part.source.label)}: {what}")
+        rereadable = rereadable and part.source.rereadable
+    if rereadable:
+        note(
+            "to resume, run the same command again: the batches already stored are recognised "
+            "by their ids and skipped (a batch cut off half-way was rolled back)"
+        )
+    else:
+        note(
+            "stdin cannot be read again, so a re-run would store those records twice: "
+            "load the rest of the input from the record after the last one stored"
+        )
 
 
 @contextlib.contextmanager

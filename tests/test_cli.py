@@ -96,7 +96,7 @@ def test_same_file_twice_is_not_stored_twice(db: str, dataset: str, tmp_path: Pa
     path.write_text("".join(json.dumps(r) + "\n" for r in records(30)))
     lake("ingest", dataset, str(path), "--user", "alice", dsn=db)
     again = lake("ingest", dataset, str(path), "--user", "alice", dsn=db)
-    assert "ingested before" in again.stdout
+    assert "nothing new: 1 batch(es) were already stored" in again.stdout
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM user_data.location_history").fetchone() == (27,)
 
