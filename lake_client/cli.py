@@ -45,8 +45,8 @@ class _Group(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # exits, and usage errors (exit 2) that typer reports itself
+        except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+            raise  # exits, usage errors (exit 2) and a closed pipe: typer reports them itself
         except LakeError as exc:
             render.error(str(exc.args[0]) if exc.args else type(exc).__name__, exc.hint)
             raise typer.Exit(EXIT_FAILURE) from None

@@ -413,3 +413,52 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_resumes(db: str, dataset: str, 
     again = lake(*argv[3:], dsn=db)
     assert f"{n_batches} batch(es) had been ingested before and were skipped" in again.stdout
     assert stored(db) == [("alice", "big.jsonl", 9_999)]
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("directory", 1, "error: {dir} is a directory, not a file"),
+        ("format", 2, "'xml' is not one of"),
+        ("batch-size", 2, "Invalid value for '--batch-size'"),
+        ("port", 1, "error: LAKE_PG_PORT='abc' is not a port number"),
+        ("truncated gzip", 1, "error: cannot read points.jsonl: Compressed file ended"),
+        ("not closed", 1, "error: the JSON array is not closed"),
+    ],
+)
+def test_bad_input_is_a_message_an_exit_code_and_nothing_stored(
+    db: str, dataset: str, tmp_path: Path, case: str, code: int, message: str
+):
+    # Big enough for several batches: a failure half-way would have stored some.
+    good = jsonl(records(300, bad_every=1000))
+    path = tmp_path / "points.jsonl"
+    path.write_bytes(good)
+    args = ["ingest", dataset, str(path), "--user", "alice", "--batch-size", "100"]
+    env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
+    if case == "directory":
+        path.unlink()
+        path.mkdir()
+    elif case == "format":
+        args += ["--format", "xml"]
+    elif case == "batch-size":
+        args[-1] = "0"
+    elif case == "port":
+        env["LAKE_PG_PORT"] = "abc"
+    elif case == "truncated gzip":
+        path.write_bytes(gzip.compress(good)[:-100])
+    else:
+        path = path.with_suffix(".json")
+        path.write_bytes(json.dumps(records(300)).encode()[:-1])
+        args[2] = str(path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lake_client.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert message.format(dir=tmp_path / "points.jsonl") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM lake.batches").fetchone() == (0,)
