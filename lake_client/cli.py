@@ -411,7 +411,8 @@ def ingest(
             lake.act_as(user)
         try:
             types = loader.prepare(lake, load, sources, principal, batch_size)
-            with render.progress(f"{sources[0].label} → {dataset}", load.total_records) as bar:
+            name = sources[0].label if len(sources) == 1 else records.printable(Path(file).name)
+            with render.progress(f"{name} → {dataset}", load.total_records) as bar:
                 loader.run(
                     lake,
                     load,
@@ -427,24 +428,11 @@ def ingest(
             if load.committed_batches:
                 render.stored_so_far(load, "stopped by the error below", sequential=jobs == 1)
             raise
-    summaries = load.summaries
     if json_:
-        render.json_doc(
-            {
-                "dataset": dataset,
-                "received": sum(s.received for s in summaries),
-                "accepted": sum(s.accepted for s in summaries),
-                "quarantined": sum(s.quarantined for s in summaries),
-                "sources": [
-                    render.summary_doc(s, p.source.label)
-                    for p, s in zip(load.parts, summaries, strict=False)
-                ],
-            }
-        )
+        render.json_doc(render.load_doc(load))
     else:
-        for part, summary in zip(load.parts, summaries, strict=True):
-            render.summary(summary, part.source.label if len(summaries) > 1 else None)
-    quarantined = sum(s.quarantined for s in summaries)
+        render.load(load)
+    quarantined = sum(s.quarantined for s in load.summaries)
     if strict and quarantined:
         render.note(f"{quarantined:,} record(s) were quarantined (--strict): exit code 3")
         raise typer.Exit(EXIT_QUARANTINED)

@@ -128,46 +128,68 @@ def partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None = None)
     table((*columns, "size", "tier"), out)
 
 
-def summary(summary: IngestSummary, source: str | None = None) -> None:
+def summary(result: IngestSummary, source: str | None = None) -> None:
     """What one load did: counts, skipped batches, the most frequent reasons."""
-    skipped = [b for b in summary.batches if b.duplicate]
+    skipped = [b for b in result.batches if b.duplicate]
     where = f"{shown(source)} → " if source else ""
-    if summary.batches and len(skipped) == len(summary.batches):
+    if result.batches and len(skipped) == len(result.batches):
         say(
-            f"{where}[bold]{summary.dataset}[/]: nothing new: {len(skipped)} batch(es) were "
-            f"already stored ({summary.received:,} records: accepted {summary.accepted:,}, "
-            f"quarantined {summary.quarantined:,})"
+            f"{where}[bold]{result.dataset}[/]: nothing new: {len(skipped)} batch(es) were "
+            f"already stored ({result.received:,} records: accepted {result.accepted:,}, "
+            f"quarantined {result.quarantined:,})"
         )
     else:
         say(
-            f"{where}[bold]{summary.dataset}[/]: received {summary.received:,}, "
-            f"accepted [green]{summary.accepted:,}[/], "
-            f"quarantined [yellow]{summary.quarantined:,}[/] "
-            f"in {summary.seconds:.1f} s ({summary.records_per_second:,.0f} records/s)"
+            f"{where}[bold]{result.dataset}[/]: received {result.received:,}, "
+            f"accepted [green]{result.accepted:,}[/], "
+            f"quarantined [yellow]{result.quarantined:,}[/] "
+            f"in {result.seconds:.1f} s ({result.records_per_second:,.0f} records/s)"
         )
         if skipped:
             say(f"{len(skipped)} batch(es) had been ingested before and were skipped")
-    if summary.reasons:
+    if result.reasons:
         table(
             ("rule", "records", "example"),
-            [(r.rule, f"{r.records:,}", r.example) for r in summary.reasons[:10]],
+            [(r.rule, f"{r.records:,}", r.example) for r in result.reasons[:10]],
             title="why records were quarantined",
         )
 
 
-def summary_doc(summary: IngestSummary, source: str | None = None) -> dict[str, Any]:
+def summary_doc(result: IngestSummary, source: str | None = None) -> dict[str, Any]:
     """The same as a JSON-ready dict."""
     return {
         "source": None if source is None else shown(source),
-        "dataset": summary.dataset,
-        "received": summary.received,
-        "accepted": summary.accepted,
-        "quarantined": summary.quarantined,
-        "batches": len(summary.batches),
-        "batches_skipped": sum(1 for b in summary.batches if b.duplicate),
-        "seconds": round(summary.seconds, 3),
+        "dataset": result.dataset,
+        "received": result.received,
+        "accepted": result.accepted,
+        "quarantined": result.quarantined,
+        "batches": len(result.batches),
+        "batches_skipped": sum(1 for b in result.batches if b.duplicate),
+        "seconds": round(result.seconds, 3),
         "reasons": [
-            {"rule": r.rule, "records": r.records, "example": r.example} for r in summary.reasons
+            {"rule": r.rule, "records": r.records, "example": r.example} for r in result.reasons
+        ],
+    }
+
+
+def load(done: Load) -> None:
+    """What a load did, per source when there were several (a zip archive's members)."""
+    several = len(done.parts) > 1
+    for part in done.parts:
+        if part.summary is not None:
+            summary(part.summary, part.source.label if several else None)
+
+
+def load_doc(done: Load) -> dict[str, Any]:
+    """The same as a JSON-ready dict: totals, and each source's summary."""
+    summaries = done.summaries
+    return {
+        "dataset": done.dataset,
+        "received": sum(s.received for s in summaries),
+        "accepted": sum(s.accepted for s in summaries),
+        "quarantined": sum(s.quarantined for s in summaries),
+        "sources": [
+            summary_doc(p.summary, p.source.label) for p in done.parts if p.summary is not None
         ],
     }
 
@@ -194,12 +216,14 @@ def stored_so_far(load: Load, why: str, *, sequential: bool) -> None:
     if rereadable:
         note(
             "to resume, run the same command again: the batches already stored are recognised "
-            "by their ids and skipped (a batch cut off half-way was rolled back)"
+            "by their ids and skipped (so is a batch whose commit reached the database just as "
+            "it stopped)"
         )
     else:
         note(
             "stdin cannot be read again, so a re-run would store those records twice: "
-            "load the rest of the input from the record after the last one stored"
+            "load the rest of the input from the record after the last one stored (and check "
+            "lake.batches for a batch whose commit reached the database just as it stopped)"
         )
 
 

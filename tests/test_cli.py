@@ -394,6 +394,16 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_resumes(db: str, dataset: str, 
                 conn.execute("SELECT pg_sleep(0.05)")
             conn.execute("BEGIN")
             conn.execute("LOCK TABLE lake.batches IN SHARE MODE")
+            # Interrupt once the next batch waits on the lock: every batch before it has been
+            # acknowledged to the client, which must report exactly those.
+            # (Asked on a connection of its own: pg_stat_activity holds still in a transaction.)
+            with psycopg.connect(db, autocommit=True) as watch:
+                while not watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = 'lake-cli' AND wait_event_type = 'Lock'"
+                ).fetchone()[0]:
+                    assert proc.poll() is None, proc.communicate()
+                    watch.execute("SELECT pg_sleep(0.05)")
             proc.send_signal(signal.SIGINT)
             _, stderr = proc.communicate(timeout=120)
         finally:
