@@ -77,16 +77,33 @@ app = typer.Typer(
 )
 
 
-def _group(name: str, help_: str) -> typer.Typer:
+def _examples(*lines: str) -> str:
+    """An epilog of example command lines for a command's --help."""
+    return "**Examples**\n\n" + "\n\n".join(f"`{line}`" for line in lines)
+
+
+def _group(name: str, help_: str, epilog: str | None = None) -> typer.Typer:
     """A sub-command group, built the same way for every group."""
     group = typer.Typer(
-        help=help_, no_args_is_help=True, rich_markup_mode="markdown", context_settings=CONTEXT
+        help=help_,
+        epilog=epilog,
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
+        context_settings=CONTEXT,
     )
     app.add_typer(group, name=name)
     return group
 
 
-quarantine_app = _group("quarantine", "Review quarantined records.")
+quarantine_app = _group(
+    "quarantine",
+    "Review quarantined records.",
+    _examples(
+        "lake quarantine list --dataset location_history",
+        "lake quarantine release 17 --corrected fixed.json --note 'unit fixed'",
+        "lake quarantine discard 18 --reason 'sensor glitch'",
+    ),
+)
 users_app = _group("users", "Lake users and services (administrators).")
 keys_app = _group("keys", "API keys: create (shown once), list, rotate, revoke (administrators).")
 audit_app = _group("audit", "The audit log (administrators and auditors).")
@@ -104,11 +121,6 @@ ApiKey = Annotated[
         help="Act as the user (or service) this API key belongs to.",
     ),
 ]
-
-
-def _examples(*lines: str) -> str:
-    """An epilog of example command lines for a command's --help."""
-    return "**Examples**\n\n" + "\n\n".join(f"`{line}`" for line in lines)
 
 
 @app.callback()

@@ -131,7 +131,7 @@ def partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None = None)
 def summary(result: IngestSummary, source: str | None = None) -> None:
     """What one load did: counts, skipped batches, the most frequent reasons."""
     skipped = [b for b in result.batches if b.duplicate]
-    where = f"{shown(source)} → " if source else ""
+    where = f"{escape(shown(source))} → " if source else ""
     if result.batches and len(skipped) == len(result.batches):
         say(
             f"{where}[bold]{result.dataset}[/]: nothing new: {len(skipped)} batch(es) were "
@@ -194,14 +194,14 @@ def load_doc(done: Load) -> dict[str, Any]:
     }
 
 
-def stored_so_far(load: Load, why: str, *, sequential: bool) -> None:
+def stored_so_far(done: Load, why: str, *, sequential: bool) -> None:
     """What an interrupted or failed load stored, and how to go on (stderr)."""
-    if not load.committed_batches:
+    if not done.committed_batches:
         note(f"{why}: nothing was stored")
         return
     note(f"{why}; stored so far:")
     rereadable = True
-    for part in load.parts:
+    for part in done.parts:
         if not part.committed and part.summary is None:
             continue
         n = part.committed_records

@@ -223,7 +223,7 @@ def test_dash_h_is_help_for_every_group():
 
 
 def test_the_main_commands_show_examples():
-    for command in ("ingest", "up", "migrate", "demo", "status", "bridge", "serve"):
+    for command in ("ingest", "up", "migrate", "demo", "status", "quarantine", "bridge", "serve"):
         assert "Examples" in run(command, "-h").output, command
     assert "Examples" in run("quarantine", "list", "-h").output
 
