@@ -191,7 +191,14 @@ def dsn() -> None:
     render.plain(load_settings().dsn())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, **CONTEXT})
+# -h is psql's --host: only --help shows this command's help.
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": ["--help"],
+    }
+)
 def psql(ctx: typer.Context) -> None:
     """Open psql on the lake's database (extra arguments go to psql)."""
     argv = local.psql_command() + list(ctx.args)

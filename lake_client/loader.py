@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lake_client.client import BatchResult, IngestSummary, Lake
+from lake_client.errors import UnknownDataset
 from lake_client.records import Source, csv_types, records, scan
 
 
@@ -67,9 +68,14 @@ def prepare(
 ) -> dict[str, frozenset[str]]:
     """Read every re-readable source through (failing before any write) and fix its batch
     ids. Returns the CSV column types from the dataset's schema."""
-    types: dict[str, frozenset[str]] = {}
-    if any(s.fmt == "csv" for s in sources):
-        types = csv_types(lake.dataset_schema(load.dataset))
+    schema = lake.dataset_schema(load.dataset)
+    if schema is None:  # found before reading a large file through (the database checks too)
+        raise UnknownDataset(
+            f"dataset {load.dataset!r} does not exist",
+            hint="`lake datasets` lists the datasets; an administrator creates one with "
+            "`lake create-dataset`",
+        )
+    types = csv_types(schema) if any(s.fmt == "csv" for s in sources) else {}
     for source in sources:
         part = SourceLoad(source)
         if source.rereadable:
