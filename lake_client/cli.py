@@ -1,92 +1,143 @@
 """`lake`: the command line of Datapunk Lake.
 
-Every command works against the embedded cluster by default, or against the server named by
-LAKE_DSN / the PG* variables.
+Wiring only: each command parses its options, calls the client (or the module that does the
+work) and hands the result to lake_client.render. Every command works against the embedded
+cluster by default, or against the server named by LAKE_DSN / the PG* variables.
+
+Exit codes (the README's CLI section lists them): 0 done; 1 failed (a one-line message and a
+hint on stderr); 2 usage error; 3 records were quarantined and --strict was given; 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import importlib.metadata
 import json
 import os
 import re
 import subprocess
-import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typer.core import TyperGroup
 
 from lake_client import bridge as lake_bridge
-from lake_client import local
-from lake_client.client import BatchResult, IngestSummary, Lake
+from lake_client import loader, local, records, render
+from lake_client.client import Lake
 from lake_client.config import load_settings
 from lake_client.errors import LakeError
-from lake_client.records import FORMATS, read_file
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2  # typer's own code for a usage error
+EXIT_QUARANTINED = 3
+EXIT_INTERRUPTED = 130
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class _Group(TyperGroup):
+    """The one place errors become messages and exit codes: a LakeError is one line and its
+    hint (exit 1); anything unexpected is one line saying what to do (exit 1), with the
+    traceback under --debug or LAKE_DEBUG=1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+            raise  # exits, usage errors (exit 2) and a closed pipe: typer reports them itself
+        except LakeError as exc:
+            render.error(str(exc.args[0]) if exc.args else type(exc).__name__, exc.hint)
+            raise typer.Exit(EXIT_FAILURE) from None
+        except KeyboardInterrupt:
+            render.note("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if ctx.params.get("debug") or render.debug_enabled():
+                raise
+            render.error(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "run it again with --debug (or LAKE_DEBUG=1) to see where, and report it",
+            )
+            raise typer.Exit(EXIT_FAILURE) from None
+
 
 app = typer.Typer(
+    cls=_Group,
     help="Datapunk Lake: a PostgreSQL-native data lake for personal data.\n\n"
     "Runs against the embedded cluster (`lake up`) unless LAKE_DSN or the PG* variables name "
-    "another PostgreSQL.",
+    "another PostgreSQL. Exit codes: 0 done, 1 failed, 2 usage error, 3 records quarantined "
+    "under --strict, 130 interrupted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    context_settings=CONTEXT,
 )
-quarantine_app = typer.Typer(
-    help="Review quarantined records.", no_args_is_help=True, rich_markup_mode="markdown"
-)
-app.add_typer(quarantine_app, name="quarantine")
-users_app = typer.Typer(
-    help="Lake users and services (administrators).",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(users_app, name="users")
-keys_app = typer.Typer(
-    help="API keys: create (shown once), list, rotate, revoke (administrators).",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(keys_app, name="keys")
-audit_app = typer.Typer(
-    help="The audit log (administrators and auditors).",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(audit_app, name="audit")
-jobs_app = typer.Typer(
-    help="The scheduled jobs that pg_cron runs inside PostgreSQL (administrators).",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(jobs_app, name="jobs")
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _examples(*lines: str) -> str:
+    """An epilog of example command lines for a command's --help."""
+    return "**Examples**\n\n" + "\n\n".join(f"`{line}`" for line in lines)
+
+
+def _group(name: str, help_: str, epilog: str | None = None) -> typer.Typer:
+    """A sub-command group, built the same way for every group."""
+    group = typer.Typer(
+        help=help_,
+        epilog=epilog,
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
+        context_settings=CONTEXT,
+    )
+    app.add_typer(group, name=name)
+    return group
+
+
+quarantine_app = _group(
+    "quarantine",
+    "Review quarantined records.",
+    _examples(
+        "lake quarantine list --dataset location_history",
+        "lake quarantine release 17 --corrected fixed.json --note 'unit fixed'",
+        "lake quarantine discard 18 --reason 'sensor glitch'",
+    ),
+)
+users_app = _group("users", "Lake users and services (administrators).")
+keys_app = _group("keys", "API keys: create (shown once), list, rotate, revoke (administrators).")
+audit_app = _group("audit", "The audit log (administrators and auditors).")
+jobs_app = _group(
+    "jobs", "The scheduled jobs that pg_cron runs inside PostgreSQL (administrators)."
+)
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="LAKE_API_KEY",
+        show_envvar=True,
+        help="Act as the user (or service) this API key belongs to.",
+    ),
+]
 
 
 def _print_version(value: bool) -> None:
     if value:
-        console.print(f"lake (datapunk-lake) {importlib.metadata.version('datapunk-lake')}")
+        render.say(f"lake (datapunk-lake) {importlib.metadata.version('datapunk-lake')}")
         raise typer.Exit()
 
 
 @app.callback()
-def _options(
+def main_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="LAKE_DEBUG", help="Show the traceback of an unexpected error."
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -94,7 +145,7 @@ def _options(
         ),
     ] = False,
 ) -> None:
-    pass
+    """Datapunk Lake: a PostgreSQL-native data lake for personal data."""
 
 
 def _lake() -> Lake:
@@ -104,16 +155,24 @@ def _lake() -> Lake:
 # -- the embedded cluster ---------------------------------------------------------------------
 
 
-@app.command()
+def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
+    return dataclasses.asdict(status) | {"missing_extensions": status.missing_extensions}
+
+
+@app.command(epilog=_examples("lake up", "lake up --foreground   # in a container"))
 def up(
     foreground: Annotated[
         bool, typer.Option(help="Stay in the foreground until interrupted (for containers).")
     ] = False,
+    json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
     status = local.up()
-    for line in status.lines():
-        console.print(line, highlight=False, soft_wrap=True)
+    if json_:
+        render.json_doc(_status_doc(status))
+    else:
+        for line in status.lines():
+            render.say(line, markup=False)
     if foreground:
         local.foreground()
 
@@ -122,32 +181,50 @@ def up(
 def down() -> None:
     """Stop the embedded PostgreSQL and Redis."""
     local.down()
-    console.print("stopped")
+    render.say("stopped")
 
 
-@app.command()
-def status() -> None:
-    """Say what runs, where, and which extensions are available."""
-    for line in local.status().lines():
-        console.print(line, highlight=False, soft_wrap=True)
+@app.command(epilog=_examples("lake status", "lake status --json", "lake status || lake up"))
+def status(json_: Json = False) -> None:
+    """Say what runs, where, and which extensions are available. Exits 1 when PostgreSQL or
+    Redis does not answer."""
+    found = local.status()
+    if json_:
+        render.json_doc(_status_doc(found))
+    else:
+        for line in found.lines():
+            render.say(line, markup=False)
+    if not (found.pg_running and found.redis_running):
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command()
 def dsn() -> None:
     """Print the libpq connection string of the lake's database."""
-    print(load_settings().dsn())
+    render.plain(load_settings().dsn())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# -h is psql's --host: only --help shows this command's help.
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": ["--help"],
+    }
+)
 def psql(ctx: typer.Context) -> None:
     """Open psql on the lake's database (extra arguments go to psql)."""
     argv = local.psql_command() + list(ctx.args)
     raise typer.Exit(subprocess.call(argv))
 
 
-@app.command("migrate")
+@app.command(
+    "migrate",
+    epilog=_examples("lake migrate", "LAKE_DSN='host=db dbname=lake user=admin' lake migrate"),
+)
 def migrate_cmd(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    json_: Json = False,
 ) -> None:
     """Bring the lake's database to the latest schema (alembic upgrade)."""
     from lake_client import migrate  # Alembic and SQLAlchemy: a third of every command's start
@@ -156,7 +233,10 @@ def migrate_cmd(
     before = migrate.current_revision(dsn_)
     migrate.upgrade(dsn_, revision)
     after = migrate.current_revision(dsn_)
-    console.print(
+    if json_:
+        render.json_doc({"revision": after, "was": before})
+        return
+    render.say(
         f"schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})")
     )
 
@@ -165,21 +245,46 @@ def migrate_cmd(
 
 
 @app.command()
-def datasets() -> None:
+def datasets(json_: Json = False) -> None:
     """List the datasets."""
     with _lake() as lake:
         rows = lake.datasets()
-    table = Table("name", "schema", "time field", "retention", "partitions", "compiled")
-    for r in rows:
-        table.add_row(
-            r["name"],
-            f"v{r['schema_version']}",
-            f"{r['time_field']} ({r['time_format']})",
-            r["retention"],
-            f"{r['partitions_from']:%Y-%m} .. {r['partitions_to']:%Y-%m}",
-            "yes" if r["compiled"] else "no (PL/Python per row)",
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("name", "schema", "time field", "retention", "partitions", "compiled"),
+        [
+            (
+                r["name"],
+                f"v{r['schema_version']}",
+                f"{r['time_field']} ({r['time_format']})",
+                r["retention"],
+                f"{r['partitions_from']:%Y-%m} .. {r['partitions_to']:%Y-%m}",
+                "yes" if r["compiled"] else "no (PL/Python per row)",
+            )
+            for r in rows
+        ],
+    )
+
+
+def _key_value(item: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--option")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise LakeError(f"cannot read {render.shown(str(path))}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise LakeError(f"{render.shown(str(path))} is not {what}: {exc}") from None
 
 
 @app.command("create-dataset")
@@ -190,21 +295,17 @@ def create_dataset(
         list[str] | None,
         typer.Option("--option", "-o", help="key=value, e.g. retention='6 months' (repeatable)."),
     ] = None,
+    json_: Json = False,
 ) -> None:
     """Create a dataset: its table, partitions, policies and validation."""
-    schema = json.loads(schema_file.read_text())
-    options: dict[str, Any] = {}
-    for item in option or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise LakeError(f"option {item!r} is not key=value")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    options = dict(_key_value(item) for item in option or [])
+    schema = _json_file(schema_file, "a JSON Schema")
     with _lake() as lake:
         row = lake.create_dataset(name, schema, **options)
-    console.print(
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(
         f"created user_data.{row['name']}: partitions {row['partitions_from']:%Y-%m} .. "
         f"{row['partitions_to']:%Y-%m}, retention {row['retention']}"
     )
@@ -213,68 +314,67 @@ def create_dataset(
 @app.command()
 def partitions(
     dataset: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+    json_: Json = False,
 ) -> None:
     """List the partitions with their ranges, sizes and tiers."""
     with _lake() as lake:
         rows = lake.partitions(dataset)
-    print_partitions(rows)
-
-
-def print_partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None = None) -> None:
-    """The partitions; `counts` (exact rows per partition) replaces the estimates."""
-    table = Table(
-        "dataset", "partition", "from", "to", "rows" if counts else "rows (est.)", "size", "tier"
-    )
-    for r in rows:
-        n = counts.get(r["partition"], 0) if counts is not None else r["rows_estimate"]
-        table.add_row(
-            r["dataset"],
-            r["partition"],
-            "-inf" if r["range_from"] is None else f"{r['range_from']:%Y-%m-%d}",
-            "+inf" if r["range_to"] is None else f"{r['range_to']:%Y-%m-%d}",
-            "" if n is None else f"{n:,}",
-            f"{r['bytes'] / 1024:,.0f} kB",
-            r["tier"] or "",
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+    else:
+        render.partitions(rows)
 
 
 @app.command()
 def archives(
     dataset: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+    json_: Json = False,
 ) -> None:
     """List the archives of expired months (written by retention, restorable)."""
     with _lake() as lake:
         rows = lake.archives(dataset)
-    table = Table("id", "dataset", "month", "rows", "size", "status", "created", "path")
+    if json_:
+        render.json_doc(rows)
+        return
+    out = []
     for r in rows:
         status = r["status"]
         if r["hold_until"] is not None and status == "restored":
             status += f" (held until {r['hold_until']:%Y-%m-%d})"
-        table.add_row(
-            str(r["id"]),
-            r["dataset"],
-            r["month"],
-            f"{r['rows']:,}",
-            f"{r['bytes'] / 1024:,.0f} kB",
-            status,
-            _when(r["created_at"]),
-            r["path"] if r["error"] is None else f"{r['path']}\n{r['error']}",
+        out.append(
+            (
+                r["id"],
+                r["dataset"],
+                r["month"],
+                f"{r['rows']:,}",
+                f"{r['bytes'] / 1024:,.0f} kB",
+                status,
+                render.when(r["created_at"]),
+                r["path"] if r["error"] is None else f"{r['path']}\n{r['error']}",
+            )
         )
-    console.print(table)
+    render.table(("id", "dataset", "month", "rows", "size", "status", "created", "path"), out)
+
+
+def _month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise typer.BadParameter("the month is written YYYY-MM, e.g. 2025-11")
+    return value
 
 
 @app.command()
 def restore(
     dataset: Annotated[str, typer.Argument(help="The dataset.")],
-    month: Annotated[str, typer.Argument(help="The archived month, YYYY-MM.")],
+    month: Annotated[str, typer.Argument(help="The archived month, YYYY-MM.", callback=_month)],
+    json_: Json = False,
 ) -> None:
     """Bring an archived month back into the dataset (administrators)."""
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise typer.BadParameter("the month is written YYYY-MM, e.g. 2025-11", param_hint="MONTH")
     with _lake() as lake:
         row = lake.restore(dataset, month)
-    console.print(
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(
         f"restored {row['dataset']} {row['month']}: {row['rows']:,} rows from {row['path']}; "
         f"kept until at least {row['hold_until']:%Y-%m-%d %H:%M} UTC"
     )
@@ -283,90 +383,91 @@ def restore(
 # -- ingest -----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "lake ingest location_history points.jsonl --user alice",
+        "lake ingest location_history takeout.zip --api-key lake_0123…   # every member",
+        "zcat points.csv.gz | lake ingest location_history - --format csv --user alice",
+        "lake ingest location_history points.json.xz --user alice --strict --json",
+    )
+)
 def ingest(
     dataset: Annotated[str, typer.Argument(help="The dataset to load into.")],
-    file: Annotated[Path, typer.Argument(help="JSON Lines, a JSON array, or CSV with a header.")],
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="JSON Lines, a JSON array or CSV with a header; gzip, bzip2, xz or a zip "
+            "archive (each member loaded); - reads stdin.",
+            show_default=False,
+        ),
+    ],
     fmt: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)} (default: by suffix)."),
+        Literal["jsonl", "json", "csv"] | None,
+        typer.Option("--format", "-f", help="The format (default: by the name, else content)."),
     ] = None,
     user: Annotated[
         str | None,
         typer.Option("--user", "-u", help="Lake user who owns the records (administrators)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 10_000,
+    api_key: ApiKey = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction.")] = 10_000,
     jobs: Annotated[
-        int, typer.Option(help="Sessions loading batches side by side (up to the server's cores).")
+        int,
+        typer.Option(
+            min=1, help="Sessions loading batches side by side (up to the server's cores)."
+        ),
     ] = 1,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with 3 when any record was quarantined.")
+    ] = False,
+    json_: Json = False,
 ) -> None:
-    """Load a file into a dataset: validated in the database, invalid records quarantined.
+    """Load records into a dataset: validated in the database, invalid records quarantined.
 
-    Prints accepted and quarantined counts and the most common reasons. A batch that fails on
-    the way is retried without being stored twice.
+    Prints accepted and quarantined counts and the most common reasons. A file is read through
+    once before anything is written, so a damaged file stores nothing; batch ids come from the
+    content, so running the same command again (after Ctrl-C, say) skips what was stored.
     """
-    size = file.stat().st_size if file.exists() else 0
+    if user and api_key:
+        raise typer.BadParameter(
+            "give --user (administrators) or --api-key (the key's owner), not both",
+            param_hint="--user / --api-key",
+        )
+    sources = records.sources(file, fmt)  # a missing or unreadable file fails before connecting
+    load = loader.Load(dataset)
     with _lake() as lake:
-        if user:
+        principal = user
+        if api_key:
+            principal = lake.authenticate(api_key)
+        elif user:
             lake.act_as(user)
-        records = read_file(file, fmt)  # a malformed file fails here, before any write
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[records]:,} records"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-        ) as progress:
-            task = progress.add_task(f"{file.name} → {dataset}", total=size or None, records=0)
-
-            def on_batch(result: BatchResult, nbytes: int) -> None:
-                done = progress.tasks[task].fields["records"] + result.received
-                # Bytes of the records plus one separator each: close to the file's bytes.
-                progress.update(task, advance=nbytes + result.received, records=done)
-
-            summary = lake.ingest(
-                dataset,
-                records,
-                batch_size=batch_size,
-                origin=file.name,
-                on_batch=on_batch,
-                batch_namespace=_file_namespace(dataset, user, file, batch_size),
-                jobs=jobs,
-            )
-            progress.update(task, completed=size)
-    print_summary(summary)
-
-
-def _file_namespace(dataset: str, user: str | None, file: Path, batch_size: int) -> uuid.UUID:
-    """Batch ids derived from the file's content: loading the same file again (say, after a
-    crash half-way) skips the batches that were committed instead of storing them twice."""
-    digest = hashlib.sha256()
-    with file.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return uuid.uuid5(
-        uuid.NAMESPACE_URL,
-        f"datapunk-lake:{dataset}:{user or ''}:{batch_size}:{digest.hexdigest()}",
-    )
-
-
-def print_summary(summary: IngestSummary) -> None:
-    console.print(
-        f"[bold]{summary.dataset}[/]: received {summary.received:,}, "
-        f"accepted [green]{summary.accepted:,}[/], "
-        f"quarantined [yellow]{summary.quarantined:,}[/] "
-        f"in {summary.seconds:.1f} s ({summary.records_per_second:,.0f} records/s)"
-    )
-    duplicates = [b for b in summary.batches if b.duplicate]
-    if duplicates:
-        console.print(f"{len(duplicates)} batch(es) had been ingested before and were skipped")
-    if summary.reasons:
-        table = Table("rule", "records", "example", title="why records were quarantined")
-        for r in summary.reasons[:10]:
-            table.add_row(r.rule, f"{r.records:,}", r.example)
-        console.print(table)
+        try:
+            types = loader.prepare(lake, load, sources, principal, batch_size)
+            name = sources[0].label if len(sources) == 1 else records.printable(Path(file).name)
+            with render.progress(f"{name} → {dataset}", load.total_records) as bar:
+                loader.run(
+                    lake,
+                    load,
+                    types,
+                    batch_size=batch_size,
+                    jobs=jobs,
+                    on_batch=lambda r: bar(r.received, r.received),
+                )
+        except KeyboardInterrupt:
+            render.stored_so_far(load, "interrupted", sequential=jobs == 1)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except LakeError:
+            if load.committed_batches:
+                render.stored_so_far(load, "stopped by the error below", sequential=jobs == 1)
+            raise
+    if json_:
+        render.json_doc(render.load_doc(load))
+    else:
+        render.load(load)
+    quarantined = sum(s.quarantined for s in load.summaries)
+    if strict and quarantined:
+        render.note(f"{quarantined:,} record(s) were quarantined (--strict): exit code 3")
+        raise typer.Exit(EXIT_QUARANTINED)
 
 
 # -- checkpoints and rollback -----------------------------------------------------------------
@@ -376,31 +477,43 @@ def print_summary(summary: IngestSummary) -> None:
 def checkpoint_cmd(
     dataset: Annotated[str, typer.Argument(help="The dataset.")],
     label: Annotated[str, typer.Option(help="What the checkpoint is for.")] = "manual",
+    json_: Json = False,
 ) -> None:
     """Record a recovery point of a dataset (kept 24 hours)."""
     with _lake() as lake:
         row = lake.checkpoint(dataset, label)
-    console.print(
-        f"checkpoint {row['id']} of {dataset} ({row['label']}) at {_when(row['created_at'])}"
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(
+        f"checkpoint {row['id']} of {dataset} ({row['label']}) at {render.when(row['created_at'])}"
     )
 
 
 @app.command("checkpoints")
-def checkpoints_cmd(dataset: Annotated[str, typer.Argument(help="The dataset.")]) -> None:
+def checkpoints_cmd(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")], json_: Json = False
+) -> None:
     """List a dataset's checkpoints, newest first; a rollback may target the last 5."""
     with _lake() as lake:
         rows = lake.checkpoints(dataset)
-    table = Table("id", "label", "created", "expires", "by", "rollback")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["label"],
-            _when(r["created_at"]),
-            _when(r["expires_at"]),
-            r["lake_user"] or r["db_role"],
-            "yes" if r["can_rollback"] else "no",
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("id", "label", "created", "expires", "by", "rollback"),
+        [
+            (
+                r["id"],
+                r["label"],
+                r["created_at"],
+                r["expires_at"],
+                r["lake_user"] or r["db_role"],
+                "yes" if r["can_rollback"] else "no",
+            )
+            for r in rows
+        ],
+    )
 
 
 @app.command("rollback")
@@ -408,6 +521,7 @@ def rollback_cmd(
     dataset: Annotated[str, typer.Argument(help="The dataset.")],
     checkpoint_id: Annotated[int, typer.Argument(help="One of its last 5 checkpoints.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_: Json = False,
 ) -> None:
     """Return a dataset to its state at a checkpoint: every change since is undone, for every
     user. The rollback takes a checkpoint first, so it can be undone the same way."""
@@ -418,7 +532,10 @@ def rollback_cmd(
         )
     with _lake() as lake:
         row = lake.rollback(dataset, checkpoint_id)
-    console.print(
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(
         f"{dataset} is back at checkpoint {checkpoint_id}: {row['rows_deleted']} rows removed, "
         f"{row['rows_restored']} restored"
         + (
@@ -433,31 +550,44 @@ def rollback_cmd(
 # -- quarantine -------------------------------------------------------------------------------
 
 
-@quarantine_app.command("list")
+@quarantine_app.command(
+    "list",
+    epilog=_examples(
+        "lake quarantine list --dataset location_history",
+        "lake quarantine list --status all --limit 1000 --json",
+    ),
+)
 def quarantine_list(
     dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
     status_: Annotated[
-        str, typer.Option("--status", help="pending, expired, released, discarded or all.")
+        Literal["pending", "expired", "released", "discarded", "all"],
+        typer.Option("--status", help="Which items."),
     ] = "pending",
-    limit: Annotated[int, typer.Option(help="At most this many items.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many items.")] = 50,
+    json_: Json = False,
 ) -> None:
-    """Show quarantined records with their reasons."""
+    """Show quarantined records with their reasons (administrators)."""
     with _lake() as lake:
         rows = lake.quarantine(dataset, None if status_ == "all" else status_, limit)
-    table = Table("id", "dataset", "ref", "user", "status", "reasons", "record")
+    if json_:
+        render.json_doc(rows)
+        return
+    out = []
     for r in rows:
         reasons = "; ".join(f"{x['rule']} at {x['path']}: {x['message']}" for x in r["reasons"])
         record = json.dumps(r["doc"]) if r["doc"] is not None else repr(bytes(r["raw"]))
-        table.add_row(
-            str(r["id"]),
-            r["dataset"],
-            r["record_ref"] or "",
-            r["user_id"] or "",
-            r["status"],
-            reasons,
-            record[:80],
+        out.append(
+            (
+                r["id"],
+                r["dataset"],
+                r["record_ref"],
+                r["user_id"],
+                r["status"],
+                reasons,
+                record[:80] if render.console.is_terminal else record,
+            )
         )
-    console.print(table)
+    render.table(("id", "dataset", "ref", "user", "status", "reasons", "record"), out)
 
 
 @quarantine_app.command("release")
@@ -467,30 +597,34 @@ def quarantine_release(
         Path | None, typer.Option(help="A file with the corrected record (JSON).")
     ] = None,
     note: Annotated[str | None, typer.Option(help="Why it may enter.")] = None,
+    json_: Json = False,
 ) -> None:
     """Re-validate a quarantined record (or a corrected one) and move it into its dataset."""
-    fixed = json.loads(corrected.read_text()) if corrected else None
+    fixed = _json_file(corrected, "JSON") if corrected else None
     with _lake() as lake:
         batch = lake.quarantine_release(item, fixed, note)
-    console.print(f"released item {item} as batch {batch['id']}")
+    if json_:
+        render.json_doc(batch)
+        return
+    render.say(f"released item {item} as batch {batch['id']}")
 
 
 @quarantine_app.command("discard")
 def quarantine_discard(
     item: Annotated[int, typer.Argument(help="Quarantine id.")],
     reason: Annotated[str, typer.Option(help="Why it will not enter (required).")],
+    json_: Json = False,
 ) -> None:
     """Record that a quarantined record will not enter the lake, and why."""
     with _lake() as lake:
-        lake.quarantine_discard(item, reason)
-    console.print(f"discarded item {item}")
+        row = lake.quarantine_discard(item, reason)
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(f"discarded item {item}")
 
 
 # -- users, keys, audit -----------------------------------------------------------------------
-
-
-def _when(value: Any) -> str:
-    return "" if value is None else str(value)[:19]
 
 
 @users_app.command("add")
@@ -500,53 +634,76 @@ def users_add(
     service: Annotated[
         bool, typer.Option("--service", help="A service (gateway) that acts for users.")
     ] = False,
+    json_: Json = False,
 ) -> None:
     """Register a lake user, or with --service a gateway that may act for users."""
     with _lake() as lake:
         row = lake.create_user(user_id, name, "service" if service else "user")
-    console.print(f"created {row['kind']} {row['id']}; next: `lake keys create {row['id']}`")
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(f"created {row['kind']} {row['id']}; next: `lake keys create {row['id']}`")
 
 
 @users_app.command("list")
-def users_list() -> None:
+def users_list(json_: Json = False) -> None:
     """Show users and services with their number of active keys."""
     with _lake() as lake:
         rows = lake.users()
-    table = Table("id", "kind", "name", "created", "disabled", "active keys")
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["kind"],
-            r["display_name"] or "",
-            _when(r["created_at"]),
-            _when(r["disabled_at"]),
-            str(r["active_keys"]),
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("id", "kind", "name", "created", "disabled", "active keys"),
+        [
+            (
+                r["id"],
+                r["kind"],
+                r["display_name"],
+                r["created_at"],
+                r["disabled_at"],
+                r["active_keys"],
+            )
+            for r in rows
+        ],
+    )
 
 
 @users_app.command("disable")
-def users_disable(user_id: Annotated[str, typer.Argument(help="User or service id.")]) -> None:
+def users_disable(
+    user_id: Annotated[str, typer.Argument(help="User or service id.")], json_: Json = False
+) -> None:
     """Stop a user's or service's keys from authenticating (the data stays)."""
     with _lake() as lake:
-        lake.set_user_enabled(user_id, False)
-    console.print(f"disabled {user_id}")
+        row = lake.set_user_enabled(user_id, False)
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(f"disabled {user_id}")
 
 
 @users_app.command("enable")
-def users_enable(user_id: Annotated[str, typer.Argument(help="User or service id.")]) -> None:
+def users_enable(
+    user_id: Annotated[str, typer.Argument(help="User or service id.")], json_: Json = False
+) -> None:
     """Let a disabled user or service authenticate again."""
     with _lake() as lake:
-        lake.set_user_enabled(user_id, True)
-    console.print(f"enabled {user_id}")
+        row = lake.set_user_enabled(user_id, True)
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(f"enabled {user_id}")
 
 
-def _print_new_key(row: dict[str, Any]) -> None:
-    console.print(f"key id:  {row['key_id']}")
-    console.print(f"scopes:  {', '.join(row['scopes'])}")
-    console.print(f"expires: {_when(row['expires_at']) or 'never'}")
-    console.print("API key (shown only now; the lake keeps only its hash):")
-    print(row["api_key"])
+def _new_key(row: dict[str, Any], json_: bool) -> None:
+    if json_:
+        render.json_doc(row)
+        return
+    render.say(f"key id:  {row['key_id']}", markup=False)
+    render.say(f"scopes:  {', '.join(row['scopes'])}", markup=False)
+    render.say(f"expires: {render.when(row['expires_at']) or 'never'}", markup=False)
+    render.say("API key (shown only now; the lake keeps only its hash):")
+    render.plain(row["api_key"])
 
 
 @keys_app.command("create")
@@ -556,115 +713,151 @@ def keys_create(
         list[str] | None, typer.Option(help="read and/or write (repeat the option; both if none).")
     ] = None,
     expires_in_days: Annotated[
-        int | None, typer.Option(help="Days until the key expires (never if not given).")
+        int | None, typer.Option(min=1, help="Days until the key expires (never if not given).")
     ] = None,
     label: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+    json_: Json = False,
 ) -> None:
     """Make an API key. It is printed once; store it where the app or service reads it."""
     expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
     with _lake() as lake:
         row = lake.create_key(principal, scope or ("read", "write"), expires, label)
-    _print_new_key(row)
+    _new_key(row, json_)
 
 
 @keys_app.command("list")
 def keys_list(
     principal: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
+    json_: Json = False,
 ) -> None:
     """Show keys (never their secrets): scopes, state, expiry, last use."""
     with _lake() as lake:
         rows = lake.keys(principal)
-    table = Table()
-    table.add_column("key id", no_wrap=True, min_width=16)  # what rotate and revoke take
-    for name in ("for", "scopes", "state", "label", "created", "expires", "last used"):
-        table.add_column(name)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["principal"],
-            ",".join(r["scopes"]),
-            r["state"],
-            r["label"] or "",
-            _when(r["created_at"]),
-            _when(r["expires_at"]),
-            _when(r["last_used_at"]),
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("key id", "for", "scopes", "state", "label", "created", "expires", "last used"),
+        [
+            (
+                r["id"],
+                r["principal"],
+                ",".join(r["scopes"]),
+                r["state"],
+                r["label"],
+                r["created_at"],
+                r["expires_at"],
+                r["last_used_at"],
+            )
+            for r in rows
+        ],
+        no_wrap=("key id",),  # what rotate and revoke take
+    )
 
 
 @keys_app.command("rotate")
-def keys_rotate(key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")]) -> None:
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")],
+    json_: Json = False,
+) -> None:
     """Replace a key with a new one (same scopes); the old one stops working now."""
     with _lake() as lake:
         row = lake.rotate_key(key_id)
-    _print_new_key(row)
+    _new_key(row, json_)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (16 hex digits).")],
+    json_: Json = False,
+) -> None:
     """Revoke a key: it stops authenticating, and sessions it opened lose their identity."""
     with _lake() as lake:
         lake.revoke_key(key_id)
-    console.print(f"revoked {key_id}")
+    if json_:
+        render.json_doc({"key_id": key_id, "revoked": True})
+        return
+    render.say(f"revoked {key_id}")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(json_: Json = False) -> None:
     """Check the audit log's hash chain; exit 1 and name the first bad entry if it is broken."""
     with _lake() as lake:
         row = lake.verify_audit_chain()
-    if row["ok"]:
-        console.print(f"audit chain intact: {row['entries']:,} entries")
-        return
-    err_console.print(f"audit chain broken at entry {row['first_bad_id']}: {row['problem']}")
-    raise typer.Exit(1)
+    if json_:
+        render.json_doc(row)
+    elif row["ok"]:
+        render.say(f"audit chain intact: {row['entries']:,} entries")
+    else:
+        render.error(f"audit chain broken at entry {row['first_bad_id']}: {row['problem']}")
+    if not row["ok"]:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @audit_app.command("tail")
 def audit_tail(
-    limit: Annotated[int, typer.Option(help="How many entries.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many entries.")] = 20,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. auth.failure.")] = None,
+    json_: Json = False,
 ) -> None:
     """Show the newest audit entries."""
     with _lake() as lake:
-        rows = lake.audit_log(limit, action)
-    table = Table("id", "at", "action", "object", "role", "user", "service", "detail")
-    for r in reversed(rows):
-        table.add_row(
-            str(r["id"]),
-            _when(r["at"]),
-            r["action"],
-            r["object"] or "",
-            r["db_role"],
-            r["lake_user"] or "",
-            r["service"] or "",
-            json.dumps(r["detail"])[:60],
-        )
-    console.print(table)
+        rows = list(reversed(lake.audit_log(limit, action)))
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("id", "at", "action", "object", "role", "user", "service", "detail"),
+        [
+            (
+                r["id"],
+                r["at"],
+                r["action"],
+                r["object"],
+                r["db_role"],
+                r["lake_user"],
+                r["service"],
+                _cut(json.dumps(r["detail"]), 60),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _cut(text: str, width: int) -> str:
+    """Short at a terminal; whole in a pipe or a file."""
+    return text[:width] if render.console.is_terminal else text
 
 
 # -- jobs -------------------------------------------------------------------------------------
 
 
 @jobs_app.command("list")
-def jobs_list() -> None:
+def jobs_list(json_: Json = False) -> None:
     """Show every job: schedule, whether pg_cron has it, and how its last run went."""
     with _lake() as lake:
         rows = lake.jobs()
-    table = Table("job", "schedule", "in pg_cron", "last run", "status", "failed 24 h", "error")
-    for r in rows:
-        table.add_row(
-            r["job"],
-            r["schedule"],
-            "yes" if r["scheduled"] else "no",
-            _when(r["last_start"]),
-            r["last_status"] or "",
-            str(r["failures_24h"]),
-            (r["last_error"] or "")[:60],
-        )
-    console.print(table)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("job", "schedule", "in pg_cron", "last run", "status", "failed 24 h", "error"),
+        [
+            (
+                r["job"],
+                r["schedule"],
+                "yes" if r["scheduled"] else "no",
+                r["last_start"],
+                r["last_status"],
+                r["failures_24h"],
+                _cut(r["last_error"] or "", 60),
+            )
+            for r in rows
+        ],
+    )
     if rows and not any(r["scheduled"] for r in rows):
-        console.print(
+        render.say(
             "pg_cron has none of them in this database: it lives in the database named by "
             "cron.database_name, and `lake migrate` schedules the jobs there."
         )
@@ -673,27 +866,25 @@ def jobs_list() -> None:
 @jobs_app.command("runs")
 def jobs_runs(
     job: Annotated[str | None, typer.Argument(help="Only this job.")] = None,
-    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
+    json_: Json = False,
 ) -> None:
     """Show the latest runs recorded by lake.run_maintenance, with what each did."""
     with _lake() as lake:
-        rows = lake.job_runs(job, limit)
-    table = Table("run", "job", "started", "took", "status", "details / error")
-    for r in reversed(rows):
+        rows = list(reversed(lake.job_runs(job, limit)))
+    if json_:
+        render.json_doc(rows)
+        return
+    out = []
+    for r in rows:
         took = (
             ""
             if r["finished_at"] is None
             else f"{(r['finished_at'] - r['started_at']).total_seconds():.2f} s"
         )
-        table.add_row(
-            str(r["id"]),
-            r["job"],
-            _when(r["started_at"]),
-            took,
-            r["status"],
-            (r["error"] or json.dumps(r["details"]))[:80],
-        )
-    console.print(table)
+        details = r["error"] or json.dumps(r["details"])
+        out.append((r["id"], r["job"], r["started_at"], took, r["status"], _cut(details, 80)))
+    render.table(("run", "job", "started", "took", "status", "details / error"), out)
 
 
 @jobs_app.command("run")
@@ -706,37 +897,57 @@ def jobs_run(
             "try what retention or premake will do months ahead."
         ),
     ] = None,
+    json_: Json = False,
 ) -> None:
     """Run a job (or all of them) now, as pg_cron would: `CALL lake.run_maintenance(...)`, or
     the statement itself for vacuum and reindex."""
     with _lake() as lake:
         lake.run_job(job, now)
         rows = lake.job_runs(job, 1) if job else []
-    if job and rows and rows[0]["job"] == job:
-        r = rows[0]
-        console.print(f"{job}: {r['status']} (run {r['id']})")
-        console.print(json.dumps(r["details"]) if r["error"] is None else r["error"])
+    run = rows[0] if job and rows and rows[0]["job"] == job else None
+    if json_:
+        render.json_doc({"job": job, "run": run})
+    elif run is not None:
+        render.say(f"{job}: {run['status']} (run {run['id']})")
+        render.say(
+            json.dumps(run["details"]) if run["error"] is None else run["error"], markup=False
+        )
     else:
-        console.print(f"{job or 'every job'}: done; `lake jobs list` shows how each went")
+        render.say(f"{job or 'every job'}: done; `lake jobs list` shows how each went")
 
 
 # -- change capture ----------------------------------------------------------------------------
 
 
-@app.command()
+def _bridge_name(value: str) -> str:
+    # The rule lives in bridge.valid_name (mirroring lake.bridge_cursors' check constraint).
+    try:
+        return lake_bridge.valid_name(value)
+    except LakeError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
+
+
+@app.command(
+    epilog=_examples(
+        "lake bridge",
+        "lake bridge --name replica-2 --stream lake:changes --stream-maxlen 100000",
+        "LAKE_REDIS_URL=redis://:pw@node1:7000/0 lake bridge --cluster",
+    )
+)
 def bridge(
     name: Annotated[
         str,
         typer.Option(
             help="The bridge's name: its cursor in lake.bridge_cursors (1 to 64 letters, digits,"
-            " '_', '.' or '-')."
+            " '_', '.' or '-').",
+            callback=_bridge_name,
         ),
     ] = lake_bridge.NAME,
     batch_size: Annotated[
-        int, typer.Option(help="Changes per Redis pipeline.")
+        int, typer.Option(min=1, help="Changes per Redis pipeline.")
     ] = lake_bridge.BATCH_SIZE,
     poll: Annotated[
-        float, typer.Option(help="Seconds between looks without a NOTIFY.")
+        float, typer.Option(min=0.01, help="Seconds between looks without a NOTIFY.")
     ] = lake_bridge.POLL_S,
     prefix: Annotated[
         str, typer.Option(help="Cache key prefix (lake_client.cache) whose keys it invalidates.")
@@ -772,8 +983,9 @@ def bridge(
     redis_url = settings.redis_url()
 
     def started(b: lake_bridge.Bridge) -> None:
-        console.print(
-            f"bridge {b.name}: lake.data_changes -> {redis_url.split('@')[-1]} (Ctrl-C stops)"
+        render.say(
+            f"bridge {b.name}: lake.data_changes -> {redis_url.split('@')[-1]} (Ctrl-C stops)",
+            markup=False,
         )
 
     b = lake_bridge.run_forever(
@@ -790,16 +1002,22 @@ def bridge(
     )
     if b is None:  # stopped while waiting for the Redis Cluster
         raise typer.Exit(1)
-    console.print(f"bridge {name} stopped at change {b.cursor}")
+    render.say(f"bridge {name} stopped at change {b.cursor}")
 
 
 # -- health and metrics -------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "lake serve",
+        "lake serve --host 0.0.0.0 --port 9187   # for Prometheus in another container",
+        "curl -s localhost:9187/health/ready",
+    )
+)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9187,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9187,
 ) -> None:
     """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
     Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""
@@ -807,8 +1025,9 @@ def serve(
 
     settings = load_settings()
     server = make_server(host, port, settings.dsn(), settings.redis_url())
-    console.print(
-        f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)"
+    render.say(
+        f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)",
+        markup=False,
     )
     try:
         server.serve_forever()
@@ -821,26 +1040,21 @@ def serve(
 # -- demo -------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=_examples("lake demo", "lake demo --records 1000000"))
 def demo(
-    records: Annotated[int, typer.Option(help="How many location records to generate.")] = 100_000,
+    records: Annotated[
+        int, typer.Option(min=1, help="How many location records to generate.")
+    ] = 100_000,
 ) -> None:
     """Start the lake, create a location-history dataset, ingest generated records (a few
     percent invalid in realistic ways) and show what happened."""
     from lake_client.demo import run_demo
 
-    run_demo(records, console)
+    run_demo(records)
 
 
 def main() -> None:
-    try:
-        app()
-    except LakeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+    app()
 
 
 if __name__ == "__main__":

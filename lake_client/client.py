@@ -238,6 +238,11 @@ class Lake:
     def datasets(self) -> list[Row]:
         return self._query("datasets")
 
+    def dataset_schema(self, dataset: str) -> dict[str, Any] | None:
+        """The JSON Schema of the dataset's current version, None if there is no such dataset."""
+        rows = self._query("dataset_schema", {"dataset": dataset})
+        return dict(rows[0]["json_schema"]) if rows else None
+
     # -- change capture (administrators) -----------------------------------------------------
 
     def changes(self, since: int = 0, limit: int = 1000) -> list[Row]:

@@ -124,9 +124,21 @@ def load_settings() -> Settings:
         external = ""  # libpq takes everything from the PG* variables
     return Settings(
         home=lake_home(),
-        pg_port=int(os.environ.get("LAKE_PG_PORT", DEFAULT_PG_PORT)),
-        redis_port=int(os.environ.get("LAKE_REDIS_PORT", DEFAULT_REDIS_PORT)),
+        pg_port=_port("LAKE_PG_PORT", DEFAULT_PG_PORT),
+        redis_port=_port("LAKE_REDIS_PORT", DEFAULT_REDIS_PORT),
         database=os.environ.get("LAKE_DATABASE", DEFAULT_DATABASE),
         external_dsn=external,
         external_redis=os.environ.get("LAKE_REDIS_URL"),
     )
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(
+            f"{variable}={value!r} is not a port number",
+            hint=f"set {variable} to a number from 1 to 65535, or unset it for {default}",
+        )
+    return int(value)

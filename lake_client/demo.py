@@ -20,18 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-
-from lake_client import local, migrate
+from lake_client import local, migrate, render
 from lake_client.client import BatchResult, IngestSummary, Lake
 from lake_client.config import load_settings
 from lake_client.errors import DatasetExists
@@ -199,69 +188,61 @@ def write_files(folder: Path, total: int, anchor: date) -> dict[str, Path]:
     return files
 
 
-def run_demo(total: int, console: Console) -> None:
+def run_demo(total: int) -> None:
+    say = render.say
     settings = load_settings()
     if settings.embedded:
-        console.print("[bold]1. Starting the embedded lake[/] (PostgreSQL + Redis)")
+        say("[bold]1. Starting the embedded lake[/] (PostgreSQL + Redis)")
         local.up(settings, quiet=True)
     dsn = settings.dsn()
-    console.print("[bold]2. Migrating[/] the database to the latest schema")
+    say("[bold]2. Migrating[/] the database to the latest schema")
     migrate.upgrade(dsn)
     anchor = datetime.now(UTC).date()
     with Lake(dsn, application_name="lake-demo") as lake:
-        console.print(f"[bold]3. Creating the dataset[/] {DATASET}")
+        say(f"[bold]3. Creating the dataset[/] {DATASET}")
         try:
             lake.create_dataset(DATASET, SCHEMA, description="Location history exports")
         except DatasetExists:
-            console.print(f"   {DATASET} exists already: adding to it")
-        console.print(
+            say(f"   {DATASET} exists already: adding to it")
+        say(
             f"[bold]4. Generating[/] {total:,} location records for "
             f"{', '.join(PEOPLE)} (a few percent broken)"
         )
         files = write_files(settings.home / "demo", total, anchor)
-        console.print("[bold]5. Ingesting[/] them with COPY; validation runs in the database")
+        say("[bold]5. Ingesting[/] them with COPY; validation runs in the database")
         summaries: list[IngestSummary] = []
-        with Progress(
-            TextColumn("   {task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            for user, path in files.items():
-                records = [
-                    Record(f"{path.name} line {n}", line)
-                    for n, line in enumerate(path.read_bytes().splitlines(), start=1)
-                ]
-                task = progress.add_task(f"{path.name} → {DATASET} as {user}", total=len(records))
-                lake.act_as(user)
-                # Batch ids from the file's content: the same file again is recognised.
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"datapunk-lake-demo:{user}:{digest}")
+        for user, path in files.items():
+            records = [
+                Record(f"{path.name} line {n}", line)
+                for n, line in enumerate(path.read_bytes().splitlines(), start=1)
+            ]
+            lake.act_as(user)
+            # Batch ids from the file's content: the same file again is recognised.
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"datapunk-lake-demo:{user}:{digest}")
+            label = f"{path.name} → {DATASET} as {user}"
+            with render.progress(label, len(records), eta=False) as advance:
 
-                def advance(result: BatchResult, _nbytes: int, task: TaskID = task) -> None:
-                    progress.update(task, advance=result.received)
+                def done(result: BatchResult, _nbytes: int) -> None:
+                    advance(result.received, result.received)
 
                 summaries.append(
                     lake.ingest(
-                        DATASET,
-                        records,
-                        origin=path.name,
-                        batch_namespace=namespace,
-                        on_batch=advance,
+                        DATASET, records, origin=path.name, batch_namespace=namespace, on_batch=done
                     )
                 )
-        _report(console, lake, summaries, dsn)
+        _report(lake, summaries, dsn)
 
 
-def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
+def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
+    say = render.say
     received = sum(s.received for s in summaries)
     accepted = sum(s.accepted for s in summaries)
     quarantined = sum(s.quarantined for s in summaries)
     seconds = sum(s.seconds for s in summaries)
     skipped = sum(1 for s in summaries for b in s.batches if b.duplicate)
-    console.print()
-    console.print(
+    say("")
+    say(
         f"[bold]Received {received:,} records: accepted [green]{accepted:,}[/], "
         f"quarantined [yellow]{quarantined:,}[/] "
         f"({received / seconds if seconds else 0:,.0f} records/s). "
@@ -269,7 +250,7 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
         f"{'[green]yes[/]' if received == accepted + quarantined else '[red]NO[/]'}"
     )
     if skipped:
-        console.print(
+        say(
             f"{skipped} batch(es) were ingested by an earlier run and skipped "
             "(same content, same batch ids): nothing was stored twice."
         )
@@ -280,37 +261,40 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
             counts[r.rule] += r.records
             examples.setdefault(r.rule, r.example)
     if counts:
-        table = Table("rule", "records", "example", title="Why records were quarantined")
-        for rule, n in counts.most_common():
-            table.add_row(rule, f"{n:,}", examples[rule])
-        console.print(table)
+        render.table(
+            ("rule", "records", "example"),
+            [(rule, f"{n:,}", examples[rule]) for rule, n in counts.most_common()],
+            title="Why records were quarantined",
+        )
     items = lake.quarantine(DATASET, "pending", limit=5)
     if items:
-        table = Table("id", "user", "where", "reasons", title="A few quarantined records")
-        for q in items:
-            table.add_row(
-                str(q["id"]),
-                q["user_id"] or "",
-                q["record_ref"] or "",
-                "; ".join(f"{x['rule']} ({x['path']})" for x in q["reasons"]),
-            )
-        console.print(table)
+        render.table(
+            ("id", "user", "where", "reasons"),
+            [
+                (
+                    q["id"],
+                    q["user_id"],
+                    q["record_ref"],
+                    "; ".join(f"{x['rule']} ({x['path']})" for x in q["reasons"]),
+                )
+                for q in items
+            ],
+            title="A few quarantined records",
+        )
     found = lake.pii_findings(DATASET, limit=100_000)
     if found:
         kinds = Counter(f["kind"] for f in found)
-        console.print(
+        say(
             f"Personal identifiers found in {len({f['record_id'] for f in found}):,} stored "
             "records (recorded by path and kind, never the value): "
             + ", ".join(f"{kind} {n:,}" for kind, n in kinds.most_common())
         )
-    from lake_client.cli import print_partitions
-
-    print_partitions(
+    render.partitions(
         [p for p in lake.partitions(DATASET) if p["kind"] == "month"], lake.row_counts(DATASET)
     )
-    console.print()
-    console.print("[bold]Try it yourself[/] (connected as the lake's superuser):")
-    console.print(f'  psql "{dsn}"        [dim]# or: .venv/bin/lake psql[/]', highlight=False)
+    say("")
+    say("[bold]Try it yourself[/] (connected as the lake's superuser):")
+    say(f'  psql "{dsn}"        [dim]# or: .venv/bin/lake psql[/]')
     for line in (
         "SELECT * FROM lake.quality_report;",
         "SELECT id, record_ref, reasons FROM lake.quarantine LIMIT 5;",
@@ -324,10 +308,10 @@ def _report(console: Console, lake: Lake, summaries: list[IngestSummary], dsn: s
         "SELECT * FROM lake.verify_audit_chain();   -- the audit log's hash chain",
         "SELECT job, schedule, scheduled, last_status FROM lake.jobs;   -- what pg_cron runs",
     ):
-        console.print(f"  {line}", highlight=False)
-    console.print("[bold]And an app's key[/]:")
+        say(f"  {line}", markup=False)
+    say("[bold]And an app's key[/]:")
     for line in (
         ".venv/bin/lake users add alice && .venv/bin/lake keys create alice --scope read",
         "SELECT lake.authenticate('<the key>');   -- as a login role in lake_app",
     ):
-        console.print(f"  {line}", highlight=False)
+        say(f"  {line}", markup=False)

@@ -524,7 +524,9 @@ def test_cli_lists_archives_and_restores_a_month(conn: Conn, steps: str, db: str
     month = scalar(conn, f"SELECT to_char({OLDEST}, 'YYYY-MM')")
     listing = lake("archives", dsn=db).stdout
     (line,) = [x for x in listing.splitlines() if month in x]
-    assert "steps" in line and "dropped" in line and " 2 " in line
+    # Tab-separated (stdout is a pipe): id, dataset, month, rows, size, status, created, path.
+    cells = line.split("\t")
+    assert (cells[1], cells[2], cells[3], cells[5]) == ("steps", month, "2", "dropped")
     bad = lake("restore", "steps", "2025-13", dsn=db, check=False)
     assert bad.returncode != 0 and "YYYY-MM" in bad.stderr
     out = lake("restore", "steps", month, dsn=db).stdout

@@ -85,6 +85,14 @@ SELECT d.name, d.schema_version, d.time_field, d.time_format, d.retention::text 
   JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
  ORDER BY d.name
 
+-- name: dataset_schema
+-- The JSON Schema of a dataset's current version (no row: no such dataset); `lake ingest` types
+-- CSV cells by it.
+SELECT s.json_schema
+  FROM lake.datasets AS d
+  JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
+ WHERE d.name = %(dataset)s
+
 -- name: ingest_sql
 SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)
 
