@@ -136,7 +136,7 @@ def ours(dsn: str, redis_url: str, rate: int, seconds: float, writers: int) -> R
     done = threading.Event()
     client = redis.Redis.from_url(redis_url)
     client.delete("bench:changes")  # a previous run's, for the database of that run
-    pubsub = client.pubsub()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
     pubsub.subscribe("cache.invalidate")
 
     def subscribe() -> None:

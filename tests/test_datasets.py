@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -233,3 +234,42 @@ def test_time_field_format_fast_path_is_exact(conn: Conn, text: str, ts: str | N
         [text, ts],
     ).fetchone()
     assert got == (valid,)
+
+
+def test_trigger_set_reapplies_to_an_existing_dataset(conn: Conn, location_dataset: str):
+    """lake_internal._dataset_triggers is what a migration calls to re-apply the trigger set to a
+    dataset that exists: a dataset that lost its validation trigger validates again, and calling
+    it twice leaves the same set (drop-if-exists, then create)."""
+
+    def trigger_set() -> list[tuple[object, ...]]:
+        return conn.execute(
+            "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger"
+            " WHERE tgrelid IN ('user_data.location_history'::regclass,"
+            " 'inbox.location_history'::regclass) ORDER BY 1, 2"
+        ).fetchall()
+
+    def insert_bad() -> None:
+        now = datetime.now(UTC)
+        conn.execute(
+            "INSERT INTO user_data.location_history (ts, doc) VALUES (%s, %s)",
+            [now, Jsonb({"ts": now.isoformat(), "lat": 95.5, "lon": 2})],
+        )
+
+    def counts() -> tuple[object, ...] | None:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM user_data.location_history),"
+            ' (SELECT count(*) FROM lake.quarantine WHERE reasons @> \'[{"rule": "maximum"}]\')'
+        ).fetchone()
+
+    complete = trigger_set()
+    assert ("user_data.location_history", "validate_insert") in [t[:2] for t in complete]
+    conn.execute("SELECT lake.act_as('alice', 'session')")
+    conn.execute("DROP TRIGGER validate_insert ON user_data.location_history")
+    insert_bad()
+    assert counts() == (1, 0), "without its trigger the dataset keeps an invalid record"
+
+    conn.execute("SELECT lake_internal._dataset_triggers(%s)", [location_dataset])
+    conn.execute("SELECT lake_internal._dataset_triggers(%s)", [location_dataset])
+    assert trigger_set() == complete
+    insert_bad()
+    assert counts() == (1, 1), "the re-applied trigger quarantines the invalid record"

@@ -180,3 +180,63 @@ def test_offsets_beyond_postgresql_range_are_unparseable_not_fatal(tx: Conn):
     assert (batch["accepted"], batch["quarantined"]) == (1, 2)
     rules = tx.execute("SELECT reasons->0->>'rule' FROM lake.quarantine").fetchall()
     assert rules == [("time_unparseable",), ("time_unparseable",)]
+
+
+def test_pass_test_and_reasons_agree_at_every_bound(conn: Conn):
+    """The pass test (lake_internal._passes_sql) and the lake's reasons (_lake_reasons) read the
+    same limits (_limits): at each bound of the window, the cold months and the partitions, a
+    microsecond either side, and for documents around the size and depth limits, a record passes
+    exactly when the lake finds no reason against it."""
+    options = {"max_record_bytes": 2000, "max_depth": 3, "retention": "3 months"}
+    # max_future beyond the premade months: the window reaches past the partitions.
+    options["max_future"] = "1 year"
+    conn.execute(
+        "SELECT lake.create_dataset('bounds', %s, %s)", [Jsonb({"type": "object"}), Jsonb(options)]
+    )
+    # A cold month, so that writable_from (not the retention) starts the window.
+    conn.execute(
+        "UPDATE lake.datasets SET writable_from = lake.month_start(now()) - interval '1 month'"
+    )
+    conn.execute("CREATE TEMP TABLE verdicts (ts timestamptz, doc jsonb, ok boolean, why jsonb)")
+    conn.execute(
+        """
+        DO $$
+        DECLARE
+            lim lake_internal.limits;
+        BEGIN
+            lim := (SELECT lake_internal._limits(d) FROM lake.datasets AS d);
+            EXECUTE format($q$
+                INSERT INTO verdicts
+                SELECT x.ts, x.doc, %s, lake_internal._lake_reasons($1, 'alice', x.ts, x.doc)
+                  FROM (SELECT b + s * interval '1 microsecond' AS ts, d AS doc
+                          FROM unnest(ARRAY[($1).retention_from, ($1).writable_from,
+                                            ($1).window_to, ($1).partitions_from,
+                                            ($1).partitions_to]) AS b,
+                               unnest(ARRAY[-1, 0, 1]) AS s,
+                               unnest(ARRAY['{"a": 1}', '{"a": {"b": {"c": {"d": 1}}}}',
+                                            '{"a": {"b": {"c": 1}}}',
+                                            jsonb_build_object('a', repeat('x', 2500))]) AS d)
+                       AS x$q$, lake_internal._passes_sql('true', 'x', 1))
+            USING lim;
+        END
+        $$
+        """
+    )
+    rows = conn.execute("SELECT ok, why FROM verdicts").fetchall()
+    assert len(rows) == 5 * 3 * 4
+    assert [r for r in rows if r[0] != (r[1] == [])] == []
+    assert {r[0] for r in rows} == {True, False}
+    rules = conn.execute(
+        "SELECT array_agg(DISTINCT r ->> 'rule' ORDER BY r ->> 'rule')"
+        " FROM verdicts, jsonb_array_elements(why) AS r"
+    ).fetchone()
+    assert rules == (
+        [
+            "partition_cold",
+            "partition_missing",
+            "time_before_retention",
+            "time_in_future",
+            "too_deep",
+            "too_large",
+        ],
+    )

@@ -1,8 +1,11 @@
 -- The lake's own checks on one record, as structured reasons (an empty array when it passes):
 -- an owner, a readable time inside the retention window, not in a cold month (see
 -- lake.apply_retention) and not in the far future, a partition for it, and limits on size and
--- nesting depth.
-CREATE FUNCTION lake_internal._lake_reasons(ds lake.datasets, p_user_id text, p_ts timestamptz, p_doc jsonb)
+-- nesting depth. It takes the same limits (lake_internal._limits) as the pass test
+-- (lake_internal._passes_sql), so the two cannot disagree on a bound: the pass test says
+-- quickly that a record is fine, this says why one is not.
+CREATE FUNCTION lake_internal._lake_reasons(lim lake_internal.limits, p_user_id text,
+                                            p_ts timestamptz, p_doc jsonb)
 RETURNS jsonb
 LANGUAGE sql
 STABLE
@@ -14,50 +17,51 @@ AS $$
                 'path', '$', 'rule', 'owner_missing',
                 'message', 'the record has no owner: user_id is NULL') END),
         (2, CASE
-            WHEN p_ts IS NULL AND (jsonb_typeof(p_doc) <> 'object' OR NOT p_doc ? ds.time_field)
-                THEN jsonb_build_object('path', '$.' || ds.time_field, 'rule', 'time_missing',
-                    'message', format('the time field %L is missing', ds.time_field))
+            WHEN p_ts IS NULL AND (jsonb_typeof(p_doc) <> 'object' OR NOT p_doc ? lim.time_field)
+                THEN jsonb_build_object('path', '$.' || lim.time_field, 'rule', 'time_missing',
+                    'message', format('the time field %L is missing', lim.time_field))
             WHEN p_ts IS NULL THEN jsonb_build_object(
-                'path', '$.' || ds.time_field, 'rule', 'time_unparseable',
+                'path', '$.' || lim.time_field, 'rule', 'time_unparseable',
                 'message', format('%s is not a valid time (%s)',
-                                  coalesce(left((p_doc -> ds.time_field)::text, 100), 'the record'),
-                                  CASE ds.time_format
+                                  coalesce(left((p_doc -> lim.time_field)::text, 100), 'the record'),
+                                  CASE lim.time_format
                                       WHEN 'rfc3339' THEN 'expected RFC 3339 with Z or an offset, '
                                                           'e.g. 2026-11-26T08:15:00Z'
                                       WHEN 'epoch_s' THEN 'expected Unix seconds'
                                       ELSE 'expected Unix milliseconds' END))
-            WHEN p_ts < now() - ds.retention THEN jsonb_build_object(
-                'path', '$.' || ds.time_field, 'rule', 'time_before_retention',
+            WHEN p_ts < lim.retention_from THEN jsonb_build_object(
+                'path', '$.' || lim.time_field, 'rule', 'time_before_retention',
                 'message', format('%s is older than the retention window of %s',
-                                  p_ts, ds.retention))
+                                  p_ts, lim.retention))
             -- Set by the tiering step: cold months take no new records.
-            WHEN p_ts < ds.writable_from THEN jsonb_build_object(
-                'path', '$.' || ds.time_field, 'rule', 'partition_cold',
+            WHEN p_ts < lim.writable_from THEN jsonb_build_object(
+                'path', '$.' || lim.time_field, 'rule', 'partition_cold',
                 'message', format('%s falls in %s, a cold month: only months from %s on take '
                                   'new records', p_ts,
                                   to_char(p_ts AT TIME ZONE 'UTC', 'YYYY-MM'),
-                                  to_char(ds.writable_from AT TIME ZONE 'UTC', 'YYYY-MM')))
-            WHEN p_ts > now() + ds.max_future THEN jsonb_build_object(
-                'path', '$.' || ds.time_field, 'rule', 'time_in_future',
-                'message', format('%s is more than %s in the future', p_ts, ds.max_future))
-            WHEN p_ts < ds.partitions_from OR p_ts >= ds.partitions_to THEN jsonb_build_object(
-                'path', '$.' || ds.time_field, 'rule', 'partition_missing',
+                                  to_char(lim.writable_from AT TIME ZONE 'UTC', 'YYYY-MM')))
+            WHEN p_ts > lim.window_to THEN jsonb_build_object(
+                'path', '$.' || lim.time_field, 'rule', 'time_in_future',
+                'message', format('%s is more than %s in the future', p_ts, lim.max_future))
+            WHEN p_ts < lim.partitions_from OR p_ts >= lim.partitions_to THEN jsonb_build_object(
+                'path', '$.' || lim.time_field, 'rule', 'partition_missing',
                 'message', format('no partition holds %s yet: ingest it with lake.ingest, which '
                                   'makes one, or release it from quarantine', p_ts))
             END),
         (3, CASE
-            WHEN pg_column_size(p_doc) > ds.max_record_bytes THEN jsonb_build_object(
+            WHEN pg_column_size(p_doc) > lim.max_record_bytes THEN jsonb_build_object(
                 'path', '$', 'rule', 'too_large',
                 'message', format('the record takes %s bytes, more than the limit of %s',
-                                  pg_column_size(p_doc), ds.max_record_bytes))
-            WHEN pg_column_size(p_doc) > 8 * ds.max_depth
-                 AND p_doc @? format('strict $.**{%s}', ds.max_depth + 1)::jsonpath
+                                  pg_column_size(p_doc), lim.max_record_bytes))
+            WHEN pg_column_size(p_doc) > lim.deep_bytes AND p_doc @? lim.too_deep
                 THEN jsonb_build_object(
                 'path', '$', 'rule', 'too_deep',
-                'message', format('the record is nested deeper than %s levels', ds.max_depth))
+                'message', format('the record is nested deeper than %s levels', lim.max_depth))
             END)
       ) AS v(ord, reason)
      WHERE v.reason IS NOT NULL
 $$;
-ALTER FUNCTION lake_internal._lake_reasons(lake.datasets, text, timestamptz, jsonb) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake_internal._lake_reasons(lake.datasets, text, timestamptz, jsonb) FROM PUBLIC;
+ALTER FUNCTION lake_internal._lake_reasons(lake_internal.limits, text, timestamptz, jsonb)
+    OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._lake_reasons(lake_internal.limits, text, timestamptz, jsonb)
+    FROM PUBLIC;

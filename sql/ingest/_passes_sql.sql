@@ -1,13 +1,15 @@
--- The one SQL test that decides, set-based, which rows need no further look: the compiled JSON
--- Schema predicate (over the column doc) and the lake's cheap checks on the row alias p_row
--- (time inside the window and the run of partitions; size, and nesting depth for large
--- documents). It is true only for rows that are surely valid; the others are suspects for
--- lake_internal._reasons. The caller binds, from parameter $p_first on: window start, window end,
--- partitions_from, partitions_to, 8 * max_depth (smaller documents cannot be too deep),
--- max_record_bytes, and the jsonpath 'strict $.**{max_depth + 1}'.
+-- The pass test: the one SQL expression that decides, set-based, which rows need no further
+-- look. It is the compiled JSON Schema predicate (over the column doc) and the lake's cheap
+-- checks on the row alias p_row, against the dataset's limits (lake_internal.limits, made by
+-- lake_internal._limits): a time where it may be stored (the window and the partitions), the size,
+-- and the nesting depth of large documents. It is true only for rows that are surely valid; the
+-- others are suspects, for which lake_internal._lake_reasons (the same limits) says why.
+-- The caller binds the limits as one parameter, number p_limits: the three ingest paths use the
+-- same expression with one value, not seven positional bounds (in a one-shot EXECUTE plan,
+-- ($n).field folds to a constant, so this costs the same as separate parameters).
 -- PL/pgSQL, not SQL: the validation triggers call it once per statement, and an SQL function
 -- with SET is parsed and planned again in every transaction (≈ 0.15 ms of a single-row INSERT).
-CREATE FUNCTION lake_internal._passes_sql(p_predicate text, p_row text, p_first integer)
+CREATE FUNCTION lake_internal._passes_sql(p_predicate text, p_row text, p_limits integer)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
@@ -16,12 +18,12 @@ AS $$
 BEGIN
     RETURN format(
         'coalesce(coalesce((%1$s), false)'
-        ' AND %2$s.ts >= $%3$s AND %2$s.ts <= $%4$s AND %2$s.ts >= $%5$s AND %2$s.ts < $%6$s'
-        ' AND CASE WHEN pg_column_size(%2$s.doc) > $%7$s'
-        ' THEN pg_column_size(%2$s.doc) <= $%8$s AND NOT %2$s.doc @? $%9$s'
+        ' AND %2$s.ts >= ($%3$s).accept_from AND %2$s.ts < ($%3$s).accept_before'
+        ' AND CASE WHEN pg_column_size(%2$s.doc) > ($%3$s).deep_bytes'
+        ' THEN pg_column_size(%2$s.doc) <= ($%3$s).max_record_bytes'
+        ' AND NOT %2$s.doc @? ($%3$s).too_deep'
         ' ELSE true END, false)',
-        coalesce(p_predicate, 'false'), quote_ident(p_row),
-        p_first, p_first + 1, p_first + 2, p_first + 3, p_first + 4, p_first + 5, p_first + 6);
+        coalesce(p_predicate, 'false'), quote_ident(p_row), p_limits);
 END
 $$;
 ALTER FUNCTION lake_internal._passes_sql(text, text, integer) OWNER TO lake_owner;

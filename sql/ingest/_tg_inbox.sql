@@ -2,16 +2,17 @@
 -- valid ones for the session's lake user. Runs as lake_owner, the only role that may write
 -- user_data for a user it establishes.
 --
--- One set-based scan of the transition table evaluates the compiled JSON Schema predicate and the
--- lake's cheap checks (the same test as lake_internal._tg_validate), once a row; the rows that pass
--- go straight into their monthly partitions of user_data.<dataset>, and only the rows that fail it
--- (the suspects) reach PL/Python (lake_internal._divert), which quarantines the invalid ones with
--- reasons (a row without a time, ts NULL, is always one) and stores the rest. Writing the
--- partitions directly means the parent's validation trigger (which keeps checking every INSERT,
--- COPY and UPDATE by applications) does not test these rows a second time, and invalid rows never
--- enter user_data (no insert and delete, no dead rows). Applications cannot write the partitions
--- themselves. Partitions are made on demand first; then the inbox is emptied of this transaction's
--- rows.
+-- The shape of every ingest path (see also lake_internal._tg_validate and _ingest_docs): limits
+-- (lake_internal._limits), partitions on demand (_partitions_for), one set-based scan of the
+-- transition table with the pass test (_passes_sql) once a row, whose passing rows go straight
+-- into their monthly partitions of user_data.<dataset> in the same statement; reasons for the
+-- suspects only (_reasons, PL/Python for the schema); the quarantine writer (_quarantine) for the
+-- invalid ones (a row without a time, ts NULL, is always one); store the suspects that are valid
+-- after all; count. Writing the partitions directly means the parent's validation trigger (which
+-- keeps checking every INSERT, COPY and UPDATE by applications) does not test these rows a
+-- second time, and invalid rows never enter user_data (no insert and delete, no dead rows).
+-- Applications cannot write the partitions themselves. Last, the inbox is emptied of this
+-- transaction's rows.
 CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -20,21 +21,23 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling costs more than it saves on one batch
 AS $$
 DECLARE
-    ds       lake.datasets;
-    v_schema lake.dataset_schemas;
-    v_user   text := (SELECT i.user_id FROM lake_internal._identity() AS i);
-    v_from   timestamptz;  -- the window: now() - retention (or writable_from) .. now() + max_future
-    v_to     timestamptz;
-    v_lo     timestamptz;
-    v_hi     timestamptz;
-    v_month  timestamptz;
-    v_next   timestamptz;
-    v_part   text;
-    v_ctes   text := '';
-    v_n      integer := 0;
-    v_seq    regclass;
-    g        record;
-    v_bad    bigint;
+    ds        lake.datasets;
+    lim       lake_internal.limits;
+    v_schema  lake.dataset_schemas;
+    v_user    text := (SELECT i.user_id FROM lake_internal._identity() AS i);
+    v_lo      timestamptz;
+    v_hi      timestamptz;
+    v_month   timestamptz;
+    v_next    timestamptz;
+    v_part    text;
+    v_ctes    text := '';
+    v_n       integer := 0;
+    v_seq     regclass;
+    g         record;
+    v_reasons jsonb[];
+    v_bad     integer[];
+    v_good    integer[];
+    v_moved   bigint;
     v_seqscan text := current_setting('enable_seqscan');
 BEGIN
     IF v_user IS NULL THEN
@@ -47,26 +50,18 @@ BEGIN
     IF NOT FOUND OR TG_TABLE_SCHEMA <> 'inbox' THEN
         RAISE EXCEPTION 'lake_internal._tg_inbox: %.% is not a lake inbox', TG_TABLE_SCHEMA, TG_TABLE_NAME;
     END IF;
-
-    -- Bounds computed once, not once a row.
-    -- Cold months (before writable_from) take no new rows: their records are suspects too.
-    v_from := greatest(now() - ds.retention, ds.writable_from);
-    v_to := now() + ds.max_future;
-    SELECT min(ts), max(ts) INTO v_lo, v_hi FROM new_rows WHERE ts >= v_from AND ts <= v_to;
-    IF v_lo IS NULL THEN
-        v_lo := 'infinity';  -- no partition can receive a row: no INSERT below
-        v_hi := '-infinity';
-    ELSIF lake.ensure_partitions(ds.name, v_lo, v_hi) > 0 THEN
-        SELECT * INTO ds FROM lake.datasets WHERE name = TG_TABLE_NAME;
-    END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
     v_seq := pg_get_serial_sequence(format('user_data.%I', ds.name), 'id')::regclass;
 
+    -- Limits once a statement, not once a row; then the partitions the rows need.
+    lim := lake_internal._partitions_for(lake_internal._limits(ds),
+                                         ARRAY(SELECT r.ts FROM new_rows AS r));
+
     -- One INSERT into each month partition that can receive valid rows of this statement (none
-    -- when no row lies inside the window).
-    v_lo := greatest(v_lo, ds.partitions_from);
-    v_hi := least(v_hi, ds.partitions_to - interval '1 microsecond');
+    -- when no row may be stored: v_lo is NULL and the loop does not run).
+    SELECT min(r.ts), max(r.ts) INTO v_lo, v_hi
+      FROM new_rows AS r WHERE r.ts >= lim.accept_from AND r.ts < lim.accept_before;
     v_month := lake.month_start(v_lo);
     WHILE v_month <= v_hi LOOP
         v_next := (v_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
@@ -79,7 +74,7 @@ BEGIN
         v_ctes := v_ctes || format($q$,
             m%s AS (INSERT INTO user_data_partitions.%I
                            (id, user_id, ts, doc, batch_id, ingested_at)
-                    SELECT s.id, $9, s.ts, s.doc, s.batch_id, now()
+                    SELECT s.id, $3, s.ts, s.doc, s.batch_id, now()
                       FROM s WHERE s.ok AND s.ts >= %L AND s.ts < %L)$q$,
             v_n, v_part, v_month, v_next);
         v_month := v_next;
@@ -88,14 +83,14 @@ BEGIN
     -- The personal identifiers in the stored rows (lake.pii_findings), in the same statement.
     IF ds.pii_scan THEN
         v_ctes := v_ctes || $q$,
-            p AS (SELECT lake_internal._pii_scan($10, array_agg(s.id), array_fill($9::text,
+            p AS (SELECT lake_internal._pii_scan($4, array_agg(s.id), array_fill($3::text,
                                         ARRAY[count(*)::integer]), array_agg(s.doc)) AS n
                     FROM s WHERE s.ok)$q$;
     END IF;
 
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
-            SELECT x.*, CASE WHEN x.ok THEN nextval($8) END AS id
+            SELECT x.*, CASE WHEN x.ok THEN nextval($2) END AS id
               FROM (SELECT r.ts, r.doc, r.batch_id, r.ref,
                            %s AS ok
                       FROM new_rows AS r
@@ -109,17 +104,51 @@ BEGIN
           FROM s
          GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
-    USING v_from, v_to, ds.partitions_from, ds.partitions_to,
-          8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, v_seq, v_user, ds.name
+    USING lim, v_seq, v_user, ds.name
     LOOP
-        v_bad := 0;
+        v_moved := 0;
         IF g.docs IS NOT NULL THEN
-            v_bad := lake_internal._divert(ds, v_schema, 'INBOX', g.batch_id, NULL,
-                                  array_fill(v_user, ARRAY[cardinality(g.docs)]), g.tss, g.docs,
-                                  g.refs);
+            -- The suspects: reasons, then the invalid ones to the quarantine (a record_ref of
+            -- "row <id>", an id of the dataset's sequence, when the client gave none).
+            v_reasons := lake_internal._reasons(lim, v_schema,
+                                                array_fill(v_user, ARRAY[cardinality(g.docs)]),
+                                                g.tss, g.docs);
+            v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                            WHERE x.r <> '[]' ORDER BY x.o);
+            v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                             WHERE x.r = '[]' ORDER BY x.o);
+            v_moved := lake_internal._quarantine(
+                ds.name, v_schema.version, g.batch_id,
+                ARRAY(SELECT coalesce(g.refs[i], 'row ' || nextval(v_seq)) FROM unnest(v_bad) i),
+                array_fill(v_user, ARRAY[cardinality(v_bad)]),
+                ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i),
+                ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i),
+                NULL,
+                ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
+            -- Valid after all (the pass test may be conservative): store them as above, each in
+            -- its month (the lake's checks found a partition for it).
+            FOR v_month IN SELECT DISTINCT lake.month_start(g.tss[i]) FROM unnest(v_good) AS i LOOP
+                EXECUTE format($q$
+                    WITH ins AS (
+                        INSERT INTO user_data_partitions.%I
+                               (id, user_id, ts, doc, batch_id, ingested_at)
+                        SELECT nextval($1), $2, x.t, x.d, $3, now()
+                          FROM unnest($4::timestamptz[], $5::jsonb[]) WITH ORDINALITY AS x(t, d, o)
+                         WHERE lake.month_start(x.t) = $6
+                         ORDER BY x.o
+                        RETURNING id, user_id, doc)
+                    SELECT CASE WHEN $7 THEN lake_internal._pii_scan($8, array_agg(ins.id),
+                                                                     array_agg(ins.user_id::text),
+                                                                     array_agg(ins.doc)) END
+                      FROM ins$q$,
+                    lake_internal._partition_name(ds.name, v_month))
+                USING v_seq, v_user, g.batch_id,
+                      ARRAY(SELECT g.tss[i] FROM unnest(v_good) AS i),
+                      ARRAY(SELECT g.docs[i] FROM unnest(v_good) AS i),
+                      v_month, ds.pii_scan, ds.name;
+            END LOOP;
         END IF;
-        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_moved, 'insert');
     END LOOP;
 
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's

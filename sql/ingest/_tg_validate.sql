@@ -1,9 +1,13 @@
 -- AFTER INSERT / AFTER UPDATE statement trigger of every user_data table: validates all rows of
--- the statement at once. The compiled JSON Schema predicate and the lake's cheap checks run as one
--- set-based scan of the transition table; only rows failing it (the suspects) reach PL/Python for
--- reasons, and the invalid ones are moved to lake.quarantine. One function call per statement,
--- not per row: this is what keeps COPY fast. Runs as lake_owner so applications need no rights
--- on the quarantine or the batch registry.
+-- the statement at once, in the shape of every ingest path (see also lake_internal._tg_inbox and
+-- _ingest_docs): limits (lake_internal._limits; no partitions on demand here, the rows are stored
+-- already and those outside the run of months sit in an overflow partition, suspects like any
+-- other); one set-based scan of the transition table with the pass test (_passes_sql); reasons
+-- for the suspects only (_reasons, PL/Python for the schema); the invalid ones leave the table
+-- for the quarantine writer (_quarantine) -- or, for an UPDATE, the statement is refused, as a
+-- change cannot be diverted; suspects valid after all stay; count. One function call per
+-- statement, not per row: this is what keeps COPY fast. Runs as lake_owner so applications need
+-- no rights on the quarantine or the batch registry.
 CREATE FUNCTION lake_internal._tg_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -13,9 +17,13 @@ SET jit = off  -- compiling costs more than it saves on one batch
 AS $$
 DECLARE
     ds        lake.datasets;
+    lim       lake_internal.limits;
     v_schema  lake.dataset_schemas;
     g         record;
-    v_bad     bigint;
+    v_reasons jsonb[];
+    v_bad     integer[];
+    v_good    integer[];
+    v_n       bigint;
     v_moved   bigint := 0;
 BEGIN
     -- Rows lake.rollback restores were judged and counted when they came
@@ -33,6 +41,7 @@ BEGIN
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
+    lim := lake_internal._limits(ds);
 
     IF TG_OP = 'UPDATE' AND ds.pii_scan THEN
         -- The changed records are scanned afresh below.
@@ -62,23 +71,63 @@ BEGIN
                    ' FROM new_rows AS n)'
               ELSE 'new_rows' END,
          -- The personal identifiers in the rows that passed (lake.pii_findings); suspects that
-         -- stay are scanned by lake_internal._divert.
+         -- stay are scanned below.
          CASE WHEN ds.pii_scan THEN $c$,
-        p AS (SELECT lake_internal._pii_scan($8, array_agg(s.id), array_agg(s.user_id::text),
+        p AS (SELECT lake_internal._pii_scan($2, array_agg(s.id), array_agg(s.user_id::text),
                                     array_agg(s.doc)) AS n
                 FROM s WHERE s.ok)$c$ ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
-    USING greatest(now() - ds.retention, ds.writable_from), now() + ds.max_future, ds.partitions_from, ds.partitions_to,
-          8 * ds.max_depth, ds.max_record_bytes,
-          format('strict $.**{%s}', ds.max_depth + 1)::jsonpath, ds.name
+    USING lim, ds.name
     LOOP
-        v_bad := 0;
+        v_n := 0;
         IF g.ids IS NOT NULL THEN
-            v_bad := lake_internal._divert(ds, v_schema, TG_OP, g.batch_id, g.ids, g.user_ids, g.tss, g.docs);
-            v_moved := v_moved + v_bad;
+            v_reasons := lake_internal._reasons(lim, v_schema, g.user_ids, g.tss, g.docs);
+            v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                            WHERE x.r <> '[]' ORDER BY x.o);
+            v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                             WHERE x.r = '[]' ORDER BY x.o);
+            IF ds.pii_scan AND cardinality(v_good) > 0 THEN
+                -- Suspects that turned out valid stay: scan them like the rows that passed.
+                PERFORM lake_internal._pii_scan(ds.name, ARRAY(SELECT g.ids[i] FROM unnest(v_good) AS i),
+                                                ARRAY(SELECT g.user_ids[i] FROM unnest(v_good) AS i),
+                                                ARRAY(SELECT g.docs[i] FROM unnest(v_good) AS i));
+            END IF;
+            IF cardinality(v_bad) > 0 AND TG_OP = 'UPDATE' THEN
+                RAISE EXCEPTION USING ERRCODE = 'LK040',
+                    MESSAGE = format('the update makes %s row(s) of dataset %s invalid',
+                                     cardinality(v_bad), ds.name),
+                    DETAIL = format('row %s: %s', g.ids[v_bad[1]],
+                                    left(v_reasons[v_bad[1]]::text, 1000)),
+                    HINT = 'Updated records must still satisfy the dataset''s schema and time window.';
+            ELSIF cardinality(v_bad) > 0 THEN
+                -- By (user_id, ts, id) so each delete is one probe of the (user_id, ts) index of
+                -- one month.
+                EXECUTE format($q$
+                    DELETE FROM user_data.%I AS t
+                     USING unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS b(id, user_id, ts)
+                     WHERE t.user_id = b.user_id AND t.ts = b.ts AND t.id = b.id$q$, ds.name)
+                USING ARRAY(SELECT g.ids[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL),
+                      ARRAY(SELECT g.user_ids[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL),
+                      ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL);
+                EXECUTE format($q$
+                    DELETE FROM user_data.%I AS t
+                     USING unnest($1::bigint[], $2::timestamptz[]) AS b(id, ts)
+                     WHERE t.user_id IS NULL AND t.ts = b.ts AND t.id = b.id$q$, ds.name)
+                USING ARRAY(SELECT g.ids[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NULL),
+                      ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NULL);
+                v_n := lake_internal._quarantine(
+                    ds.name, v_schema.version, g.batch_id,
+                    ARRAY(SELECT 'row ' || g.ids[i] FROM unnest(v_bad) i),
+                    ARRAY(SELECT g.user_ids[i] FROM unnest(v_bad) i),
+                    ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i),
+                    ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i),
+                    NULL,
+                    ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
+                v_moved := v_moved + v_n;
+            END IF;
         END IF;
         IF TG_OP = 'INSERT' THEN
-            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_bad, 'insert');
+            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_n, 'insert');
         END IF;
     END LOOP;
     -- For lake_internal._tg_capture, which fires next on this statement (no other code runs

@@ -1,10 +1,11 @@
--- Start a client batch (lake_client's COPY path) inside the caller's transaction. Returns whether
--- the batch is new, whose records they will be, and the dataset's time field, time format,
--- window, span of partitions and size limit (the client needs the time field, format and limit
--- to prepare rows; the rest describes where records may land). A batch id that was committed
--- before returns is_new = false and the client sends nothing (a retry after a lost
--- acknowledgement). The client then COPYs into inbox.<dataset>, hands records PostgreSQL could
--- not take as jsonb to lake.ingest_raw, and finishes with lake.end_batch, all in one transaction.
+-- Start a client batch (lake_client's COPY path) inside the caller's transaction. Returns only
+-- what the client reads: whether the batch is new, the dataset's time field and time format and
+-- its size limit (from lake_internal._limits), which the client needs to prepare rows (it never
+-- judges a record: the database does), and the batch's counts. A batch id that was committed
+-- before returns is_new = false with that batch's counts, and the client sends nothing (a retry
+-- after a lost acknowledgement). The client then COPYs into inbox.<dataset>, hands records
+-- PostgreSQL could not take as jsonb to lake.ingest_raw, and finishes with lake.end_batch, all
+-- in one transaction.
 CREATE FUNCTION lake.begin_batch(
     p_dataset text,
     p_batch_id uuid,
@@ -13,14 +14,8 @@ CREATE FUNCTION lake.begin_batch(
 )
 RETURNS TABLE (
     is_new boolean,
-    batch_id uuid,
-    user_id text,
     time_field text,
     time_format text,
-    partitions_from timestamptz,
-    partitions_to timestamptz,
-    window_from timestamptz,
-    window_to timestamptz,
     max_record_bytes integer,
     received bigint,
     accepted bigint,
@@ -34,14 +29,11 @@ AS $$
 DECLARE
     v_user text := lake_internal._batch_user(NULL);
     v_open record;
-    ds     lake.datasets;
+    lim    lake_internal.limits;
 BEGIN
     v_open := lake_internal._open_batch(p_dataset, p_batch_id, v_user, 'client', p_checksum, p_origin);
-    SELECT * INTO ds FROM lake.datasets d WHERE d.name = p_dataset;
-    RETURN QUERY SELECT v_open.is_new, (v_open.batch).id, v_user, ds.time_field, ds.time_format,
-                        ds.partitions_from, ds.partitions_to,
-                        greatest(now() - ds.retention, ds.writable_from),
-                        now() + ds.max_future, ds.max_record_bytes,
+    lim := (SELECT lake_internal._limits(d) FROM lake.datasets AS d WHERE d.name = p_dataset);
+    RETURN QUERY SELECT v_open.is_new, lim.time_field, lim.time_format, lim.max_record_bytes,
                         (v_open.batch).received, (v_open.batch).accepted,
                         (v_open.batch).quarantined;
 END

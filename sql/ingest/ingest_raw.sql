@@ -1,7 +1,9 @@
 -- Records of an open client batch that the client could not route itself: invalid UTF-8, not
 -- JSON that PostgreSQL accepts (\u0000, numbers beyond numeric's range, nesting beyond the
 -- parser's stack), too large, or without a readable time. Each is parsed on its own; what fails
--- is quarantined with the exact bytes received, the rest goes through lake_internal._ingest_docs.
+-- is quarantined with the exact bytes received (through the quarantine's one writer,
+-- lake_internal._quarantine; the size limit is the dataset's, lake_internal._limits), the rest
+-- goes through lake_internal._ingest_docs.
 CREATE FUNCTION lake.ingest_raw(p_dataset text, p_batch_id uuid, p_refs text[], p_raw bytea[])
 RETURNS void
 LANGUAGE plpgsql
@@ -11,14 +13,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ds        lake.datasets;
+    lim       lake_internal.limits;
     v_batch   lake.batches;
     v_refs    text[] := '{}';
     v_docs    jsonb[] := '{}';
+    v_bad     integer[] := '{}';
+    v_why     jsonb[] := '{}';
     v_text    text;
     v_state   text;
     v_msg     text;
     v_detail  text;
-    v_failed  integer := 0;
 BEGIN
     SELECT * INTO v_batch FROM lake.batches WHERE id = p_batch_id;
     IF NOT FOUND OR v_batch.xact_id <> pg_current_xact_id() OR v_batch.dataset <> p_dataset THEN
@@ -27,16 +31,17 @@ BEGIN
             HINT = 'Call lake.begin_batch first, in the same transaction.';
     END IF;
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    lim := lake_internal._limits(ds);
     IF cardinality(p_refs) IS DISTINCT FROM cardinality(p_raw) THEN
         RAISE EXCEPTION 'ingest_raw: % references for % records', cardinality(p_refs),
             cardinality(p_raw);
     END IF;
 
     FOR i IN 1 .. coalesce(cardinality(p_raw), 0) LOOP
-        IF octet_length(p_raw[i]) > ds.max_record_bytes THEN
+        IF octet_length(p_raw[i]) > lim.max_record_bytes THEN
             v_state := 'too_large';
             v_msg := format('the record has %s bytes, more than the limit of %s',
-                            octet_length(p_raw[i]), ds.max_record_bytes);
+                            octet_length(p_raw[i]), lim.max_record_bytes);
         ELSE
             BEGIN
                 v_state := NULL;
@@ -55,17 +60,21 @@ BEGIN
             END;
         END IF;
         IF v_state IS NOT NULL THEN
-            INSERT INTO lake.quarantine
-                   (dataset, batch_id, record_ref, user_id, raw, reasons, schema_version)
-            VALUES (ds.name, p_batch_id, p_refs[i], v_batch.user_id, p_raw[i],
-                    jsonb_build_array(jsonb_build_object('path', '$', 'rule', v_state,
-                                                         'message', v_msg)),
-                    ds.schema_version);
-            v_failed := v_failed + 1;
+            v_bad := v_bad || i;
+            v_why := array_append(v_why, jsonb_build_array(jsonb_build_object(
+                'path', '$', 'rule', v_state, 'message', v_msg)));
         END IF;
     END LOOP;
-    IF v_failed > 0 THEN
-        PERFORM lake_internal._count_batch(ds.name, p_batch_id, v_failed, v_failed, 'client');
+    IF cardinality(v_bad) > 0 THEN
+        PERFORM lake_internal._quarantine(
+            ds.name, ds.schema_version, p_batch_id,
+            ARRAY(SELECT p_refs[i] FROM unnest(v_bad) i),
+            array_fill(v_batch.user_id, ARRAY[cardinality(v_bad)]),
+            NULL, NULL,
+            ARRAY(SELECT p_raw[i] FROM unnest(v_bad) i),
+            v_why);
+        PERFORM lake_internal._count_batch(ds.name, p_batch_id, cardinality(v_bad),
+                                           cardinality(v_bad), 'client');
     END IF;
     PERFORM lake_internal._ingest_docs(ds.name, p_batch_id, v_batch.user_id, v_refs, v_docs);
 END
