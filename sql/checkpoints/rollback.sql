@@ -18,7 +18,7 @@
 -- The quarantine and lake.batches are history and stay as they are. Needs READ COMMITTED (a
 -- transaction snapshot older than the lock could miss committed rows), in a transaction that
 -- has not changed the dataset itself. Administrators only.
-CREATE FUNCTION lake.rollback(p_dataset text, p_checkpoint bigint)
+CREATE FUNCTION lake.rollback(dataset text, checkpoint bigint)
 RETURNS TABLE (
     before_checkpoint bigint,
     rows_deleted bigint,
@@ -30,7 +30,11 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_checkpoint ALIAS FOR checkpoint;
     ds      lake.datasets;
     c       lake.checkpoints;
     b       lake.checkpoints;

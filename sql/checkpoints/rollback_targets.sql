@@ -1,5 +1,5 @@
 -- The checkpoints of a dataset that lake.rollback accepts now: its 5 newest.
-CREATE FUNCTION lake.rollback_targets(p_dataset text)
+CREATE FUNCTION lake.rollback_targets(dataset text)
 RETURNS SETOF lake.checkpoints
 LANGUAGE sql
 STABLE
@@ -7,7 +7,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.* FROM lake.checkpoints AS c
-     WHERE c.dataset = p_dataset
+     WHERE c.dataset = rollback_targets.dataset
      ORDER BY c.id DESC
      LIMIT 5
 $$;

@@ -1,13 +1,17 @@
 -- Disable a lake principal (its keys stop authenticating, services can no longer act for it) or
 -- enable it again. Its data stays. Administrators only; audited.
-CREATE FUNCTION lake.set_user_enabled(p_id text, p_enabled boolean)
+CREATE FUNCTION lake.set_user_enabled(id text, enabled boolean)
 RETURNS lake.users
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_id ALIAS FOR id;
+    p_enabled ALIAS FOR enabled;
     v_before lake.users;
     u        lake.users;
 BEGIN

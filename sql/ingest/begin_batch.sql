@@ -6,14 +6,14 @@
 -- acknowledgement). The client then COPYs into inbox.<dataset>, hands records PostgreSQL could
 -- not take as jsonb to lake.ingest_raw, and finishes with lake.end_batch, all in one transaction.
 CREATE FUNCTION lake.begin_batch(
-    p_dataset text,
-    p_batch_id uuid,
-    p_checksum text,
-    p_origin text DEFAULT NULL
+    dataset text,
+    batch_id uuid,
+    checksum text,
+    origin text DEFAULT NULL
 )
 RETURNS TABLE (
     is_new boolean,
-    batch_id uuid,
+    id uuid,
     user_id text,
     time_field text,
     time_format text,
@@ -31,7 +31,13 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_batch_id ALIAS FOR batch_id;
+    p_checksum ALIAS FOR checksum;
+    p_origin ALIAS FOR origin;
     v_user text := lake_internal._batch_user(NULL);
     v_open record;
     ds     lake.datasets;

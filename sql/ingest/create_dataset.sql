@@ -4,12 +4,12 @@
 -- security enabled and forced with policy user_isolation; the validation triggers; and the COPY
 -- inbox inbox.<name>.
 --
--- p_options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
+-- options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
 -- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
 -- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
 -- pii_fields ([]: top-level fields to encrypt and mask), pii_scan (true: record where stored
 -- records hold personal identifiers, in lake.pii_findings), description.
-CREATE FUNCTION lake.create_dataset(p_name text, p_json_schema jsonb, p_options jsonb DEFAULT '{}')
+CREATE FUNCTION lake.create_dataset(name text, json_schema jsonb, options jsonb DEFAULT '{}')
 RETURNS lake.datasets
 LANGUAGE plpgsql
 VOLATILE
@@ -17,7 +17,12 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_name ALIAS FOR name;
+    p_json_schema ALIAS FOR json_schema;
+    p_options ALIAS FOR options;
     ds          lake.datasets;
     v_problems  text[];
     v_key       text;

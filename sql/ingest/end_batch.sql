@@ -1,13 +1,17 @@
 -- Close a client batch: the server's own count of received records must equal what the client
 -- sent, else the whole transaction is refused. Returns the batch row.
-CREATE FUNCTION lake.end_batch(p_batch_id uuid, p_sent bigint)
+CREATE FUNCTION lake.end_batch(batch_id uuid, sent bigint)
 RETURNS lake.batches
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_batch_id ALIAS FOR batch_id;
+    p_sent ALIAS FOR sent;
     v_batch lake.batches;
 BEGIN
     SELECT * INTO v_batch FROM lake.batches WHERE id = p_batch_id;

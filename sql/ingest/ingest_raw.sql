@@ -2,14 +2,20 @@
 -- JSON that PostgreSQL accepts (\u0000, numbers beyond numeric's range, nesting beyond the
 -- parser's stack), too large, or without a readable time. Each is parsed on its own; what fails
 -- is quarantined with the exact bytes received, the rest goes through lake_internal._ingest_docs.
-CREATE FUNCTION lake.ingest_raw(p_dataset text, p_batch_id uuid, p_refs text[], p_raw bytea[])
+CREATE FUNCTION lake.ingest_raw(dataset text, batch_id uuid, refs text[], raw bytea[])
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_batch_id ALIAS FOR batch_id;
+    p_refs ALIAS FOR refs;
+    p_raw ALIAS FOR raw;
     ds        lake.datasets;
     v_batch   lake.batches;
     v_refs    text[] := '{}';
