@@ -184,3 +184,40 @@ def test_every_documented_call_works_with_named_notation(
     assert row is not None
     assert list(row[0])[: len(params)] == params
     conn.rollback()
+
+
+UNCOMMENTED = """
+SELECT 'function ' || p.oid::regprocedure::text
+  FROM pg_proc AS p
+ WHERE p.pronamespace = 'lake'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
+UNION ALL
+SELECT 'relation ' || c.oid::regclass::text
+  FROM pg_class AS c
+ WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+   AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+   AND obj_description(c.oid, 'pg_class') IS NULL
+UNION ALL
+SELECT 'column ' || c.oid::regclass::text || '.' || a.attname
+  FROM pg_class AS c
+  JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+   AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+   AND col_description(c.oid, a.attnum) IS NULL
+ ORDER BY 1
+"""
+
+
+def test_every_public_object_has_a_comment(conn: Conn, location_dataset: str):
+    """\\d+ and \\df+ explain every function, table, view and column of schema lake and every
+    dataset's table (the one create_dataset made here). Partitions (the audit log's months)
+    share their parent's meaning and are left out."""
+    conn.execute(
+        'SELECT lake.create_dataset(\'plain\', \'{"type": "object"}\', \'{"pii_fields": ["x"]}\')'
+    )
+    missing = [name for (name,) in conn.execute(UNCOMMENTED).fetchall()]
+    assert missing == []
+    # The check sees what it should: a new column without a comment is caught.
+    conn.execute("ALTER TABLE lake.settings ADD COLUMN extra text")
+    assert [name for (name,) in conn.execute(UNCOMMENTED).fetchall()] == [
+        "column lake.settings.extra"
+    ]

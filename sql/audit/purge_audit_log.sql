@@ -49,3 +49,6 @@ $$;
 ALTER FUNCTION lake.purge_audit_log(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_audit_log(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_audit_log(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_audit_log(timestamptz) IS
+    'Drop the audit log''s months wholly older than 365 days before now. Administrators.';

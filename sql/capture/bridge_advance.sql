@@ -27,3 +27,6 @@ $$;
 ALTER FUNCTION lake.bridge_advance(text, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.bridge_advance(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.bridge_advance(text, bigint) TO lake_admin;
+
+COMMENT ON FUNCTION lake.bridge_advance(text, bigint) IS
+    'Create a bridge''s cursor (at 0) or move it forward to last_id; never back. Returns it.';

@@ -63,3 +63,7 @@ $$;
 ALTER FUNCTION lake.checkpoint(text, text, interval, interval) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.checkpoint(text, text, interval, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.checkpoint(text, text, interval, interval) TO lake_admin;
+
+COMMENT ON FUNCTION lake.checkpoint(text, text, interval, interval) IS
+    'Record a recovery point of a dataset; with min_gap, return a recent one of the same label '
+    'instead. Administrators.';

@@ -52,3 +52,6 @@ $$;
 ALTER FUNCTION lake.purge_checkpoints(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_checkpoints(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_checkpoints(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_checkpoints(timestamptz) IS
+    'Drop checkpoints past their keep_for and the undo rows no checkpoint needs.';

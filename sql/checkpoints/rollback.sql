@@ -174,3 +174,6 @@ $$;
 ALTER FUNCTION lake.rollback(text, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.rollback(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.rollback(text, bigint) TO lake_admin;
+
+COMMENT ON FUNCTION lake.rollback(text, bigint) IS
+    'Return a dataset to one of its last 5 checkpoints, row for row; undoable. Administrators.';

@@ -14,3 +14,6 @@ $$;
 ALTER FUNCTION lake.rollback_targets(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.rollback_targets(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.rollback_targets(text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.rollback_targets(text) IS
+    'The checkpoints lake.rollback accepts now: the dataset''s 5 newest.';

@@ -68,3 +68,7 @@ $$;
 ALTER FUNCTION lake.act_as(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.act_as(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.act_as(text, text) TO lake_admin, lake_service;
+
+COMMENT ON FUNCTION lake.act_as(text, text) IS
+    'Act for a user (administrators; services after authenticating with a service key), for the '
+    'transaction or the session.';

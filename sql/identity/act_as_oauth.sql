@@ -31,3 +31,6 @@ $$;
 ALTER FUNCTION lake.act_as_oauth(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.act_as_oauth(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.act_as_oauth(text, text, text) TO lake_admin, lake_service;
+
+COMMENT ON FUNCTION lake.act_as_oauth(text, text, text) IS
+    'Act for the lake user linked to an OAuth identity (provider, subject), as lake.act_as.';

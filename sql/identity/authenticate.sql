@@ -68,3 +68,7 @@ $$;
 ALTER FUNCTION lake.authenticate(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.authenticate(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.authenticate(text, text) TO lake_admin, lake_read, lake_write;
+
+COMMENT ON FUNCTION lake.authenticate(text, text) IS
+    'Establish the session''s identity from an API key; returns the principal, or NULL for a '
+    'refused key. Audited.';

@@ -50,3 +50,6 @@ $$;
 ALTER FUNCTION lake.create_api_key(text, text[], interval, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_api_key(text, text[], interval, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_api_key(text, text[], interval, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_api_key(text, text[], interval, text) IS
+    'Make an API key for a user or service (shown once; only its hash is kept). Administrators.';

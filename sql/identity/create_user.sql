@@ -37,3 +37,6 @@ $$;
 ALTER FUNCTION lake.create_user(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_user(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_user(text, text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_user(text, text, text) IS
+    'Create a principal: a user or a service. Administrators.';

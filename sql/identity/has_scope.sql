@@ -23,3 +23,6 @@ $$;
 ALTER FUNCTION lake.has_scope(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.has_scope(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.has_scope(text) TO lake_admin, lake_read, lake_write;
+
+COMMENT ON FUNCTION lake.has_scope(text) IS
+    'Whether this session''s identity has the scope (read or write).';

@@ -35,3 +35,6 @@ $$;
 ALTER FUNCTION lake.link_oauth(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.link_oauth(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.link_oauth(text, text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.link_oauth(text, text, text) IS
+    'Link an OAuth identity (google or github subject) to a lake user. Administrators.';

@@ -31,3 +31,6 @@ $$;
 ALTER FUNCTION lake.revoke_api_key(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.revoke_api_key(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.revoke_api_key(text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.revoke_api_key(text) IS
+    'Revoke an API key; the sessions it authenticated lose their identity. Administrators.';

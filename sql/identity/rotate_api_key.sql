@@ -36,3 +36,7 @@ $$;
 ALTER FUNCTION lake.rotate_api_key(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.rotate_api_key(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.rotate_api_key(text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.rotate_api_key(text) IS
+    'Replace an API key by a new one with the same scopes; the old one stops working now. '
+    'Administrators.';

@@ -36,3 +36,6 @@ $$;
 ALTER FUNCTION lake.set_user_enabled(text, boolean) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.set_user_enabled(text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.set_user_enabled(text, boolean) TO lake_admin;
+
+COMMENT ON FUNCTION lake.set_user_enabled(text, boolean) IS
+    'Enable or disable a principal; disabling ends its sessions. Administrators.';

@@ -20,3 +20,6 @@ $$;
 ALTER FUNCTION lake.batch_reasons(uuid[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.batch_reasons(uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.batch_reasons(uuid[]) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.batch_reasons(uuid[]) IS
+    'Why records of these batches were quarantined: rule, count, an example.';

@@ -55,3 +55,7 @@ $$;
 ALTER FUNCTION lake.begin_batch(text, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.begin_batch(text, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.begin_batch(text, uuid, text, text) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.begin_batch(text, uuid, text, text) IS
+    'Open a client batch in the caller''s transaction (lake_client, before its COPY into the '
+    'inbox): whether it is new, and what the client needs to route records.';

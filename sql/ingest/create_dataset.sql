@@ -126,6 +126,19 @@ BEGIN
             pii         bytea,
             xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) PARTITION BY RANGE (ts)$ddl$, ds.name);
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.id IS %L', ds.name,
+                   'the record''s id, given by the lake (kept by rollback and restore)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.user_id IS %L', ds.name,
+                   'whose record it is: the session''s lake user (lake.current_user_id())');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.ts IS %L', ds.name,
+                   'the record''s time, read from its ' || ds.time_field
+                   || ' field; the monthly partition key (UTC)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.doc IS %L', ds.name,
+                   'the record as received (pii_fields masked), valid against its JSON Schema');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.batch_id IS %L', ds.name,
+                   'the batch that brought the record (lake.batches)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.ingested_at IS %L', ds.name,
+                   'when the record was stored');
     EXECUTE format('COMMENT ON COLUMN user_data.%I.pii IS %L', ds.name,
                    'the pii_fields in clear, encrypted (lake.pii_reveal); doc holds masks');
     EXECUTE format('COMMENT ON COLUMN user_data.%I.xact_id IS %L', ds.name,
@@ -240,6 +253,16 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON inbox.%I (xact_id)', ds.name || '_xact', ds.name);
     EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', ds.name,
                    'COPY inbox for user_data.' || ds.name || ': rows move there at once');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.ts IS %L', ds.name,
+                   'the record''s time, from its ' || ds.time_field
+                   || ' field (a row without one is quarantined)');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.doc IS %L', ds.name, 'the record');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.batch_id IS %L', ds.name,
+                   'the batch (lake.begin_batch), or one per transaction for plain COPY');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.ref IS %L', ds.name,
+                   'where the record was in its batch, e.g. line 17 (for the quarantine)');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.xact_id IS %L', ds.name,
+                   'the transaction that copied the row (set by the lake)');
     EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_write, lake_admin',
                    ds.name);
     EXECUTE format($trg$
@@ -262,3 +285,7 @@ $$;
 ALTER FUNCTION lake.create_dataset(text, jsonb, jsonb) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_dataset(text, jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_dataset(text, jsonb, jsonb) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_dataset(text, jsonb, jsonb) IS
+    'Register a dataset: user_data.<name> with its partitions, policies and triggers, and '
+    'inbox.<name>. Administrators.';

@@ -31,3 +31,7 @@ $$;
 ALTER FUNCTION lake.end_batch(uuid, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.end_batch(uuid, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.end_batch(uuid, bigint) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.end_batch(uuid, bigint) IS
+    'Close a client batch: the lake''s count must equal sent, else the transaction fails (LK031). '
+    'Returns the batch.';

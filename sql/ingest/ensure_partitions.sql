@@ -78,3 +78,6 @@ $$;
 ALTER FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) IS
+    'Make sure every UTC month from from_ts to to_ts has a partition. Administrators.';

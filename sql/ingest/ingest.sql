@@ -61,3 +61,7 @@ $$;
 ALTER FUNCTION lake.ingest(text, jsonb, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) IS
+    'Ingest a JSON array of records as one batch; returns the lake.batches row. The same batch_id '
+    'again changes nothing.';

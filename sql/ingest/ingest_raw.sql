@@ -79,3 +79,7 @@ $$;
 ALTER FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) IS
+    'Records of an open client batch that the client could not send as jsonb: each parsed on its '
+    'own, what fails quarantined with the exact bytes.';

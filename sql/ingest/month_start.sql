@@ -10,3 +10,6 @@ AS $$
 $$;
 ALTER FUNCTION lake.month_start(timestamptz) OWNER TO lake_owner;
 GRANT EXECUTE ON FUNCTION lake.month_start(timestamptz) TO PUBLIC;
+
+COMMENT ON FUNCTION lake.month_start(timestamptz) IS
+    'The first instant of the UTC month holding ts.';

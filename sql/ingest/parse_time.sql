@@ -11,3 +11,6 @@ AS $$
 $$;
 ALTER FUNCTION lake.parse_time(jsonb, text) OWNER TO lake_owner;
 GRANT EXECUTE ON FUNCTION lake.parse_time(jsonb, text) TO PUBLIC;
+
+COMMENT ON FUNCTION lake.parse_time(jsonb, text) IS
+    'A record''s time from its JSON value in the given format, or NULL; never raises.';

@@ -51,3 +51,6 @@ AS $$
 $$;
 ALTER FUNCTION lake.parse_times(jsonb[], text) OWNER TO lake_owner;
 GRANT EXECUTE ON FUNCTION lake.parse_times(jsonb[], text) TO PUBLIC;
+
+COMMENT ON FUNCTION lake.parse_times(jsonb[], text) IS
+    'parse_time for many values in one call, in order.';

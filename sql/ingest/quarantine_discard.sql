@@ -33,3 +33,6 @@ $$;
 ALTER FUNCTION lake.quarantine_discard(bigint, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.quarantine_discard(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.quarantine_discard(bigint, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.quarantine_discard(bigint, text) IS
+    'Record that a quarantined item will not enter, and why. Administrators.';

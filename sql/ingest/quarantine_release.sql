@@ -66,3 +66,7 @@ $$;
 ALTER FUNCTION lake.quarantine_release(bigint, jsonb, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.quarantine_release(bigint, jsonb, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.quarantine_release(bigint, jsonb, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.quarantine_release(bigint, jsonb, text) IS
+    'Re-validate a quarantined record (or its correction) and move it into its dataset as a batch '
+    'of its own. Administrators.';

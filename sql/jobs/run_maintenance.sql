@@ -62,3 +62,7 @@ $$;
 ALTER PROCEDURE lake.run_maintenance(text, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON PROCEDURE lake.run_maintenance(text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE lake.run_maintenance(text, timestamptz) TO lake_admin;
+
+COMMENT ON PROCEDURE lake.run_maintenance(text, timestamptz) IS
+    'Run the scheduled jobs now (all, or one), working for the time now. Administrators; outside '
+    'a transaction block.';

@@ -60,3 +60,7 @@ $$;
 ALTER PROCEDURE lake.apply_retention(timestamptz, jsonb) OWNER TO lake_owner;
 REVOKE ALL ON PROCEDURE lake.apply_retention(timestamptz, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE lake.apply_retention(timestamptz, jsonb) TO lake_admin;
+
+COMMENT ON PROCEDURE lake.apply_retention(timestamptz, jsonb) IS
+    'The lifecycle run: tiers, then archive, verify and drop of expired months, then purge of old '
+    'archives; returns a report. CALL on its own: commits per step.';

@@ -38,3 +38,7 @@ $$;
 ALTER FUNCTION lake.purge_archives(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_archives(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_archives(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_archives(timestamptz) IS
+    'Delete archive files older than the archive_retention setting; their rows stay (purged). '
+    'Administrators.';

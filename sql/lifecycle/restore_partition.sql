@@ -190,3 +190,6 @@ $$;
 ALTER FUNCTION lake.restore_partition(text, timestamptz, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) IS
+    'Bring an archived month back from its verified archive, row for row. Administrators.';

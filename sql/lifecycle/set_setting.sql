@@ -57,3 +57,6 @@ $$;
 ALTER FUNCTION lake.set_setting(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.set_setting(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.set_setting(text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.set_setting(text, text) IS
+    'Change a lake-wide setting (lake.settings), checked and audited. Administrators.';

@@ -38,3 +38,6 @@ $$;
 ALTER FUNCTION lake.pii_reveal(text, bigint[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.pii_reveal(text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.pii_reveal(text, bigint[]) TO lake_pii_reader;
+
+COMMENT ON FUNCTION lake.pii_reveal(text, bigint[]) IS
+    'Records of a dataset with their pii_fields in clear, for lake_pii_reader members. Audited.';
