@@ -1,4 +1,7 @@
 -- In-database invariants of the lake's catalog, checked with pgTAP after a dataset exists.
+-- Runs against a live lake as a superuser (pg_prove -d lake tests/pgtap/catalog.sql), in one
+-- transaction that is rolled back.
+BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
@@ -126,3 +129,4 @@ SELECT is_empty($$
     'every public function, table, view and column (lake, user_data) has a comment');
 
 SELECT * FROM finish();
+ROLLBACK;
