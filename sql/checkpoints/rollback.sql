@@ -10,7 +10,8 @@
 --      checkpoint saw (row_xact visible) and whose change it did not (undo_xact not visible):
 --      each row of the checkpoint's state that is gone or changed since has exactly one such
 --      image. Validation, batch counts and PII sealing skip these rows
---      (lake_internal.restore_marks): they are restored, not received. Their personal-identifier findings are recorded again.
+--      (lake_internal.restore_marks): they are restored, not received. Their
+--      personal-identifier findings are recorded again.
 -- Both steps are ordinary changes: the DELETE fires the audit and undo triggers like any other,
 -- the restored rows are audited as data.restore (after-images, one entry per 1000 rows), and the
 -- whole is audited as dataset.rollback. Rows the retention window has since left behind (before
