@@ -88,8 +88,8 @@ lint: venv  ## ruff, mypy and pgspot
 	@# lake.run_maintenance and lake.apply_retention commit, which PostgreSQL forbids with a SET
 	@# search_path: they qualify every name instead (see sql/jobs/run_maintenance.sql).
 	@$(BIN)/pgspot --append --ignore-lang plpython3u \
-		--proc-without-search-path "lake.run_maintenance(p_job text,p_now timestamptz)" \
-		--proc-without-search-path "lake.apply_retention(p_now timestamptz,INOUT p_report jsonb)" \
+		--proc-without-search-path "lake.run_maintenance(job text,now timestamptz)" \
+		--proc-without-search-path "lake.apply_retention(now timestamptz,INOUT report jsonb)" \
 		$(SQL_FILES)
 
 clean: down  ## stop everything and delete the embedded cluster's data

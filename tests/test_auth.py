@@ -27,7 +27,7 @@ def one(conn: Conn, query: str, params: object = None) -> object:
 
 
 def new_key(conn: Conn, principal: str, scopes: list[str] | None = None, **kw: object) -> str:
-    args = ", ".join(f"p_{k} => %({k})s" for k in kw)
+    args = ", ".join(f"{k} => %({k})s" for k in kw)
     scope_sql = "%(scopes)s" if scopes is not None else "ARRAY['read', 'write']"
     return str(
         one(
@@ -272,7 +272,7 @@ def test_key_and_user_arguments_are_checked(conn, people):
         ("SELECT lake.create_api_key('nobody')", None),
         ("SELECT lake.create_api_key('alice', ARRAY['admin'])", None),
         ("SELECT lake.create_api_key('alice', ARRAY[]::text[])", None),
-        ("SELECT lake.create_api_key('alice', p_expires_in => '-1 day')", None),
+        ("SELECT lake.create_api_key('alice', expires_in => '-1 day')", None),
         ("SELECT lake.create_user('alice')", None),
         ("SELECT lake.create_user('x y')", None),
         ("SELECT lake.create_user('carol', NULL, 'robot')", None),

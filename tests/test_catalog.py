@@ -3,11 +3,14 @@ machinery lives in lake_internal, which no application role can use."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
+from lake_client.config import repo_root
 from lake_client.errors import ConfigurationError
 from lake_client.schema import sql_files
 from tests.conftest import APP_ROLE
@@ -118,3 +121,103 @@ def test_the_manifest_lists_every_file_of_sql_once(tmp_path: Path):
         sql_files(tmp_path)
     (sql / "manifest.txt").write_text("# == ingest ==\ningest/b.sql\n\ningest/a.sql\n")
     assert sql_files(tmp_path) == [sql / "ingest" / "b.sql", sql / "ingest" / "a.sql"]
+
+
+def documented_calls() -> list[tuple[str, list[str], bool]]:
+    """Every call in the first column of the README's SQL-surface table, as (function, its
+    parameters' names as written, whether it is a procedure)."""
+    text = (repo_root() / "README.md").read_text()
+    section = text[text.index("## The SQL surface") : text.index("\nSQLSTATEs:")]
+    calls = []
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first = line[2:].split(" | ", 1)[0]
+        for match in re.finditer(r"`(\w+)\(([^`]*)\)`( \(procedure\))?", first):
+            name, params, procedure = match.group(1), match.group(2), bool(match.group(3))
+            names = []
+            for param in re.split(r",(?![^{]*})", params):  # commas outside {read,write}
+                words = param.replace("INOUT ", "").split()
+                if words:
+                    names.append(words[0])
+            calls.append((name, names, procedure))
+    return calls
+
+
+def test_the_readme_documents_every_public_function():
+    assert {name for name, _, _ in documented_calls()} == PUBLIC_API
+
+
+@pytest.mark.parametrize(
+    ("function", "params", "procedure"),
+    documented_calls(),
+    ids=[name for name, _, _ in documented_calls()],
+)
+def test_every_documented_call_works_with_named_notation(
+    conn: Conn, function: str, params: list[str], procedure: bool
+):
+    """Called exactly with the names the README writes, every argument NULL: PostgreSQL
+    resolves named notation before running anything, so a name that disagrees fails with
+    undefined_function; anything else the call does (most refuse NULLs with their own error) is
+    rolled back."""
+    args = sql.SQL(", ").join(
+        sql.SQL("{} => NULL").format(sql.Identifier(param)) for param in params
+    )
+    verb = sql.SQL("CALL" if procedure else "SELECT")
+    stmt = sql.SQL("{} lake.{}({})").format(verb, sql.Identifier(function), args)
+    conn.autocommit = False
+    try:
+        conn.execute(stmt)
+    except psycopg.errors.UndefinedFunction as exc:
+        pytest.fail(f"{stmt.as_string(conn)}: {exc}")
+    except psycopg.Error:
+        pass  # the call was made: the names agree
+    finally:
+        conn.rollback()
+    # The catalog says the same: the input parameters, in this order, by these names.
+    row = conn.execute(
+        "SELECT array(SELECT n FROM unnest(p.proargnames, coalesce(p.proargmodes::text[],"
+        " array_fill('i'::text, ARRAY[p.pronargs]))) AS a(n, m) WHERE m IN ('i', 'b'))"
+        "  FROM pg_proc AS p WHERE p.oid = %s::regproc",
+        [f"lake.{function}"],
+    ).fetchone()
+    assert row is not None
+    assert list(row[0])[: len(params)] == params
+    conn.rollback()
+
+
+UNCOMMENTED = """
+SELECT 'function ' || p.oid::regprocedure::text
+  FROM pg_proc AS p
+ WHERE p.pronamespace = 'lake'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
+UNION ALL
+SELECT 'relation ' || c.oid::regclass::text
+  FROM pg_class AS c
+ WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+   AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+   AND obj_description(c.oid, 'pg_class') IS NULL
+UNION ALL
+SELECT 'column ' || c.oid::regclass::text || '.' || a.attname
+  FROM pg_class AS c
+  JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+   AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+   AND col_description(c.oid, a.attnum) IS NULL
+ ORDER BY 1
+"""
+
+
+def test_every_public_object_has_a_comment(conn: Conn, location_dataset: str):
+    """\\d+ and \\df+ explain every function, table, view and column of schema lake and every
+    dataset's table (the one create_dataset made here). Partitions (the audit log's months)
+    share their parent's meaning and are left out."""
+    conn.execute(
+        'SELECT lake.create_dataset(\'plain\', \'{"type": "object"}\', \'{"pii_fields": ["x"]}\')'
+    )
+    missing = [name for (name,) in conn.execute(UNCOMMENTED).fetchall()]
+    assert missing == []
+    # The check sees what it should: a new column without a comment is caught.
+    conn.execute("ALTER TABLE lake.settings ADD COLUMN extra text")
+    assert [name for (name,) in conn.execute(UNCOMMENTED).fetchall()] == [
+        "column lake.settings.extra"
+    ]

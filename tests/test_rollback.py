@@ -58,7 +58,7 @@ def rollback(conn: Conn, cp: int, dataset: str = DS) -> tuple[int, int, int, int
 
 def ingest(conn: Conn, user: str, records: list[dict[str, object]]) -> None:
     conn.execute(
-        "SELECT lake.ingest(%s, %s, p_for_user => %s)", [DS, Jsonb(records), user]
+        "SELECT lake.ingest(%s, %s, for_user => %s)", [DS, Jsonb(records), user]
     ).fetchone()
 
 
@@ -252,7 +252,7 @@ def test_rollback_refuses_a_transaction_that_changed_the_dataset(loaded: Conn):
 
 def test_repeated_hourly_checkpoints_are_one(loaded: Conn):
     conn = loaded
-    q = "SELECT id FROM lake.checkpoint(%s, 'hourly', p_min_gap => '30 minutes')"
+    q = "SELECT id FROM lake.checkpoint(%s, 'hourly', min_gap => '30 minutes')"
     first = conn.execute(q, [DS]).fetchone()
     assert conn.execute(q, [DS]).fetchone() == first
     other = conn.execute("SELECT id FROM lake.checkpoint(%s, 'manual')", [DS]).fetchone()
@@ -313,7 +313,7 @@ def test_pii_fields_come_back_sealed_and_findings_with_them(conn: Conn):
     )
     ts = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     records = [{"ts": ts, "email": "ann@example.com", "note": "or +44 20 7946 0958"}]
-    conn.execute("SELECT lake.ingest('contacts', %s, p_for_user => 'alice')", [Jsonb(records)])
+    conn.execute("SELECT lake.ingest('contacts', %s, for_user => 'alice')", [Jsonb(records)])
     at_checkpoint = state(conn, "contacts")
     findings = conn.execute("SELECT record_id, path, kind FROM lake.pii_findings").fetchall()
     assert findings

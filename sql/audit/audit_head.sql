@@ -12,3 +12,6 @@ CREATE TABLE lake_internal.audit_head (
 );
 INSERT INTO lake_internal.audit_head (last_id, last_hash, first_id) VALUES (0, '\x'::bytea, 1);
 ALTER TABLE lake_internal.audit_head OWNER TO lake_owner;
+
+COMMENT ON TABLE lake_internal.audit_head IS
+    'Head of the audit hash chain (last id, hash); its row is the lock the seals take at commit.';

@@ -31,3 +31,32 @@ CREATE TABLE lake.audit_log (
 CREATE INDEX audit_log_at_idx ON lake.audit_log (at);
 ALTER TABLE lake.audit_log OWNER TO lake_owner;
 GRANT SELECT ON lake.audit_log TO lake_admin, lake_auditor;
+
+COMMENT ON TABLE lake.audit_log IS
+    'Append-only, hash-chained audit log (monthly partitions, 365 days); read by administrators '
+    'and auditors.';
+COMMENT ON COLUMN lake.audit_log.id IS
+    'Position in the hash chain: ids rise in commit order, without gaps.';
+COMMENT ON COLUMN lake.audit_log.at IS
+    'When the entry joined the chain: its transaction''s commit.';
+COMMENT ON COLUMN lake.audit_log.occurred_at IS
+    'When the audited action happened inside its transaction.';
+COMMENT ON COLUMN lake.audit_log.action IS
+    'What happened, e.g. batch.ingest, data.update, auth.failure, key.revoke.';
+COMMENT ON COLUMN lake.audit_log.object IS
+    'What it happened to: a dataset, user, key id, quarantine item...';
+COMMENT ON COLUMN lake.audit_log.db_role IS 'The database role (session_user) that acted.';
+COMMENT ON COLUMN lake.audit_log.lake_user IS 'The session''s lake user, if any.';
+COMMENT ON COLUMN lake.audit_log.service IS 'The service acting for that user, if any.';
+COMMENT ON COLUMN lake.audit_log.client_addr IS 'The client''s address (NULL over a Unix socket).';
+COMMENT ON COLUMN lake.audit_log.application IS 'The client''s application_name.';
+COMMENT ON COLUMN lake.audit_log.xact_id IS 'The transaction that made the entry.';
+COMMENT ON COLUMN lake.audit_log.detail IS 'Details of the action (jsonb).';
+COMMENT ON COLUMN lake.audit_log.before IS
+    'Changed rows before the change (data.update, data.delete), else NULL.';
+COMMENT ON COLUMN lake.audit_log.after IS
+    'Changed rows after the change (data.update, data.restore), else NULL.';
+COMMENT ON COLUMN lake.audit_log.prev_hash IS
+    'hash of the previous entry (''\x'' for the first one after a purge).';
+COMMENT ON COLUMN lake.audit_log.hash IS
+    'SHA-256 of prev_hash and this entry; lake.verify_audit_chain() checks it.';

@@ -19,3 +19,20 @@ CREATE TABLE lake.audit_pending (
     after        jsonb COMPRESSION lz4
 );
 ALTER TABLE lake.audit_pending OWNER TO lake_owner;
+
+COMMENT ON TABLE lake.audit_pending IS
+    'Audit entries of running transactions, sealed into lake.audit_log at commit.';
+COMMENT ON COLUMN lake.audit_pending.seq IS 'Order of the entries within their transaction.';
+COMMENT ON COLUMN lake.audit_pending.occurred_at IS 'When the audited action happened.';
+COMMENT ON COLUMN lake.audit_pending.action IS 'As lake.audit_log.action.';
+COMMENT ON COLUMN lake.audit_pending.object IS 'As lake.audit_log.object.';
+COMMENT ON COLUMN lake.audit_pending.db_role IS 'As lake.audit_log.db_role.';
+COMMENT ON COLUMN lake.audit_pending.lake_user IS 'As lake.audit_log.lake_user.';
+COMMENT ON COLUMN lake.audit_pending.service IS 'As lake.audit_log.service.';
+COMMENT ON COLUMN lake.audit_pending.client_addr IS 'As lake.audit_log.client_addr.';
+COMMENT ON COLUMN lake.audit_pending.application IS 'As lake.audit_log.application.';
+COMMENT ON COLUMN lake.audit_pending.xact_id IS
+    'The transaction whose commit seals the entry into lake.audit_log.';
+COMMENT ON COLUMN lake.audit_pending.detail IS 'As lake.audit_log.detail.';
+COMMENT ON COLUMN lake.audit_pending.before IS 'As lake.audit_log.before.';
+COMMENT ON COLUMN lake.audit_pending.after IS 'As lake.audit_log.after.';

@@ -1,16 +1,19 @@
--- Drop the audit log's months that lie wholly more than 365 days before p_now (default: now),
+-- Drop the audit log's months that lie wholly more than 365 days before now (default: now),
 -- and advance the chain's first_id past them, so lake.verify_audit_chain() checks from the
 -- oldest entry kept. Dropping, not deleting: the append-only guard stays intact. Takes the
 -- chain's lock, so no commit appends meanwhile. Returns how many months were dropped. The
 -- lifecycle jobs call it; administrators may.
-CREATE FUNCTION lake.purge_audit_log(p_now timestamptz DEFAULT now())
+CREATE FUNCTION lake.purge_audit_log(now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_now ALIAS FOR now;
     h       lake_internal.audit_head;
     p       record;
     v_last  bigint;
@@ -46,3 +49,6 @@ $$;
 ALTER FUNCTION lake.purge_audit_log(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_audit_log(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_audit_log(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_audit_log(timestamptz) IS
+    'Drop the audit log''s months wholly older than 365 days before now. Administrators.';

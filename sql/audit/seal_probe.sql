@@ -6,3 +6,8 @@ CREATE UNLOGGED TABLE lake.seal_probe (
     xact_id xid8 PRIMARY KEY DEFAULT pg_current_xact_id()
 );
 ALTER TABLE lake.seal_probe OWNER TO lake_owner;
+
+COMMENT ON TABLE lake.seal_probe IS
+    'Commit-time probe: tells the seals whether the at_commit triggers are still deferred.';
+COMMENT ON COLUMN lake.seal_probe.xact_id IS
+    'The committing transaction that inserted the probe row.';

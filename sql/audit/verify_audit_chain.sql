@@ -57,3 +57,5 @@ $$;
 ALTER FUNCTION lake.verify_audit_chain() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.verify_audit_chain() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.verify_audit_chain() TO lake_admin, lake_auditor;
+
+COMMENT ON FUNCTION lake.verify_audit_chain() IS 'Check every link of the audit log''s hash chain.';

@@ -1,13 +1,17 @@
--- The bridge p_name's cursor, created at 0 when new, moved forward to p_last_id when given (never
+-- The bridge name's cursor, created at 0 when new, moved forward to last_id when given (never
 -- back: a bridge restarted from an older state cannot rewind another's progress). Returns it.
-CREATE FUNCTION lake.bridge_advance(p_name text, p_last_id bigint DEFAULT NULL)
+CREATE FUNCTION lake.bridge_advance(name text, last_id bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_name ALIAS FOR name;
+    p_last_id ALIAS FOR last_id;
     v_last bigint;
 BEGIN
     -- PL/pgSQL: the plan is kept for the session (a SQL function with SET plans every call).
@@ -23,3 +27,6 @@ $$;
 ALTER FUNCTION lake.bridge_advance(text, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.bridge_advance(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.bridge_advance(text, bigint) TO lake_admin;
+
+COMMENT ON FUNCTION lake.bridge_advance(text, bigint) IS
+    'Create a bridge''s cursor (at 0) or move it forward to last_id; never back. Returns it.';

@@ -8,3 +8,10 @@ CREATE TABLE lake.bridge_cursors (
 );
 ALTER TABLE lake.bridge_cursors OWNER TO lake_owner;
 GRANT SELECT ON lake.bridge_cursors TO lake_admin;
+
+COMMENT ON TABLE lake.bridge_cursors IS
+    'Where each bridge (lake bridge --name) has got to in lake.data_changes.';
+COMMENT ON COLUMN lake.bridge_cursors.name IS 'The bridge''s name (lake bridge --name).';
+COMMENT ON COLUMN lake.bridge_cursors.last_id IS
+    'The last lake.data_changes id the bridge finished; it resumes after it.';
+COMMENT ON COLUMN lake.bridge_cursors.updated_at IS 'When the cursor last moved.';

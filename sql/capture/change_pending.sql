@@ -13,3 +13,6 @@ CREATE UNLOGGED TABLE lake_internal.change_pending (
 );
 CREATE INDEX change_pending_xact_idx ON lake_internal.change_pending (xact_id);
 ALTER TABLE lake_internal.change_pending OWNER TO lake_owner;
+
+COMMENT ON TABLE lake_internal.change_pending IS
+    'Captured changes of running transactions, sealed into lake.data_changes at commit.';

@@ -35,3 +35,25 @@ GRANT SELECT ON lake.data_changes TO lake_admin;
 
 COMMENT ON TABLE lake.data_changes IS
     'Committed changes to user data in commit order (Debezium-style envelope), kept 7 days.';
+
+COMMENT ON COLUMN lake.data_changes.id IS
+    'Position in commit order: a reader never sees id n + 1 before n.';
+COMMENT ON COLUMN lake.data_changes.xact_id IS 'The transaction that made the change.';
+COMMENT ON COLUMN lake.data_changes.lsn IS
+    'WAL insert position when the transaction''s changes were sealed (rises with id).';
+COMMENT ON COLUMN lake.data_changes.dataset IS 'The dataset whose table changed.';
+COMMENT ON COLUMN lake.data_changes.user_id IS
+    'Whose data changed; NULL for a TRUNCATE or a batch of several users.';
+COMMENT ON COLUMN lake.data_changes.record_id IS
+    'The row''s id in user_data.<dataset>; NULL for batch and truncate events.';
+COMMENT ON COLUMN lake.data_changes.op IS 'c = create, u = update, d = delete, t = truncate.';
+COMMENT ON COLUMN lake.data_changes.before IS
+    'The row before the change (every column but xact_id).';
+COMMENT ON COLUMN lake.data_changes.after IS
+    'The row after the change; for a batch event, the batch and its counts.';
+COMMENT ON COLUMN lake.data_changes.source IS
+    'Debezium-style source: connector, db, schema, table, txId, lsn, ts_ms, kind.';
+COMMENT ON COLUMN lake.data_changes.ts_ms IS
+    'When the change was committed, in milliseconds since 1970.';
+COMMENT ON COLUMN lake.data_changes.created_at IS
+    'When the event was written (for the 7-day purge).';

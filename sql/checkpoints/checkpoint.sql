@@ -1,14 +1,14 @@
 -- Record a recovery point of a dataset (see lake.checkpoints): the state other transactions
--- have committed now. Kept for p_keep (24 hours), after which lake.purge_checkpoints drops it.
--- With p_min_gap, a call that finds a checkpoint of the same dataset and label younger than
+-- have committed now. Kept for keep (24 hours), after which lake.purge_checkpoints drops it.
+-- With min_gap, a call that finds a checkpoint of the same dataset and label younger than
 -- that returns it instead of making another: the hourly job passes it, so a late or repeated
 -- run does not push real recovery points out of the last 5 that lake.rollback accepts.
 -- Administrators (and the lake's jobs).
 CREATE FUNCTION lake.checkpoint(
-    p_dataset text,
-    p_label text DEFAULT 'manual',
-    p_keep interval DEFAULT '24 hours',
-    p_min_gap interval DEFAULT NULL
+    dataset text,
+    label text DEFAULT 'manual',
+    keep interval DEFAULT '24 hours',
+    min_gap interval DEFAULT NULL
 )
 RETURNS lake.checkpoints
 LANGUAGE plpgsql
@@ -16,7 +16,13 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_label ALIAS FOR label;
+    p_keep ALIAS FOR keep;
+    p_min_gap ALIAS FOR min_gap;
     c lake.checkpoints;
 BEGIN
     IF NOT EXISTS (SELECT FROM lake.datasets AS d WHERE d.name = p_dataset) THEN
@@ -57,3 +63,7 @@ $$;
 ALTER FUNCTION lake.checkpoint(text, text, interval, interval) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.checkpoint(text, text, interval, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.checkpoint(text, text, interval, interval) TO lake_admin;
+
+COMMENT ON FUNCTION lake.checkpoint(text, text, interval, interval) IS
+    'Record a recovery point of a dataset; with min_gap, return a recent one of the same label '
+    'instead. Administrators.';

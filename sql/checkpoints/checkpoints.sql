@@ -29,3 +29,21 @@ GRANT SELECT ON lake.checkpoints TO lake_admin;
 
 COMMENT ON TABLE lake.checkpoints IS
     'Recovery points of datasets; lake.rollback returns a dataset to one of its last 5.';
+
+COMMENT ON COLUMN lake.checkpoints.id IS
+    'The checkpoint''s number, for lake.rollback(dataset, checkpoint).';
+COMMENT ON COLUMN lake.checkpoints.dataset IS 'The dataset it is a recovery point of.';
+COMMENT ON COLUMN lake.checkpoints.label IS
+    'Free text: ''manual'', ''hourly'', ''before rollback to #12''...';
+COMMENT ON COLUMN lake.checkpoints.snapshot IS
+    'pg_current_snapshot() once the checkpoint held its lock.';
+COMMENT ON COLUMN lake.checkpoints.xact_id IS
+    'The checkpoint''s own transaction, whose changes come after it.';
+COMMENT ON COLUMN lake.checkpoints.system_id IS
+    'The cluster whose transaction ids the snapshot counts (pg_control_system()).';
+COMMENT ON COLUMN lake.checkpoints.created_at IS 'When the checkpoint was taken.';
+COMMENT ON COLUMN lake.checkpoints.keep_for IS
+    'How long lake.purge_checkpoints keeps it (24 hours by default).';
+COMMENT ON COLUMN lake.checkpoints.db_role IS 'The database role that took it.';
+COMMENT ON COLUMN lake.checkpoints.lake_user IS
+    'The session''s lake user when it was taken, if any.';

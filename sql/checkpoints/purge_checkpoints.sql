@@ -1,19 +1,22 @@
 -- Drop the checkpoints older than their keep_for (24 hours unless the checkpoint said otherwise) at
--- p_now (default: now; tests pass later times), and the undo rows (lake_internal.row_undo) that no
+-- now (default: now; tests pass later times), and the undo rows (lake_internal.row_undo) that no
 -- checkpoint needs any more. An undo row is kept while a snapshot to come may still not see its
 -- change (undo_xact not older than every running transaction), or while a remaining checkpoint saw
 -- the row version but not its change. Takes SHARE ROW EXCLUSIVE on lake.checkpoints, so it waits
 -- for checkpoints being taken and rollbacks in flight and none starts meanwhile. Safe to call at
 -- any time and repeatedly; the lifecycle jobs call it hourly. Returns what it removed.
 -- Administrators (and the lake's jobs).
-CREATE FUNCTION lake.purge_checkpoints(p_now timestamptz DEFAULT now())
+CREATE FUNCTION lake.purge_checkpoints(now timestamptz DEFAULT now())
 RETURNS TABLE (checkpoints_purged bigint, undo_rows_purged bigint)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_now ALIAS FOR now;
     v_horizon xid8;
 BEGIN
     IF p_now IS NULL THEN
@@ -49,3 +52,6 @@ $$;
 ALTER FUNCTION lake.purge_checkpoints(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_checkpoints(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_checkpoints(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_checkpoints(timestamptz) IS
+    'Drop checkpoints past their keep_for and the undo rows no checkpoint needs.';

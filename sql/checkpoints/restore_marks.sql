@@ -10,3 +10,6 @@ CREATE TABLE lake_internal.restore_marks (
     PRIMARY KEY (xact_id, dataset)
 );
 ALTER TABLE lake_internal.restore_marks OWNER TO lake_owner;
+
+COMMENT ON TABLE lake_internal.restore_marks IS
+    'Marks the INSERT of a rollback, whose restored rows the triggers do not count or seal again.';

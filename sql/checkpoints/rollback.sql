@@ -10,7 +10,8 @@
 --      checkpoint saw (row_xact visible) and whose change it did not (undo_xact not visible):
 --      each row of the checkpoint's state that is gone or changed since has exactly one such
 --      image. Validation, batch counts and PII sealing skip these rows
---      (lake_internal.restore_marks): they are restored, not received. Their personal-identifier findings are recorded again.
+--      (lake_internal.restore_marks): they are restored, not received. Their
+--      personal-identifier findings are recorded again.
 -- Both steps are ordinary changes: the DELETE fires the audit and undo triggers like any other,
 -- the restored rows are audited as data.restore (after-images, one entry per 1000 rows), and the
 -- whole is audited as dataset.rollback. Rows the retention window has since left behind (before
@@ -18,7 +19,7 @@
 -- The quarantine and lake.batches are history and stay as they are. Needs READ COMMITTED (a
 -- transaction snapshot older than the lock could miss committed rows), in a transaction that
 -- has not changed the dataset itself. Administrators only.
-CREATE FUNCTION lake.rollback(p_dataset text, p_checkpoint bigint)
+CREATE FUNCTION lake.rollback(dataset text, checkpoint bigint)
 RETURNS TABLE (
     before_checkpoint bigint,
     rows_deleted bigint,
@@ -30,7 +31,11 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_checkpoint ALIAS FOR checkpoint;
     ds      lake.datasets;
     c       lake.checkpoints;
     b       lake.checkpoints;
@@ -170,3 +175,6 @@ $$;
 ALTER FUNCTION lake.rollback(text, bigint) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.rollback(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.rollback(text, bigint) TO lake_admin;
+
+COMMENT ON FUNCTION lake.rollback(text, bigint) IS
+    'Return a dataset to one of its last 5 checkpoints, row for row; undoable. Administrators.';

@@ -4,14 +4,18 @@
 -- lake_service login that authenticated with a service's API key (only enabled users of kind
 -- 'user', with the service key's scopes). A service's own authentication outlives a
 -- transaction-scoped act_as. Audited.
-CREATE FUNCTION lake.act_as(p_user_id text, p_scope text DEFAULT 'transaction')
+CREATE FUNCTION lake.act_as(user_id text, scope text DEFAULT 'transaction')
 RETURNS text
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_user_id ALIAS FOR user_id;
+    p_scope ALIAS FOR scope;
     v_nonce  uuid := gen_random_uuid();  -- for a fresh identity
     v_admin  boolean := pg_has_role(session_user, 'lake_admin', 'MEMBER');
     v_me     record;
@@ -64,3 +68,7 @@ $$;
 ALTER FUNCTION lake.act_as(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.act_as(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.act_as(text, text) TO lake_admin, lake_service;
+
+COMMENT ON FUNCTION lake.act_as(text, text) IS
+    'Act for a user (administrators; services after authenticating with a service key), for the '
+    'transaction or the session.';

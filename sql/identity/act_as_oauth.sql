@@ -1,15 +1,20 @@
 -- Act for the lake user linked to an OAuth2 identity (provider and subject of a token the caller
 -- has verified), with the same rules as lake.act_as(): for administrators and authenticated
 -- services. An identity with no link is refused (LK012).
-CREATE FUNCTION lake.act_as_oauth(p_provider text, p_subject text,
-                                  p_scope text DEFAULT 'transaction')
+CREATE FUNCTION lake.act_as_oauth(provider text, subject text,
+                                  scope text DEFAULT 'transaction')
 RETURNS text
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_provider ALIAS FOR provider;
+    p_subject ALIAS FOR subject;
+    p_scope ALIAS FOR scope;
     v_user text;
 BEGIN
     SELECT o.user_id INTO v_user FROM lake.oauth_identities AS o
@@ -26,3 +31,6 @@ $$;
 ALTER FUNCTION lake.act_as_oauth(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.act_as_oauth(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.act_as_oauth(text, text, text) TO lake_admin, lake_service;
+
+COMMENT ON FUNCTION lake.act_as_oauth(text, text, text) IS
+    'Act for the lake user linked to an OAuth identity (provider, subject), as lake.act_as.';

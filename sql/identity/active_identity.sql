@@ -29,3 +29,16 @@ SELECT CASE WHEN x.act_ok THEN s.acting_user
    AND (x.act_ok OR x.auth_ok);
 ALTER VIEW lake.active_identity OWNER TO lake_owner;
 GRANT SELECT ON lake.active_identity TO lake_admin, lake_read, lake_write;
+
+COMMENT ON VIEW lake.active_identity IS
+    'This session''s identity as it holds now (read by lake.current_user_id()).';
+COMMENT ON COLUMN lake.active_identity.user_id IS
+    'The lake user this session acts for (what lake.current_user_id() returns).';
+COMMENT ON COLUMN lake.active_identity.service IS
+    'The service that authenticated, when a service''s key did.';
+COMMENT ON COLUMN lake.active_identity.principal IS
+    'The user or service that authenticated with a key.';
+COMMENT ON COLUMN lake.active_identity.key_id IS 'The key that authenticated it.';
+COMMENT ON COLUMN lake.active_identity.scopes IS 'The identity''s scopes: read and/or write.';
+COMMENT ON COLUMN lake.active_identity.can_read IS 'Whether the scopes include read.';
+COMMENT ON COLUMN lake.active_identity.can_write IS 'Whether the scopes include write.';

@@ -7,14 +7,18 @@
 -- attempt goes to the audit log (committed with the transaction) and, at once, to the server log.
 -- It returns NULL instead of raising so that the audit entry of a failed attempt survives in
 -- autocommit mode; the reason is told only to the audit log.
-CREATE FUNCTION lake.authenticate(p_api_key text, p_scope text DEFAULT 'transaction')
+CREATE FUNCTION lake.authenticate(api_key text, scope text DEFAULT 'transaction')
 RETURNS text
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_api_key ALIAS FOR api_key;
+    p_scope ALIAS FOR scope;
     v_nonce  uuid := gen_random_uuid();  -- for a fresh identity
     v_parts text[] := regexp_match(p_api_key, '^lake_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$');
     k       lake.api_keys;
@@ -64,3 +68,7 @@ $$;
 ALTER FUNCTION lake.authenticate(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.authenticate(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.authenticate(text, text) TO lake_admin, lake_read, lake_write;
+
+COMMENT ON FUNCTION lake.authenticate(text, text) IS
+    'Establish the session''s identity from an API key; returns the principal, or NULL for a '
+    'refused key. Audited.';

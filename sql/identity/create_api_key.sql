@@ -2,10 +2,10 @@
 -- The key is returned once and cannot be shown again. Administrators only; audited (without the
 -- key).
 CREATE FUNCTION lake.create_api_key(
-    p_principal text,
-    p_scopes text[] DEFAULT ARRAY['read', 'write'],
-    p_expires_in interval DEFAULT NULL,
-    p_label text DEFAULT NULL
+    principal text,
+    key_scopes text[] DEFAULT ARRAY['read', 'write'],
+    expires_in interval DEFAULT NULL,
+    label text DEFAULT NULL
 )
 RETURNS TABLE (key_id text, api_key text, scopes text[], expires_at timestamptz)
 LANGUAGE plpgsql
@@ -13,7 +13,13 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_principal ALIAS FOR principal;
+    p_scopes ALIAS FOR key_scopes;
+    p_expires_in ALIAS FOR expires_in;
+    p_label ALIAS FOR label;
     v_new record;
 BEGIN
     IF NOT EXISTS (SELECT FROM lake.users AS u WHERE u.id = p_principal) THEN
@@ -44,3 +50,6 @@ $$;
 ALTER FUNCTION lake.create_api_key(text, text[], interval, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_api_key(text, text[], interval, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_api_key(text, text[], interval, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_api_key(text, text[], interval, text) IS
+    'Make an API key for a user or service (shown once; only its hash is kept). Administrators.';

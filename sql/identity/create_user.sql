@@ -1,14 +1,19 @@
 -- Register a lake principal: a user (whose data the lake holds) or a service (a gateway that
 -- acts for users). Administrators only; audited.
-CREATE FUNCTION lake.create_user(p_id text, p_display_name text DEFAULT NULL,
-                                 p_kind text DEFAULT 'user')
+CREATE FUNCTION lake.create_user(id text, display_name text DEFAULT NULL,
+                                 kind text DEFAULT 'user')
 RETURNS lake.users
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_id ALIAS FOR id;
+    p_display_name ALIAS FOR display_name;
+    p_kind ALIAS FOR kind;
     u lake.users;
 BEGIN
     PERFORM lake_internal._check_user_id(p_id);
@@ -32,3 +37,6 @@ $$;
 ALTER FUNCTION lake.create_user(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_user(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_user(text, text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_user(text, text, text) IS
+    'Create a principal: a user or a service. Administrators.';

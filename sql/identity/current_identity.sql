@@ -15,3 +15,6 @@ $$;
 ALTER FUNCTION lake.current_identity() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.current_identity() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.current_identity() TO lake_admin, lake_read, lake_write, lake_auditor;
+
+COMMENT ON FUNCTION lake.current_identity() IS
+    'The whole identity of this session: user, acting service, principal, key, scopes.';

@@ -18,3 +18,7 @@ $$;
 ALTER FUNCTION lake.current_user_id() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.current_user_id() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.current_user_id() TO lake_admin, lake_read, lake_write;
+
+COMMENT ON FUNCTION lake.current_user_id() IS
+    'The lake user of this session (NULL without one or without the read scope); the RLS policies '
+    'use it.';

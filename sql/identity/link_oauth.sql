@@ -1,13 +1,18 @@
 -- Link an OAuth2 identity (provider 'google' or 'github', and the token's subject) to a lake
 -- user, or move an existing link to another user. Administrators only; audited.
-CREATE FUNCTION lake.link_oauth(p_provider text, p_subject text, p_user_id text)
+CREATE FUNCTION lake.link_oauth(provider text, subject text, user_id text)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_provider ALIAS FOR provider;
+    p_subject ALIAS FOR subject;
+    p_user_id ALIAS FOR user_id;
     v_before text;
 BEGIN
     IF NOT EXISTS (SELECT FROM lake.users WHERE id = p_user_id AND kind = 'user') THEN
@@ -30,3 +35,6 @@ $$;
 ALTER FUNCTION lake.link_oauth(text, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.link_oauth(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.link_oauth(text, text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.link_oauth(text, text, text) IS
+    'Link an OAuth identity (google or github subject) to a lake user. Administrators.';

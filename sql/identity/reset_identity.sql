@@ -14,3 +14,5 @@ $$;
 ALTER FUNCTION lake.reset_identity() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.reset_identity() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.reset_identity() TO lake_admin, lake_read, lake_write;
+
+COMMENT ON FUNCTION lake.reset_identity() IS 'Forget this session''s identity.';

@@ -1,14 +1,17 @@
 -- Revoke a key: it stops authenticating, and sessions it authenticated lose their identity (and
 -- whom they acted for) with their next statement. Administrators only; audited. Revoking a
 -- revoked key changes nothing.
-CREATE FUNCTION lake.revoke_api_key(p_key_id text)
+CREATE FUNCTION lake.revoke_api_key(id text)
 RETURNS timestamptz
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_key_id ALIAS FOR id;
     k lake.api_keys;
 BEGIN
     SELECT * INTO k FROM lake.api_keys AS a WHERE a.id = p_key_id FOR UPDATE;
@@ -28,3 +31,6 @@ $$;
 ALTER FUNCTION lake.revoke_api_key(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.revoke_api_key(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.revoke_api_key(text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.revoke_api_key(text) IS
+    'Revoke an API key; the sessions it authenticated lose their identity. Administrators.';

@@ -1,14 +1,17 @@
 -- Replace a key: a new key for the same principal with the same scopes, label and lifetime, and the
 -- old one revoked at once (the sessions it authenticated lose their identity). Returns the new key
 -- (shown once). Administrators only; audited.
-CREATE FUNCTION lake.rotate_api_key(p_key_id text)
+CREATE FUNCTION lake.rotate_api_key(id text)
 RETURNS TABLE (key_id text, api_key text, scopes text[], expires_at timestamptz)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_key_id ALIAS FOR id;
     k     lake.api_keys;
     v_new record;
 BEGIN
@@ -33,3 +36,7 @@ $$;
 ALTER FUNCTION lake.rotate_api_key(text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.rotate_api_key(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.rotate_api_key(text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.rotate_api_key(text) IS
+    'Replace an API key by a new one with the same scopes; the old one stops working now. '
+    'Administrators.';

@@ -1,13 +1,17 @@
 -- Disable a lake principal (its keys stop authenticating, services can no longer act for it) or
 -- enable it again. Its data stays. Administrators only; audited.
-CREATE FUNCTION lake.set_user_enabled(p_id text, p_enabled boolean)
+CREATE FUNCTION lake.set_user_enabled(id text, enabled boolean)
 RETURNS lake.users
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_id ALIAS FOR id;
+    p_enabled ALIAS FOR enabled;
     v_before lake.users;
     u        lake.users;
 BEGIN
@@ -32,3 +36,6 @@ $$;
 ALTER FUNCTION lake.set_user_enabled(text, boolean) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.set_user_enabled(text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.set_user_enabled(text, boolean) TO lake_admin;
+
+COMMENT ON FUNCTION lake.set_user_enabled(text, boolean) IS
+    'Enable or disable a principal; disabling ends its sessions. Administrators.';

@@ -12,3 +12,13 @@ CREATE TABLE lake.users (
 );
 ALTER TABLE lake.users OWNER TO lake_owner;
 GRANT SELECT ON lake.users TO lake_admin;
+
+COMMENT ON TABLE lake.users IS 'The lake''s principals: users and services.';
+COMMENT ON COLUMN lake.users.id IS 'The principal''s id, e.g. alice or gateway.';
+COMMENT ON COLUMN lake.users.kind IS
+    'user (whose data the lake holds) or service (acts on behalf of users).';
+COMMENT ON COLUMN lake.users.display_name IS 'A name for people.';
+COMMENT ON COLUMN lake.users.created_at IS 'When the principal was created.';
+COMMENT ON COLUMN lake.users.created_by IS 'The database role that created it.';
+COMMENT ON COLUMN lake.users.disabled_at IS
+    'When it was disabled (NULL: enabled); a disabled principal cannot authenticate.';

@@ -9,8 +9,10 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ds lake.datasets;
 BEGIN
-    PERFORM FROM lake.datasets WHERE name = p_name;
+    SELECT * INTO ds FROM lake.datasets WHERE name = p_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lake_internal._dataset_inbox: no dataset %', p_name;
     END IF;
@@ -27,6 +29,16 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON inbox.%I (xact_id)', p_name || '_xact', p_name);
     EXECUTE format('COMMENT ON TABLE inbox.%I IS %L', p_name,
                    'COPY inbox for user_data.' || p_name || ': rows move there at once');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.ts IS %L', p_name,
+                   'the record''s time, from its ' || ds.time_field
+                   || ' field (a row without one is quarantined)');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.doc IS %L', p_name, 'the record');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.batch_id IS %L', p_name,
+                   'the batch (lake.begin_batch), or one per transaction for plain COPY');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.ref IS %L', p_name,
+                   'where the record was in its batch, e.g. line 17 (for the quarantine)');
+    EXECUTE format('COMMENT ON COLUMN inbox.%I.xact_id IS %L', p_name,
+                   'the transaction that copied the row (set by the lake)');
     EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_write, lake_admin',
                    p_name);
 END

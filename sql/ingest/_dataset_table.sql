@@ -25,6 +25,19 @@ BEGIN
             pii         bytea,
             xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) PARTITION BY RANGE (ts)$ddl$, ds.name);
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.id IS %L', ds.name,
+                   'the record''s id, given by the lake (kept by rollback and restore)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.user_id IS %L', ds.name,
+                   'whose record it is: the session''s lake user (lake.current_user_id())');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.ts IS %L', ds.name,
+                   'the record''s time, read from its ' || ds.time_field
+                   || ' field; the monthly partition key (UTC)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.doc IS %L', ds.name,
+                   'the record as received (pii_fields masked), valid against its JSON Schema');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.batch_id IS %L', ds.name,
+                   'the batch that brought the record (lake.batches)');
+    EXECUTE format('COMMENT ON COLUMN user_data.%I.ingested_at IS %L', ds.name,
+                   'when the record was stored');
     EXECUTE format('COMMENT ON COLUMN user_data.%I.pii IS %L', ds.name,
                    'the pii_fields in clear, encrypted (lake.pii_reveal); doc holds masks');
     EXECUTE format('COMMENT ON COLUMN user_data.%I.xact_id IS %L', ds.name,

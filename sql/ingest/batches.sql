@@ -31,3 +31,23 @@ GRANT SELECT ON lake.batches TO lake_admin;
 
 COMMENT ON TABLE lake.batches IS
     'One row per ingest batch; received = accepted + quarantined is a constraint.';
+
+COMMENT ON COLUMN lake.batches.id IS
+    'The batch id: the client''s idempotency key, or derived from the transaction.';
+COMMENT ON COLUMN lake.batches.dataset IS 'The dataset the records were sent to.';
+COMMENT ON COLUMN lake.batches.user_id IS
+    'Whose records they are (NULL: an administrator loaded several users'' rows).';
+COMMENT ON COLUMN lake.batches.source IS
+    'How it arrived: client (COPY), sql (lake.ingest), insert (plain SQL), release.';
+COMMENT ON COLUMN lake.batches.received IS 'Records received; always accepted + quarantined.';
+COMMENT ON COLUMN lake.batches.accepted IS 'Records stored in the dataset.';
+COMMENT ON COLUMN lake.batches.quarantined IS 'Records moved to lake.quarantine.';
+COMMENT ON COLUMN lake.batches.checksum IS
+    'SHA-256 (hex) of what was received; NULL for plain INSERT/COPY.';
+COMMENT ON COLUMN lake.batches.origin IS
+    'Free-form origin, e.g. the file name given to lake ingest.';
+COMMENT ON COLUMN lake.batches.db_role IS 'The database role that sent the batch.';
+COMMENT ON COLUMN lake.batches.client_addr IS 'The client''s address (NULL over a Unix socket).';
+COMMENT ON COLUMN lake.batches.created_at IS 'When the batch was opened.';
+COMMENT ON COLUMN lake.batches.xact_id IS
+    'The transaction that wrote the batch; only it may add rows.';

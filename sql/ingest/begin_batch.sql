@@ -7,10 +7,10 @@
 -- PostgreSQL could not take as jsonb to lake.ingest_raw, and finishes with lake.end_batch, all
 -- in one transaction.
 CREATE FUNCTION lake.begin_batch(
-    p_dataset text,
-    p_batch_id uuid,
-    p_checksum text,
-    p_origin text DEFAULT NULL
+    dataset text,
+    batch_id uuid,
+    checksum text,
+    origin text DEFAULT NULL
 )
 RETURNS TABLE (
     is_new boolean,
@@ -26,7 +26,13 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_batch_id ALIAS FOR batch_id;
+    p_checksum ALIAS FOR checksum;
+    p_origin ALIAS FOR origin;
     v_user text := lake_internal._batch_user(NULL);
     v_open record;
     lim    lake_internal.limits;
@@ -41,3 +47,7 @@ $$;
 ALTER FUNCTION lake.begin_batch(text, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.begin_batch(text, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.begin_batch(text, uuid, text, text) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.begin_batch(text, uuid, text, text) IS
+    'Open a client batch in the caller''s transaction (lake_client, before its COPY into the '
+    'inbox): whether it is new, and what the client needs to route records.';

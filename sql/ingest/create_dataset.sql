@@ -6,12 +6,12 @@
 -- _dataset_triggers (validation, audit, undo, change capture, PII; idempotent, so migrations
 -- re-apply it to existing datasets).
 --
--- p_options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
+-- options (all optional): time_field ('ts'), time_format ('rfc3339' | 'epoch_s' | 'epoch_ms'),
 -- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
 -- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
 -- pii_fields ([]: top-level fields to encrypt and mask), pii_scan (true: record where stored
 -- records hold personal identifiers, in lake.pii_findings), description.
-CREATE FUNCTION lake.create_dataset(p_name text, p_json_schema jsonb, p_options jsonb DEFAULT '{}')
+CREATE FUNCTION lake.create_dataset(name text, json_schema jsonb, options jsonb DEFAULT '{}')
 RETURNS lake.datasets
 LANGUAGE plpgsql
 VOLATILE
@@ -19,7 +19,12 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_name ALIAS FOR name;
+    p_json_schema ALIAS FOR json_schema;
+    p_options ALIAS FOR options;
     ds          lake.datasets;
     v_problems  text[];
     v_key       text;
@@ -122,3 +127,7 @@ $$;
 ALTER FUNCTION lake.create_dataset(text, jsonb, jsonb) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.create_dataset(text, jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.create_dataset(text, jsonb, jsonb) TO lake_admin;
+
+COMMENT ON FUNCTION lake.create_dataset(text, jsonb, jsonb) IS
+    'Register a dataset: user_data.<name> with its partitions, policies and triggers, and '
+    'inbox.<name>. Administrators.';

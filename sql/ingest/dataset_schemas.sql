@@ -18,3 +18,14 @@ GRANT SELECT ON lake.dataset_schemas TO lake_admin, lake_read, lake_write;
 
 COMMENT ON TABLE lake.dataset_schemas IS
     'Versions of each dataset''s JSON Schema and the SQL predicate compiled from each.';
+
+COMMENT ON COLUMN lake.dataset_schemas.dataset IS 'The dataset.';
+COMMENT ON COLUMN lake.dataset_schemas.version IS
+    'The schema''s version (1, 2, ...); lake.datasets.schema_version is in force.';
+COMMENT ON COLUMN lake.dataset_schemas.json_schema IS 'The JSON Schema (draft-07) as given.';
+COMMENT ON COLUMN lake.dataset_schemas.predicate IS
+    'SQL boolean expression over doc compiled from it; NULL: PL/Python checks each row.';
+COMMENT ON COLUMN lake.dataset_schemas.pii_clear IS
+    'Top-level fields the schema keeps free of personal identifiers (not scanned).';
+COMMENT ON COLUMN lake.dataset_schemas.created_at IS 'When the version was registered.';
+COMMENT ON COLUMN lake.dataset_schemas.created_by IS 'The database role that registered it.';

@@ -48,3 +48,33 @@ GRANT SELECT ON lake.datasets TO lake_admin, lake_read, lake_write;
 
 COMMENT ON TABLE lake.datasets IS
     'Registry of datasets: one row per user_data table and the policy that governs it.';
+
+COMMENT ON COLUMN lake.datasets.name IS
+    'The dataset''s name and that of its table user_data.<name>.';
+COMMENT ON COLUMN lake.datasets.schema_version IS
+    'The version of the JSON Schema in force (lake.dataset_schemas).';
+COMMENT ON COLUMN lake.datasets.time_field IS
+    'The field of a record that holds its time (copied into ts).';
+COMMENT ON COLUMN lake.datasets.time_format IS
+    'How the time is written: rfc3339, epoch_s or epoch_ms.';
+COMMENT ON COLUMN lake.datasets.partition_interval IS 'The width of a partition: 1 month.';
+COMMENT ON COLUMN lake.datasets.retention IS
+    'Records older than this are quarantined; older months are archived and dropped.';
+COMMENT ON COLUMN lake.datasets.premake IS 'How many future months have partitions ready.';
+COMMENT ON COLUMN lake.datasets.max_future IS 'How far ahead of the clock a record''s time may be.';
+COMMENT ON COLUMN lake.datasets.max_record_bytes IS 'The largest record accepted, in bytes.';
+COMMENT ON COLUMN lake.datasets.max_depth IS 'The deepest nesting accepted in a record.';
+COMMENT ON COLUMN lake.datasets.tiers IS
+    'Ages at which months turn hot, warm, cold: {"hot": "30 days", ...}.';
+COMMENT ON COLUMN lake.datasets.pii_fields IS
+    'Top-level fields encrypted into pii and masked in doc.';
+COMMENT ON COLUMN lake.datasets.pii_scan IS
+    'Whether stored records are scanned for personal identifiers.';
+COMMENT ON COLUMN lake.datasets.partitions_from IS 'Start of the run of monthly partitions.';
+COMMENT ON COLUMN lake.datasets.partitions_to IS
+    'End (exclusive) of the run of monthly partitions.';
+COMMENT ON COLUMN lake.datasets.writable_from IS
+    'Months before this are cold and take no new records (set by the tiering step).';
+COMMENT ON COLUMN lake.datasets.description IS 'Free text describing the dataset.';
+COMMENT ON COLUMN lake.datasets.created_at IS 'When the dataset was created.';
+COMMENT ON COLUMN lake.datasets.created_by IS 'The database role that created it.';

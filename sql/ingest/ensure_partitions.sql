@@ -1,11 +1,11 @@
--- Make sure every UTC month from p_from to p_to (both inclusive) has a partition, keeping the
+-- Make sure every UTC month from from_ts to to_ts (both inclusive) has a partition, keeping the
 -- months one contiguous run between the two overflow partitions. Used by create_dataset, by the
 -- premake job and on demand by the ingest paths. Returns how many partitions it created.
 -- When the months exist already it returns 0 without locking anything, so the ingest paths call
 -- it for every statement. Otherwise the registry row is locked, so concurrent callers for one
 -- dataset take turns; the short lock_timeout makes a caller that waits behind long transactions
 -- fail fast and retry.
-CREATE FUNCTION lake.ensure_partitions(p_dataset text, p_from timestamptz, p_to timestamptz)
+CREATE FUNCTION lake.ensure_partitions(dataset text, from_ts timestamptz, to_ts timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -13,7 +13,12 @@ SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET lock_timeout = '10s'
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_from ALIAS FOR from_ts;
+    p_to ALIAS FOR to_ts;
     ds        lake.datasets;
     v_from    timestamptz := lake.month_start(p_from);
     v_to      timestamptz := lake.month_start(p_to) + interval '1 month';
@@ -73,3 +78,6 @@ $$;
 ALTER FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.ensure_partitions(text, timestamptz, timestamptz) IS
+    'Make sure every UTC month from from_ts to to_ts has a partition. Administrators.';

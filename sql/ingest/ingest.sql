@@ -1,14 +1,14 @@
 -- Ingest a JSON array of records into a dataset as one batch and return the batch row
 -- (received = accepted + quarantined). Records belong to the session's lake user, or to
--- p_for_user when an administrator loads data for someone. p_batch_id makes a retry safe: the
+-- for_user when an administrator loads data for someone. batch_id makes a retry safe: the
 -- same id again returns the first result and changes nothing.
 --   SELECT * FROM lake.ingest('location_history', '[{"ts": "2026-11-26T08:00:00Z", ...}]');
 CREATE FUNCTION lake.ingest(
-    p_dataset text,
-    p_records jsonb,
-    p_batch_id uuid DEFAULT NULL,
-    p_for_user text DEFAULT NULL,
-    p_origin text DEFAULT NULL
+    dataset text,
+    records jsonb,
+    batch_id uuid DEFAULT NULL,
+    for_user text DEFAULT NULL,
+    origin text DEFAULT NULL
 )
 RETURNS lake.batches
 LANGUAGE plpgsql
@@ -16,7 +16,14 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_records ALIAS FOR records;
+    p_batch_id ALIAS FOR batch_id;
+    p_for_user ALIAS FOR for_user;
+    p_origin ALIAS FOR origin;
     v_user  text;
     v_open  record;
     v_n     integer;
@@ -54,3 +61,7 @@ $$;
 ALTER FUNCTION lake.ingest(text, jsonb, uuid, text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.ingest(text, jsonb, uuid, text, text) IS
+    'Ingest a JSON array of records as one batch; returns the lake.batches row. The same batch_id '
+    'again changes nothing.';

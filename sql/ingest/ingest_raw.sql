@@ -4,14 +4,20 @@
 -- is quarantined with the exact bytes received (through the quarantine's one writer,
 -- lake_internal._quarantine; the size limit is the dataset's, lake_internal._limits), the rest
 -- goes through lake_internal._ingest_docs.
-CREATE FUNCTION lake.ingest_raw(p_dataset text, p_batch_id uuid, p_refs text[], p_raw bytea[])
+CREATE FUNCTION lake.ingest_raw(dataset text, batch_id uuid, refs text[], raw bytea[])
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_batch_id ALIAS FOR batch_id;
+    p_refs ALIAS FOR refs;
+    p_raw ALIAS FOR raw;
     ds        lake.datasets;
     lim       lake_internal.limits;
     v_batch   lake.batches;
@@ -82,3 +88,7 @@ $$;
 ALTER FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) TO lake_admin, lake_write;
+
+COMMENT ON FUNCTION lake.ingest_raw(text, uuid, text[], bytea[]) IS
+    'Records of an open client batch that the client could not send as jsonb: each parsed on its '
+    'own, what fails quarantined with the exact bytes.';

@@ -7,7 +7,7 @@
 -- whose order SQL guarantees. The regular expression costs ≈ 6 µs a value, so the usual shapes
 -- (2026-11-27T08:15:00Z, with or without milliseconds) are recognised by their digits' places and
 -- checked field by field, exactly as the expression would check them.
-CREATE FUNCTION lake.parse_times(p_values jsonb[], p_format text DEFAULT 'rfc3339')
+CREATE FUNCTION lake.parse_times(time_values jsonb[], format text DEFAULT 'rfc3339')
 RETURNS timestamptz[]
 LANGUAGE sql
 STABLE
@@ -15,7 +15,7 @@ PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(CASE
-        WHEN p_format = 'rfc3339' THEN
+        WHEN parse_times.format = 'rfc3339' THEN
             CASE WHEN jsonb_typeof(y.v) = 'string'
                   AND CASE
                       WHEN translate(y.s, '123456789', '000000000')
@@ -36,18 +36,21 @@ AS $$
                   THEN y.s::timestamptz
                   END
             END
-        WHEN p_format IN ('epoch_s', 'epoch_ms') THEN
+        WHEN parse_times.format IN ('epoch_s', 'epoch_ms') THEN
             CASE WHEN jsonb_typeof(y.v) = 'number'
                   AND y.v::numeric BETWEEN 0
-                      AND CASE p_format WHEN 'epoch_ms' THEN 253402300799999 ELSE 253402300799 END
+                      AND CASE parse_times.format WHEN 'epoch_ms' THEN 253402300799999 ELSE 253402300799 END
             THEN to_timestamp((y.v::numeric
-                               / CASE p_format WHEN 'epoch_ms' THEN 1000 ELSE 1 END)::double precision)
+                               / CASE parse_times.format WHEN 'epoch_ms' THEN 1000 ELSE 1 END)::double precision)
             END
         END ORDER BY y.o), '{}')
       -- OFFSET 0: the value's text (s) is made once, not once each time it is used
       FROM (SELECT x.o, x.v, x.v #>> '{}' AS s
-              FROM unnest(p_values) WITH ORDINALITY AS x(v, o)
+              FROM unnest(parse_times.time_values) WITH ORDINALITY AS x(v, o)
             OFFSET 0) AS y
 $$;
 ALTER FUNCTION lake.parse_times(jsonb[], text) OWNER TO lake_owner;
 GRANT EXECUTE ON FUNCTION lake.parse_times(jsonb[], text) TO PUBLIC;
+
+COMMENT ON FUNCTION lake.parse_times(jsonb[], text) IS
+    'parse_time for many values in one call, in order.';

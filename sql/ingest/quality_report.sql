@@ -30,3 +30,21 @@ SELECT d.name                                              AS dataset,
   ) AS r ON true;
 ALTER VIEW lake.quality_report OWNER TO lake_owner;
 GRANT SELECT ON lake.quality_report TO lake_admin;
+
+COMMENT ON VIEW lake.quality_report IS
+    'Per dataset: batches, records received, accepted, quarantined, reviews, top rules.';
+COMMENT ON COLUMN lake.quality_report.dataset IS 'The dataset.';
+COMMENT ON COLUMN lake.quality_report.batches IS 'Batches received.';
+COMMENT ON COLUMN lake.quality_report.received IS 'Records received.';
+COMMENT ON COLUMN lake.quality_report.accepted IS 'Records stored.';
+COMMENT ON COLUMN lake.quality_report.quarantined IS 'Records quarantined.';
+COMMENT ON COLUMN lake.quality_report.quarantined_pct IS
+    'Quarantined records as a percentage of those received.';
+COMMENT ON COLUMN lake.quality_report.pending_review IS
+    'Quarantined items not decided yet (pending or expired).';
+COMMENT ON COLUMN lake.quality_report.overdue_review IS
+    'Of those, the ones past their review deadline.';
+COMMENT ON COLUMN lake.quality_report.expired_review IS
+    'Items the quarantine_review job marked expired.';
+COMMENT ON COLUMN lake.quality_report.top_rules IS
+    'The most frequent rules among quarantined records, with counts.';

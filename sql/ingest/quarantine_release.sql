@@ -1,15 +1,20 @@
 -- Review decision: re-validate a quarantined record (or a corrected version of it) and move it
 -- into its dataset as a batch of its own. Refused with the new reasons if it is still invalid,
 -- in which case nothing changes. Returns the release batch.
-CREATE FUNCTION lake.quarantine_release(p_id bigint, p_corrected jsonb DEFAULT NULL,
-                                        p_note text DEFAULT NULL)
+CREATE FUNCTION lake.quarantine_release(id bigint, corrected jsonb DEFAULT NULL,
+                                        note text DEFAULT NULL)
 RETURNS lake.batches
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_id ALIAS FOR id;
+    p_corrected ALIAS FOR corrected;
+    p_note ALIAS FOR note;
     q        lake.quarantine;
     v_doc    jsonb;
     v_open   record;
@@ -26,7 +31,7 @@ BEGIN
     IF q.user_id IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK022',
             MESSAGE = format('quarantine item %s has no owner', p_id),
-            HINT = 'Ingest the record again for its owner with lake.ingest(..., p_for_user => ...) '
+            HINT = 'Ingest the record again for its owner with lake.ingest(..., for_user => ...) '
                    'and discard this item.';
     END IF;
 
@@ -61,3 +66,7 @@ $$;
 ALTER FUNCTION lake.quarantine_release(bigint, jsonb, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.quarantine_release(bigint, jsonb, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.quarantine_release(bigint, jsonb, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.quarantine_release(bigint, jsonb, text) IS
+    'Re-validate a quarantined record (or its correction) and move it into its dataset as a batch '
+    'of its own. Administrators.';

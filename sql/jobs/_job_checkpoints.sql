@@ -20,7 +20,7 @@ BEGIN
         BEGIN
             v_made := v_made || jsonb_build_object(ds.name, (
                 SELECT c.id FROM lake.checkpoint(ds.name, 'hourly',
-                                                 p_min_gap => interval '30 minutes') AS c));
+                                                 min_gap => interval '30 minutes') AS c));
         EXCEPTION WHEN OTHERS THEN
             v_errors := v_errors || jsonb_build_object(ds.name, SQLERRM);
         END;

@@ -20,3 +20,11 @@ GRANT SELECT ON lake.job_defs TO lake_admin;
 
 COMMENT ON TABLE lake.job_defs IS
     'The scheduled jobs (sql/jobs/); pg_cron runs them as lake.<name>.';
+
+COMMENT ON COLUMN lake.job_defs.name IS 'The job''s name; pg_cron knows it as lake.<name>.';
+COMMENT ON COLUMN lake.job_defs.schedule IS 'When it runs, in cron syntax (server time zone).';
+COMMENT ON COLUMN lake.job_defs.kind IS
+    'procedure (runs in lake.run_maintenance) or statement (VACUUM, REINDEX).';
+COMMENT ON COLUMN lake.job_defs.command IS 'What pg_cron runs.';
+COMMENT ON COLUMN lake.job_defs.description IS 'What the job does.';
+COMMENT ON COLUMN lake.job_defs.position IS 'Order in which lake.run_maintenance() runs all jobs.';

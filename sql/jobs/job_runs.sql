@@ -24,3 +24,17 @@ GRANT SELECT ON lake.job_runs TO lake_admin;
 
 COMMENT ON TABLE lake.job_runs IS
     'Runs of the lake''s jobs through lake.run_maintenance (30 days).';
+
+COMMENT ON COLUMN lake.job_runs.id IS 'The run''s id.';
+COMMENT ON COLUMN lake.job_runs.job IS 'The job (lake.job_defs.name).';
+COMMENT ON COLUMN lake.job_runs.job_now IS
+    'The time the job worked for: the clock, or the now given to lake.run_maintenance.';
+COMMENT ON COLUMN lake.job_runs.started_at IS 'When the run started.';
+COMMENT ON COLUMN lake.job_runs.finished_at IS 'When it finished (NULL while running).';
+COMMENT ON COLUMN lake.job_runs.status IS
+    'running, ok, failed or skipped (another run was still going).';
+COMMENT ON COLUMN lake.job_runs.details IS
+    'What the job did, per dataset, with each dataset''s error.';
+COMMENT ON COLUMN lake.job_runs.error IS 'The error that failed the run.';
+COMMENT ON COLUMN lake.job_runs.db_role IS 'The database role that ran it.';
+COMMENT ON COLUMN lake.job_runs.pid IS 'The backend that ran it.';

@@ -29,3 +29,18 @@ SELECT d.name                                         AS job,
                         AND x.started_at > now() - interval '24 hours') AS f ON true;
 ALTER VIEW lake.jobs OWNER TO lake_owner;
 GRANT SELECT ON lake.jobs TO lake_admin;
+
+COMMENT ON VIEW lake.jobs IS 'The scheduled jobs, whether pg_cron has them, and their last run.';
+COMMENT ON COLUMN lake.jobs.job IS 'The job''s name.';
+COMMENT ON COLUMN lake.jobs.schedule IS 'When it runs (cron syntax).';
+COMMENT ON COLUMN lake.jobs.kind IS 'procedure or statement.';
+COMMENT ON COLUMN lake.jobs.scheduled IS 'Whether pg_cron has it.';
+COMMENT ON COLUMN lake.jobs.active IS 'Whether pg_cron''s entry is active.';
+COMMENT ON COLUMN lake.jobs.last_start IS 'When its last run started.';
+COMMENT ON COLUMN lake.jobs.last_end IS 'When its last run ended.';
+COMMENT ON COLUMN lake.jobs.last_status IS 'How its last run ended.';
+COMMENT ON COLUMN lake.jobs.last_error IS 'The last run''s error, if it failed.';
+COMMENT ON COLUMN lake.jobs.last_details IS 'What the last run did.';
+COMMENT ON COLUMN lake.jobs.failures_24h IS 'Failed runs in the last 24 hours.';
+COMMENT ON COLUMN lake.jobs.description IS 'What the job does.';
+COMMENT ON COLUMN lake.jobs.command IS 'What pg_cron runs.';

@@ -2,7 +2,7 @@
 -- demand from psql: CALL lake.run_maintenance();  -- every job
 --                  CALL lake.run_maintenance('premake');
 --                  CALL lake.run_maintenance('retention', now() + interval '1 year');
--- p_now is the time the jobs work for (default: now), so their behaviour months ahead can be
+-- now is the time the jobs work for (default: now), so their behaviour months ahead can be
 -- tried and tested without waiting. Each job runs in its own transaction and is recorded in
 -- lake.job_runs; a job that fails is recorded as failed and the next one runs; within a job one
 -- dataset's failure does not stop the others. A job still running in another session is skipped
@@ -13,10 +13,14 @@
 -- (PostgreSQL forbids COMMIT in those; `make lint` lets pgspot know): every name below is
 -- schema-qualified, there are no operators, and the work is done by SECURITY DEFINER functions.
 -- Call it outside a transaction block.
-CREATE PROCEDURE lake.run_maintenance(p_job text DEFAULT NULL, p_now timestamptz DEFAULT NULL)
+CREATE PROCEDURE lake.run_maintenance(job text DEFAULT NULL, now timestamptz DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_job ALIAS FOR job;
+    p_now ALIAS FOR now;
     v_now     timestamptz := COALESCE(p_now, pg_catalog.now());  -- syntax, not a function
     v_job     record;
     v_run     bigint;
@@ -58,3 +62,7 @@ $$;
 ALTER PROCEDURE lake.run_maintenance(text, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON PROCEDURE lake.run_maintenance(text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE lake.run_maintenance(text, timestamptz) TO lake_admin;
+
+COMMENT ON PROCEDURE lake.run_maintenance(text, timestamptz) IS
+    'Run the scheduled jobs now (all, or one), working for the time now. Administrators; outside '
+    'a transaction block.';

@@ -1,4 +1,4 @@
--- The lifecycle run over every dataset, as of p_now (a parameter so that a test can live a year
+-- The lifecycle run over every dataset, as of now (a parameter so that a test can live a year
 -- ahead): record tiers and apply their rules (lake_internal._apply_tiers), then archive, verify and
 -- drop the months wholly older than the retention window, oldest first
 -- (lake_internal._retire_month), then delete archive files older than archive_retention
@@ -12,15 +12,19 @@
 -- A dataset's failure is caught and reported, and the other datasets go on; a dataset stops at its
 -- first month that is not dropped (the months stay one contiguous run).
 --
--- p_report (INOUT): {"now": …, "purged": n, "errors": [every failure and every month kept
+-- report (INOUT): {"now": …, "purged": n, "errors": [every failure and every month kept
 -- because of a lock, with its dataset], "datasets": {"<name>":
 -- {"tiers_changed", "moved", "writable_from", "archived", "dropped", "rows_dropped",
 -- "archive_ms", "drop_ms", "months": [one report a month], "kept": [...], "errors": [...]}}}.
-CREATE PROCEDURE lake.apply_retention(p_now timestamptz DEFAULT now(),
-                                      INOUT p_report jsonb DEFAULT NULL)
+CREATE PROCEDURE lake.apply_retention(now timestamptz DEFAULT now(),
+                                      INOUT report jsonb DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_now ALIAS FOR now;
+    p_report ALIAS FOR report;
     v_name text;
     v_step jsonb;
 BEGIN
@@ -56,3 +60,7 @@ $$;
 ALTER PROCEDURE lake.apply_retention(timestamptz, jsonb) OWNER TO lake_owner;
 REVOKE ALL ON PROCEDURE lake.apply_retention(timestamptz, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE lake.apply_retention(timestamptz, jsonb) TO lake_admin;
+
+COMMENT ON PROCEDURE lake.apply_retention(timestamptz, jsonb) IS
+    'The lifecycle run: tiers, then archive, verify and drop of expired months, then purge of old '
+    'archives; returns a report. CALL on its own: commits per step.';

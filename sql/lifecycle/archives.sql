@@ -43,3 +43,24 @@ GRANT SELECT ON lake.archives TO lake_admin;
 COMMENT ON TABLE lake.archives IS
     'Archives of monthly partitions (gzip JSON Lines + manifest): written, verified, dropped, '
     'restored, purged.';
+
+COMMENT ON COLUMN lake.archives.id IS 'The archive''s id.';
+COMMENT ON COLUMN lake.archives.dataset IS 'The dataset.';
+COMMENT ON COLUMN lake.archives.month IS 'First instant of the archived UTC month.';
+COMMENT ON COLUMN lake.archives.partition IS 'The partition that was archived.';
+COMMENT ON COLUMN lake.archives.path IS
+    'The data file: <archive_dir>/<dataset>/<YYYY-MM>/<name>.jsonl.gz.';
+COMMENT ON COLUMN lake.archives.manifest_path IS 'The manifest beside it (.manifest.json).';
+COMMENT ON COLUMN lake.archives.rows IS 'Rows in the archive.';
+COMMENT ON COLUMN lake.archives.sha256 IS 'SHA-256 (hex) of the uncompressed content.';
+COMMENT ON COLUMN lake.archives.bytes IS 'Size of the compressed file.';
+COMMENT ON COLUMN lake.archives.status IS
+    'verified, dropped, restored, failed, superseded or purged.';
+COMMENT ON COLUMN lake.archives.error IS 'Why it failed to verify.';
+COMMENT ON COLUMN lake.archives.created_at IS 'When it was written.';
+COMMENT ON COLUMN lake.archives.verified_at IS
+    'When it was read back and found equal to the partition.';
+COMMENT ON COLUMN lake.archives.dropped_at IS 'When the partition was dropped.';
+COMMENT ON COLUMN lake.archives.restored_at IS 'When the month was restored from it.';
+COMMENT ON COLUMN lake.archives.hold_until IS 'A restored month is not dropped again before this.';
+COMMENT ON COLUMN lake.archives.purged_at IS 'When the files were deleted (archive_retention).';

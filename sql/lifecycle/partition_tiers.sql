@@ -19,3 +19,12 @@ GRANT SELECT ON lake.partition_tiers TO lake_admin;
 
 COMMENT ON TABLE lake.partition_tiers IS
     'Tier of each monthly partition as recorded by the tiering step of lake.apply_retention.';
+
+COMMENT ON COLUMN lake.partition_tiers.dataset IS 'The dataset.';
+COMMENT ON COLUMN lake.partition_tiers.month IS 'First instant of the partition''s UTC month.';
+COMMENT ON COLUMN lake.partition_tiers.partition IS 'The partition.';
+COMMENT ON COLUMN lake.partition_tiers.tier IS 'hot, warm, cold or expired.';
+COMMENT ON COLUMN lake.partition_tiers.tablespace IS
+    'The tablespace it was moved to (NULL: left where it was).';
+COMMENT ON COLUMN lake.partition_tiers.as_of IS 'The now of the run that recorded the tier.';
+COMMENT ON COLUMN lake.partition_tiers.changed_at IS 'When the tier was recorded.';

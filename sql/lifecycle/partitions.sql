@@ -30,3 +30,18 @@ SELECT d.name                                   AS dataset,
   LEFT JOIN pg_catalog.pg_tablespace AS s ON s.oid = c.reltablespace;
 ALTER VIEW lake.partitions OWNER TO lake_owner;
 GRANT SELECT ON lake.partitions TO lake_admin;
+
+COMMENT ON VIEW lake.partitions IS
+    'Every partition of every dataset: range, size, tier, tablespace.';
+COMMENT ON COLUMN lake.partitions.dataset IS 'The dataset.';
+COMMENT ON COLUMN lake.partitions.partition IS 'The partition''s table (in user_data_partitions).';
+COMMENT ON COLUMN lake.partitions.kind IS 'month, overflow (before) or overflow (after).';
+COMMENT ON COLUMN lake.partitions.range_from IS 'Lower bound of the partition.';
+COMMENT ON COLUMN lake.partitions.range_to IS 'Upper bound (exclusive).';
+COMMENT ON COLUMN lake.partitions.rows_estimate IS
+    'Estimated rows (planner statistics; NULL before the first ANALYZE).';
+COMMENT ON COLUMN lake.partitions.bytes IS 'Size on disk with indexes.';
+COMMENT ON COLUMN lake.partitions.tier IS
+    'hot, warm, cold or expired: as recorded by the tiering step, else by age.';
+COMMENT ON COLUMN lake.partitions.tiered_at IS 'The now of the tiering run that recorded the tier.';
+COMMENT ON COLUMN lake.partitions.tablespace IS 'Where the partition is stored.';

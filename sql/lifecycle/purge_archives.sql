@@ -1,16 +1,19 @@
--- Delete the archive files older than the archive_retention setting (7 years) as of p_now:
+-- Delete the archive files older than the archive_retention setting (7 years) as of now:
 -- archives of dropped partitions (and failed ones), whose months are gone from the lake. Each
 -- row of lake.archives stays, with status purged and purged_at, as the record that the data
 -- existed and when it went; each deletion is audited. Returns how many archives were purged.
 -- lake.apply_retention calls it at the end of every run. Administrators only.
-CREATE FUNCTION lake.purge_archives(p_now timestamptz DEFAULT now())
+CREATE FUNCTION lake.purge_archives(now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_now ALIAS FOR now;
     a       lake.archives;
     v_count integer := 0;
 BEGIN
@@ -35,3 +38,7 @@ $$;
 ALTER FUNCTION lake.purge_archives(timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.purge_archives(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.purge_archives(timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.purge_archives(timestamptz) IS
+    'Delete archive files older than the archive_retention setting; their rows stay (purged). '
+    'Administrators.';

@@ -5,11 +5,11 @@
 -- the run of partitions backwards: the overflow partition <dataset>_p_before moves down, and months
 -- between the restored one and the run come back empty (their archives stay as they are; such an
 -- empty month can be restored in turn). The restored month is read-only (cold) and is not archived
--- and dropped again before p_now + the restore_hold setting (7 days; hold_until in lake.archives).
+-- and dropped again before now + the restore_hold setting (7 days; hold_until in lake.archives).
 -- Its records are scanned for personal identifiers again. Returns the archive's row. Administrators
 -- only.
-CREATE FUNCTION lake.restore_partition(p_dataset text, p_month timestamptz,
-                                       p_now timestamptz DEFAULT now())
+CREATE FUNCTION lake.restore_partition(dataset text, month timestamptz,
+                                       now timestamptz DEFAULT now())
 RETURNS lake.archives
 LANGUAGE plpgsql
 VOLATILE
@@ -18,7 +18,12 @@ SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET lock_timeout = '10s'
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_month ALIAS FOR month;
+    p_now ALIAS FOR now;
     ds       lake.datasets;
     a        lake.archives;
     v_month  timestamptz := lake.month_start(p_month);
@@ -185,3 +190,6 @@ $$;
 ALTER FUNCTION lake.restore_partition(text, timestamptz, timestamptz) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) TO lake_admin;
+
+COMMENT ON FUNCTION lake.restore_partition(text, timestamptz, timestamptz) IS
+    'Bring an archived month back from its verified archive, row for row. Administrators.';

@@ -4,14 +4,18 @@
 -- 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10; tablespace_hot,
 -- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move). Audited.
 -- Administrators only.
-CREATE FUNCTION lake.set_setting(p_key text, p_value text)
+CREATE FUNCTION lake.set_setting(key text, value text)
 RETURNS lake.settings
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_key ALIAS FOR key;
+    p_value ALIAS FOR value;
     v_old lake.settings;
     v_new lake.settings;
     v_ok  boolean;
@@ -53,3 +57,6 @@ $$;
 ALTER FUNCTION lake.set_setting(text, text) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.set_setting(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.set_setting(text, text) TO lake_admin;
+
+COMMENT ON FUNCTION lake.set_setting(text, text) IS
+    'Change a lake-wide setting (lake.settings), checked and audited. Administrators.';

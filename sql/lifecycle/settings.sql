@@ -28,3 +28,7 @@ GRANT SELECT ON lake.settings TO lake_admin;
 
 COMMENT ON TABLE lake.settings IS
     'Lake-wide settings of tiers, retention and archives; change them with lake.set_setting.';
+
+COMMENT ON COLUMN lake.settings.key IS 'The setting''s name, e.g. archive_dir.';
+COMMENT ON COLUMN lake.settings.value IS 'Its value, as text; lake.set_setting checks it.';
+COMMENT ON COLUMN lake.settings.description IS 'What it means.';

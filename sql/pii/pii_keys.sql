@@ -9,3 +9,6 @@ CREATE TABLE lake_internal.pii_keys (
 );
 INSERT INTO lake_internal.pii_keys (id, key) VALUES (1, encode(public.gen_random_bytes(32), 'base64'));
 ALTER TABLE lake_internal.pii_keys OWNER TO lake_owner;
+
+COMMENT ON TABLE lake_internal.pii_keys IS
+    'The key that seals datasets'' pii_fields (pgcrypto); no application role reads it.';

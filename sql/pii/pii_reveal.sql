@@ -1,14 +1,18 @@
 -- The records of a dataset with their pii_fields in clear, for members of lake_pii_reader: the
 -- session's own user's records (lake.current_user_id()), or any user's for a reader who is also
 -- a lake administrator. Records of others are left out. Every call is audited with the ids.
-CREATE FUNCTION lake.pii_reveal(p_dataset text, p_ids bigint[])
+CREATE FUNCTION lake.pii_reveal(dataset text, ids bigint[])
 RETURNS TABLE (id bigint, user_id text, doc jsonb)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
+    -- The parameters' names are the documented API; the body uses these aliases.
+    p_dataset ALIAS FOR dataset;
+    p_ids ALIAS FOR ids;
     v_admin boolean := pg_has_role(session_user, 'lake_admin', 'MEMBER');
     v_user  text := lake.current_user_id();
 BEGIN
@@ -34,3 +38,6 @@ $$;
 ALTER FUNCTION lake.pii_reveal(text, bigint[]) OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake.pii_reveal(text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake.pii_reveal(text, bigint[]) TO lake_pii_reader;
+
+COMMENT ON FUNCTION lake.pii_reveal(text, bigint[]) IS
+    'Records of a dataset with their pii_fields in clear, for lake_pii_reader members. Audited.';

@@ -8,3 +8,5 @@
 CREATE SCHEMA lake_internal AUTHORIZATION lake_owner;
 REVOKE ALL ON SCHEMA lake_internal FROM PUBLIC;
 GRANT USAGE ON SCHEMA lake_internal TO lake_admin;
+COMMENT ON SCHEMA lake_internal IS
+    'Datapunk Lake''s machinery: helpers, trigger functions and the tables only they use.';

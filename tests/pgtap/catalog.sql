@@ -1,8 +1,11 @@
 -- In-database invariants of the lake's catalog, checked with pgTAP after a dataset exists.
+-- Runs against a live lake as a superuser (pg_prove -d lake tests/pgtap/catalog.sql), in one
+-- transaction that is rolled back.
+BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT name FROM lake.create_dataset('tap_points', '{"type": "object", "required": ["ts"]}');
 
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT has_schema('lake');
 SELECT has_schema('user_data');
@@ -109,4 +112,21 @@ SELECT is_empty($$
        AND has_any_column_privilege(r.rolname, 'lake_internal.pii_keys', 'SELECT')$$,
     'no application role can read the PII key');
 
+SELECT is_empty($$
+    SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc AS p
+     WHERE p.pronamespace = 'lake'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
+    UNION ALL
+    SELECT 'relation ' || c.oid::regclass::text FROM pg_class AS c
+     WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+       AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+       AND obj_description(c.oid, 'pg_class') IS NULL
+    UNION ALL
+    SELECT 'column ' || c.oid::regclass::text || '.' || a.attname FROM pg_class AS c
+      JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace IN ('lake'::regnamespace, 'user_data'::regnamespace)
+       AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+       AND col_description(c.oid, a.attnum) IS NULL$$,
+    'every public function, table, view and column (lake, user_data) has a comment');
+
 SELECT * FROM finish();
+ROLLBACK;

@@ -1,4 +1,7 @@
 -- The validation trigger in the database: what is kept, what is quarantined, and the counts.
+-- Runs against a live lake as a superuser (pg_prove -d lake tests/pgtap/validation.sql), in one
+-- transaction that is rolled back.
+BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT lake.create_dataset('tap_steps', '{"type": "object", "required": ["ts", "n"],
     "properties": {"n": {"type": "integer", "minimum": 0}}}');
@@ -35,3 +38,4 @@ SELECT is_empty($$SELECT FROM user_data.tap_steps WHERE user_id <> 'tap_user'$$,
                 'rows belong to the session''s user');
 
 SELECT * FROM finish();
+ROLLBACK;
