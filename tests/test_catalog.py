@@ -10,10 +10,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lake_client.config import repo_root
 from lake_client.errors import ConfigurationError
 from lake_client.schema import sql_files
-from tests.conftest import APP_ROLE
+from tests.conftest import APP_ROLE, CHECKOUT
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -126,7 +125,7 @@ def test_the_manifest_lists_every_file_of_sql_once(tmp_path: Path):
 def documented_calls() -> list[tuple[str, list[str], bool]]:
     """Every call in the first column of the README's SQL-surface table, as (function, its
     parameters' names as written, whether it is a procedure)."""
-    text = (repo_root() / "README.md").read_text()
+    text = (CHECKOUT / "README.md").read_text()
     section = text[text.index("## The SQL surface") : text.index("\nSQLSTATEs:")]
     calls = []
     for line in section.splitlines():
