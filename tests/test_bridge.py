@@ -275,7 +275,8 @@ def test_large_changes_go_in_bounded_batches_and_without_their_rows(
         on_batch=lambda rows: batches.append([int(r["id"]) for r in rows]),
         poll_s=120,  # a batch the budget cut is followed at once, not after a wake-up
     )
-    wait_for(lambda: running.bridge.cursor == ids[-1])
+    # on_batch runs after the cursor moves (and the database cursor is written): wait for it.
+    wait_for(lambda: bool(batches) and batches[-1][-1] == ids[-1])
     assert [i for b in batches for i in b] == ids
     assert max(len(b) for b in batches) == 3  # 100 kB changes: three start inside 250 kB
     entries = {int(f[b"id"]): orjson.loads(f[b"change"]) for _, f in client.xrange(name)}
