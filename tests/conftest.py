@@ -61,6 +61,13 @@ def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
     return {"ts": ts, "lat": lat, "lon": 2.0}
 
 
+def seal(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Run the sealer (lake.seal()): what has committed joins the audit chain and the change log.
+    Writers only append to the pending tables; tests that read those logs seal first, as the
+    bridge, Lake.changes and the seal job do."""
+    conn.execute("SELECT lake.seal()")
+
+
 def _source_hash() -> str:
     """Changes whenever anything that shapes the schema changes."""
     root = CHECKOUT

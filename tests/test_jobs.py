@@ -63,7 +63,7 @@ def test_every_job_runs_and_is_recorded(conn: Conn, location_dataset: str) -> No
     # Not the cron database: nothing is scheduled here, and the view says so.
     assert {(j[0], j[2]) for j in jobs} == {(j[0], False) for j in jobs}
     assert {j[0]: j[3] for j in jobs if j[1] == "procedure"} == dict.fromkeys(PROCEDURE_JOBS, "ok")
-    assert {j[0] for j in jobs if j[1] == "statement"} == {"vacuum", "reindex"}
+    assert {j[0] for j in jobs if j[1] == "statement"} == {"seal", "vacuum", "reindex"}
 
 
 def month_partitions(conn: Conn, dataset: str) -> int:
