@@ -29,7 +29,7 @@ from lake_client.bridge import Bridge
 from lake_client.cache import LakeCache
 from lake_client.config import Settings
 from lake_client.queries import sql
-from tests.conftest import point
+from tests.conftest import point, seal
 from tests.redis_cluster import LocalRedisCluster, free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -55,6 +55,7 @@ def roll_back_a_change(conn: Conn, user: str) -> None:
 
 
 def change_ids(conn: Conn, after: int = 0) -> list[int]:
+    seal(conn)
     return [
         int(str(r[0]))
         for r in conn.execute("SELECT id FROM lake.data_changes WHERE id > %s ORDER BY id", [after])

@@ -18,7 +18,7 @@ from lake_client import migrate
 from lake_client.client import Lake
 from lake_client.config import Settings
 from lake_client.errors import JobError
-from tests.conftest import ADMIN_ROLE, APP_ROLE
+from tests.conftest import ADMIN_ROLE, APP_ROLE, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
@@ -142,6 +142,7 @@ def test_quarantine_review_expires_and_keeps(conn: Conn, location_dataset: str) 
         "SELECT pending_review, expired_review FROM lake.quality_report"
     ).fetchone()
     assert report == (1, 1)
+    seal(conn)
     audit = conn.execute(
         "SELECT object, detail->>'items' FROM lake.audit_log WHERE action = 'quarantine.expire'"
     ).fetchall()

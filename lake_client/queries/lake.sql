@@ -213,6 +213,9 @@ SELECT audit_entries, changes, last_change_id FROM lake.seal()
 -- name: arm_sealer
 SELECT lake.arm_sealer(%(armed)s)
 
+-- name: metrics_seal
+SELECT log, pending, oldest_age_s FROM lake.seal_backlog()
+
 -- name: changes
 SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_id, op, before,
        after, source, ts_ms
