@@ -192,6 +192,7 @@ def test_entries_and_messages_carry_each_change_as_lake_changes_reads_it(
             [first],
         )
         conn.execute("DELETE FROM user_data.location_history WHERE id = %s", [second])
+    seal(conn)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         changes = cur.execute(sql("changes"), {"since": 0, "limit": 100}).fetchall()
     assert [c["op"] for c in changes] == ["c", "c", "u", "d"]

@@ -280,7 +280,7 @@ def deferred_lake_constraints(conn: Conn) -> list[str]:
 
 def write_both_ways(conn: Conn, n: int) -> None:
     """A lake.ingest (row events, an audited batch) and a batch through the COPY inbox (its
-    change event is sealed by lake_internal._tg_batch_commit)."""
+    change event is written by lake_internal._tg_batch_commit)."""
     conn.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(n)])])
     batch = uuid.uuid4()
     conn.execute("SELECT * FROM lake.begin_batch(%s, %s, %s)", [DS, batch, "0" * 64])
@@ -295,12 +295,11 @@ def write_both_ways(conn: Conn, n: int) -> None:
 def test_the_commit_time_triggers_refuse_to_run_early(
     conn: Conn, db: str, location_dataset: str, when: str
 ) -> None:
-    """Made IMMEDIATE by SET CONSTRAINTS (ALL, or the lake's commit-time triggers by name,
-    before or after writing), the seals would take the lake's commit lock and hold it while
-    the client keeps its transaction open, stalling every other writer's COMMIT, and batches
-    would be audited and captured before their counts are final. Every such transaction fails
-    with LK051 instead, and while the client still has control the lock stays free. Without
-    SET CONSTRAINTS the same writes commit as usual."""
+    """Made IMMEDIATE by SET CONSTRAINTS (ALL, or the lake's commit-time trigger by name,
+    before or after writing), the batch trigger would audit and capture batches before their
+    counts are final. Every such transaction fails with LK051 instead. No writer ever takes the
+    chain's head (only the sealer does), so it stays free meanwhile. Without SET CONSTRAINTS the
+    same writes commit as usual."""
     # One name for all (lake_internal._require_commit probes it): no other name escapes the probe.
     assert deferred_lake_constraints(conn) == ["at_commit"]
     conn.execute("SELECT lake.create_user('alice')")

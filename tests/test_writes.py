@@ -226,8 +226,10 @@ def test_no_writer_waits_on_another_at_commit(conn: Conn, db: str, location_data
         open_writer.commit()
     seal(conn)
     rows = conn.execute("SELECT user_id, op FROM lake.data_changes ORDER BY id").fetchall()
-    # bob's, in the order of his commits; alice's after, when her transaction committed.
-    assert rows == [("bob", "c"), ("bob", "u")] * 3 + [("bob", "c"), ("alice", "c"), ("alice", "u")]
+    # The open sealer's batch: bob's three commits. The last batch: alice's changes, captured
+    # first, and bob's fourth insert.
+    first = [("bob", "c"), ("bob", "u")] * 3
+    assert rows == [*first, ("alice", "c"), ("alice", "u"), ("bob", "c")]
     assert conn.execute("SELECT ok, pending FROM lake.verify_audit_chain()").fetchone() == (True, 0)
 
 
