@@ -222,6 +222,8 @@ class Bridge:
                         look = not notes or any(
                             not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
                         )
+                    # Stopped: writers need not wake this bridge any more.
+                    conn.execute(sql("arm_sealer"), {"armed": False})
             # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
             # when no node of the cluster answers or the slots it sees are not all served.
             except (

@@ -7,6 +7,7 @@ n, and the bridge delivers every committed change once, in order."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import psycopg
@@ -247,3 +248,36 @@ def test_the_sealer_seals_nothing_outside_read_committed(
     assert waiting is not None and int(str(waiting[0])) > 0
     seal(conn)
     assert conn.execute("SELECT ok, pending FROM lake.verify_audit_chain()").fetchone() == (True, 0)
+
+
+def test_writers_wake_the_sealer_only_while_it_is_idle(conn: Conn, db: str, location_dataset: str):
+    """A writer sends NOTIFY lake_seal only while the flag is up (the bridge idle); a flag left
+    up by a session that is gone (a bridge killed while idle) is lowered by the next seal."""
+    keys = keys_for(conn, ["alice"])
+    app = make_conninfo(db, user=APP_ROLE)
+
+    def write_once() -> None:
+        with psycopg.connect(app) as w:
+            w.execute("SELECT lake.authenticate(%s)", [keys["alice"]])
+            w.execute(INSERT, [Jsonb(point(1))])
+
+    with psycopg.connect(db, autocommit=True) as listener:
+        listener.execute("LISTEN lake_seal")
+        write_once()  # the flag is down: no NOTIFY
+        with psycopg.connect(db, autocommit=True) as bridge:
+            bridge.execute("SELECT lake.arm_sealer(true)")
+            write_once()  # up: this one wakes
+            seal(conn)  # the bridge's session is alive: the flag stays up
+            write_once()
+        heard = list(listener.notifies(timeout=2, stop_after=3))
+    assert [n.channel for n in heard] == ["lake_seal", "lake_seal"]
+    # The arming session has closed: the next seal lowers its flag (once its backend is gone).
+    for _ in range(500):
+        seal(conn)
+        if conn.execute("SELECT armed FROM lake_internal.sealer_wakeup").fetchone() == (False,):
+            break
+        time.sleep(0.01)
+    assert conn.execute("SELECT armed, pid FROM lake_internal.sealer_wakeup").fetchone() == (
+        False,
+        None,
+    )

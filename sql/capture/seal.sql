@@ -38,6 +38,13 @@ BEGIN
         -- One NOTIFY per sealed batch, by the only sealer: no queue lock for writers to share.
         PERFORM pg_notify('lake_changes', last_change_id::text);
     END IF;
+    -- A bridge killed while idle leaves the wake-up flag up, and every commit would NOTIFY (and
+    -- take the notify queue's lock at commit) for no one: lower it when its session is gone. Only
+    -- looked at while the flag is up, when no bridge is polling.
+    IF (SELECT w.armed FROM lake_internal.sealer_wakeup AS w) THEN
+        UPDATE lake_internal.sealer_wakeup AS w SET armed = false, pid = NULL
+         WHERE w.armed AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = w.pid);
+    END IF;
 END
 $$;
 ALTER FUNCTION lake.seal() OWNER TO lake_owner;

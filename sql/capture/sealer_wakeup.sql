@@ -5,7 +5,10 @@
 -- Logged: an unlogged table would come back empty after a crash.
 CREATE TABLE lake_internal.sealer_wakeup (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    armed      boolean NOT NULL DEFAULT false
+    armed      boolean NOT NULL DEFAULT false,
+    -- The bridge's backend that raised it: lake.seal() lowers a flag whose bridge is gone (killed
+    -- while idle), so writers do not go on sending NOTIFYs no one waits for.
+    pid        integer
 );
 INSERT INTO lake_internal.sealer_wakeup DEFAULT VALUES;
 ALTER TABLE lake_internal.sealer_wakeup OWNER TO lake_owner;
