@@ -213,15 +213,13 @@ class Bridge:
                             # A writer that read the flag just before it went up sends no
                             # NOTIFY: look once more a moment later.
                             notes = list(conn.notifies(timeout=ARM_LOOK_S, stop_after=1))
-                            if notes or self.drain(conn):
+                            if self._news(notes) or self.drain(conn):
                                 continue
                         # Woken by a writer (lake_seal) or another sealer (lake_changes, the
                         # payload its last change id: one already sent needs no look), or after
                         # poll_s anyway; `stop` is looked at every second meanwhile.
                         notes = self._wait(conn, stop)
-                        look = not notes or any(
-                            not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
-                        )
+                        look = not notes or self._news(notes)
                     # Stopped: writers need not wake this bridge any more.
                     conn.execute(sql("arm_sealer"), {"armed": False})
             # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
@@ -246,6 +244,11 @@ class Bridge:
             if notes:
                 return notes
         return []
+
+    def _news(self, notes: Sequence[psycopg.Notify]) -> bool:
+        """Whether notifications may bring work: a writer's (lake_seal, no payload) or a seal's
+        beyond the cursor (lake_changes; this bridge's own seals send them too)."""
+        return any(not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes)
 
     def _until_idle(self, conn: psycopg.Connection[dict[str, Any]], stop: threading.Event) -> None:
         """Seal and forward while changes keep coming, looking every busy_poll_s, until
