@@ -23,13 +23,13 @@ lake.bridge_cursors (moved after each batch, never backwards) is where it starts
 stream, and what `lake serve` reports. Before each read it runs the sealer (lake.seal()), which
 numbers the changes committed since into lake.data_changes: writers only append to a pending table
 and wait on no one at commit. While changes keep coming it looks again every BUSY_POLL_S; after
-IDLE_AFTER_S without any it raises the wake-up flag (lake.arm_sealer), looks once more ARM_LOOK_S
-later (for a commit that read the flag just before it was raised), and waits: the next writer then
-sends NOTIFY lake_seal, and only then (so a busy lake's commits send none, whose database-wide
-lock at commit would serialise them). NOTIFY lake_changes (another sealer's, e.g. the seal job's)
-wakes it too; without either it looks every 5 s anyway (a notification can be missed while it
-reconnects). Lost connections to either side are retried with backoff (1 s doubling to 30 s);
-after any outage it catches up.
+IDLE_AFTER_S without any it raises the wake-up flag (lake.arm_sealer), looks again after each of
+ARM_LOOKS_S (for commits of transactions that read the flag before it was raised), and waits:
+the next writer then sends NOTIFY lake_seal, and only then (so a busy lake's commits send none,
+whose database-wide lock at commit would serialise them). NOTIFY lake_changes (another sealer's,
+e.g. the seal job's) wakes it too; without either it looks every 5 s anyway (a notification can
+be missed while it reconnects). Lost connections to either side are retried with backoff (1 s
+doubling to 30 s); after any outage it catches up.
 
 On a Redis Cluster (``redis.cluster.RedisCluster``) the invalidations, whose keys live in many
 slots, go as a cluster pipeline, and the script runs on the master holding the stream key (a
@@ -71,7 +71,7 @@ ENTRY_MAX_BYTES = 1 << 20  # a larger change goes to the stream and cache.update
 POLL_S = 5.0
 BUSY_POLL_S = 0.002  # while changes keep coming, look this often (writers send no NOTIFY then)
 IDLE_AFTER_S = 0.2  # and go idle (arm the wake-up flag) after this long without any
-ARM_LOOK_S = 0.02  # after arming, look once more this much later
+ARM_LOOKS_S = (0.02, 0.1, 0.5)  # after arming, look again after each of these waits
 STREAM = "lake:changes"
 STREAM_MAXLEN = 1_000_000  # entries kept (about: Redis trims whole nodes); older: Lake.changes
 BACKOFF_MAX_S = 30.0
@@ -211,9 +211,8 @@ class Bridge:
                             conn.execute(sql("arm_sealer"), {"armed": True})
                             armed = True
                             # A writer that read the flag just before it went up sends no
-                            # NOTIFY: look once more a moment later.
-                            notes = list(conn.notifies(timeout=ARM_LOOK_S, stop_after=1))
-                            if self._news(notes) or self.drain(conn):
+                            # NOTIFY: look again a moment later, and a while later still.
+                            if self._looked_after_arming(conn, stop):
                                 continue
                         # Woken by a writer (lake_seal) or another sealer (lake_changes, the
                         # payload its last change id: one already sent needs no look), or after
@@ -244,6 +243,17 @@ class Bridge:
             if notes:
                 return notes
         return []
+
+    def _looked_after_arming(
+        self, conn: psycopg.Connection[dict[str, Any]], stop: threading.Event
+    ) -> bool:
+        """Look again ARM_LOOKS_S after raising the flag, for commits of transactions that
+        read it before; True as soon as there is work."""
+        for wait in ARM_LOOKS_S:
+            notes = list(conn.notifies(timeout=wait, stop_after=1))
+            if stop.is_set() or self._news(notes) or self.drain(conn):
+                return True
+        return False
 
     def _news(self, notes: Sequence[psycopg.Notify]) -> bool:
         """Whether notifications may bring work: a writer's (lake_seal, no payload) or a seal's
