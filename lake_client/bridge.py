@@ -20,9 +20,16 @@ elsewhere, Redis lost entries (a failover before they were replicated, a crash u
 everysec) or took an earlier attempt whose reply was lost: the bridge goes on from the last
 change the stream holds, and sends the lost ones again. At start it goes on from there too;
 lake.bridge_cursors (moved after each batch, never backwards) is where it starts without a
-stream, and what `lake serve` reports. NOTIFY lake_changes wakes it; without one it looks every
-5 s anyway (a notification can be missed while it reconnects). Lost connections to either side
-are retried with backoff (1 s doubling to 30 s); after any outage it catches up.
+stream, and what `lake serve` reports. Before each read it runs the sealer (lake.seal()), which
+numbers the changes committed since into lake.data_changes: writers only append to a pending table
+and wait on no one at commit. While changes keep coming it looks again every BUSY_POLL_S; after
+IDLE_AFTER_S without any it raises the wake-up flag (lake.arm_sealer), looks again after each of
+ARM_LOOKS_S (for commits of transactions that read the flag before it was raised), and waits:
+the next writer then sends NOTIFY lake_seal, and only then (so a busy lake's commits send none,
+whose database-wide lock at commit would serialise them). NOTIFY lake_changes (another sealer's,
+e.g. the seal job's) wakes it too; without either it looks every 5 s anyway (a notification can
+be missed while it reconnects). Lost connections to either side are retried with backoff (1 s
+doubling to 30 s); after any outage it catches up.
 
 On a Redis Cluster (``redis.cluster.RedisCluster``) the invalidations, whose keys live in many
 slots, go as a cluster pipeline, and the script runs on the master holding the stream key (a
@@ -70,6 +77,9 @@ BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # and at most this much of changes' stored before and after a batch
 ENTRY_MAX_BYTES = 1 << 20  # a larger change goes to the stream and cache.update without its rows
 POLL_S = 5.0
+BUSY_POLL_S = 0.002  # while changes keep coming, look this often (writers send no NOTIFY then)
+IDLE_AFTER_S = 0.2  # and go idle (arm the wake-up flag) after this long without any
+ARM_LOOKS_S = (0.02, 0.1, 0.5)  # after arming, look again after each of these waits
 STREAM = "lake:changes"
 STREAM_MAXLEN = 1_000_000  # entries kept (about: Redis trims whole nodes); older: Lake.changes
 BACKOFF_MAX_S = 30.0
@@ -151,6 +161,8 @@ class Bridge:
         batch_size: int = BATCH_SIZE,
         batch_bytes: int = BATCH_BYTES,
         poll_s: float = POLL_S,
+        busy_poll_s: float = BUSY_POLL_S,
+        idle_after_s: float = IDLE_AFTER_S,
         stream: str = STREAM,
         stream_maxlen: int = STREAM_MAXLEN,
         cache_prefix: str = CACHE_PREFIX,
@@ -162,6 +174,8 @@ class Bridge:
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
+        self.busy_poll_s = busy_poll_s
+        self.idle_after_s = idle_after_s
         self.stream = stream
         if stream_maxlen < 1:
             raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
@@ -189,7 +203,8 @@ class Bridge:
                 with psycopg.connect(
                     self.dsn, autocommit=True, row_factory=dict_row, application_name="lake-bridge"
                 ) as conn:
-                    conn.execute("LISTEN lake_changes")
+                    conn.execute("LISTEN lake_seal")  # a writer, when the flag is up
+                    conn.execute("LISTEN lake_changes")  # another sealer sealed changes
                     # The cursor's commits need not wait for the WAL flush: a cursor lost in a
                     # crash only moves back, and the changes after it are sent again.
                     conn.execute("SET synchronous_commit = off")
@@ -198,20 +213,30 @@ class Bridge:
                     self.cursor = self._start(conn)
                     if isinstance(self.client, RedisCluster) and self._masters is None:
                         self._invalidate_recent(conn, self.client)
-                    look = True
+                    look, armed = True, True  # armed: the flag may be up from an earlier run
                     while not stop.is_set():
                         if look:
-                            self.drain(conn)
+                            if armed:
+                                conn.execute(sql("arm_sealer"), {"armed": False})
+                                armed = False
+                            self._until_idle(conn, stop)
                             backoff = 1.0
                         if isinstance(self.client, RedisCluster):
                             self.watch_masters(self.client)
-                        # Woken by commits' NOTIFYs (the payload is a commit's last change id:
-                        # one already sent needs no query), or after poll_s anyway; `stop` is
-                        # looked at every second meanwhile.
+                        if not armed:
+                            conn.execute(sql("arm_sealer"), {"armed": True})
+                            armed = True
+                            # A writer that read the flag just before it went up sends no
+                            # NOTIFY: look again a moment later, and a while later still.
+                            if self._looked_after_arming(conn, stop):
+                                continue
+                        # Woken by a writer (lake_seal) or another sealer (lake_changes, the
+                        # payload its last change id: one already sent needs no look), or after
+                        # poll_s anyway; `stop` is looked at every second meanwhile.
                         notes = self._wait(conn, stop)
-                        look = not notes or any(
-                            not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes
-                        )
+                        look = not notes or self._news(notes)
+                    # Stopped: writers need not wake this bridge any more.
+                    conn.execute(sql("arm_sealer"), {"armed": False})
             # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
             # when no node of the cluster answers or the slots it sees are not all served.
             except (
@@ -235,10 +260,42 @@ class Bridge:
                 return notes
         return []
 
+    def _looked_after_arming(
+        self, conn: psycopg.Connection[dict[str, Any]], stop: threading.Event
+    ) -> bool:
+        """Look again ARM_LOOKS_S after raising the flag, for commits of transactions that
+        read it before; True as soon as there is work."""
+        for wait in ARM_LOOKS_S:
+            notes = list(conn.notifies(timeout=wait, stop_after=1))
+            if stop.is_set() or self._news(notes) or self.drain(conn):
+                return True
+        return False
+
+    def _news(self, notes: Sequence[psycopg.Notify]) -> bool:
+        """Whether notifications may bring work: a writer's (lake_seal, no payload) or a seal's
+        beyond the cursor (lake_changes; this bridge's own seals send them too)."""
+        return any(not n.payload.isdigit() or int(n.payload) > self.cursor for n in notes)
+
+    def _until_idle(self, conn: psycopg.Connection[dict[str, Any]], stop: threading.Event) -> None:
+        """Seal and forward while changes keep coming, looking every busy_poll_s, until
+        idle_after_s pass without any."""
+        quiet_since = time.monotonic()
+        while not stop.is_set() and time.monotonic() - quiet_since < self.idle_after_s:
+            if self.drain(conn):
+                quiet_since = time.monotonic()
+                if isinstance(self.client, RedisCluster):
+                    self.watch_masters(self.client)
+            list(conn.notifies(timeout=self.busy_poll_s, stop_after=1))
+
     def drain(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
-        """Forward every change after the cursor; returns how many."""
+        """Seal what has committed, then forward every change after the cursor; returns how
+        many."""
         done = 0
         while True:
+            sealed = conn.execute(sql("seal")).fetchone()
+            last = sealed["last_change_id"] if sealed else None
+            if done == 0 and last is not None and last <= self.cursor:
+                return 0  # nothing new (NULL: another sealer runs; look anyway)
             with conn.cursor() as cur:
                 # The rows' JSON goes into the messages as the server wrote it, not parsed and
                 # written again (most of the bridge's time per change when it was).

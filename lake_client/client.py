@@ -219,11 +219,14 @@ class Lake:
         return self._query("pii_findings", {"dataset": dataset, "limit": limit})
 
     def verify_audit_chain(self) -> Row:
-        """ok, entries, first_bad_id, problem (see lake.verify_audit_chain)."""
+        """ok, entries, first_bad_id, problem, pending, pending_age (see
+        lake.verify_audit_chain), after sealing what has committed."""
+        self._query("seal")
         return self._query("verify_audit_chain")[0]
 
     def audit_log(self, limit: int = 50, action: str | None = None) -> list[Row]:
-        """The newest audit entries first."""
+        """The newest audit entries first (sealing what has committed first)."""
+        self._query("seal")
         return self._query("audit_log", {"limit": limit, "action": action})
 
     # -- datasets ---------------------------------------------------------------------------
@@ -248,7 +251,9 @@ class Lake:
     def changes(self, since: int = 0, limit: int = 1000) -> list[Row]:
         """Committed changes to user data after the change id `since`, oldest first, at most
         `limit` (lake.data_changes: op c/u/d/t, before, after, source, ts_ms). Ids follow commit
-        order, so keeping the last id seen as a cursor reads every change exactly once."""
+        order, so keeping the last id seen as a cursor reads every change exactly once. Seals what
+        has committed first (lake.seal), so a reader never waits for the bridge or the job."""
+        self._query("seal")
         return self._query("changes", {"since": since, "limit": limit})
 
     # -- jobs (administrators) ---------------------------------------------------------------

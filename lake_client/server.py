@@ -4,8 +4,9 @@
 ``GET /health/ready``  200 when PostgreSQL answers within 2 s and Redis within 1 s; 503 otherwise,
                        with what failed. JSON either way.
 ``GET /metrics``       Prometheus text format: the lake's jobs (last outcome, failures in 24 h),
-                       the quarantine by status, batch totals and partitions by tier, read from the
-                       database at scrape time; ``lake_database_up`` is 0 when it cannot be read.
+                       the quarantine by status, batch totals and partitions by tier, the bridges'
+                       lag and the sealer's backlog, read from the database at scrape time;
+                       ``lake_database_up`` is 0 when it cannot be read.
 
 The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
 so the server connects as an administrator (the embedded cluster's superuser by default, or a
@@ -162,6 +163,21 @@ class LakeCollector(Collector):
             lag_s.add_metric([name], age)
             advanced.add_metric([name], at)
         yield from (lag, lag_s, advanced)
+
+        pending = GaugeMetricFamily(
+            "lake_seal_pending",
+            "committed audit entries and changes waiting for the sealer (lake.seal())",
+            labels=["log"],
+        )
+        pending_s = GaugeMetricFamily(
+            "lake_seal_pending_age_seconds",
+            "age of the oldest of them (0 when none): the sealer's delay",
+            labels=["log"],
+        )
+        for log, n, age in conn.execute(sql("metrics_seal")):
+            pending.add_metric([log], n)
+            pending_s.add_metric([log], age)
+        yield from (pending, pending_s)
 
 
 def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:

@@ -61,6 +61,19 @@ def point(minutes_ago: int, lat: float = 1.0) -> dict[str, object]:
     return {"ts": ts, "lat": lat, "lon": 2.0}
 
 
+def seal(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Run the sealer (lake.seal()): what has committed joins the audit chain and the change log.
+    Writers only append to the pending tables; tests that read those logs seal first, as the
+    bridge, Lake.changes and the seal job do. Another sealer running (a bridge) makes it return at
+    once without sealing: it tries again until it sealed itself, so everything committed before
+    the call is sealed after it."""
+    while True:
+        row = conn.execute("SELECT audit_entries FROM lake.seal()").fetchone()
+        if row is not None and row[0] is not None:
+            return
+        time.sleep(0.01)
+
+
 def _source_hash() -> str:
     """Changes whenever anything that shapes the schema changes."""
     root = CHECKOUT

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import APP_ROLE
+from tests.conftest import APP_ROLE, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -20,6 +20,7 @@ POINT = (
 
 
 def verify(conn: Conn) -> tuple[object, ...]:
+    seal(conn)
     row = conn.execute("SELECT ok, entries, first_bad_id, problem FROM lake.verify_audit_chain()")
     result = row.fetchone()
     assert result is not None
@@ -27,6 +28,7 @@ def verify(conn: Conn) -> tuple[object, ...]:
 
 
 def actions(conn: Conn) -> list[object]:
+    seal(conn)
     return [r[0] for r in conn.execute("SELECT action FROM lake.audit_log ORDER BY id")]
 
 
@@ -39,6 +41,7 @@ def test_changes_to_user_data_are_audited_before_and_after(conn: Conn, location_
     conn.execute("UPDATE user_data.location_history SET doc = doc || '{\"lat\": 3}'")
     conn.execute("DELETE FROM user_data.location_history WHERE id % 2 = 0")
     conn.execute("TRUNCATE user_data.location_history")
+    seal(conn)
     rows = conn.execute(
         "SELECT action, object, lake_user, (detail->>'rows')::int, jsonb_array_length(before),"
         " jsonb_array_length(after), before->0->'doc'->>'lat', after->0->'doc'->>'lat'"
@@ -110,10 +113,15 @@ def test_no_application_role_can_alter_the_log(conn: Conn, location_dataset: str
         "TRUNCATE lake.audit_log",
         "UPDATE lake_internal.audit_head SET last_id = 0",
         "SELECT lake_internal._audit('forged', 'x')",
+        "INSERT INTO lake.audit_pending (occurred_at, action, db_role, xact_id)"
+        " VALUES (now(), 'forged', 'x', pg_current_xact_id())",
+        "SELECT lake.seal()",
+        "SELECT lake.arm_sealer(true)",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
     conn.execute("RESET SESSION AUTHORIZATION")
+    seal(conn)
     # Not even its owner (or a superuser going through the table) may change an entry.
     for statement in (
         "UPDATE lake.audit_log SET action = 'x'",
@@ -149,6 +157,8 @@ def test_a_rolled_back_append_leaves_no_gap(conn: Conn, location_dataset: str):
     conn.execute("SELECT lake.create_user('ghost')")
     conn.rollback()
     conn.execute("SELECT lake.create_user('real')")
+    conn.commit()
+    seal(conn)
     conn.commit()
     assert [r[0] for r in conn.execute("SELECT id FROM lake.audit_log ORDER BY id")] == [1, 2]
     assert verify(conn)[0] is True
@@ -189,7 +199,9 @@ def test_an_open_transaction_does_not_hold_up_other_audited_work(db: str, conn: 
         slow.execute("SELECT lake.create_user('bob')")  # audited, transaction left open
         other.execute("SET lock_timeout = '2s'")
         other.execute("SELECT lake.create_user('carol')")  # would wait on a held chain lock
+        seal(conn)  # bob's entry is not committed: it waits for the next seal
         slow.commit()
+    seal(conn)
     rows = conn.execute("SELECT id, object FROM lake.audit_log ORDER BY id").fetchall()
     assert rows == [(1, "alice"), (2, "carol"), (3, "bob")]  # chained in commit order
     assert verify(conn)[0] is True
@@ -205,6 +217,7 @@ def test_months_past_365_days_are_dropped_and_the_chain_still_verifies(conn: Con
     assert conn.execute("SELECT lake.purge_audit_log(now() + interval '400 days')").fetchone() == (
         1,
     )
+    seal(conn)
     assert conn.execute("SELECT first_id, last_id FROM lake_internal.audit_head").fetchone() == (
         4,
         4,

@@ -30,7 +30,7 @@ from lake_client.cache import LakeCache
 from lake_client.config import Settings
 from lake_client.errors import BridgeError, LakeError, StreamError
 from lake_client.queries import sql
-from tests.conftest import point
+from tests.conftest import point, seal
 from tests.redis_cluster import LocalRedisCluster, free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -56,6 +56,7 @@ def roll_back_a_change(conn: Conn, user: str) -> None:
 
 
 def change_ids(conn: Conn, after: int = 0) -> list[int]:
+    seal(conn)
     return [
         int(str(r[0]))
         for r in conn.execute("SELECT id FROM lake.data_changes WHERE id > %s ORDER BY id", [after])
@@ -192,6 +193,7 @@ def test_entries_and_messages_carry_each_change_as_lake_changes_reads_it(
             [first],
         )
         conn.execute("DELETE FROM user_data.location_history WHERE id = %s", [second])
+    seal(conn)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         changes = cur.execute(sql("changes"), {"since": 0, "limit": 100}).fetchall()
     assert [c["op"] for c in changes] == ["c", "c", "u", "d"]

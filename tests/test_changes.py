@@ -5,6 +5,8 @@ purge_changes job keeps 7 days."""
 from __future__ import annotations
 
 import select
+import threading
+import time
 import uuid
 
 import psycopg
@@ -13,13 +15,14 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
-from tests.conftest import APP_ROLE, point
+from tests.conftest import APP_ROLE, point, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 DS = "location_history"
 
 
 def changes(conn: Conn) -> list[tuple[object, ...]]:
+    seal(conn)
     return conn.execute(
         "SELECT op, user_id, record_id, source->>'kind', before IS NOT NULL, after IS NOT NULL"
         " FROM lake.data_changes ORDER BY id"
@@ -93,6 +96,7 @@ def test_a_bulk_batch_is_one_event_and_sql_ingest_row_events(
         )
     lake.act_as("carol")
     lake.ingest(DS, [point(7), point(8)])
+    seal(conn)
     rows = conn.execute(
         "SELECT op, user_id, record_id IS NOT NULL, after->>'source', after->>'accepted',"
         " after->>'quarantined', source->>'kind' FROM lake.data_changes ORDER BY id"
@@ -123,20 +127,74 @@ def test_a_rolled_back_transaction_leaves_nothing(conn: Conn, location_dataset: 
 
 
 def test_ids_follow_commit_order(conn: Conn, db: str, location_dataset: str) -> None:
-    """The transaction that started first but commits last gets the larger ids."""
+    """The transaction that started first but commits after a seal gets the larger ids: each
+    seal takes what committed before it looked, so batches follow commit order. A transaction
+    still running when the sealer looks is not sealed, and holds up nothing."""
     with psycopg.connect(db) as first, psycopg.connect(db) as second:
         first.execute("SELECT lake.act_as('alice')")
         first.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
         second.execute("SELECT lake.act_as('bob')")
         second.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(6)])])
         second.commit()
+        assert [r[1] for r in changes(conn)] == ["bob"]
         first.commit()
     assert [r[1] for r in changes(conn)] == ["bob", "alice"]
+
+
+def test_a_row_changed_by_two_transactions_in_one_batch_keeps_their_order(
+    conn: Conn, db: str, location_dataset: str
+) -> None:
+    """Within a batch changes are numbered in the order they were captured: a transaction that
+    waited for another's row lock captured its change of that row after the other's, even if it
+    began first."""
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('alice')")
+        conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    seal(conn)
+    row = conn.execute("SELECT id FROM user_data.location_history").fetchone()
+    assert row is not None
+    update = "UPDATE user_data.location_history SET doc = doc || %s WHERE id = %s"
+    failed: list[BaseException] = []
+    with psycopg.connect(db) as early, psycopg.connect(db) as late:
+        early.execute("SELECT lake.act_as('alice')")
+        early.execute(
+            "INSERT INTO user_data.location_history (ts, doc) VALUES (now(), %s)",
+            [Jsonb(point(9))],
+        )  # early is first to capture a change, in another statement
+        late.execute("SELECT lake.act_as('alice')")
+        late.execute(update, [Jsonb({"lat": 2}), row[0]])
+
+        def wait_and_update() -> None:
+            try:
+                early.execute(update, [Jsonb({"lat": 3}), row[0]])  # waits for late's lock
+            except BaseException as exc:  # reported below
+                failed.append(exc)
+
+        waiter = threading.Thread(target=wait_and_update)
+        waiter.start()
+        pid = early.info.backend_pid
+        for _ in range(3000):  # until early waits on the lock (or has failed)
+            waiting = conn.execute(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+            if failed or (waiting is not None and waiting[0]):
+                break
+            time.sleep(0.01)
+        late.commit()
+        waiter.join()
+        early.commit()
+    assert failed == []
+    seal(conn)  # one batch for both
+    lats = conn.execute(
+        "SELECT after->'doc'->>'lat' FROM lake.data_changes WHERE op = 'u' ORDER BY id"
+    ).fetchall()
+    assert lats == [("2",), ("3",)]
 
 
 def test_notify_wakes_readers_with_the_last_id_only(
     conn: Conn, db: str, location_dataset: str
 ) -> None:
+    """The sealer sends one NOTIFY lake_changes per batch it seals (writers send none)."""
     with psycopg.connect(db, autocommit=True) as listener:
         listener.execute("LISTEN lake_changes")
         with conn.transaction():
@@ -144,6 +202,7 @@ def test_notify_wakes_readers_with_the_last_id_only(
             conn.execute(
                 "SELECT lake.ingest('location_history', %s)", [Jsonb([point(5), point(6)])]
             )
+        seal(conn)
         select.select([listener.fileno()], [], [], 10)
         notes = list(listener.notifies(timeout=1, stop_after=1))
     last = conn.execute("SELECT max(id) FROM lake.data_changes").fetchone()
@@ -170,6 +229,7 @@ def test_changes_are_kept_seven_days(conn: Conn, location_dataset: str) -> None:
     with conn.transaction():
         conn.execute("SELECT lake.act_as('alice')")
         conn.execute("SELECT lake.ingest('location_history', %s)", [Jsonb([point(5)])])
+    seal(conn)
     conn.execute("CALL lake.run_maintenance('purge_changes', now() + interval '6 days')")
     assert conn.execute("SELECT count(*) FROM lake.data_changes").fetchone() == (1,)
     conn.execute("CALL lake.run_maintenance('purge_changes', now() + interval '8 days')")
@@ -220,7 +280,7 @@ def deferred_lake_constraints(conn: Conn) -> list[str]:
 
 def write_both_ways(conn: Conn, n: int) -> None:
     """A lake.ingest (row events, an audited batch) and a batch through the COPY inbox (its
-    change event is sealed by lake_internal._tg_batch_commit)."""
+    change event is written by lake_internal._tg_batch_commit)."""
     conn.execute("SELECT lake.ingest(%s, %s)", [DS, Jsonb([point(n)])])
     batch = uuid.uuid4()
     conn.execute("SELECT * FROM lake.begin_batch(%s, %s, %s)", [DS, batch, "0" * 64])
@@ -235,12 +295,11 @@ def write_both_ways(conn: Conn, n: int) -> None:
 def test_the_commit_time_triggers_refuse_to_run_early(
     conn: Conn, db: str, location_dataset: str, when: str
 ) -> None:
-    """Made IMMEDIATE by SET CONSTRAINTS (ALL, or the lake's commit-time triggers by name,
-    before or after writing), the seals would take the lake's commit lock and hold it while
-    the client keeps its transaction open, stalling every other writer's COMMIT, and batches
-    would be audited and captured before their counts are final. Every such transaction fails
-    with LK051 instead, and while the client still has control the lock stays free. Without
-    SET CONSTRAINTS the same writes commit as usual."""
+    """Made IMMEDIATE by SET CONSTRAINTS (ALL, or the lake's commit-time trigger by name,
+    before or after writing), the batch trigger would audit and capture batches before their
+    counts are final. Every such transaction fails with LK051 instead. No writer ever takes the
+    chain's head (only the sealer does), so it stays free meanwhile. Without SET CONSTRAINTS the
+    same writes commit as usual."""
     # One name for all (lake_internal._require_commit probes it): no other name escapes the probe.
     assert deferred_lake_constraints(conn) == ["at_commit"]
     conn.execute("SELECT lake.create_user('alice')")

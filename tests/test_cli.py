@@ -182,6 +182,7 @@ def test_users_keys_and_audit_commands(db: str, dataset: str):
     assert "audit chain intact" in verified.stdout
     assert "auth.failure" in lake("audit", "tail", "--action", "auth.failure", dsn=db).stdout
     with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("SELECT lake.seal()")
         conn.execute("ALTER TABLE lake.audit_log DISABLE TRIGGER USER")
         conn.execute("UPDATE lake.audit_log SET object = 'mallory' WHERE id = 2")
     broken = lake("audit", "verify", dsn=db, check=False)

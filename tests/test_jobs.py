@@ -18,7 +18,7 @@ from lake_client import migrate
 from lake_client.client import Lake
 from lake_client.config import Settings
 from lake_client.errors import JobError
-from tests.conftest import ADMIN_ROLE, APP_ROLE
+from tests.conftest import ADMIN_ROLE, APP_ROLE, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
@@ -63,7 +63,7 @@ def test_every_job_runs_and_is_recorded(conn: Conn, location_dataset: str) -> No
     # Not the cron database: nothing is scheduled here, and the view says so.
     assert {(j[0], j[2]) for j in jobs} == {(j[0], False) for j in jobs}
     assert {j[0]: j[3] for j in jobs if j[1] == "procedure"} == dict.fromkeys(PROCEDURE_JOBS, "ok")
-    assert {j[0] for j in jobs if j[1] == "statement"} == {"vacuum", "reindex"}
+    assert {j[0] for j in jobs if j[1] == "statement"} == {"seal", "vacuum", "reindex"}
 
 
 def month_partitions(conn: Conn, dataset: str) -> int:
@@ -142,6 +142,7 @@ def test_quarantine_review_expires_and_keeps(conn: Conn, location_dataset: str) 
         "SELECT pending_review, expired_review FROM lake.quality_report"
     ).fetchone()
     assert report == (1, 1)
+    seal(conn)
     audit = conn.execute(
         "SELECT object, detail->>'items' FROM lake.audit_log WHERE action = 'quarantine.expire'"
     ).fetchall()

@@ -9,7 +9,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
-from tests.conftest import APP_ROLE, AUDITOR_ROLE, PII_READER_ROLE
+from tests.conftest import APP_ROLE, AUDITOR_ROLE, PII_READER_ROLE, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 TS = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -111,6 +111,7 @@ def test_pii_readers_see_their_own_records_in_clear_and_are_audited(db, conn, co
         "SELECT id, user_id, doc->>'email' FROM lake.pii_reveal('contacts', %s)", [both]
     ).fetchall()
     assert rows == [(ids["alice"], "alice", "alice@ex.org")]  # bob's record is left out
+    seal(conn)
     entry = conn.execute(
         "SELECT db_role, lake_user, detail->'ids' FROM lake.audit_log WHERE action = 'pii.decrypt'"
     ).fetchall()
@@ -192,6 +193,7 @@ def test_quarantined_records_keep_pii_fields_sealed(conn, contacts, as_role):
     assert conn.execute("SELECT doc->>'email' FROM user_data.contacts").fetchone() == (
         "g***@example.org",
     )
+    seal(conn)
     audit = conn.execute(
         "SELECT before->>'email', after->>'email' FROM lake.audit_log"
         " WHERE action = 'quarantine.release'"

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
-from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database
+from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -247,6 +247,7 @@ def test_retention_archives_and_drops_whole_months_only(conn: Conn, steps: str, 
     assert manifest["row_count"] == 1 and manifest["sha256"] == sha
     assert manifest["month"] == month and manifest["dataset"] == steps
     assert [c["name"] for c in manifest["columns"]][:3] == ["id", "user_id", "ts"]
+    seal(conn)
     assert (
         scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'retention.drop'")
         == expired
@@ -342,6 +343,7 @@ def test_a_locked_table_and_a_damaged_archive_drop_nothing(
     # The other dataset went its way.
     assert report["datasets"]["other"]["rows_dropped"] == 1
     assert scalar(conn, "SELECT count(*) FROM user_data.other") == 0
+    seal(conn)
     assert (
         scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'retention.lock_timeout'")
         == 1
@@ -362,6 +364,7 @@ def test_a_locked_table_and_a_damaged_archive_drop_nothing(
     assert conn.execute(
         "SELECT status, error IS NOT NULL FROM lake.archives WHERE dataset = 'steps'"
     ).fetchall() == [("failed", True)]
+    seal(conn)
     assert (
         scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'retention.verify_failed'")
         == 1
@@ -407,6 +410,7 @@ def test_archives_are_purged_after_archive_retention(conn: Conn, steps: str):
     assert conn.execute("SELECT status, purged_at IS NOT NULL FROM lake.archives").fetchall() == [
         ("purged", True)
     ]
+    seal(conn)
     assert scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'archive.purge'") == 1
     with raises_lake("LK062"):
         conn.execute(f"SELECT lake.restore_partition('steps', {STRADDLING} - interval '20 days')")
@@ -438,6 +442,7 @@ def test_settings_are_checked_audited_and_for_administrators(conn: Conn, as_role
         with raises_lake("LK060"):
             conn.execute("SELECT lake.set_setting(%s, %s)", [key, value])
     conn.execute("SELECT lake.set_setting('restore_hold', '2 days')")
+    seal(conn)
     assert scalar(
         conn,
         "SELECT detail FROM lake.audit_log"

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.client import Lake
 from lake_client.errors import LakeError
-from tests.conftest import ADMIN_ROLE, APP_ROLE, point, wait_for_older_transactions
+from tests.conftest import ADMIN_ROLE, APP_ROLE, point, seal, wait_for_older_transactions
 
 Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
@@ -127,6 +127,7 @@ def test_rollback_restores_the_checkpoint_row_for_row(loaded: Conn, lake: Lake):
     assert conn.execute(
         "SELECT label FROM lake.checkpoints WHERE id = %s", [before]
     ).fetchone() == (f"before rollback to #{cp}",)
+    seal(conn)
     audit = conn.execute(
         "SELECT action, (detail->>'rows')::int, jsonb_array_length(after) FROM lake.audit_log"
         " WHERE id > (SELECT max(id) FROM lake.audit_log WHERE action = 'checkpoint.create'"
@@ -298,6 +299,7 @@ def test_purge_drops_old_checkpoints_and_the_undo_rows_nobody_needs(loaded: Conn
     wait_for_older_transactions(conn)
     assert conn.execute(purge, [now[0] + timedelta(hours=49)]).fetchone() == (2, 3)
     assert conn.execute("SELECT count(*) FROM lake_internal.row_undo").fetchone() == (0,)
+    seal(conn)
     assert conn.execute(
         "SELECT detail->>'checkpoints' FROM lake.audit_log WHERE action = 'checkpoint.purge'"
         " ORDER BY id"

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
 from lake_client.server import make_server
-from tests.conftest import point
+from tests.conftest import point, seal
 from tests.redis_cluster import free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -131,6 +131,15 @@ def test_metrics_show_how_far_each_bridge_lags(
                 "SELECT lake.ingest('location_history', %s)",
                 [Jsonb([point(i + 1)])],
             )
+    _, text = get(base + "/metrics")  # committed, not yet sealed: the sealer's backlog
+    assert 'lake_seal_pending{log="changes"} 3.0' in text
+    audit = [ln for ln in text.splitlines() if ln.startswith('lake_seal_pending{log="audit"}')]
+    assert len(audit) == 1 and float(audit[0].split()[-1]) >= 3  # the batches, act_as, ...
+    seal(conn)
+    _, text = get(base + "/metrics")
+    assert 'lake_seal_pending{log="changes"} 0.0' in text
+    assert 'lake_seal_pending{log="audit"} 0.0' in text
+    assert 'lake_seal_pending_age_seconds{log="audit"} 0.0' in text
     last = conn.execute("SELECT max(id) FROM lake.data_changes").fetchone()
     assert last is not None
     conn.execute("SELECT lake.bridge_advance('current', %s)", [last[0]])

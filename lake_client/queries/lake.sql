@@ -214,6 +214,17 @@ SELECT c.name,
        extract(epoch FROM c.updated_at)::float8
   FROM lake.bridge_cursors AS c
 
+-- name: seal
+-- The sealer (one at a time; a second caller gets NULLs at once): committed audit entries into
+-- the chain, committed changes into lake.data_changes.
+SELECT audit_entries, changes, last_change_id FROM lake.seal()
+
+-- name: arm_sealer
+SELECT lake.arm_sealer(%(armed)s)
+
+-- name: metrics_seal
+SELECT log, pending, oldest_age_s FROM lake.seal_backlog()
+
 -- name: changes
 SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_id, op, before,
        after, source, ts_ms

@@ -1,7 +1,7 @@
 -- Record an audit entry. Who and how come from the session: the login role, the lake user and
 -- acting service (lake_internal._identity()), the client address and application name, and when it
--- happened. The entry waits in lake.audit_pending and joins the hash chain when the transaction
--- commits (lake_internal._tg_audit_seal); it vanishes with a rollback.
+-- happened. The entry waits in lake.audit_pending and joins the hash chain after the transaction
+-- commits (the sealer, lake.seal()); it vanishes with a rollback. Locks nothing shared.
 CREATE FUNCTION lake_internal._audit(
     p_action text,
     p_object text,

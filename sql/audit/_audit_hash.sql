@@ -1,7 +1,7 @@
 -- The hash of an audit entry: SHA-256 of the previous entry's hash followed by the entry's
 -- fields as a JSON array (jsonb's text form is canonical; the time as microseconds since the
 -- Unix epoch, so no time zone setting changes it). The one definition used to append
--- (lake_internal._tg_audit_seal) and to verify (lake.verify_audit_chain).
+-- (lake_internal._seal_audit) and to verify (lake.verify_audit_chain).
 CREATE FUNCTION lake_internal._audit_hash(e lake.audit_log)
 RETURNS bytea
 LANGUAGE plpgsql

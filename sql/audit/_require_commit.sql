@@ -1,13 +1,12 @@
--- Called by the seals (lake_internal._tg_audit_seal, lake_internal._seal_changes) before they take
--- the lake's commit lock, the row of lake_internal.audit_head, which they hold until the
--- transaction ends: refuses unless the transaction is committing. The lake's commit-time triggers
--- are deferred constraint triggers, and SET CONSTRAINTS ... IMMEDIATE, which any session may run,
--- would make them run at the end of a statement: the client could then stall every other writer's
--- COMMIT for as long as it liked, and batches would be recorded before their counts are final. No
--- SQL function tells commit from statement end; the mode does: every commit-time trigger of the
--- lake is named at_commit, and so is a probe trigger that runs at once exactly when they are
--- IMMEDIATE (SET CONSTRAINTS sets every constraint of a name in the schema alike). Only deferred
--- triggers run at commit, and every writing transaction reaches the audit seal at commit.
+-- Called by lake_internal._tg_batch_commit before it records a batch: refuses unless the
+-- transaction is committing. It is a deferred constraint trigger, and SET CONSTRAINTS ...
+-- IMMEDIATE, which any session may run, would make it run at the end of a statement, recording
+-- the batch (its audit entry, its change event) before its counts are final. No SQL function tells
+-- commit from statement end; the mode does: every commit-time trigger of the lake is named
+-- at_commit, and so is a probe trigger that runs at once exactly when they are IMMEDIATE (SET
+-- CONSTRAINTS sets every constraint of a name in the schema alike). Only deferred triggers run at
+-- commit. (The probe locks nothing shared: lake.seal_probe holds one row per committing
+-- transaction, keyed by its own id.)
 CREATE FUNCTION lake_internal._require_commit()
 RETURNS void
 LANGUAGE plpgsql
@@ -27,8 +26,7 @@ BEGIN
             MESSAGE = 'the lake''s commit-time triggers (at_commit) must stay deferred',
             HINT = 'Do not make them IMMEDIATE: name your own constraints in SET CONSTRAINTS'
                    ' rather than ALL, or SET CONSTRAINTS ALL DEFERRED before writing to the lake.'
-                   ' Run early, they would hold the lake''s commit lock until your transaction'
-                   ' ends, and record batches before their counts are final.';
+                   ' Run early, they would record batches before their counts are final.';
     END IF;
 END
 $$;

@@ -1,7 +1,7 @@
 -- The head of the audit log's hash chain: the last entry's id, hash and time.
--- lake_internal._tg_audit_seal() locks this one row to append at commit, so appends are serialised
--- until their commit ends and the chain stays linear (ids without gaps, each entry linked to the
--- one before) under concurrent writers; a rolled-back transaction leaves no trace. first_id is the
+-- Only the sealer (lake_internal._seal_audit, one at a time) moves it, after the writers' commits,
+-- so the chain stays linear (ids without gaps, each entry linked to the one before) and no writer
+-- ever locks it; a rolled-back transaction leaves no trace. first_id is the
 -- oldest id that must still exist (lake.purge_audit_log advances it when it drops old months).
 CREATE TABLE lake_internal.audit_head (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),

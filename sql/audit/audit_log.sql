@@ -1,13 +1,13 @@
 -- The audit log: who (database role, lake user, acting service, client address), when and what, for
 -- ingest batches, changes to user data (before and after), quarantine decisions, authentication,
--- act_as, key and user changes and administration. Entries join it when their transaction commits
--- (lake.audit_pending). Monthly partitions (made on demand), kept 365 days. Append-only: no
+-- act_as, key and user changes and administration. Entries join it after their transaction commits
+-- (lake.audit_pending, chained by lake.seal()). Monthly partitions (made on demand), kept 365 days. Append-only: no
 -- application role may write it, and a trigger refuses UPDATE and DELETE even to its owner.
 -- Tamper-evident: hash = SHA-256 of prev_hash and the entry (lake_internal._audit_hash);
 -- lake.verify_audit_chain() checks every link.
 CREATE TABLE lake.audit_log (
     id           bigint NOT NULL,
-    -- When the entry joined the chain (its transaction's commit): ids and times rise together,
+    -- When the entry joined the chain (sealed, after its commit): ids and times rise together,
     -- so each month holds a run of ids and retention can drop months from the start.
     at           timestamptz NOT NULL,
     -- When it happened (the statement or call inside the transaction).

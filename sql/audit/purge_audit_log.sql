@@ -1,7 +1,7 @@
 -- Drop the audit log's months that lie wholly more than 365 days before now (default: now),
 -- and advance the chain's first_id past them, so lake.verify_audit_chain() checks from the
 -- oldest entry kept. Dropping, not deleting: the append-only guard stays intact. Takes the
--- chain's lock, so no commit appends meanwhile. Returns how many months were dropped. The
+-- chain's lock, so no seal appends meanwhile. Returns how many months were dropped. The
 -- lifecycle jobs call it; administrators may.
 CREATE FUNCTION lake.purge_audit_log(now timestamptz DEFAULT now())
 RETURNS integer

@@ -1,38 +1,43 @@
--- Move this transaction's pending changes into lake.data_changes, numbered in order, and wake the
--- readers. Called at commit (deferred triggers). Takes the lock of the audit chain's head
--- (lake_internal.audit_head), held until the transaction ends: the next committing transaction
--- numbers its changes only after this one is visible, so ids follow commit order and a reader never
--- sees id n + 1 before n. One lock for both logs, so they cannot deadlock on each other.
+-- Move the committed changes waiting in lake_internal.change_pending into lake.data_changes:
+-- called only by lake.seal(), which runs one sealer at a time. One statement, so one snapshot: the
+-- batch is every change committed before it looked (running transactions' changes are invisible
+-- and wait for the next seal; a rolled-back transaction's never commit). Batches follow one another
+-- in commit order, and within a batch changes are numbered in seq order: a transaction that waited
+-- for another's row lock captured its change of that row after the other's. Ids continue
+-- lake_internal.change_head without a gap and appear when the sealer commits, all at once, so a
+-- reader never sees id n + 1 before n. Returns the last id given (NULL when there was nothing).
 CREATE FUNCTION lake_internal._seal_changes()
-RETURNS integer
+RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_n    integer;
+    v_head bigint;
     v_last bigint;
     v_lsn  pg_lsn;
 BEGIN
-    IF NOT EXISTS (SELECT FROM lake_internal.change_pending WHERE xact_id = pg_current_xact_id()) THEN
-        RETURN 0;
+    IF NOT EXISTS (SELECT FROM lake_internal.change_pending) THEN
+        RETURN NULL;  -- an idle poll writes nothing (no transaction id, no WAL)
     END IF;
-    PERFORM lake_internal._require_commit();  -- not early: the lock is held until the transaction ends
-    PERFORM FROM lake_internal.audit_head FOR UPDATE;
+    SELECT last_id INTO STRICT v_head FROM lake_internal.change_head FOR UPDATE;
     v_lsn := pg_current_wal_insert_lsn();
     WITH moved AS (
-        DELETE FROM lake_internal.change_pending WHERE xact_id = pg_current_xact_id() RETURNING *),
+        DELETE FROM lake_internal.change_pending RETURNING *),
     ins AS (
         INSERT INTO lake.data_changes
-               (xact_id, lsn, dataset, user_id, record_id, op, before, after, source, ts_ms)
-        SELECT m.xact_id, v_lsn, m.dataset, m.user_id, m.record_id, m.op, m.before, m.after,
+               (id, xact_id, lsn, dataset, user_id, record_id, op, before, after, source, ts_ms)
+        SELECT v_head + row_number() OVER (ORDER BY m.seq), m.xact_id, v_lsn, m.dataset,
+               m.user_id, m.record_id, m.op, m.before, m.after,
                m.source || jsonb_build_object('lsn', v_lsn::text),
                (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-          FROM (SELECT * FROM moved ORDER BY seq) AS m
+          FROM moved AS m
         RETURNING id)
-    SELECT count(*), max(id) INTO v_n, v_last FROM ins;
-    PERFORM pg_notify('lake_changes', v_last::text);
-    RETURN v_n;
+    SELECT max(id) INTO v_last FROM ins;
+    IF v_last IS NOT NULL THEN
+        UPDATE lake_internal.change_head SET last_id = v_last;
+    END IF;
+    RETURN v_last;
 END
 $$;
 ALTER FUNCTION lake_internal._seal_changes() OWNER TO lake_owner;

@@ -1,9 +1,9 @@
 -- AFTER INSERT / UPDATE / DELETE / TRUNCATE statement triggers (write_changes_*) of every user_data
--- table: the statement's row changes, set-based, into lake_internal.change_pending, sealed into
--- lake.data_changes at commit. Named to fire after the validation triggers, so an INSERT records
--- only the rows that stayed (not those moved to the quarantine), and the quarantine's own deletes
--- (inside those triggers) are not changes anyone made. A rollback's deletes and re-inserts are
--- recorded like any others.
+-- table: the statement's row changes, set-based, into lake_internal.change_pending, numbered into
+-- lake.data_changes after commit by lake.seal(). Named to fire after the validation triggers, so
+-- an INSERT records only the rows that stayed (not those moved to the quarantine), and the
+-- quarantine's own deletes (inside those triggers) are not changes anyone made. A rollback's
+-- deletes and re-inserts are recorded like any others.
 CREATE FUNCTION lake_internal._tg_capture()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -55,7 +55,7 @@ BEGIN
     END CASE;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     IF v_n > 0 THEN
-        INSERT INTO lake.change_xacts DEFAULT VALUES ON CONFLICT DO NOTHING;
+        PERFORM lake_internal._wake_sealer();
     END IF;
     RETURN NULL;
 END

@@ -1,6 +1,6 @@
 -- Deferred constraint trigger of lake.batches: when a transaction that opened batches commits,
 -- one audit entry per batch with its final counts; and a batch of the COPY inbox (source
--- 'client', lake_client) that stored rows becomes one change event, sealed at once: that path
+-- 'client', lake_client) that stored rows becomes one pending change event: that path
 -- writes partitions directly, set-based, so it has no row events. Whatever goes through
 -- user_data.<dataset> (plain INSERT, lake.ingest, releases from the quarantine, rollbacks) is
 -- recorded row by row by lake_internal._tg_capture instead.
@@ -13,6 +13,7 @@ AS $$
 DECLARE
     b lake.batches;
 BEGIN
+    PERFORM lake_internal._require_commit();  -- not early: the counts are final only at commit
     SELECT * INTO b FROM lake.batches WHERE id = NEW.id;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -32,7 +33,7 @@ BEGIN
                 lake_internal._change_source('user_data', b.dataset,
                                     (extract(epoch FROM b.created_at) * 1000)::bigint, 'batch')
                     || jsonb_build_object('batch_id', b.id));
-        PERFORM lake_internal._seal_changes();  -- the transaction's seal may have run already
+        PERFORM lake_internal._wake_sealer();
     END IF;
     RETURN NULL;
 END

@@ -97,8 +97,12 @@ SELECT is_empty($$
      CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS p(privilege_type)
      WHERE r.rolname IN ('lake_app', 'lake_service', 'lake_admin', 'lake_auditor')
        AND (has_table_privilege(r.rolname, 'lake.audit_log', p.privilege_type)
-            OR has_table_privilege(r.rolname, 'lake_internal.audit_head', p.privilege_type))$$,
-    'no application role may write the audit log or its chain head');
+            OR has_table_privilege(r.rolname, 'lake_internal.audit_head', p.privilege_type)
+            OR has_table_privilege(r.rolname, 'lake.audit_pending', p.privilege_type)
+            OR has_table_privilege(r.rolname, 'lake_internal.change_pending', p.privilege_type)
+            OR has_table_privilege(r.rolname, 'lake_internal.change_head', p.privilege_type)
+            OR has_table_privilege(r.rolname, 'lake_internal.sealer_wakeup', p.privilege_type))$$,
+    'no application role may write the audit log, the change log''s machinery or the heads');
 SELECT ok(NOT has_table_privilege('lake_auditor', 'user_data.tap_points', 'SELECT')
           AND has_table_privilege('lake_auditor', 'lake.audit_log', 'SELECT'),
           'auditors read the audit log, not user data');
