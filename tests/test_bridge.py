@@ -269,7 +269,7 @@ def test_large_changes_go_in_bounded_batches_and_without_their_rows(
     ids = change_ids(conn)
     assert len(ids) == 6
     batches: list[list[int]] = []
-    running = start(  # after the commits: one backlog
+    start(  # after the commits: one backlog
         client,
         name,
         name,

@@ -2,7 +2,7 @@
 -- and waits on LISTEN lake_seal, so the next writer sends a NOTIFY; cleared (false) when it is
 -- woken and busy, so writers send none. Writes only when the flag changes. The flag remembers the
 -- session that raised it: lake.seal() lowers it when that session is gone.
-CREATE FUNCTION lake.arm_sealer(p_armed boolean)
+CREATE FUNCTION lake.arm_sealer(armed boolean)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
@@ -10,9 +10,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE lake_internal.sealer_wakeup
-       SET armed = p_armed, pid = CASE WHEN p_armed THEN pg_backend_pid() END
-     WHERE armed IS DISTINCT FROM p_armed OR (p_armed AND pid IS DISTINCT FROM pg_backend_pid());
+    UPDATE lake_internal.sealer_wakeup AS w
+       SET armed = arm_sealer.armed,
+           pid = CASE WHEN arm_sealer.armed THEN pg_backend_pid() END
+     WHERE w.armed IS DISTINCT FROM arm_sealer.armed
+        OR (arm_sealer.armed AND w.pid IS DISTINCT FROM pg_backend_pid());
 END
 $$;
 ALTER FUNCTION lake.arm_sealer(boolean) OWNER TO lake_owner;
