@@ -137,7 +137,7 @@ def read_manifest(path: str | os.PathLike[str], *, verify: bool = True) -> dict[
                     h = hashlib.sha256()
                     lines = 0
                     with archive.open(name) as f:
-                        for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                        while chunk := f.read(1 << 20):
                             h.update(chunk)
                             lines += chunk.count(b"\n")
                     if (lines, h.hexdigest()) != (entry["lines"], entry["sha256"]):

@@ -35,6 +35,7 @@ PUBLIC_API = {
     "current_user_id",
     "end_batch",
     "ensure_partitions",
+    "export_user",
     "has_scope",
     "ingest",
     "ingest_raw",

@@ -23,10 +23,14 @@ from psycopg.types.json import Jsonb
 from lake_client.client import Lake
 from lake_client.errors import InputError, LakeError
 from lake_client.export import read_manifest, records, reingest
+from tests import test_retention
 from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database
-from tests.test_retention import AHEAD, OLDEST, archive_dir, retention, scalar  # noqa: F401
+from tests.test_retention import AHEAD, OLDEST, retention, scalar
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
+archive_dir = test_retention.archive_dir
 
 STEPS = {
     "type": "object",
@@ -79,7 +83,7 @@ def fill(conn: Conn, *, archived: bool) -> None:
     """alice and bob, each with records in both datasets, a quarantined item and PII findings;
     with `archived`, each also has a record in the oldest month, which retention archives."""
     now = "to_char(now() - interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-    old = f"to_char({OLDEST}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    old = f'to_char({OLDEST}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
     for user in ("alice", "bob"):
         docs = [step(now, 1, f"{user}.one@example.com"), step(now, 2, f"{user}.two@example.com")]
         if archived:
@@ -156,7 +160,8 @@ def test_export_holds_everything_about_the_person_and_nothing_else(
         "alice.one@example.com",
         "alice.two@example.com",
     ]
-    live_ids = {r[0] for r in conn.execute("SELECT id FROM user_data.steps WHERE user_id = 'alice'")}
+    live = conn.execute("SELECT id FROM user_data.steps WHERE user_id = 'alice'").fetchall()
+    live_ids = {r[0] for r in live}
     assert {r["id"] for r in steps if not r["archived"]} == live_ids
     assert len(lines(files["records/places.jsonl"])) == 2
     assert lines(files["profile.jsonl"])[0]["id"] == "alice"
@@ -213,7 +218,7 @@ def test_a_damaged_export_is_refused(conn: Conn, db: str, tmp_path: Path):
     with zipfile.ZipFile(target, "w") as z:
         for name, data in files.items():
             z.writestr(name, data)
-    with pytest.raises(InputError, match="records/steps.jsonl does not match the manifest"):
+    with pytest.raises(InputError, match=r"records/steps\.jsonl does not match the manifest"):
         read_manifest(target)
 
 
