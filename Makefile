@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-governance bench-retention bench-bridge lint psql clean
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-governance bench-retention bench-bridge bench-export lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-retention: migrate  ## retention: drop time of a 10 k and a 1 M row month,
 
 bench-bridge: migrate  ## change latency commit -> bridge -> Redis subscriber, beside raw NOTIFY
 	@$(BIN)/python bench/bridge.py
+
+bench-export: migrate  ## a person's export of 1 000 000 records: records/s, ratio to COPY TO STDOUT
+	@$(BIN)/python bench/export.py
 
 lint: venv  ## ruff, mypy and pgspot
 	@$(BIN)/ruff check .
