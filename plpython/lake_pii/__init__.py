@@ -138,9 +138,19 @@ _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _TIME_WORDS = frozenset({"ts", "time", "timestamp", "date", "datetime", "epoch", "millis"})
 
 
-def _time_key(key: str) -> bool:
-    words = [w.lower() for w in _KEY_WORDS.findall(key)]
-    return bool(words) and (not _TIME_WORDS.isdisjoint(words) or words[-1] == "at")
+_TIME_KEYS: dict[str, bool] = {}  # key -> whether it names a time (keys repeat)
+
+
+def _time_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    known = _TIME_KEYS.get(key)
+    if known is None:
+        words = [w.lower() for w in _KEY_WORDS.findall(key)]
+        known = bool(words) and (not _TIME_WORDS.isdisjoint(words) or words[-1] == "at")
+        if len(_TIME_KEYS) < 10_000:
+            _TIME_KEYS[key] = known
+    return known
 
 
 def _iban_ok(text: str) -> bool:
@@ -164,9 +174,9 @@ def _looks_like_time(s: str) -> bool:
     return 19 <= len(s) <= 35 and s[4] == "-" and s[7] == "-" and s[10] in "Tt " and s[13] == ":"
 
 
-def _kinds_in(text: str, in_time: bool = False) -> list[str]:
-    """The kinds of identifier in one string (most strings: none, found cheaply); `in_time`:
-    the string is the value of a time field, so its digits are not a card."""
+def _kinds_in(text: str, key: object = None) -> list[str]:
+    """The kinds of identifier in one string (most strings: none, found cheaply); `key`: the
+    field it is the value of (digits in a time field are not a card)."""
     if len(text) < 6:
         return []  # shorter than any identifier ("a@b.co")
     s = text[:MAX_SCAN_CHARS]
@@ -179,7 +189,7 @@ def _kinds_in(text: str, in_time: bool = False) -> list[str]:
         kinds.append("email")
     if digits >= 6 and not _looks_like_time(s):
         if digits >= 13:
-            if not in_time and any(_card_ok(m.group()) for m in _CARD.finditer(s)):
+            if any(_card_ok(m.group()) for m in _CARD.finditer(s)) and not _time_key(key):
                 kinds.append("payment_card")
             if any(_iban_ok(m.group()) for m in _IBAN.finditer(s)):
                 kinds.append("iban")
@@ -236,7 +246,7 @@ def _walk(value: Any, path: str, skip: str | None = None) -> Iterator[Finding]:
             t = type(item)
             if t is str:
                 if key != skip:
-                    kinds = _kinds_in(item, _time_key(key))
+                    kinds = _kinds_in(item, key)
                     if kinds:
                         where = path + _segment(str(key))
                         for kind in kinds:
