@@ -470,6 +470,52 @@ def ingest(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
+# -- a person's rights ------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=_examples(
+        "lake export --user alice                  # administrators: alice-export.zip",
+        "lake export --api-key lake_0123… -o mine.zip   # your own data",
+    )
+)
+def export(
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="The lake user to export (administrators)."),
+    ] = None,
+    api_key: ApiKey = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The zip to write (default: <user>-export.zip)."),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """Write everything the lake holds about a person to a zip of JSON Lines (GDPR art. 15, 20).
+
+    Every dataset's records (archived months too), quarantined items, PII findings and the
+    audit entries about them, with a manifest of line counts and SHA-256s. Streamed: memory
+    does not grow with the data. Audited (user.export).
+    """
+    if bool(user) == bool(api_key):
+        raise typer.BadParameter(
+            "give --user (administrators) or --api-key (your own data)",
+            param_hint="--user / --api-key",
+        )
+    with _lake() as lake:
+        subject = user or lake.authenticate(str(api_key))
+        target = output or Path(f"{subject}-export.zip")
+        manifest = lake.export_user(target, user)
+    if json_:
+        render.json_doc({"path": str(target), **manifest})
+        return
+    render.table(
+        ("file", "lines", "bytes", "sha256"),
+        [(f["name"], f"{f['lines']:,}", f"{f['bytes']:,}", f["sha256"]) for f in manifest["files"]],
+    )
+    render.say(f"wrote {target}")
+
+
 # -- checkpoints and rollback -----------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ database; the client moves bytes in with COPY, retries safely, and reports.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest
+from lake_client import copy_ingest, export
 from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
@@ -375,6 +376,16 @@ class Lake:
             batch_namespace=batch_namespace,
             jobs=jobs,
         )
+
+    # -- a person's rights -------------------------------------------------------------------
+
+    def export_user(
+        self, path: str | os.PathLike[str], user: str | None = None, *, fetch: int = 5000
+    ) -> dict[str, Any]:
+        """Write everything the lake holds about a person to a zip of JSON Lines with a
+        manifest (lake.export_user, streamed): the session's user, or `user` (administrators).
+        Returns the manifest. See lake_client.export."""
+        return export.export_user(self, path, user, fetch=fetch)
 
     # -- checkpoints and rollback -----------------------------------------------------------
 

@@ -36,6 +36,7 @@ PUBLIC_API = {
     "current_user_id",
     "end_batch",
     "ensure_partitions",
+    "export_user",
     "has_scope",
     "ingest",
     "ingest_raw",

@@ -273,3 +273,8 @@ SELECT DISTINCT c.dataset, c.user_id
 
 -- name: bridge_advance
 SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
+
+-- name: export_user
+-- Everything the lake holds about a person, part by part (lake_client.export reads it through a
+-- server-side cursor).
+SELECT part, line FROM lake.export_user(%(user_id)s)
