@@ -25,7 +25,7 @@ ALTER TABLE lake.audit_pending
 ALTER TABLE lake.audit_pending OWNER TO lake_owner;
 
 COMMENT ON TABLE lake.audit_pending IS
-    'Audit entries of running transactions, sealed into lake.audit_log at commit.';
+    'Audit entries waiting for the sealer (lake.seal()), which chains the committed ones into lake.audit_log.';
 COMMENT ON COLUMN lake.audit_pending.seq IS 'Order of the entries within their transaction.';
 COMMENT ON COLUMN lake.audit_pending.occurred_at IS 'When the audited action happened.';
 COMMENT ON COLUMN lake.audit_pending.action IS 'As lake.audit_log.action.';

@@ -9,7 +9,8 @@
 --                             of dropped months), then the table; pii_fields in clear
 --   quarantine.jsonl          their quarantined items (pii_fields in clear)
 --   pii_findings.jsonl        where their records hold personal identifiers
---   audit_log.jsonl           the audit entries about them (lake_user = the person)
+--   audit_log.jsonl           the audit entries about them (lake_user = the person): the
+--                             chained ones, then those the sealer has not chained yet
 -- A set-returning PL/pgSQL function keeps its result in a tuplestore that spills to disk past
 -- work_mem, and the client reads it through a cursor: memory does not grow with the person's
 -- data on either side. Audited as user.export (at commit).
@@ -119,6 +120,12 @@ BEGIN
           FROM lake.audit_log AS a
          WHERE a.lake_user = v_user
          ORDER BY a.id;
+    -- Entries committed but not chained yet (the sealer runs after commit): theirs too.
+    RETURN QUERY
+        SELECT 'audit_log.jsonl', (to_jsonb(p) || '{"pending": true}')::text
+          FROM lake.audit_pending AS p
+         WHERE p.lake_user = v_user
+         ORDER BY p.seq;
 
     PERFORM lake_internal._audit('user.export', v_user,
                                  jsonb_build_object('datasets', to_jsonb(v_parts),
