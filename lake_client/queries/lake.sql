@@ -97,7 +97,8 @@ SELECT s.json_schema
 SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)
 
 -- name: begin_batch
-SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, quarantined
+SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, quarantined,
+       archived
   FROM lake.begin_batch(%(dataset)s, %(batch_id)s, %(checksum)s, %(origin)s)
 
 -- name: ingest_raw

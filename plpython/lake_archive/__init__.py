@@ -157,6 +157,26 @@ def read_manifest(manifest_path: str) -> dict[str, object]:
     return result
 
 
+def orphans(root: str, known: Iterable[str], before: float) -> list[str]:
+    """Archive files under ``root`` (data files, manifests and unfinished ``.tmp`` files) that no
+    archive names (``known``) and that were last written before ``before`` (seconds since the
+    epoch): left by a transaction that wrote a file and then rolled back. Files newer than that
+    may belong to a transaction still running, so they are left alone."""
+    names = set(known)
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith((DATA_SUFFIX, MANIFEST_SUFFIX, ".tmp")) or path in names:
+                continue
+            try:
+                if os.stat(path).st_mtime < before:
+                    found.append(path)
+            except FileNotFoundError:
+                pass
+    return sorted(found)
+
+
 def remove(paths: Iterable[str]) -> int:
     """Delete files that exist; returns how many were deleted. Empty folders are left."""
     n = 0
