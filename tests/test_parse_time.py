@@ -164,7 +164,7 @@ def _epoch_samples(fmt: str) -> list[object]:
         "1.7e12",
         " 1700000000000",
         "1700000000000 ",
-        "١٧٠٠",  # digits, but not ASCII ones
+        "\u0661\u0667\u0660\u0660",  # digits, but not ASCII ones (Arabic-Indic)
         "9" * 21,
         -1,
         True,

@@ -14,9 +14,9 @@ import os
 import pwd
 import shutil
 import tempfile
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -295,12 +295,14 @@ def test_a_year_of_history_is_stored_or_archived_never_refused(
         " user_data.steps WHERE user_id = 'alice' AND ts < %s AND doc ? 'email')) AS r",
         [first],
     ).fetchall()
-    assert sorted(e for (e,) in revealed) == sorted(
-        str(d["email"]) for d in old if "email" in d
+    assert sorted(e for (e,) in revealed) == sorted(str(d["email"]) for d in old if "email" in d)
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM lake.batches WHERE received <> accepted + archived + quarantined",
+        )
+        == 0
     )
-    assert scalar(
-        conn, "SELECT count(*) FROM lake.batches WHERE received <> accepted + archived + quarantined"
-    ) == 0
 
 
 def test_a_rolled_back_batch_leaves_its_month_archive_as_it_was(
@@ -309,9 +311,7 @@ def test_a_rolled_back_batch_leaves_its_month_archive_as_it_was(
     """Archiving happens in the batch's transaction: rolled back, the month's archive in force
     is the one before, and the new file is an orphan that the purge finds."""
     docs = _history(430)[-5:]
-    conn.execute(
-        "SELECT lake.ingest('steps', %s, NULL, 'alice')", [Jsonb(docs)]
-    )
+    conn.execute("SELECT lake.ingest('steps', %s, NULL, 'alice')", [Jsonb(docs)])
     before = conn.execute("SELECT id, path, rows FROM lake.archives").fetchall()
     assert len(before) >= 1 and sum(int(str(r[2])) for r in before) == 5
     with pytest.raises(psycopg.errors.QueryCanceled), conn.transaction():
@@ -454,9 +454,11 @@ def test_restore_brings_a_month_back_row_for_row(conn: Conn, steps: str):
     later = retention(conn, f"{AHEAD} + interval '8 days'")["datasets"][steps]
     assert later["errors"] == [] and later["archived"] == 1
     assert [m["archive"] for m in later["months"]][:2] == ["reused", "written"]
-    assert conn.execute(
-        "SELECT status, rows FROM lake.archives ORDER BY id"
-    ).fetchall() == [("dropped", 1), ("superseded", 2), ("dropped", 3)]
+    assert conn.execute("SELECT status, rows FROM lake.archives ORDER BY id").fetchall() == [
+        ("dropped", 1),
+        ("superseded", 2),
+        ("dropped", 3),
+    ]
 
 
 def test_a_locked_table_and_a_damaged_archive_drop_nothing(
