@@ -198,7 +198,8 @@ SELECT job, scheduled, last_status, extract(epoch FROM last_start)::float8, fail
 SELECT dataset, status, count(*) FROM lake.quarantine GROUP BY dataset, status
 
 -- name: metrics_batches
-SELECT dataset, sum(received), sum(accepted), sum(quarantined) FROM lake.batches GROUP BY dataset
+SELECT dataset, sum(received), sum(accepted), sum(archived), sum(quarantined)
+  FROM lake.batches GROUP BY dataset
 
 -- name: metrics_partitions
 SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)

@@ -24,6 +24,8 @@ month = p_month[:7]
 data_path, manifest_path = archive_paths(p_root, p_dataset, month, p_stamp)
 old = read_lines(p_old_path) if p_old_path else ()
 manifest = write_archive(data_path, manifest_path, itertools.chain(old, p_lines or ()), {
+    # Whose file it is, for the purge of orphans (lake_internal._archive_orphans).
+    "database": plpy.execute("SELECT current_database() AS d")[0]["d"],
     "dataset": p_dataset,
     "partition": p_partition,
     "month": month,

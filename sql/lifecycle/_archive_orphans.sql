@@ -1,7 +1,7 @@
--- Archive files under p_root that no archive in p_known names and that were last written before
--- p_before (plpython/lake_archive): what a rolled-back transaction leaves after writing a file it
--- never registered (lake_internal._archive_records, _retire_month). lake.purge_archives deletes
--- them.
+-- Archives (data file and manifest) under p_root that no archive in p_known names, written for
+-- this database (their manifest says so) and last written before p_before (plpython/lake_archive):
+-- what a rolled-back batch leaves after lake_internal._archive_records wrote a month's archive it
+-- never registered. lake.purge_archives deletes them.
 CREATE FUNCTION lake_internal._archive_orphans(p_root text, p_known text[], p_before timestamptz)
 RETURNS SETOF text
 LANGUAGE plpython3u
@@ -16,7 +16,8 @@ from lake_archive import orphans
 if not os.path.isdir(p_root):
     return []
 before = datetime.datetime.fromisoformat(p_before).timestamp()
-return orphans(p_root, p_known or (), before)
+database = plpy.execute("SELECT current_database() AS d")[0]["d"]
+return orphans(p_root, p_known or (), before, database)
 $$;
 REVOKE ALL ON FUNCTION lake_internal._archive_orphans(text, text[], timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lake_internal._archive_orphans(text, text[], timestamptz) TO lake_owner;

@@ -4,8 +4,9 @@
 -- existed and when it went; each deletion is audited. Returns how many archives were purged.
 -- It also deletes the files of archives superseded when records were added to their month
 -- (lake_internal._archive_records keeps the old file until its transaction has committed) and
--- orphan files, which no archive names, last written over a day ago (a transaction that wrote
--- one rolled back; a younger one may still be registered by a running transaction).
+-- orphan archives of this database, which no archive names, last written over a day ago (a
+-- batch that wrote one rolled back; a younger one may still be registered by a running
+-- transaction).
 -- lake.apply_retention calls it at the end of every run. Administrators only.
 CREATE FUNCTION lake.purge_archives(now timestamptz DEFAULT now())
 RETURNS integer
