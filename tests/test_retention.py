@@ -434,11 +434,19 @@ def test_restore_brings_a_month_back_row_for_row(conn: Conn, steps: str):
     assert conn.execute(
         f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
     ).fetchall() == [before[2]]
+    # It takes records meanwhile; restoring it merges them with its archive's rows.
+    assert ingest(conn, steps, [old[0]]) == (1, 1, 0)
+    meanwhile = conn.execute(
+        f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} AND id <> %s ORDER BY id",
+        [before[2][0]],
+    ).fetchall()
+    assert len(meanwhile) == 1
     conn.execute(f"SELECT lake.restore_partition('steps', lake.month_start({old[0]}), {AHEAD})")
     after = conn.execute(
         f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
     ).fetchall()
-    assert after == before  # ids, owners, times, documents, batches, ingest times, sealed PII
+    # ids, owners, times, documents, batches, ingest times, sealed PII
+    assert after == sorted([*before, *meanwhile], key=lambda r: int(str(r[0])))
     assert scalar(conn, "SELECT count(*) FROM lake.archives WHERE status = 'restored'") == 2
     # A restored month is in the lake: it takes records like any month.
     assert ingest(conn, steps, [old[0]]) == (1, 1, 0)
@@ -447,18 +455,56 @@ def test_restore_brings_a_month_back_row_for_row(conn: Conn, steps: str):
 
     # Held for restore_hold (7 days) after the restore's "now", then archived again: the
     # oldest month's archive still equals the partition, so it is reused, not written anew;
-    # the other month received a record, so it is archived anew, with it.
+    # the other month received records, so it is archived anew, with them.
     held = retention(conn, AHEAD)["datasets"][steps]
     assert held["dropped"] == 0 and held["kept"][0]["action"] == "held"
-    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 4
+    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 5
     later = retention(conn, f"{AHEAD} + interval '8 days'")["datasets"][steps]
     assert later["errors"] == [] and later["archived"] == 1
     assert [m["archive"] for m in later["months"]][:2] == ["reused", "written"]
     assert conn.execute("SELECT status, rows FROM lake.archives ORDER BY id").fetchall() == [
         ("dropped", 1),
         ("superseded", 2),
-        ("dropped", 3),
+        ("dropped", 4),
     ]
+
+
+def test_a_month_that_came_back_empty_keeps_its_records_until_restored(conn: Conn, steps: str):
+    """A month that came back empty beside a restored one and took records has two halves: its
+    archive and the records. Retention does not archive the records alone (a restore would then
+    miss the older archive); restoring the month merges both, row for row."""
+    old = [f"{STRADDLING} - interval '20 days'", f"{STRADDLING} - interval '40 days'"]
+    assert ingest(conn, steps, [*old, "now()"]) == (3, 3, 0)
+    assert retention(conn, AHEAD)["datasets"][steps]["archived"] == 2
+    conn.execute(f"SELECT lake.restore_partition('steps', lake.month_start({old[1]}), {AHEAD})")
+    assert ingest(conn, steps, [old[0]]) == (1, 1, 0)  # into the month that came back empty
+
+    report = retention(conn, f"{AHEAD} + interval '8 days'")
+    ds = report["datasets"][steps]
+    assert [(m["action"], m.get("archive")) for m in ds["months"]] == [
+        ("dropped", "reused"),  # the restored month, again
+        ("failed", None),
+    ]
+    assert [(e["action"], "restore it" in e["error"]) for e in ds["errors"]] == [("failed", True)]
+    assert report["errors"] != []
+    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 1
+
+    month = scalar(conn, f"SELECT lake.month_start({old[0]})")
+    restored = conn.execute(
+        "SELECT status, rows FROM lake.restore_partition('steps', %s)", [month]
+    ).fetchone()
+    assert restored == ("restored", 1)  # the archive's row; the record stored since stays too
+    assert conn.execute(
+        f"SELECT doc ->> 'n' FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
+    ).fetchall() == [("0",), ("0",)]
+    again = retention(conn, f"{AHEAD} + interval '16 days'")["datasets"][steps]
+    assert again["errors"] == [] and [m["archive"] for m in again["months"]] == ["written"]
+    assert (
+        scalar(
+            conn, "SELECT rows FROM lake.archives WHERE month = %s AND status = 'dropped'", [month]
+        )
+        == 2
+    )
 
 
 def test_a_locked_table_and_a_damaged_archive_drop_nothing(
