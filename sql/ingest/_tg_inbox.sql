@@ -9,11 +9,11 @@
 -- suspects only (_reasons, PL/Python for the schema); the quarantine writer (_quarantine) for the
 -- invalid ones (a row without a time, ts NULL, is always one); the archive writer
 -- (_archive_records) for valid ones older than the first month in the lake; store the other
--- suspects that are valid after all; count. Writing the partitions directly means the parent's validation trigger (which
--- keeps checking every INSERT, COPY and UPDATE by applications) does not test these rows a
--- second time, and invalid rows never enter user_data (no insert and delete, no dead rows).
--- Applications cannot write the partitions themselves. Last, the inbox is emptied of this
--- transaction's rows.
+-- suspects that are valid after all; count. Writing the partitions directly means the parent's
+-- validation trigger (which keeps checking every INSERT, COPY and UPDATE by applications) does
+-- not test these rows a second time, and invalid rows never enter user_data (no insert and
+-- delete, no dead rows). Applications cannot write the partitions themselves. Last, the inbox is
+-- emptied of this transaction's rows.
 CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql

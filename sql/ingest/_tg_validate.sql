@@ -8,9 +8,8 @@
 -- change cannot be diverted; valid ones older than the first month in the lake (they sit in the
 -- overflow partition <dataset>_p_before) leave it for the archive writer (_archive_records, with
 -- their ids; an UPDATE that would move a row there is refused too); other suspects valid after
--- all stay; count. One function call per
--- statement, not per row: this is what keeps COPY fast. Runs as lake_owner so applications need
--- no rights on the quarantine or the batch registry.
+-- all stay; count. One function call per statement, not per row: this is what keeps COPY fast.
+-- Runs as lake_owner so applications need no rights on the quarantine or the batch registry.
 CREATE FUNCTION lake_internal._tg_validate()
 RETURNS trigger
 LANGUAGE plpgsql
