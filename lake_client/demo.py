@@ -3,9 +3,9 @@
 Three people's exports (alice, bob, carol) of about `records` points in all, over the last
 eleven months; a few percent are broken the way real exports break: coordinates in 1e-7
 degrees, local times without an offset, clocks reset to 1970 (history to the lake: archived in
-its month, not refused), sentinel values, truncated lines, NUL bytes, invalid UTF-8. The data is generated from the date and batch ids from its content,
-so running the demo twice on one day re-sends the same batches, which the lake recognises and
-skips.
+its month, not refused), sentinel values, truncated lines, NUL bytes, invalid UTF-8. The data is
+generated from the date and batch ids from its content, so running the demo twice on one day
+re-sends the same batches, which the lake recognises and skips.
 """
 
 from __future__ import annotations
