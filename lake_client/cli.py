@@ -424,7 +424,8 @@ def ingest(
 ) -> None:
     """Load records into a dataset: validated in the database, invalid records quarantined.
 
-    Prints accepted and quarantined counts and the most common reasons. A file is read through
+    Prints accepted, archived (history older than the lake's first month, in its month's archive)
+    and quarantined counts and the most common reasons. A file is read through
     once before anything is written, so a damaged file stores nothing; batch ids come from the
     content, so running the same command again (after Ctrl-C, say) skips what was stored.
     """

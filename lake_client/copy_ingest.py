@@ -58,7 +58,9 @@ _NO_TS = struct.pack(">hi", 4, -1)  # field count, then ts NULL
 _LENGTH = struct.Struct(">i")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_PG_EPOCH_UNIX = 946684800.0  # 2000-01-01 in Unix seconds
 _EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
+_EPOCH_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class BatchResult:
     received: int
     accepted: int
     quarantined: int
+    archived: int = 0  # valid records older than the lake's first month: in its archive
     duplicate: bool = False  # the batch had been committed before (a retry after a lost ack)
     fallback: bool = False  # COPY refused it; every record went through lake.ingest_raw
     attempts: int = 1
@@ -97,6 +100,10 @@ class IngestSummary:
     @property
     def quarantined(self) -> int:
         return sum(b.quarantined for b in self.batches)
+
+    @property
+    def archived(self) -> int:
+        return sum(b.archived for b in self.batches)
 
     @property
     def records_per_second(self) -> float:
@@ -149,12 +156,19 @@ def _fast_time(raw: bytes, route: _Route) -> bytes | None:
             except ValueError:
                 return None
     else:
+        if type(value) is str and _EPOCH_DIGITS.fullmatch(value) is not None:
+            value = int(value)  # digits as a JSON string (Takeout's timestampMs), as parse_time
         if isinstance(value, bool) or not isinstance(value, int | float):
             return _NO_TS
         if not 0 <= value <= _EPOCH_MAX[route.time_format]:
             return _NO_TS
-        seconds = value / 1000 if route.time_format == "epoch_ms" else value
-        when = datetime.fromtimestamp(seconds, UTC)
+        if type(value) is float and not value.is_integer():
+            return None  # a fraction: Python's float rounding may differ by a microsecond
+        # As to_timestamp(double precision) computes it, operation for operation (a correctly
+        # rounded quotient, the shift to 2000-01-01, rint to microseconds), so the two agree to
+        # the microsecond up to the year 9999.
+        seconds = value / 1000 if route.time_format == "epoch_ms" else float(value)
+        return _TS_FIELD.pack(4, 8, round((seconds - _PG_EPOCH_UNIX) * 1_000_000))
     return _TS_FIELD.pack(4, 8, (when - _PG_EPOCH) // _MICROSECOND)
 
 
@@ -317,6 +331,7 @@ def _try_batch(
                 info["received"],
                 info["accepted"],
                 info["quarantined"],
+                info["archived"],
                 duplicate=True,
             )
         route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
@@ -359,7 +374,12 @@ def _try_batch(
         done = conn.execute(sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}).fetchone()
         assert done is not None
     return BatchResult(
-        batch_id, done["received"], done["accepted"], done["quarantined"], fallback=fallback
+        batch_id,
+        done["received"],
+        done["accepted"],
+        done["quarantined"],
+        done["archived"],
+        fallback=fallback,
     )
 
 

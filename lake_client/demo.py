@@ -2,10 +2,10 @@
 
 Three people's exports (alice, bob, carol) of about `records` points in all, over the last
 eleven months; a few percent are broken the way real exports break: coordinates in 1e-7
-degrees, local times without an offset, clocks reset to 1970, sentinel values, truncated lines,
-NUL bytes, invalid UTF-8. The data is generated from the date and batch ids from its content,
-so running the demo twice on one day re-sends the same batches, which the lake recognises and
-skips.
+degrees, local times without an offset, clocks reset to 1970 (history to the lake: archived in
+its month, not refused), sentinel values, truncated lines, NUL bytes, invalid UTF-8. The data is
+generated from the date and batch ids from its content, so running the demo twice on one day
+re-sends the same batches, which the lake recognises and skips.
 """
 
 from __future__ import annotations
@@ -128,8 +128,7 @@ def generate(user: str, count: int, anchor: date) -> list[Record]:
     _, lat0, lon0 = PEOPLE[user]
     rng = random.Random(f"{user}:{anchor.isoformat()}")
     end = datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC)
-    # The last 80 days: months still hot or warm, which take writes whenever the demo runs (once
-    # the daily retention job has tiered the partitions, older months are cold and read-only).
+    # The last 80 days: recent data, whatever the tiers (older months take records too).
     start = end - timedelta(days=80)
     step = (end - start) / count
     breakers = _breakers()
@@ -239,15 +238,16 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
     received = sum(s.received for s in summaries)
     accepted = sum(s.accepted for s in summaries)
     quarantined = sum(s.quarantined for s in summaries)
+    archived = sum(s.archived for s in summaries)
     seconds = sum(s.seconds for s in summaries)
     skipped = sum(1 for s in summaries for b in s.batches if b.duplicate)
     say("")
     say(
         f"[bold]Received {received:,} records: accepted [green]{accepted:,}[/], "
-        f"quarantined [yellow]{quarantined:,}[/] "
+        f"archived {archived:,}, quarantined [yellow]{quarantined:,}[/] "
         f"({received / seconds if seconds else 0:,.0f} records/s). "
-        f"received = accepted + quarantined: "
-        f"{'[green]yes[/]' if received == accepted + quarantined else '[red]NO[/]'}"
+        f"received = accepted + archived + quarantined: "
+        f"{'[green]yes[/]' if received == accepted + archived + quarantined else '[red]NO[/]'}"
     )
     if skipped:
         say(

@@ -120,7 +120,6 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK050": DatabaseError,  # the audit log is append-only
     "LK051": DatabaseError,  # the lake's commit-time triggers were made IMMEDIATE
     "LK060": LakeError,  # unknown setting or invalid value
-    "LK061": DatasetError,  # a cold partition takes no new or changed rows
     "LK062": LifecycleError,  # no archive of that month to restore
     "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window
     "LK064": LifecycleError,  # the month to restore is in the lake

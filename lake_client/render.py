@@ -128,6 +128,12 @@ def partitions(rows: list[dict[str, Any]], counts: dict[str, int] | None = None)
     table((*columns, "size", "tier"), out)
 
 
+def _archived(n: int) -> str:
+    """The archived count, shown when records went to month archives (history older than the
+    lake's first month)."""
+    return f"archived {n:,}, " if n else ""
+
+
 def summary(result: IngestSummary, source: str | None = None) -> None:
     """What one load did: counts, skipped batches, the most frequent reasons."""
     skipped = [b for b in result.batches if b.duplicate]
@@ -136,12 +142,13 @@ def summary(result: IngestSummary, source: str | None = None) -> None:
         say(
             f"{where}[bold]{result.dataset}[/]: nothing new: {len(skipped)} batch(es) were "
             f"already stored ({result.received:,} records: accepted {result.accepted:,}, "
-            f"quarantined {result.quarantined:,})"
+            f"{_archived(result.archived)}quarantined {result.quarantined:,})"
         )
     else:
         say(
             f"{where}[bold]{result.dataset}[/]: received {result.received:,}, "
             f"accepted [green]{result.accepted:,}[/], "
+            f"{_archived(result.archived)}"
             f"quarantined [yellow]{result.quarantined:,}[/] "
             f"in {result.seconds:.1f} s ({result.records_per_second:,.0f} records/s)"
         )
@@ -162,6 +169,7 @@ def summary_doc(result: IngestSummary, source: str | None = None) -> dict[str, A
         "dataset": result.dataset,
         "received": result.received,
         "accepted": result.accepted,
+        "archived": result.archived,
         "quarantined": result.quarantined,
         "batches": len(result.batches),
         "batches_skipped": sum(1 for b in result.batches if b.duplicate),
@@ -187,6 +195,7 @@ def load_doc(done: Load) -> dict[str, Any]:
         "dataset": done.dataset,
         "received": sum(s.received for s in summaries),
         "accepted": sum(s.accepted for s in summaries),
+        "archived": sum(s.archived for s in summaries),
         "quarantined": sum(s.quarantined for s in summaries),
         "sources": [
             summary_doc(p.summary, p.source.label) for p in done.parts if p.summary is not None

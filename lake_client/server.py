@@ -124,12 +124,11 @@ class LakeCollector(Collector):
             name: CounterMetricFamily(
                 f"lake_records_{name}", f"records {name} by ingest batches", labels=["dataset"]
             )
-            for name in ("received", "accepted", "quarantined")
+            for name in ("received", "accepted", "archived", "quarantined")
         }
-        for dataset, received, accepted, quarantined in conn.execute(sql("metrics_batches")):
-            counters["received"].add_metric([dataset], received)
-            counters["accepted"].add_metric([dataset], accepted)
-            counters["quarantined"].add_metric([dataset], quarantined)
+        for dataset, *counts in conn.execute(sql("metrics_batches")):
+            for name, n in zip(counters, counts, strict=True):
+                counters[name].add_metric([dataset], n)
         yield from counters.values()
 
         parts = GaugeMetricFamily(

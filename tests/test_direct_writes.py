@@ -48,14 +48,20 @@ def test_insert_diverts_invalid_rows_and_succeeds(app: Conn):
     app.execute("RESET SESSION AUTHORIZATION")
     rows = app.execute(
         "SELECT q.user_id, q.reasons->0->>'rule', b.source, b.received,"
-        " b.accepted, b.quarantined FROM lake.quarantine q"
+        " b.accepted, b.archived, b.quarantined FROM lake.quarantine q"
         " JOIN lake.batches b ON b.id = q.batch_id ORDER BY q.id"
     ).fetchall()
     assert rows == [
-        ("alice", "time_before_retention", "insert", 4, 1, 3),
-        ("alice", "maximum", "insert", 4, 1, 3),
-        ("alice", "time_in_future", "insert", 4, 1, 3),
+        ("alice", "maximum", "insert", 4, 1, 1, 2),
+        ("alice", "time_in_future", "insert", 4, 1, 1, 2),
     ]
+    # The row older than the first month went to its month's archive, with its id.
+    archived = app.execute(
+        "SELECT a.rows, a.status FROM lake.archives AS a"
+        " WHERE a.dataset = 'location_history' AND a.month = lake.month_start(%s)",
+        [late],
+    ).fetchall()
+    assert archived == [(1, "dropped")]
     # Rows outside the window landed in the overflow partitions and were moved out again.
     assert app.execute(
         "SELECT count(*) FROM user_data_partitions.location_history_p_before"

@@ -51,7 +51,7 @@ def test_summary_and_quarantine_reasons(tx: Conn):
         {"ts": "yesterday", "lat": 1, "lon": 1},  # time unparseable
         {"lat": 1, "lon": 1},  # time missing (and required)
         good(2, source="carrier pigeon"),  # schema: enum
-        {"ts": iso(NOW - timedelta(days=800)), "lat": 1, "lon": 1},  # before retention
+        {"ts": iso(NOW - timedelta(days=800)), "lat": 1, "lon": 1},  # history: archived
         {"ts": iso(NOW + timedelta(days=3)), "lat": 1, "lon": 1},  # in the future
         [1, 2, 3],  # not an object
         "just a string",
@@ -60,7 +60,12 @@ def test_summary_and_quarantine_reasons(tx: Conn):
         good(3),
     ]
     batch = ingest(tx, records)
-    assert (batch["received"], batch["accepted"], batch["quarantined"]) == (12, 2, 10)
+    assert (batch["received"], batch["accepted"], batch["archived"], batch["quarantined"]) == (
+        12,
+        2,
+        1,
+        9,
+    )
     assert batch["source"] == "sql"
     assert (
         batch["checksum"]
@@ -78,7 +83,6 @@ def test_summary_and_quarantine_reasons(tx: Conn):
         "records[2]": ["time_unparseable", "format"],
         "records[3]": ["time_missing", "required"],
         "records[4]": ["enum"],
-        "records[5]": ["time_before_retention"],
         "records[6]": ["time_in_future"],
         "records[7]": ["time_missing", "type"],
         "records[8]": ["time_missing", "type"],
@@ -184,18 +188,15 @@ def test_offsets_beyond_postgresql_range_are_unparseable_not_fatal(tx: Conn):
 
 def test_pass_test_and_reasons_agree_at_every_bound(conn: Conn):
     """The pass test (lake_internal._passes_sql) and the lake's reasons (_lake_reasons) read the
-    same limits (_limits): at each bound of the window, the cold months and the partitions, a
+    same limits (_limits): at each bound of the window, the retention and the partitions, a
     microsecond either side, and for documents around the size and depth limits, a record passes
-    exactly when the lake finds no reason against it."""
+    exactly when the lake finds no reason against it and it is not older than the first month in
+    the lake (archive_before: such a record is valid history, for the month's archive)."""
     options = {"max_record_bytes": 2000, "max_depth": 3, "retention": "3 months"}
     # max_future beyond the premade months: the window reaches past the partitions.
     options["max_future"] = "1 year"
     conn.execute(
         "SELECT lake.create_dataset('bounds', %s, %s)", [Jsonb({"type": "object"}), Jsonb(options)]
-    )
-    # A cold month, so that writable_from (not the retention) starts the window.
-    conn.execute(
-        "UPDATE lake.datasets SET writable_from = lake.month_start(now()) - interval '1 month'"
     )
     conn.execute("CREATE TEMP TABLE verdicts (ts timestamptz, doc jsonb, ok boolean, why jsonb)")
     conn.execute(
@@ -209,7 +210,7 @@ def test_pass_test_and_reasons_agree_at_every_bound(conn: Conn):
                 INSERT INTO verdicts
                 SELECT x.ts, x.doc, %s, lake_internal._lake_reasons($1, 'alice', x.ts, x.doc)
                   FROM (SELECT b + s * interval '1 microsecond' AS ts, d AS doc
-                          FROM unnest(ARRAY[($1).retention_from, ($1).writable_from,
+                          FROM unnest(ARRAY[($1).retention_from, ($1).archive_before,
                                             ($1).window_to, ($1).partitions_from,
                                             ($1).partitions_to]) AS b,
                                unnest(ARRAY[-1, 0, 1]) AS s,
@@ -222,9 +223,13 @@ def test_pass_test_and_reasons_agree_at_every_bound(conn: Conn):
         $$
         """
     )
-    rows = conn.execute("SELECT ok, why FROM verdicts").fetchall()
+    rows = conn.execute(
+        "SELECT v.ok, v.why, v.ts < (lake_internal._limits(d)).archive_before"
+        "  FROM verdicts AS v, lake.datasets AS d WHERE d.name = 'bounds'"
+    ).fetchall()
     assert len(rows) == 5 * 3 * 4
-    assert [r for r in rows if r[0] != (r[1] == [])] == []
+    assert [r for r in rows if r[0] != (r[1] == [] and not r[2])] == []
+    assert {r[2] for r in rows if r[1] == []} == {True, False}  # history passes the reasons
     assert {r[0] for r in rows} == {True, False}
     rules = conn.execute(
         "SELECT array_agg(DISTINCT r ->> 'rule' ORDER BY r ->> 'rule')"
@@ -232,9 +237,7 @@ def test_pass_test_and_reasons_agree_at_every_bound(conn: Conn):
     ).fetchone()
     assert rules == (
         [
-            "partition_cold",
             "partition_missing",
-            "time_before_retention",
             "time_in_future",
             "too_deep",
             "too_large",

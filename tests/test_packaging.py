@@ -177,16 +177,24 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
         _run([lake, "up"], run, env)
         _run([lake, "migrate"], run, env)
         out = _run([lake, "demo", "--records", "2000"], run, env)
-        got = re.search(r"Received 2,000 records: accepted ([\d,]+), quarantined ([\d,]+)", out)
+        got = re.search(
+            r"Received 2,000 records: accepted ([\d,]+), archived ([\d,]+), quarantined ([\d,]+)",
+            out,
+        )
         assert got is not None, out
-        accepted, quarantined = (int(n.replace(",", "")) for n in got.groups())
-        assert accepted > 0 and quarantined > 0 and accepted + quarantined == 2000
-        assert "received = accepted + quarantined: yes" in out
+        accepted, archived, quarantined = (int(n.replace(",", "")) for n in got.groups())
+        # A clock reset to 1970 is history to the lake: archived in its month, not refused.
+        assert accepted > 0 and quarantined > 0 and archived > 0
+        assert accepted + archived + quarantined == 2000
+        assert "received = accepted + archived + quarantined: yes" in out
         dsn = f"host={outside / 'home' / 'run'} port={pg_port} user=postgres dbname=lake"
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT count(*) FROM user_data.location_history").fetchone() == (
                 accepted,
             )
             assert conn.execute("SELECT count(*) FROM lake.quarantine").fetchone() == (quarantined,)
+            assert conn.execute(
+                "SELECT sum(rows) FROM lake.archives WHERE status = 'dropped'"
+            ).fetchone() == (archived,)
     finally:
         _run([lake, "down"], run, env)

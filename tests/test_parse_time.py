@@ -144,3 +144,78 @@ def test_the_client_reads_times_as_the_database_does(conn: Conn) -> None:
             micros = struct.unpack(">hiq", start)[2]
             assert db[0] == _PG_EPOCH + timedelta(microseconds=micros), value
     assert decided > 3000
+
+
+def _epoch_samples(fmt: str) -> list[object]:
+    """Epoch values as numbers and as JSON strings of digits (Takeout's timestampMs), in range,
+    at the edges and beyond, and strings that are not digits."""
+    top = 253402300799999 if fmt == "epoch_ms" else 253402300799
+    rng = random.Random(15)
+    numbers = [0, 1, 999, 1000, top, top + 1, *(rng.randrange(0, top) for _ in range(300))]
+    return [
+        *numbers,
+        *(str(n) for n in numbers),
+        *(n / 7 for n in numbers[6:40]),  # fractions: numbers only
+        "0001700000000",
+        "",
+        "-1",
+        "+1700000000000",
+        "1700000000000.5",
+        "1.7e12",
+        " 1700000000000",
+        "1700000000000 ",
+        "\u0661\u0667\u0660\u0660",  # digits, but not ASCII ones (Arabic-Indic)
+        "9" * 21,
+        -1,
+        True,
+        None,
+        ["1700000000000"],
+    ]
+
+
+def test_parse_time_reads_epoch_strings_as_numbers(conn: Conn) -> None:
+    for fmt in ("epoch_s", "epoch_ms"):
+        got = conn.execute(
+            "SELECT lake.parse_time('1700000000123'::jsonb, %(f)s),"
+            "       lake.parse_time('\"1700000000123\"'::jsonb, %(f)s),"
+            "       lake.parse_time('\"1700000000123.5\"'::jsonb, %(f)s),"
+            "       lake.parse_time('\"-1\"'::jsonb, %(f)s),"
+            "       lake.parse_time('\"\"'::jsonb, %(f)s),"
+            "       lake.parse_times(ARRAY['\"1700000000000\"', '\"x\"', '1700000000000']::jsonb[],"
+            "                        %(f)s)",
+            {"f": fmt},
+        ).fetchone()
+        assert got is not None
+        number, text, fraction, negative, empty, many = got
+        if fmt == "epoch_ms":
+            assert text == number and text.timestamp() == 1_700_000_000.123
+        else:
+            assert text is None and number is None  # beyond year 9999 in seconds
+        assert fraction is None and negative is None and empty is None
+        if fmt == "epoch_ms":
+            assert many[0] == many[2] and many[0].timestamp() == 1_700_000_000 and many[1] is None
+
+
+def test_the_client_reads_epoch_times_as_the_database_does(conn: Conn) -> None:
+    """_fast_time and lake.parse_time agree on epoch numbers and strings of digits."""
+    for fmt in ("epoch_s", "epoch_ms"):
+        route = _Route("ts", fmt, 1_000_000)
+        values = _epoch_samples(fmt)
+        db = conn.execute(
+            "SELECT lake.parse_times(%s::jsonb[], %s)", [[Jsonb(v) for v in values], fmt]
+        ).fetchone()
+        assert db is not None
+        decided = read = 0
+        for value, when in zip(values, db[0], strict=True):
+            start = _fast_time(orjson.dumps({"ts": value}), route)
+            if start is None:
+                continue
+            decided += 1
+            if start == _NO_TS:
+                assert when is None, (fmt, value)
+            else:
+                read += 1
+                micros = struct.unpack(">hiq", start)[2]
+                assert when == _PG_EPOCH + timedelta(microseconds=micros), (fmt, value)
+        assert decided >= len(values) - 34  # fractions in range: the database decides
+        assert read > 600  # numbers and strings of digits in range

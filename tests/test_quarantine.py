@@ -24,7 +24,7 @@ def items(conn: Conn, location_dataset: str) -> dict[str, int]:
             Jsonb(
                 [
                     {"ts": TS, "lat": 95, "lon": 2},
-                    {"ts": "2019-01-01T00:00:00Z", "lat": 1, "lon": 2},
+                    {"lat": 1, "lon": 2},
                 ]
             )
         ],
@@ -89,7 +89,7 @@ def test_unparseable_items_need_a_correction(conn: Conn, items: dict[str, int]):
 
 
 def test_discard_needs_a_reason_and_is_final(conn: Conn, items: dict[str, int]):
-    item = items["time_before_retention"]
+    item = items["time_missing"]
     with pytest.raises(psycopg.Error) as err:
         conn.execute("SELECT lake.quarantine_discard(%s, '  ')", [item])
     assert err.value.sqlstate == "LK022"

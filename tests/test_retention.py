@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from lake_client.client import Lake
 from lake_client.config import Settings
 from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database, seal
 
@@ -113,12 +115,10 @@ OLDEST = (
 )
 
 
-def test_tiers_are_recorded_and_cold_months_reject_writes(conn: Conn, steps: str, as_role):
+def test_tiers_are_recorded_and_cold_months_take_records(conn: Conn, steps: str, as_role):
     old, recent = "now() - interval '150 days'", "now() - interval '1 hour'"
-    # Before any tiering: as today, a five-month-old record is accepted; no tier recorded.
     assert ingest(conn, steps, [old, recent]) == (2, 2, 0)
     assert scalar(conn, "SELECT count(*) FROM lake.partitions WHERE tiered_at IS NOT NULL") == 0
-    assert scalar(conn, "SELECT writable_from FROM lake.datasets") is None
 
     report = retention(conn)["datasets"][steps]
     assert report["errors"] == [] and report["dropped"] == 0
@@ -134,22 +134,16 @@ def test_tiers_are_recorded_and_cold_months_reject_writes(conn: Conn, steps: str
     assert tiers[month] == "cold"
     assert tiers[scalar(conn, "SELECT to_char(now(), 'YYYY-MM')")] == "hot"
     assert set(tiers.values()) == {"hot", "warm", "cold"}
+    # The view shows what was recorded; no partition carries a write ban.
     assert scalar(
         conn,
-        "SELECT writable_from = lake.month_start(now() - interval '90 days') FROM lake.datasets",
-    )
-    # The view shows what was recorded, and the safety net sits on the cold partitions only.
-    assert scalar(
-        conn,
-        "SELECT bool_and(p.tier = t.tier AND p.tiered_at IS NOT NULL"
-        " AND EXISTS (SELECT FROM pg_trigger g WHERE g.tgname = 'cold_reject'"
-        "   AND g.tgrelid = format('user_data_partitions.%I', p.partition)::regclass)"
-        "   = (t.tier IN ('cold', 'expired')))"
+        "SELECT bool_and(p.tier = t.tier AND p.tiered_at IS NOT NULL)"
         " FROM lake.partitions p JOIN lake.partition_tiers t ON t.partition = p.partition",
     )
+    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'cold_reject'") == 0
 
-    # Every ingest path quarantines a record of a cold month with a reason; nothing is lost.
-    assert ingest(conn, steps, [old, recent]) == (2, 1, 1)
+    # A cold month is where data lives, not a ban: every ingest path stores its records there.
+    assert ingest(conn, steps, [old, recent]) == (2, 2, 0)
     conn.execute("SELECT lake.act_as('alice', 'session')")
     app = as_role(APP_ROLE)
     key = scalar(conn, "SELECT api_key FROM lake.create_api_key('alice')")
@@ -161,36 +155,183 @@ def test_tiers_are_recorded_and_cold_months_reject_writes(conn: Conn, steps: str
     with app.cursor() as cur, cur.copy("COPY inbox.steps (ts, doc) FROM STDIN") as cp:
         t = scalar(conn, f"SELECT ({old})::text")
         cp.write_row([t, f'{{"ts": "{t}", "n": 3}}'])
-    rules = conn.execute(
-        "SELECT b.source, b.received, b.accepted, b.quarantined, q.reasons -> 0 ->> 'rule',"
-        " q.reasons -> 0 ->> 'message' LIKE '% a cold month: only months from % on take new%'"
-        " FROM lake.quarantine q JOIN lake.batches b ON b.id = q.batch_id ORDER BY q.id"
-    ).fetchall()
-    assert rules == [
-        ("sql", 2, 1, 1, "partition_cold", True),
-        ("insert", 2, 1, 1, "partition_cold", True),
-        ("insert", 1, 0, 1, "partition_cold", True),
-    ]
-    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 4
+    assert scalar(conn, "SELECT count(*) FROM lake.quarantine") == 0
+    assert conn.execute(
+        "SELECT source, sum(received), sum(accepted), sum(archived), sum(quarantined)"
+        " FROM lake.batches GROUP BY source ORDER BY source"
+    ).fetchall() == [("insert", 3, 3, 0, 0), ("sql", 4, 4, 0, 0)]
+    part = scalar(conn, f"SELECT lake_internal._partition_name('steps', {old})")
+    assert scalar(conn, f"SELECT count(*) FROM user_data_partitions.{part}") == 4
 
-    # An UPDATE that would change a cold row is refused like any invalid update.
-    with raises_lake("LK040"):
+    # Updates and deletes in a cold month work like anywhere else.
+    assert (
         app.execute(
             "UPDATE user_data.steps SET doc = doc || '{\"n\": 9}'"
             " WHERE ts < now() - interval '1 day'"
-        )
-    # A write around the ingest paths, into the partition itself, fails at commit.
-    part = scalar(conn, f"SELECT lake_internal._partition_name('steps', {old})")
-    with raises_lake("LK061"):
-        conn.execute(
-            f"INSERT INTO user_data_partitions.{part} (id, user_id, ts, doc, batch_id)"
-            f" VALUES (-1, 'alice', {old}, '{{}}', gen_random_uuid())"
-        )
-    # Erasure stays possible.
+        ).rowcount
+        == 4
+    )
     assert (
-        app.execute("DELETE FROM user_data.steps WHERE ts < now() - interval '1 day'").rowcount == 1
+        app.execute("DELETE FROM user_data.steps WHERE ts < now() - interval '1 day'").rowcount == 4
     )
     assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 3
+
+
+def _history(days: int) -> list[dict[str, Any]]:
+    """One record a day for `days` days back, every 50th with a personal e-mail address."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "ts": (now - timedelta(days=d, hours=1)).isoformat().replace("+00:00", "Z"),
+            "n": d,
+            **({"email": f"p{d}@example.com"} if d % 50 == 0 else {}),
+        }
+        for d in range(days)
+    ]
+
+
+def test_a_year_of_history_is_stored_or_archived_never_refused(
+    conn: Conn, steps: str, archive_dir: Path, lake: Lake
+):
+    """After the tiering step, 430 days of history go in through lake.ingest, the COPY client
+    and plain INSERT: nothing is quarantined for its age; records in cold months are stored;
+    records older than the first month in the lake land in verified month archives (appended
+    to by every batch), are counted as archived, and come back row for row with
+    restore_partition."""
+    conn.execute("SELECT lake.create_user('bob')")
+    conn.execute("SELECT lake.create_user('carol')")
+    assert retention(conn)["datasets"][steps]["errors"] == []
+    first = scalar(conn, "SELECT partitions_from FROM lake.datasets")
+    docs = _history(430)  # well over a year: a month or two before the lake's first month
+    old = [d for d in docs if datetime.fromisoformat(d["ts"]) < first]
+    assert 30 <= len(old) <= 70
+
+    # lake.ingest (alice), the COPY client in batches of 150 (bob), plain INSERT (carol).
+    row = conn.execute(
+        "SELECT received, accepted, archived, quarantined"
+        " FROM lake.ingest('steps', %s, NULL, 'alice')",
+        [Jsonb(docs)],
+    ).fetchone()
+    assert row == (430, 430 - len(old), len(old), 0)
+    lake.act_as("bob")
+    summary = lake.ingest(steps, docs, batch_size=150)
+    assert (summary.received, summary.accepted, summary.archived, summary.quarantined) == (
+        430,
+        430 - len(old),
+        len(old),
+        0,
+    )
+    assert [b.received == b.accepted + b.archived + b.quarantined for b in summary.batches] == [
+        True
+    ] * 3
+    with conn.transaction():
+        conn.execute("SELECT lake.act_as('carol')")
+        conn.execute(
+            "INSERT INTO user_data.steps (ts, doc)"
+            " SELECT (d ->> 'ts')::timestamptz, d FROM jsonb_array_elements(%s) AS d",
+            [Jsonb(docs)],
+        )
+    assert conn.execute(
+        "SELECT source, sum(received), sum(accepted), sum(archived), sum(quarantined)"
+        " FROM lake.batches GROUP BY source ORDER BY source"
+    ).fetchall() == [
+        ("client", 430, 430 - len(old), len(old), 0),
+        ("insert", 430, 430 - len(old), len(old), 0),
+        ("sql", 430, 430 - len(old), len(old), 0),
+    ]
+    assert scalar(conn, "SELECT count(*) FROM lake.quarantine") == 0
+
+    # Cold months hold their records, like every month in the lake.
+    assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 3 * (430 - len(old))
+    cold = scalar(
+        conn,
+        "SELECT count(*) FROM user_data.steps AS s JOIN lake.partition_tiers AS t"
+        " ON t.dataset = 'steps' AND t.month = lake.month_start(s.ts) WHERE t.tier = 'cold'",
+    )
+    assert cold > 3 * 200
+
+    # One verified archive per older month holds all three users' records of that month; the
+    # archives each batch replaced are superseded, and the purge deletes their files.
+    per_month: dict[str, int] = {}
+    for d in old:
+        per_month[d["ts"][:7]] = per_month.get(d["ts"][:7], 0) + 3
+    assert len(per_month) >= 2
+    live = conn.execute(
+        "SELECT to_char(month AT TIME ZONE 'UTC', 'YYYY-MM'), rows, sha256, path"
+        " FROM lake.archives WHERE status = 'dropped' ORDER BY month"
+    ).fetchall()
+    assert {m: n for m, n, _, _ in live} == per_month
+    for _, n, sha, path in live:
+        content = gzip.decompress(Path(str(path)).read_bytes())
+        assert hashlib.sha256(content).hexdigest() == sha and content.count(b"\n") == n
+    superseded = [
+        Path(str(p))
+        for (p,) in conn.execute("SELECT path FROM lake.archives WHERE status = 'superseded'")
+    ]
+    assert len(superseded) >= len(per_month) * 2 and all(p.exists() for p in superseded)
+    conn.execute("SELECT lake.purge_archives()")
+    assert not any(p.exists() for p in superseded)
+    assert all(Path(str(p)).exists() for _, _, _, p in live)
+
+    # Back with restore_partition, newest month first (the run extends backwards): row for row.
+    for month in sorted(per_month, reverse=True):
+        conn.execute("SELECT lake.restore_partition('steps', %s)", [month + "-01T00:00:00Z"])
+    restored = conn.execute(
+        "SELECT user_id, ts, doc FROM user_data.steps WHERE ts < %s ORDER BY user_id, ts",
+        [first],
+    ).fetchall()
+    expected = sorted(
+        (user, datetime.fromisoformat(d["ts"]), d["n"], d.get("email"))
+        for user in ("alice", "bob", "carol")
+        for d in old
+    )
+    assert [(u, t, doc["n"], doc.get("email")) for u, t, doc in restored] == [  # type: ignore[index, union-attr]
+        (u, t, n, e and e[0] + "***@example.com") for u, t, n, e in expected
+    ]
+    # Sealed personal data came along: the owner's clear values are readable again.
+    conn.execute("SELECT lake.act_as('alice')")
+    revealed = conn.execute(
+        "SELECT r.doc ->> 'email' FROM lake.pii_reveal('steps', ARRAY(SELECT id FROM"
+        " user_data.steps WHERE user_id = 'alice' AND ts < %s AND doc ? 'email')) AS r",
+        [first],
+    ).fetchall()
+    assert sorted(e for (e,) in revealed) == sorted(str(d["email"]) for d in old if "email" in d)
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM lake.batches WHERE received <> accepted + archived + quarantined",
+        )
+        == 0
+    )
+
+
+def test_a_rolled_back_batch_leaves_its_month_archive_as_it_was(
+    conn: Conn, steps: str, archive_dir: Path
+):
+    """Archiving happens in the batch's transaction: rolled back, the month's archive in force
+    is the one before, and the new file is an orphan that the purge finds."""
+    docs = _history(430)[-5:]
+    conn.execute("SELECT lake.ingest('steps', %s, NULL, 'alice')", [Jsonb(docs)])
+    before = conn.execute("SELECT id, path, rows FROM lake.archives").fetchall()
+    assert len(before) >= 1 and sum(int(str(r[2])) for r in before) == 5
+    with pytest.raises(psycopg.errors.QueryCanceled), conn.transaction():
+        conn.execute("SELECT lake.ingest('steps', %s, NULL, 'alice')", [Jsonb(docs)])
+        conn.execute("SET LOCAL statement_timeout = 1")
+        conn.execute("SELECT pg_sleep(1)")
+    assert conn.execute("SELECT id, path, rows FROM lake.archives").fetchall() == before
+    files = {str(p) for p in archive_dir.rglob("*.jsonl.gz")}
+    orphans = files - {str(r[1]) for r in before}
+    assert len(orphans) == len(before)  # one new file per month, registered nowhere
+    found = conn.execute(
+        "SELECT lake_internal._archive_orphans(%s, ARRAY(SELECT unnest(ARRAY[path, manifest_path])"
+        " FROM lake.archives), now() + interval '1 minute')",
+        [str(archive_dir)],
+    ).fetchall()
+    assert {f for (f,) in found if str(f).endswith(".jsonl.gz")} == orphans
+    # The purge leaves files younger than a day (a running transaction may yet register one).
+    conn.execute("SELECT lake.purge_archives()")
+    assert {str(p) for p in archive_dir.rglob("*.jsonl.gz")} == files
+    assert scalar(conn, "SELECT lake.restore_partition('steps', %s)", [docs[0]["ts"]])
 
 
 def test_retention_archives_and_drops_whole_months_only(conn: Conn, steps: str, archive_dir):
@@ -294,27 +435,77 @@ def test_restore_brings_a_month_back_row_for_row(conn: Conn, steps: str):
     assert conn.execute(
         f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
     ).fetchall() == [before[2]]
+    # It takes records meanwhile; restoring it merges them with its archive's rows.
+    assert ingest(conn, steps, [old[0]]) == (1, 1, 0)
+    meanwhile = conn.execute(
+        f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} AND id <> %s ORDER BY id",
+        [before[2][0]],
+    ).fetchall()
+    assert len(meanwhile) == 1
     conn.execute(f"SELECT lake.restore_partition('steps', lake.month_start({old[0]}), {AHEAD})")
     after = conn.execute(
         f"SELECT * FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
     ).fetchall()
-    assert after == before  # ids, owners, times, documents, batches, ingest times, sealed PII
+    # ids, owners, times, documents, batches, ingest times, sealed PII
+    assert after == sorted([*before, *meanwhile], key=lambda r: int(str(r[0])))
     assert scalar(conn, "SELECT count(*) FROM lake.archives WHERE status = 'restored'") == 2
-    # Restored months are read-only and refuse new records like cold ones.
-    assert ingest(conn, steps, [old[0]]) == (1, 0, 1)
+    # A restored month is in the lake: it takes records like any month.
+    assert ingest(conn, steps, [old[0]]) == (1, 1, 0)
     with raises_lake("LK064"):
         conn.execute("SELECT lake.restore_partition('steps', %s)", [oldest])
 
     # Held for restore_hold (7 days) after the restore's "now", then archived again: the
-    # archive still equals the partition, so it is reused, not written anew.
+    # oldest month's archive still equals the partition, so it is reused, not written anew;
+    # the other month received records, so it is archived anew, with them.
     held = retention(conn, AHEAD)["datasets"][steps]
     assert held["dropped"] == 0 and held["kept"][0]["action"] == "held"
-    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 3
+    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 5
     later = retention(conn, f"{AHEAD} + interval '8 days'")["datasets"][steps]
-    assert later["errors"] == [] and later["archived"] == 0
-    assert [m["archive"] for m in later["months"]][:2] == ["reused", "reused"]
-    assert scalar(conn, "SELECT count(*) FROM lake.archives") == 2
-    assert scalar(conn, "SELECT count(*) FROM lake.archives WHERE status = 'dropped'") == 2
+    assert later["errors"] == [] and later["archived"] == 1
+    assert [m["archive"] for m in later["months"]][:2] == ["reused", "written"]
+    assert conn.execute("SELECT status, rows FROM lake.archives ORDER BY id").fetchall() == [
+        ("dropped", 1),
+        ("superseded", 2),
+        ("dropped", 4),
+    ]
+
+
+def test_a_month_that_came_back_empty_keeps_its_records_until_restored(conn: Conn, steps: str):
+    """A month that came back empty beside a restored one and took records has two halves: its
+    archive and the records. Retention does not archive the records alone (a restore would then
+    miss the older archive); restoring the month merges both, row for row."""
+    old = [f"{STRADDLING} - interval '20 days'", f"{STRADDLING} - interval '40 days'"]
+    assert ingest(conn, steps, [*old, "now()"]) == (3, 3, 0)
+    assert retention(conn, AHEAD)["datasets"][steps]["archived"] == 2
+    conn.execute(f"SELECT lake.restore_partition('steps', lake.month_start({old[1]}), {AHEAD})")
+    assert ingest(conn, steps, [old[0]]) == (1, 1, 0)  # into the month that came back empty
+
+    report = retention(conn, f"{AHEAD} + interval '8 days'")
+    ds = report["datasets"][steps]
+    assert [(m["action"], m.get("archive")) for m in ds["months"]] == [
+        ("dropped", "reused"),  # the restored month, again
+        ("failed", None),
+    ]
+    assert [(e["action"], "restore it" in e["error"]) for e in ds["errors"]] == [("failed", True)]
+    assert report["errors"] != []
+    assert scalar(conn, f"SELECT count(*) FROM user_data.steps WHERE ts < {STRADDLING}") == 1
+
+    month = scalar(conn, f"SELECT lake.month_start({old[0]})")
+    restored = conn.execute(
+        "SELECT status, rows FROM lake.restore_partition('steps', %s)", [month]
+    ).fetchone()
+    assert restored == ("restored", 1)  # the archive's row; the record stored since stays too
+    assert conn.execute(
+        f"SELECT doc ->> 'n' FROM user_data.steps WHERE ts < {STRADDLING} ORDER BY id"
+    ).fetchall() == [("0",), ("0",)]
+    again = retention(conn, f"{AHEAD} + interval '16 days'")["datasets"][steps]
+    assert again["errors"] == [] and [m["archive"] for m in again["months"]] == ["written"]
+    assert (
+        scalar(
+            conn, "SELECT rows FROM lake.archives WHERE month = %s AND status = 'dropped'", [month]
+        )
+        == 2
+    )
 
 
 def test_a_locked_table_and_a_damaged_archive_drop_nothing(
@@ -498,6 +689,16 @@ def test_tiers_move_partitions_to_their_tablespace(
         )
         assert scalar(conn, "SELECT count(*) FROM user_data.steps") == 1
         assert retention(conn)["datasets"][steps]["moved"] == 0
+        # Writing into the cold tablespace works: a record of that month is stored there.
+        assert ingest(conn, steps, ["now() - interval '150 days'"]) == (1, 1, 0)
+        part = scalar(
+            conn, "SELECT lake_internal._partition_name('steps', now() - interval '150 days')"
+        )
+        assert scalar(conn, f"SELECT count(*) FROM user_data_partitions.{part}") == 2
+        assert (
+            scalar(conn, "SELECT tablespace FROM lake.partitions WHERE partition = %s", [part])
+            == name
+        )
     finally:
         # The tablespace can go only once the test's database (whose partitions use it) has.
         dbname = conn.info.dbname

@@ -90,7 +90,7 @@ def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str
             [
                 Jsonb(
                     [
-                        {"ts": "2001-01-01T00:00:00Z", "lat": 1, "lon": 2},
+                        {"lat": 1, "lon": 2},  # no time: quarantined
                         point(5),
                     ]
                 )
@@ -113,6 +113,7 @@ def test_metrics_follow_the_lake(serve: Serve, conn: Conn, location_dataset: str
     assert 'lake_quarantine_items{dataset="location_history",status="pending"} 1.0' in after
     assert 'lake_records_received_total{dataset="location_history"} 2.0' in after
     assert 'lake_records_accepted_total{dataset="location_history"} 1.0' in after
+    assert 'lake_records_archived_total{dataset="location_history"} 0.0' in after
     assert 'lake_job_last_run_ok{job="purge_logs"} 1.0' in after
     assert 'lake_job_last_run_ok{job="premake"} 0.0' in after
     assert 'lake_job_failures_24h{job="premake"} 1.0' in after

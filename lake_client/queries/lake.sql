@@ -97,7 +97,8 @@ SELECT s.json_schema
 SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)
 
 -- name: begin_batch
-SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, quarantined
+SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, quarantined,
+       archived
   FROM lake.begin_batch(%(dataset)s, %(batch_id)s, %(checksum)s, %(origin)s)
 
 -- name: ingest_raw
@@ -197,7 +198,8 @@ SELECT job, scheduled, last_status, extract(epoch FROM last_start)::float8, fail
 SELECT dataset, status, count(*) FROM lake.quarantine GROUP BY dataset, status
 
 -- name: metrics_batches
-SELECT dataset, sum(received), sum(accepted), sum(quarantined) FROM lake.batches GROUP BY dataset
+SELECT dataset, sum(received), sum(accepted), sum(archived), sum(quarantined)
+  FROM lake.batches GROUP BY dataset
 
 -- name: metrics_partitions
 SELECT dataset, coalesce(tier, 'overflow'), count(*), coalesce(sum(bytes), 0)

@@ -157,6 +157,31 @@ def read_manifest(manifest_path: str) -> dict[str, object]:
     return result
 
 
+def orphans(root: str, known: Iterable[str], before: float, database: str) -> list[str]:
+    """Archives under ``root`` (data file and manifest) that no archive names (``known``), whose
+    manifest says they were written for ``database`` and whose data file was last written before
+    ``before`` (seconds since the epoch): left by a transaction that wrote them and then rolled
+    back. Younger files may belong to a transaction still running, and files of another database
+    sharing the folder are not this database's to judge, so both are left alone."""
+    names = set(known)
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith(DATA_SUFFIX) or path in names:
+                continue
+            manifest = path[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
+            try:
+                if os.stat(path).st_mtime >= before:
+                    continue
+                if read_manifest(manifest).get("database") != database:
+                    continue
+            except (OSError, ValueError):
+                continue
+            found += [path, manifest]
+    return sorted(found)
+
+
 def remove(paths: Iterable[str]) -> int:
     """Delete files that exist; returns how many were deleted. Empty folders are left."""
     n = 0

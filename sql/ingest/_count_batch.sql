@@ -1,4 +1,4 @@
--- Add a statement's rows to its batch, creating the batch for plain INSERT/COPY by applications.
+-- Add a statement's rows to its batch (received = accepted + archived + quarantined), creating the batch for plain INSERT/COPY by applications.
 -- A batch only grows inside the transaction that opened it: a committed batch is final, which
 -- is what makes a retried client batch recognisable.
 CREATE FUNCTION lake_internal._count_batch(
@@ -6,7 +6,8 @@ CREATE FUNCTION lake_internal._count_batch(
     p_batch_id uuid,
     p_received bigint,
     p_quarantined bigint,
-    p_source text
+    p_source text,
+    p_archived bigint DEFAULT 0
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -15,12 +16,14 @@ AS $$
 DECLARE
     v_id uuid;
 BEGIN
-    INSERT INTO lake.batches AS b (id, dataset, user_id, source, received, accepted, quarantined)
+    INSERT INTO lake.batches AS b
+           (id, dataset, user_id, source, received, accepted, archived, quarantined)
     VALUES (p_batch_id, p_dataset, (SELECT i.user_id FROM lake_internal._identity() AS i), p_source,
-            p_received, p_received - p_quarantined, p_quarantined)
+            p_received, p_received - p_archived - p_quarantined, p_archived, p_quarantined)
     ON CONFLICT (id) DO UPDATE
        SET received = b.received + excluded.received,
            accepted = b.accepted + excluded.accepted,
+           archived = b.archived + excluded.archived,
            quarantined = b.quarantined + excluded.quarantined
      WHERE b.xact_id = pg_current_xact_id() AND b.dataset = excluded.dataset
     RETURNING b.id INTO v_id;
@@ -31,5 +34,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text) FROM PUBLIC;
+ALTER FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text, bigint) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._count_batch(text, uuid, bigint, bigint, text, bigint) FROM PUBLIC;

@@ -2,8 +2,10 @@
 -- lake.quarantine_release). The same shape as the two validation triggers: limits
 -- (lake_internal._limits), partitions on demand (_partitions_for), the set-based pass test
 -- (_passes_sql), reasons for the suspects only (_reasons), the quarantine writer (_quarantine,
--- keeping each record's reference, e.g. "line 17"), store (an INSERT into the parent, whose
--- validation trigger checks the rows again and counts them), count (the quarantined here).
+-- keeping each record's reference, e.g. "line 17"), the archive writer (_archive_records) for
+-- valid records older than the first month in the lake, store (an INSERT into the parent, whose
+-- validation trigger checks the rows again and counts them), count (the quarantined and the
+-- archived here).
 CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
@@ -23,6 +25,7 @@ DECLARE
     v_sus     integer[];
     v_reasons jsonb[];
     v_bad     integer[] := '{}';
+    v_old     integer[] := '{}';
 BEGIN
     IF coalesce(cardinality(p_docs), 0) = 0 THEN
         RETURN;
@@ -57,6 +60,15 @@ BEGIN
             NULL,
             ARRAY(SELECT x.r FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                    WHERE x.r <> '[]' ORDER BY x.o));
+        -- Valid, but older than the first month in the lake: to the month's archive.
+        v_old := ARRAY(SELECT v_sus[x.o] FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                        WHERE x.r = '[]' AND v_ts[v_sus[x.o]] < lim.archive_before
+                        ORDER BY x.o);
+        PERFORM lake_internal._archive_records(
+            ds.name, p_batch_id, NULL,
+            array_fill(p_user_id, ARRAY[cardinality(v_old)]),
+            ARRAY(SELECT v_ts[i] FROM unnest(v_old) i),
+            ARRAY(SELECT p_docs[i] FROM unnest(v_old) i));
     END IF;
 
     EXECUTE format($q$
@@ -65,10 +77,11 @@ BEGIN
           FROM unnest($3::jsonb[], $4::timestamptz[]) WITH ORDINALITY AS x(doc, ts, o)
          WHERE NOT x.o = ANY ($5)
          ORDER BY x.o$q$, ds.name)
-    USING p_user_id, p_batch_id, p_docs, v_ts, v_bad;
-    IF cardinality(v_bad) > 0 THEN
-        PERFORM lake_internal._count_batch(ds.name, p_batch_id, cardinality(v_bad),
-                                           cardinality(v_bad), 'sql');
+    USING p_user_id, p_batch_id, p_docs, v_ts, v_bad || v_old;
+    IF cardinality(v_bad) + cardinality(v_old) > 0 THEN
+        PERFORM lake_internal._count_batch(ds.name, p_batch_id,
+                                           cardinality(v_bad) + cardinality(v_old),
+                                           cardinality(v_bad), 'sql', cardinality(v_old));
     END IF;
 END
 $$;

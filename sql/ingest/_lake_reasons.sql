@@ -1,9 +1,10 @@
 -- The lake's own checks on one record, as structured reasons (an empty array when it passes):
--- an owner, a readable time inside the retention window, not in a cold month (see
--- lake.apply_retention) and not in the far future, a partition for it, and limits on size and
--- nesting depth. It takes the same limits (lake_internal._limits) as the pass test
--- (lake_internal._passes_sql), so the two cannot disagree on a bound: the pass test says
--- quickly that a record is fine, this says why one is not.
+-- an owner, a readable time not in the far future, a partition for it, and limits on size and
+-- nesting depth. A time's age is no reason: a record in a cold month is stored there, and one
+-- before the first month in the lake (lim.archive_before) goes to its month's archive. It takes
+-- the same limits (lake_internal._limits) as the pass test (lake_internal._passes_sql), so the
+-- two cannot disagree on a bound: the pass test says quickly that a record is fine, this says why
+-- one is not.
 CREATE FUNCTION lake_internal._lake_reasons(lim lake_internal.limits, p_user_id text,
                                             p_ts timestamptz, p_doc jsonb)
 RETURNS jsonb
@@ -29,21 +30,10 @@ AS $$
                                                           'e.g. 2026-11-26T08:15:00Z'
                                       WHEN 'epoch_s' THEN 'expected Unix seconds'
                                       ELSE 'expected Unix milliseconds' END))
-            WHEN p_ts < lim.retention_from THEN jsonb_build_object(
-                'path', '$.' || lim.time_field, 'rule', 'time_before_retention',
-                'message', format('%s is older than the retention window of %s',
-                                  p_ts, lim.retention))
-            -- Set by the tiering step: cold months take no new records.
-            WHEN p_ts < lim.writable_from THEN jsonb_build_object(
-                'path', '$.' || lim.time_field, 'rule', 'partition_cold',
-                'message', format('%s falls in %s, a cold month: only months from %s on take '
-                                  'new records', p_ts,
-                                  to_char(p_ts AT TIME ZONE 'UTC', 'YYYY-MM'),
-                                  to_char(lim.writable_from AT TIME ZONE 'UTC', 'YYYY-MM')))
             WHEN p_ts > lim.window_to THEN jsonb_build_object(
                 'path', '$.' || lim.time_field, 'rule', 'time_in_future',
                 'message', format('%s is more than %s in the future', p_ts, lim.max_future))
-            WHEN p_ts < lim.partitions_from OR p_ts >= lim.partitions_to THEN jsonb_build_object(
+            WHEN p_ts >= lim.partitions_to THEN jsonb_build_object(
                 'path', '$.' || lim.time_field, 'rule', 'partition_missing',
                 'message', format('no partition holds %s yet: ingest it with lake.ingest, which '
                                   'makes one, or release it from quarantine', p_ts))

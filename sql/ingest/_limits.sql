@@ -9,16 +9,16 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT ROW(ds.name, ds.time_field, ds.time_format,
-               ds.retention, w.retention_from, ds.writable_from,
-               w.window_from, ds.max_future, w.window_to,
+               ds.retention, w.retention_from, ds.partitions_from,
+               ds.partitions_from, ds.max_future, w.window_to,
                ds.partitions_from, ds.partitions_to,
-               greatest(w.window_from, ds.partitions_from),
+               w.window_from,
                -- ts <= window_to is ts < window_to + 1 µs (timestamptz counts microseconds)
                least(w.window_to + interval '1 microsecond', ds.partitions_to),
                ds.max_record_bytes, ds.max_depth, 8 * ds.max_depth,
                format('strict $.**{%s}', ds.max_depth + 1)::jsonpath)::lake_internal.limits
       FROM (SELECT now() - ds.retention AS retention_from,
-                   greatest(now() - ds.retention, ds.writable_from) AS window_from,
+                   ds.partitions_from AS window_from,
                    now() + ds.max_future AS window_to) AS w
 $$;
 ALTER FUNCTION lake_internal._limits(lake.datasets) OWNER TO lake_owner;

@@ -22,6 +22,7 @@ BEGIN
                         jsonb_build_object('batch_id', b.id, 'user_id', b.user_id,
                                            'source', b.source, 'origin', b.origin,
                                            'received', b.received, 'accepted', b.accepted,
+                                           'archived', b.archived,
                                            'quarantined', b.quarantined,
                                            'checksum', b.checksum));
     IF b.source = 'client' AND b.accepted > 0 THEN

@@ -7,12 +7,13 @@
 -- transition table with the pass test (_passes_sql) once a row, whose passing rows go straight
 -- into their monthly partitions of user_data.<dataset> in the same statement; reasons for the
 -- suspects only (_reasons, PL/Python for the schema); the quarantine writer (_quarantine) for the
--- invalid ones (a row without a time, ts NULL, is always one); store the suspects that are valid
--- after all; count. Writing the partitions directly means the parent's validation trigger (which
--- keeps checking every INSERT, COPY and UPDATE by applications) does not test these rows a
--- second time, and invalid rows never enter user_data (no insert and delete, no dead rows).
--- Applications cannot write the partitions themselves. Last, the inbox is emptied of this
--- transaction's rows.
+-- invalid ones (a row without a time, ts NULL, is always one); the archive writer
+-- (_archive_records) for valid ones older than the first month in the lake; store the other
+-- suspects that are valid after all; count. Writing the partitions directly means the parent's
+-- validation trigger (which keeps checking every INSERT, COPY and UPDATE by applications) does
+-- not test these rows a second time, and invalid rows never enter user_data (no insert and
+-- delete, no dead rows). Applications cannot write the partitions themselves. Last, the inbox is
+-- emptied of this transaction's rows.
 CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -37,7 +38,9 @@ DECLARE
     v_reasons jsonb[];
     v_bad     integer[];
     v_good    integer[];
+    v_old     integer[];
     v_moved   bigint;
+    v_archived bigint;
     v_seqscan text := current_setting('enable_seqscan');
 BEGIN
     IF v_user IS NULL THEN
@@ -107,6 +110,7 @@ BEGIN
     USING lim, v_seq, v_user, ds.name
     LOOP
         v_moved := 0;
+        v_archived := 0;
         IF g.docs IS NOT NULL THEN
             -- The suspects: reasons, then the invalid ones to the quarantine (a record_ref of
             -- "row <id>", an id of the dataset's sequence, when the client gave none).
@@ -116,7 +120,9 @@ BEGIN
             v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                             WHERE x.r <> '[]' ORDER BY x.o);
             v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
-                             WHERE x.r = '[]' ORDER BY x.o);
+                             WHERE x.r = '[]' AND g.tss[x.o] >= lim.archive_before ORDER BY x.o);
+            v_old := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                            WHERE x.r = '[]' AND g.tss[x.o] < lim.archive_before ORDER BY x.o);
             v_moved := lake_internal._quarantine(
                 ds.name, v_schema.version, g.batch_id,
                 ARRAY(SELECT coalesce(g.refs[i], 'row ' || nextval(v_seq)) FROM unnest(v_bad) i),
@@ -125,6 +131,11 @@ BEGIN
                 ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i),
                 NULL,
                 ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
+            -- Valid, but older than the first month in the lake: to the month's archive.
+            v_archived := lake_internal._archive_records(
+                ds.name, g.batch_id, NULL, array_fill(v_user, ARRAY[cardinality(v_old)]),
+                ARRAY(SELECT g.tss[i] FROM unnest(v_old) i),
+                ARRAY(SELECT g.docs[i] FROM unnest(v_old) i));
             -- Valid after all (the pass test may be conservative): store them as above, each in
             -- its month (the lake's checks found a partition for it).
             FOR v_month IN SELECT DISTINCT lake.month_start(g.tss[i]) FROM unnest(v_good) AS i LOOP
@@ -148,7 +159,8 @@ BEGIN
                       v_month, ds.pii_scan, ds.name;
             END LOOP;
         END IF;
-        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_moved, 'insert');
+        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_moved, 'insert',
+                                           v_archived);
     END LOOP;
 
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's

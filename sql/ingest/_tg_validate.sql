@@ -5,9 +5,11 @@
 -- other); one set-based scan of the transition table with the pass test (_passes_sql); reasons
 -- for the suspects only (_reasons, PL/Python for the schema); the invalid ones leave the table
 -- for the quarantine writer (_quarantine) -- or, for an UPDATE, the statement is refused, as a
--- change cannot be diverted; suspects valid after all stay; count. One function call per
--- statement, not per row: this is what keeps COPY fast. Runs as lake_owner so applications need
--- no rights on the quarantine or the batch registry.
+-- change cannot be diverted; valid ones older than the first month in the lake (they sit in the
+-- overflow partition <dataset>_p_before) leave it for the archive writer (_archive_records, with
+-- their ids; an UPDATE that would move a row there is refused too); other suspects valid after
+-- all stay; count. One function call per statement, not per row: this is what keeps COPY fast.
+-- Runs as lake_owner so applications need no rights on the quarantine or the batch registry.
 CREATE FUNCTION lake_internal._tg_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -23,7 +25,10 @@ DECLARE
     v_reasons jsonb[];
     v_bad     integer[];
     v_good    integer[];
+    v_old     integer[];
+    v_gone    integer[];
     v_n       bigint;
+    v_arch    bigint;
     v_moved   bigint := 0;
 BEGIN
     -- Rows lake.rollback restores were judged and counted when they came
@@ -80,12 +85,16 @@ BEGIN
     USING lim, ds.name
     LOOP
         v_n := 0;
+        v_arch := 0;
         IF g.ids IS NOT NULL THEN
             v_reasons := lake_internal._reasons(lim, v_schema, g.user_ids, g.tss, g.docs);
             v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                             WHERE x.r <> '[]' ORDER BY x.o);
             v_good := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
-                             WHERE x.r = '[]' ORDER BY x.o);
+                             WHERE x.r = '[]' AND g.tss[x.o] >= lim.archive_before ORDER BY x.o);
+            v_old := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                            WHERE x.r = '[]' AND g.tss[x.o] < lim.archive_before ORDER BY x.o);
+            v_gone := v_bad || v_old;
             IF ds.pii_scan AND cardinality(v_good) > 0 THEN
                 -- Suspects that turned out valid stay: scan them like the rows that passed.
                 PERFORM lake_internal._pii_scan(ds.name, ARRAY(SELECT g.ids[i] FROM unnest(v_good) AS i),
@@ -99,16 +108,23 @@ BEGIN
                     DETAIL = format('row %s: %s', g.ids[v_bad[1]],
                                     left(v_reasons[v_bad[1]]::text, 1000)),
                     HINT = 'Updated records must still satisfy the dataset''s schema and time window.';
-            ELSIF cardinality(v_bad) > 0 THEN
+            ELSIF cardinality(v_old) > 0 AND TG_OP = 'UPDATE' THEN
+                RAISE EXCEPTION USING ERRCODE = 'LK040',
+                    MESSAGE = format('the update moves %s row(s) of dataset %s before its first '
+                                     'month in the lake (%s)', cardinality(v_old), ds.name,
+                                     to_char(lim.archive_before AT TIME ZONE 'UTC', 'YYYY-MM')),
+                    DETAIL = format('row %s: time %s', g.ids[v_old[1]], g.tss[v_old[1]]),
+                    HINT = 'Months before it are archived; ingest such records anew instead.';
+            ELSIF cardinality(v_gone) > 0 THEN
                 -- By (user_id, ts, id) so each delete is one probe of the (user_id, ts) index of
                 -- one month.
                 EXECUTE format($q$
                     DELETE FROM user_data.%I AS t
                      USING unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS b(id, user_id, ts)
                      WHERE t.user_id = b.user_id AND t.ts = b.ts AND t.id = b.id$q$, ds.name)
-                USING ARRAY(SELECT g.ids[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL),
-                      ARRAY(SELECT g.user_ids[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL),
-                      ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i WHERE g.user_ids[i] IS NOT NULL);
+                USING ARRAY(SELECT g.ids[i] FROM unnest(v_gone) i WHERE g.user_ids[i] IS NOT NULL),
+                      ARRAY(SELECT g.user_ids[i] FROM unnest(v_gone) i WHERE g.user_ids[i] IS NOT NULL),
+                      ARRAY(SELECT g.tss[i] FROM unnest(v_gone) i WHERE g.user_ids[i] IS NOT NULL);
                 EXECUTE format($q$
                     DELETE FROM user_data.%I AS t
                      USING unnest($1::bigint[], $2::timestamptz[]) AS b(id, ts)
@@ -123,11 +139,19 @@ BEGIN
                     ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i),
                     NULL,
                     ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
-                v_moved := v_moved + v_n;
+                -- Valid, but older than the first month in the lake: to the month's archive,
+                -- with the ids they were given.
+                v_arch := lake_internal._archive_records(
+                    ds.name, g.batch_id, ARRAY(SELECT g.ids[i] FROM unnest(v_old) i),
+                    ARRAY(SELECT g.user_ids[i] FROM unnest(v_old) i),
+                    ARRAY(SELECT g.tss[i] FROM unnest(v_old) i),
+                    ARRAY(SELECT g.docs[i] FROM unnest(v_old) i));
+                v_moved := v_moved + v_n + v_arch;
             END IF;
         END IF;
         IF TG_OP = 'INSERT' THEN
-            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_n, 'insert');
+            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_n, 'insert',
+                                               v_arch);
         END IF;
     END LOOP;
     -- For lake_internal._tg_capture, which fires next on this statement (no other code runs

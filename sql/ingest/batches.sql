@@ -1,5 +1,6 @@
 -- One row per ingest batch. Written in the same transaction as the batch's rows, so a batch is
--- either wholly recorded or not at all, and received = accepted + quarantined always holds.
+-- either wholly recorded or not at all, and received = accepted + archived + quarantined always
+-- holds.
 CREATE TABLE lake.batches (
     -- Chosen by the client (an idempotency key: a retried batch is recognised, not duplicated),
     -- or derived from the transaction for plain INSERT/COPY by an application.
@@ -13,6 +14,9 @@ CREATE TABLE lake.batches (
     received      bigint NOT NULL DEFAULT 0 CHECK (received >= 0),
     accepted      bigint NOT NULL DEFAULT 0 CHECK (accepted >= 0),
     quarantined   bigint NOT NULL DEFAULT 0 CHECK (quarantined >= 0),
+    -- Valid records older than the first month in the lake, written to their month's archive
+    -- (lake_internal._archive_records) instead of a partition.
+    archived      bigint NOT NULL DEFAULT 0 CHECK (archived >= 0),
     -- SHA-256 (hex) of what was received: the records one per line as sent by lake_client, or
     -- the jsonb text of the array given to lake.ingest. NULL for plain INSERT/COPY.
     checksum      text CHECK (checksum ~ '^[0-9a-f]{64}$'),
@@ -23,14 +27,14 @@ CREATE TABLE lake.batches (
     created_at    timestamptz NOT NULL DEFAULT now(),
     -- The transaction that wrote the batch: rows may only be added to a batch from within it.
     xact_id       xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    CHECK (received = accepted + quarantined)
+    CHECK (received = accepted + archived + quarantined)
 );
 CREATE INDEX batches_dataset_created_idx ON lake.batches (dataset, created_at);
 ALTER TABLE lake.batches OWNER TO lake_owner;
 GRANT SELECT ON lake.batches TO lake_admin;
 
 COMMENT ON TABLE lake.batches IS
-    'One row per ingest batch; received = accepted + quarantined is a constraint.';
+    'One row per ingest batch; received = accepted + archived + quarantined is a constraint.';
 
 COMMENT ON COLUMN lake.batches.id IS
     'The batch id: the client''s idempotency key, or derived from the transaction.';
@@ -42,6 +46,8 @@ COMMENT ON COLUMN lake.batches.source IS
 COMMENT ON COLUMN lake.batches.received IS 'Records received; always accepted + quarantined.';
 COMMENT ON COLUMN lake.batches.accepted IS 'Records stored in the dataset.';
 COMMENT ON COLUMN lake.batches.quarantined IS 'Records moved to lake.quarantine.';
+COMMENT ON COLUMN lake.batches.archived IS
+    'Valid records older than the first month in the lake, written to their month''s archive.';
 COMMENT ON COLUMN lake.batches.checksum IS
     'SHA-256 (hex) of what was received; NULL for plain INSERT/COPY.';
 COMMENT ON COLUMN lake.batches.origin IS

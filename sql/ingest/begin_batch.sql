@@ -19,7 +19,8 @@ RETURNS TABLE (
     max_record_bytes integer,
     received bigint,
     accepted bigint,
-    quarantined bigint
+    quarantined bigint,
+    archived bigint
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -41,7 +42,7 @@ BEGIN
     lim := (SELECT lake_internal._limits(d) FROM lake.datasets AS d WHERE d.name = p_dataset);
     RETURN QUERY SELECT v_open.is_new, lim.time_field, lim.time_format, lim.max_record_bytes,
                         (v_open.batch).received, (v_open.batch).accepted,
-                        (v_open.batch).quarantined;
+                        (v_open.batch).quarantined, (v_open.batch).archived;
 END
 $$;
 ALTER FUNCTION lake.begin_batch(text, uuid, text, text) OWNER TO lake_owner;

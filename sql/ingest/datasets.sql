@@ -35,9 +35,6 @@ CREATE TABLE lake.datasets (
     -- the two overflow partitions and are quarantined by the validation trigger.
     partitions_from    timestamptz NOT NULL,
     partitions_to      timestamptz NOT NULL,
-    -- Records older than this are refused: their months are cold (set by the tiering step of
-    -- lake.apply_retention; NULL until it first runs).
-    writable_from      timestamptz,
     description        text,
     created_at         timestamptz NOT NULL DEFAULT now(),
     created_by         name NOT NULL DEFAULT session_user,
@@ -73,8 +70,6 @@ COMMENT ON COLUMN lake.datasets.pii_scan IS
 COMMENT ON COLUMN lake.datasets.partitions_from IS 'Start of the run of monthly partitions.';
 COMMENT ON COLUMN lake.datasets.partitions_to IS
     'End (exclusive) of the run of monthly partitions.';
-COMMENT ON COLUMN lake.datasets.writable_from IS
-    'Months before this are cold and take no new records (set by the tiering step).';
 COMMENT ON COLUMN lake.datasets.description IS 'Free text describing the dataset.';
 COMMENT ON COLUMN lake.datasets.created_at IS 'When the dataset was created.';
 COMMENT ON COLUMN lake.datasets.created_by IS 'The database role that created it.';

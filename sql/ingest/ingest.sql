@@ -1,5 +1,6 @@
 -- Ingest a JSON array of records into a dataset as one batch and return the batch row
--- (received = accepted + quarantined). Records belong to the session's lake user, or to
+-- (received = accepted + archived + quarantined: records older than the first month in the
+-- lake go to their month's archive). Records belong to the session's lake user, or to
 -- for_user when an administrator loads data for someone. batch_id makes a retry safe: the
 -- same id again returns the first result and changes nothing.
 --   SELECT * FROM lake.ingest('location_history', '[{"ts": "2026-11-26T08:00:00Z", ...}]');

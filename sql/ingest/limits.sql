@@ -11,11 +11,14 @@ CREATE TYPE lake_internal.limits AS (
     -- Older than retention_from (now() - retention): outside the retention window.
     retention        interval,
     retention_from   timestamptz,
-    -- Before writable_from: a cold month, which takes no new records (NULL: none is cold).
-    writable_from    timestamptz,
-    -- The window a record's time must lie in: window_from .. window_to, both inclusive, where
-    -- window_from = greatest(retention_from, writable_from) and window_to = now() + max_future
-    -- (later is too far in the future). Partitions are made on demand for times inside it.
+    -- A valid record before archive_before (the first month in the lake, partitions_from: the
+    -- months before were archived and dropped by retention) is not stored but written to the
+    -- verified archive of its month (lake_internal._archive_records) and counted as archived.
+    -- It is history, not an error. Cold months are in the lake and take records like any other.
+    archive_before   timestamptz,
+    -- The window a record's time may be stored in: window_from .. window_to, both inclusive,
+    -- where window_from = archive_before and window_to = now() + max_future (later is too far in
+    -- the future). Partitions are made on demand for times inside it.
     window_from      timestamptz,
     max_future       interval,
     window_to        timestamptz,

@@ -1,7 +1,8 @@
 -- Read records' times from their JSON values, in order, without ever raising: NULL where a value is
 -- missing or not a valid time. RFC 3339 text must carry Z or an offset (a time without one is
 -- ambiguous) of at most 15:59 hours, PostgreSQL's limit; epoch formats take a JSON number of
--- seconds or milliseconds since 1970. lake_internal._ingest_docs reads a whole statement's times
+-- seconds or milliseconds since 1970, or the same number as a JSON string of digits (Google
+-- Takeout's "timestampMs": "1700000000000"). lake_internal._ingest_docs reads a whole statement's times
 -- with one call: a function call per record cost more than the reading itself (≈ 27 µs a record,
 -- now ≈ 5 µs for the usual shapes). Each check guards the next inside CASE, the only construct
 -- whose order SQL guarantees. The regular expression costs ≈ 6 µs a value, so the usual shapes
@@ -37,11 +38,14 @@ AS $$
                   END
             END
         WHEN parse_times.format IN ('epoch_s', 'epoch_ms') THEN
+            -- a JSON number, or a JSON string of digits (Takeout's timestampMs): the same number
             CASE WHEN jsonb_typeof(y.v) = 'number'
-                  AND y.v::numeric BETWEEN 0
+                      OR (jsonb_typeof(y.v) = 'string' AND y.s ~ '^[0-9]{1,20}$')
+            THEN CASE WHEN y.s::numeric BETWEEN 0
                       AND CASE parse_times.format WHEN 'epoch_ms' THEN 253402300799999 ELSE 253402300799 END
-            THEN to_timestamp((y.v::numeric
-                               / CASE parse_times.format WHEN 'epoch_ms' THEN 1000 ELSE 1 END)::double precision)
+                 THEN to_timestamp((y.s::numeric
+                                    / CASE parse_times.format WHEN 'epoch_ms' THEN 1000 ELSE 1 END)::double precision)
+                 END
             END
         END ORDER BY y.o), '{}')
       -- OFFSET 0: the value's text (s) is made once, not once each time it is used

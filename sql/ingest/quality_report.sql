@@ -5,6 +5,7 @@ SELECT d.name                                              AS dataset,
        coalesce(b.received, 0)                             AS received,
        coalesce(b.accepted, 0)                             AS accepted,
        coalesce(b.quarantined, 0)                          AS quarantined,
+       coalesce(b.archived, 0)                             AS archived,
        round(100.0 * coalesce(b.quarantined, 0) / nullif(b.received, 0), 2) AS quarantined_pct,
        coalesce(q.pending, 0)                              AS pending_review,
        coalesce(q.overdue, 0)                              AS overdue_review,
@@ -12,7 +13,8 @@ SELECT d.name                                              AS dataset,
        r.top_rules
   FROM lake.datasets AS d
   LEFT JOIN (SELECT dataset, count(*) AS batches, sum(received) AS received,
-                    sum(accepted) AS accepted, sum(quarantined) AS quarantined
+                    sum(accepted) AS accepted, sum(quarantined) AS quarantined,
+                    sum(archived) AS archived
                FROM lake.batches GROUP BY dataset) AS b ON b.dataset = d.name
   LEFT JOIN (SELECT dataset,
                     count(*) FILTER (WHERE status IN ('pending', 'expired')) AS pending,
@@ -38,6 +40,8 @@ COMMENT ON COLUMN lake.quality_report.batches IS 'Batches received.';
 COMMENT ON COLUMN lake.quality_report.received IS 'Records received.';
 COMMENT ON COLUMN lake.quality_report.accepted IS 'Records stored.';
 COMMENT ON COLUMN lake.quality_report.quarantined IS 'Records quarantined.';
+COMMENT ON COLUMN lake.quality_report.archived IS
+    'Records older than the first month in the lake, written to their month''s archive.';
 COMMENT ON COLUMN lake.quality_report.quarantined_pct IS
     'Quarantined records as a percentage of those received.';
 COMMENT ON COLUMN lake.quality_report.pending_review IS

@@ -1,6 +1,8 @@
 -- Review decision: re-validate a quarantined record (or a corrected version of it) and move it
--- into its dataset as a batch of its own. Refused with the new reasons if it is still invalid,
--- in which case nothing changes. Returns the release batch.
+-- into its dataset as a batch of its own, by the rules of every ingest: stored in its month
+-- (cold or not), or, older than the first month in the lake, added to its month's archive
+-- (the batch counts it archived). Refused with the new reasons if it is still invalid, in which
+-- case nothing changes. Returns the release batch.
 CREATE FUNCTION lake.quarantine_release(id bigint, corrected jsonb DEFAULT NULL,
                                         note text DEFAULT NULL)
 RETURNS lake.batches
@@ -41,7 +43,7 @@ BEGIN
     PERFORM lake_internal._ingest_docs(q.dataset, (v_open.batch).id, q.user_id,
                               ARRAY[format('quarantine %s', p_id)], ARRAY[v_doc]);
     SELECT * INTO v_batch FROM lake.batches WHERE id = (v_open.batch).id;
-    IF v_batch.accepted <> 1 THEN
+    IF v_batch.quarantined <> 0 THEN
         SELECT reasons INTO v_why FROM lake.quarantine
          WHERE batch_id = v_batch.id ORDER BY id LIMIT 1;
         RAISE EXCEPTION USING ERRCODE = 'LK022',

@@ -1,11 +1,9 @@
 -- The tiering step of lake.apply_retention for one dataset, as of p_now: record each monthly
--- partition's tier (lake.partition_tiers), put the cold_reject safety net on cold and expired
--- partitions (lake_internal._tg_cold_reject) and take it off partitions that are no longer cold,
--- move a partition (and its indexes) to the tablespace configured for its tier (tablespace_hot,
--- _warm, _cold; expired counts as cold), and set the dataset's writable_from: the first month that
--- is still hot or warm, before which the ingest paths quarantine records (rule partition_cold).
--- Returns {"tiers_changed", "moved", "writable_from", "errors"}. A move that cannot get its lock
--- within lock_timeout is left for the next run (in errors).
+-- partition's tier (lake.partition_tiers) and move a partition (and its indexes) to the
+-- tablespace configured for its tier (tablespace_hot, _warm, _cold; expired counts as cold).
+-- A tier is where a month's data lives, not a ban: cold months take records like any other (a
+-- person's first import is mostly history). Returns {"tiers_changed", "moved", "errors"}. A move
+-- that cannot get its lock within lock_timeout is left for the next run (in errors).
 CREATE FUNCTION lake_internal._apply_tiers(p_dataset text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -24,12 +22,9 @@ DECLARE
     v_moved_to name;
     v_idx      regclass;
     v_cold     boolean;
-    v_trigger  boolean;
     v_changed  integer := 0;
     v_moved    integer := 0;
     v_errors   jsonb := '[]';
-    v_open     interval;
-    v_writable timestamptz;
     v_default  oid := (SELECT d.dattablespace FROM pg_catalog.pg_database AS d
                         WHERE d.datname = current_database());
 BEGIN
@@ -55,16 +50,6 @@ BEGIN
     LOOP
         v_tier := lake_internal._tier(ds.tiers, p.range_to, p_now);
         v_cold := v_tier IN ('cold', 'expired');
-        v_trigger := EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                              WHERE t.tgrelid = p.rel AND t.tgname = 'cold_reject');
-        IF v_cold AND NOT v_trigger THEN
-            EXECUTE format($trg$
-                CREATE CONSTRAINT TRIGGER cold_reject AFTER INSERT OR UPDATE
-                ON user_data_partitions.%I DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW EXECUTE FUNCTION lake_internal._tg_cold_reject()$trg$, p.relname);
-        ELSIF v_trigger AND NOT v_cold THEN  -- an earlier run with a later "now", or new tiers
-            EXECUTE format('DROP TRIGGER cold_reject ON user_data_partitions.%I', p.relname);
-        END IF;
 
         v_moved_to := NULL;
         v_space := nullif(lake_internal._setting('tablespace_' || CASE WHEN v_cold THEN 'cold'
@@ -101,19 +86,13 @@ BEGIN
      WHERE t.dataset = ds.name
        AND to_regclass(format('user_data_partitions.%I', t.partition)) IS NULL;
 
-    -- Hot and warm months take writes; the newest month ending before that is cold.
-    v_open := greatest((ds.tiers ->> 'hot')::interval, (ds.tiers ->> 'warm')::interval);
-    v_writable := lake.month_start(p_now - v_open);
-    IF v_writable IS DISTINCT FROM ds.writable_from THEN
-        UPDATE lake.datasets SET writable_from = v_writable WHERE name = ds.name;
-    END IF;
-    IF v_changed > 0 OR v_moved > 0 OR v_writable IS DISTINCT FROM ds.writable_from THEN
+    IF v_changed > 0 OR v_moved > 0 THEN
         PERFORM lake_internal._audit('retention.tiers', ds.name,
                             jsonb_build_object('now', p_now, 'tiers_changed', v_changed,
-                                               'moved', v_moved, 'writable_from', v_writable));
+                                               'moved', v_moved));
     END IF;
     RETURN jsonb_build_object('tiers_changed', v_changed, 'moved', v_moved,
-                              'writable_from', v_writable, 'errors', v_errors);
+                              'errors', v_errors);
 END
 $$;
 ALTER FUNCTION lake_internal._apply_tiers(text, timestamptz) OWNER TO lake_owner;

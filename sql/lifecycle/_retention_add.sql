@@ -1,6 +1,6 @@
 -- Add one step's result to the report of lake.apply_retention (which, being a procedure that
 -- commits, can have no pinned search_path, so its own body only calls lake functions):
---   p_step from lake_internal._apply_tiers: tiers_changed, moved, writable_from, its errors;
+--   p_step from lake_internal._apply_tiers: tiers_changed, moved, its errors;
 --   p_step from lake_internal._retire_month: the month's report in months, counted when
 --     dropped (and archived when an archive was written); kept (held, busy, kept) or errors
 --     (failed);
@@ -32,7 +32,7 @@ BEGIN
         RETURN jsonb_set(r, '{errors}', (r -> 'errors') || p_step);
     END IF;
     d := coalesce(r -> 'datasets' -> p_dataset,
-                  jsonb_build_object('tiers_changed', 0, 'moved', 0, 'writable_from', NULL,
+                  jsonb_build_object('tiers_changed', 0, 'moved', 0,
                                      'archived', 0, 'dropped', 0, 'rows_dropped', 0,
                                      'archive_ms', 0, 'drop_ms', 0, 'months', '[]'::jsonb,
                                      'kept', '[]'::jsonb, 'errors', '[]'::jsonb));

@@ -3,8 +3,8 @@
 -- One transaction (lake.apply_retention commits after each call):
 --   1. one retention at a time per dataset (advisory lock; a restored month waits for its
 --      hold_until);
---   2. LOCK the partition IN SHARE MODE: it cannot change (it is cold, and this holds up an
---      erasure of that month until the end), while reads and ingest elsewhere go on;
+--   2. LOCK the partition IN SHARE MODE: it cannot change (this holds up writes and erasures
+--      of that month until the end), while reads and ingest elsewhere go on;
 --   3. never drop rows inside the window: bounds and max(ts) are checked;
 --   4. the archive: an existing one of this month that still equals the partition is reused
 --      (read back and compared again); one that differs from the partition (rows erased since)
@@ -131,6 +131,18 @@ BEGIN
         END IF;
     END IF;
 
+    -- A month that came back empty beside a restored one (restore_partition) keeps its own
+    -- archive; records stored in it since are not in that archive, and an archive of the
+    -- partition alone would hide the older one from a restore: keep the month (restore it first).
+    IF v_arch.id IS NULL AND NOT v_empty
+       AND EXISTS (SELECT FROM lake.archives AS a
+                    WHERE a.dataset = ds.name AND a.month = v_month AND a.status = 'dropped') THEN
+        v_error := format('month %s has an archive of its own and received records since it came '
+                          'back empty: restore it (lake.restore_partition) so that one archive '
+                          'holds both', v_label);
+        RAISE WARNING 'retention of % %: %', ds.name, v_label, v_error;
+        RETURN jsonb_build_object('action', 'failed', 'month', v_label, 'error', v_error);
+    END IF;
     IF v_arch.id IS NULL AND NOT v_empty THEN
         v_man := lake_internal._archive_write(
             v_part, ds.name, v_month, lake_internal._archive_root(lake_internal._setting('archive_dir')),

@@ -14,7 +14,7 @@
 --
 -- report (INOUT): {"now": …, "purged": n, "errors": [every failure and every month kept
 -- because of a lock, with its dataset], "datasets": {"<name>":
--- {"tiers_changed", "moved", "writable_from", "archived", "dropped", "rows_dropped",
+-- {"tiers_changed", "moved", "archived", "dropped", "rows_dropped",
 -- "archive_ms", "drop_ms", "months": [one report a month], "kept": [...], "errors": [...]}}}.
 CREATE PROCEDURE lake.apply_retention(now timestamptz DEFAULT now(),
                                       INOUT report jsonb DEFAULT NULL)

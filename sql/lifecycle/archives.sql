@@ -1,6 +1,7 @@
 -- One row per archive of a monthly partition: a gzip-compressed JSON Lines file of all its rows
 -- and all columns, with a manifest next to it, written by lake.apply_retention before the
--- partition is dropped and read back by lake.restore_partition.
+-- partition is dropped (or, for a dropped month that receives records, rewritten with them by
+-- lake_internal._archive_records) and read back by lake.restore_partition.
 CREATE TABLE lake.archives (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     dataset       text NOT NULL REFERENCES lake.datasets (name),
@@ -18,7 +19,9 @@ CREATE TABLE lake.archives (
     --   dropped     the partition was dropped: this file is the only copy
     --   restored    the partition was restored from it (kept until hold_until at least)
     --   failed      it did not verify (see error): nothing was dropped
-    --   superseded  the partition changed (rows erased) and was archived again: file deleted
+    --   superseded  the partition changed (rows erased) and was archived again, or records were
+    --               added to the dropped month (lake_internal._archive_records) in a newer
+    --               archive: file deleted (by lake.purge_archives in the second case)
     --   purged      older than archive_retention: file deleted
     status        text NOT NULL
                   CHECK (status IN ('verified', 'dropped', 'restored', 'failed', 'superseded',
@@ -63,4 +66,5 @@ COMMENT ON COLUMN lake.archives.verified_at IS
 COMMENT ON COLUMN lake.archives.dropped_at IS 'When the partition was dropped.';
 COMMENT ON COLUMN lake.archives.restored_at IS 'When the month was restored from it.';
 COMMENT ON COLUMN lake.archives.hold_until IS 'A restored month is not dropped again before this.';
-COMMENT ON COLUMN lake.archives.purged_at IS 'When the files were deleted (archive_retention).';
+COMMENT ON COLUMN lake.archives.purged_at IS
+    'When the files were deleted (archive_retention, or superseded by a newer archive).';

@@ -2,8 +2,7 @@
 -- (estimated from statistics; exact counts cost a scan), size, tablespace and tier. The tier is
 -- the one the tiering step of lake.apply_retention recorded (lake.partition_tiers; tiered_at
 -- says as of when); a month it has not seen yet shows the tier its age gives now (tiered_at
--- NULL). Cold and expired months take no new rows; writable_from in lake.datasets is where
--- writable months begin.
+-- NULL). Every month in the lake takes records, whatever its tier.
 CREATE VIEW lake.partitions AS
 SELECT d.name                                   AS dataset,
        c.relname                                AS partition,

@@ -4,8 +4,9 @@
 -- month's partition (a CHECK constraint matching the bounds spares the scan under lock), extending
 -- the run of partitions backwards: the overflow partition <dataset>_p_before moves down, and months
 -- between the restored one and the run come back empty (their archives stay as they are; such an
--- empty month can be restored in turn). The restored month is read-only (cold) and is not archived
--- and dropped again before now + the restore_hold setting (7 days; hold_until in lake.archives).
+-- empty month can be restored in turn). The restored month takes records like any month in the
+-- lake (retention archives it again, with them, once it is due) and is not archived and dropped
+-- again before now + the restore_hold setting (7 days; hold_until in lake.archives).
 -- Its records are scanned for personal identifiers again. Returns the archive's row. Administrators
 -- only.
 CREATE FUNCTION lake.restore_partition(dataset text, month timestamptz,
@@ -38,6 +39,7 @@ DECLARE
     v_tmp    text;
     v_holder boolean := false;  -- the month is an empty placeholder inside the run
     v_rows_in boolean;
+    v_moved  bigint;
 BEGIN
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset FOR UPDATE;
     IF NOT FOUND THEN
@@ -53,13 +55,17 @@ BEGIN
     v_part := lake_internal._partition_name(ds.name, v_month);
     v_tmp := v_part || '_r';
     IF v_month >= ds.partitions_from THEN
-        -- An empty month inside the run (made by an earlier restore of an older month) may be
-        -- filled from its archive; any other month is in the lake already.
+        -- A month inside the run that came back empty beside an earlier restore of an older
+        -- month is a placeholder: it is filled from its archive, together with the records
+        -- stored in it since (held still by the lock); any other month is in the lake already.
         IF v_month < ds.partitions_to
            AND to_regclass(format('user_data_partitions.%I', v_part)) IS NOT NULL THEN
             EXECUTE format('SELECT EXISTS (SELECT FROM ONLY user_data_partitions.%I)', v_part)
             INTO v_rows_in;
-            v_holder := NOT v_rows_in;
+            v_holder := NOT v_rows_in
+                        OR EXISTS (SELECT FROM lake.archives AS x
+                                    WHERE x.dataset = ds.name AND x.month = v_month
+                                      AND x.status = 'dropped');
         END IF;
         IF NOT v_holder THEN
             RAISE EXCEPTION USING ERRCODE = 'LK064',
@@ -126,16 +132,19 @@ BEGIN
     EXECUTE format('CREATE INDEX ON user_data_partitions.%I (user_id, ts)', v_tmp);
 
     IF v_holder THEN
-        -- The empty placeholder makes way (checked empty again under the detach's lock).
+        -- The placeholder makes way; the records stored in it since move along, ids and all
+        -- (their personal-identifier findings are made again below with the archive's).
         EXECUTE format('ALTER TABLE user_data.%I DETACH PARTITION user_data_partitions.%I',
                        ds.name, v_part);
-        EXECUTE format('SELECT EXISTS (SELECT FROM ONLY user_data_partitions.%I)', v_part)
-        INTO v_rows_in;
-        IF v_rows_in THEN
-            RAISE EXCEPTION USING ERRCODE = 'LK064',
-                MESSAGE = format('month %s of dataset %s received rows meanwhile', v_label,
-                                 ds.name),
-                HINT = 'Nothing was restored.';
+        EXECUTE format('INSERT INTO user_data_partitions.%I SELECT * FROM ONLY'
+                       ' user_data_partitions.%I', v_tmp, v_part);
+        GET DIAGNOSTICS v_moved = ROW_COUNT;
+        IF v_moved > 0 THEN
+            EXECUTE format('DELETE FROM lake.pii_findings AS f WHERE f.dataset = $1'
+                           ' AND f.record_id IN (SELECT r.id FROM ONLY user_data_partitions.%I'
+                           ' AS r)', v_part)
+            USING ds.name;
+            v_rows := v_rows + v_moved;
         END IF;
         EXECUTE format('DROP TABLE user_data_partitions.%I', v_part);
     ELSE
@@ -155,11 +164,6 @@ BEGIN
                    ' FOR VALUES FROM (%L) TO (%L)', ds.name, v_part, v_month, v_next);
     EXECUTE format('ALTER TABLE user_data_partitions.%I DROP CONSTRAINT %I', v_part,
                    'restore_bounds');
-    -- Read-only from the start: the tiering step would make it cold anyway.
-    EXECUTE format($trg$
-        CREATE CONSTRAINT TRIGGER cold_reject AFTER INSERT OR UPDATE
-        ON user_data_partitions.%I DEFERRABLE INITIALLY DEFERRED
-        FOR EACH ROW EXECUTE FUNCTION lake_internal._tg_cold_reject()$trg$, v_part);
     INSERT INTO lake.partition_tiers AS t (dataset, month, partition, tier, as_of)
     VALUES (ds.name, v_month, v_part, lake_internal._tier(ds.tiers, v_next, p_now), p_now)
     ON CONFLICT (dataset, month) DO UPDATE

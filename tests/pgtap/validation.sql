@@ -21,11 +21,12 @@ SELECT lives_ok($$
 
 SELECT results_eq($$SELECT (doc->>'n')::int FROM user_data.tap_steps$$, ARRAY[1],
                   'only the valid row stays');
-SELECT results_eq($$SELECT received, accepted, quarantined FROM lake.batches$$,
-                  $$VALUES (6::bigint, 1::bigint, 5::bigint)$$,
-                  'the batch counts received = accepted + quarantined');
+SELECT results_eq($$SELECT received, accepted, archived, quarantined FROM lake.batches$$,
+                  $$VALUES (6::bigint, 1::bigint, 1::bigint, 4::bigint)$$,
+                  'the batch counts received = accepted + archived + quarantined (history '
+                  'older than the first month goes to its month''s archive)');
 SELECT bag_eq($$SELECT r->>'rule' FROM lake.quarantine, jsonb_array_elements(reasons) r$$,
-              ARRAY['minimum', 'type', 'required', 'time_before_retention', 'time_in_future'],
+              ARRAY['minimum', 'type', 'required', 'time_in_future'],
               'each rejected row has its reason');
 SELECT is_empty($$SELECT FROM user_data_partitions.tap_steps_p_before
                   UNION ALL SELECT FROM user_data_partitions.tap_steps_p_after$$,
