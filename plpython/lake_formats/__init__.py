@@ -23,6 +23,8 @@ Runs under PL/Python and in plain Python (tests), like lake_validate.
 
 import importlib
 import json
+from types import ModuleType
+from typing import Any
 
 #: The formats, by module name. Adding a format: its module here, and its name in this tuple.
 FORMATS = (
@@ -32,10 +34,10 @@ FORMATS = (
     "apple_health",
 )
 
-_modules = {}
+_modules: dict[str, ModuleType] = {}
 
 
-def module(name):
+def module(name: str) -> ModuleType:
     """The module of a format (KeyError: no such format)."""
     if name not in FORMATS:
         raise KeyError(name)
@@ -44,14 +46,12 @@ def module(name):
     return _modules[name]
 
 
-def describe():
+def describe() -> list[tuple[str, str, str, str]]:
     """(name, description, reader, member pattern) of every format."""
-    return [
-        (n, module(n).DESCRIPTION, module(n).READER, module(n).MEMBER) for n in FORMATS
-    ]
+    return [(n, module(n).DESCRIPTION, module(n).READER, module(n).MEMBER) for n in FORMATS]
 
 
-def convert_one(convert, doc):
+def convert_one(convert: Any, doc: Any) -> Any:
     """A source record to a record; a source record that is not an object, or that the
     converter cannot read at all, becomes an object that says so (the schema refuses it)."""
     if not isinstance(doc, dict):
@@ -63,7 +63,7 @@ def convert_one(convert, doc):
     return out
 
 
-def convert_many(name, docs):
+def convert_many(name: str, docs: list[str | None]) -> list[str | None]:
     """JSON texts (None stays None) converted by the format `name`, as JSON texts."""
     convert = module(name).convert
     loads = json.loads

@@ -1,11 +1,12 @@
 """Times as the lake's records write them: RFC 3339 in UTC, ``2024-01-05T08:00:00.123Z``."""
 
 import datetime as _dt
+from typing import Any
 
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 
 
-def from_epoch_ms(value):
+def from_epoch_ms(value: Any) -> str | None:
     """Milliseconds since 1970, as a JSON number or a string of digits (older Takeout files),
     as RFC 3339; None when it is neither."""
     if isinstance(value, bool):
@@ -21,12 +22,12 @@ def from_epoch_ms(value):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def rfc3339(value):
+def rfc3339(value: Any) -> str | None:
     """An RFC 3339 time with Z or an offset, as it is (the lake checks it); else None."""
     return value if isinstance(value, str) and value else None
 
 
-def apple(value):
+def apple(value: Any) -> str | None:
     """Apple Health's ``2024-01-05 09:00:00 +0100`` as RFC 3339 (``2024-01-05T09:00:00+01:00``);
     other text is passed on for the dataset's schema to judge, None stays None."""
     if not isinstance(value, str):
@@ -38,7 +39,7 @@ def apple(value):
     return value
 
 
-def ts_of(obj, prefix=""):
+def ts_of(obj: dict[str, Any], prefix: str = "") -> str | None:
     """A Takeout time: ``<prefix>timestamp`` (RFC 3339, newer files) or ``<prefix>timestampMs``
     (milliseconds, string or number, older files)."""
     key = prefix + ("Timestamp" if prefix else "timestamp")

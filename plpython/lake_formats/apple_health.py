@@ -4,6 +4,8 @@ sourceName= ...>`` (read by the client as an object of its attributes, with its
 source, device, metadata}``: ``type`` without Apple's ``HKQuantityTypeIdentifier`` /
 ``HKCategoryTypeIdentifier`` prefix, ``value`` a number where it is one, times in RFC 3339."""
 
+from typing import Any
+
 from lake_formats._time import apple
 
 DESCRIPTION = "Apple Health export.xml: one record per <Record>"
@@ -13,7 +15,7 @@ MEMBER = r"(^|/)export\.xml$"
 _PREFIXES = ("HKQuantityTypeIdentifier", "HKCategoryTypeIdentifier", "HKDataType")
 
 
-def _type(value):
+def _type(value: Any) -> Any:
     if not isinstance(value, str):
         return None
     for prefix in _PREFIXES:
@@ -22,7 +24,7 @@ def _type(value):
     return value
 
 
-def _value(value):
+def _value(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
@@ -31,10 +33,14 @@ def _value(value):
         return value
     if number != number or number in (float("inf"), float("-inf")):
         return value
-    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    return (
+        int(number)
+        if number.is_integer() and "." not in value and "e" not in value.lower()
+        else number
+    )
 
 
-def convert(rec):
+def convert(rec: dict[str, Any]) -> dict[str, Any]:
     out = {
         "ts": apple(rec.get("startDate")),
         "end": apple(rec.get("endDate")),

@@ -2,6 +2,8 @@
 becomes a record ``{ts, lat, lon, accuracy, altitude, velocity, heading, activity,
 activity_confidence, source, device_tag}`` (absent fields left out)."""
 
+from typing import Any
+
 from lake_formats._time import ts_of
 
 DESCRIPTION = "Google Takeout location history (Records.json): one record per location"
@@ -9,13 +11,13 @@ READER = "items:locations"
 MEMBER = r"(^|/)Location History( \(Timeline\))?/Records\.json$"
 
 
-def _degrees(e7):
+def _degrees(e7: Any) -> float | None:
     if isinstance(e7, bool) or not isinstance(e7, (int, float)):
         return None
     return e7 / 1e7
 
 
-def _activity(loc):
+def _activity(loc: dict[str, Any]) -> tuple[Any, Any]:
     """The most confident activity type of the location's first activity reading."""
     readings = loc.get("activity")
     if not isinstance(readings, list) or not readings or not isinstance(readings[0], dict):
@@ -27,7 +29,7 @@ def _activity(loc):
     return best.get("type"), best.get("confidence")
 
 
-def convert(loc):
+def convert(loc: dict[str, Any]) -> dict[str, Any]:
     activity, confidence = _activity(loc)
     out = {
         "ts": ts_of(loc),

@@ -4,6 +4,8 @@
 lat, lon, ...}``: a visit adds ``place_id``, ``name``, ``address``, ``confidence``; a segment
 adds ``end_lat``, ``end_lon``, ``distance``, ``activity``, ``confidence``."""
 
+from typing import Any
+
 from lake_formats._time import ts_of
 
 DESCRIPTION = (
@@ -13,23 +15,23 @@ READER = "items:timelineObjects"
 MEMBER = r"(^|/)Semantic Location History/[0-9]{4}/[^/]+\.json$"
 
 
-def _deg(obj, key):
+def _deg(obj: Any, key: str) -> float | None:
     v = obj.get(key) if isinstance(obj, dict) else None
     return None if isinstance(v, bool) or not isinstance(v, (int, float)) else v / 1e7
 
 
-def _span(obj):
+def _span(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     d = obj.get("duration")
     d = d if isinstance(d, dict) else {}
     return ts_of(d, "start"), ts_of(d, "end")
 
 
-def convert(item):
+def convert(item: dict[str, Any]) -> dict[str, Any]:
     if isinstance(item.get("placeVisit"), dict):
         v = item["placeVisit"]
         loc = v.get("location") if isinstance(v.get("location"), dict) else {}
         start, end = _span(v)
-        out = {
+        out: dict[str, Any] = {
             "kind": "place_visit",
             "ts": start,
             "end": end,

@@ -4,6 +4,8 @@ episode, show, episode_uri, platform, country, reason_start, reason_end, shuffle
 offline, incognito}``. The IP address Spotify adds to each play is left out: a listening
 history does not need it."""
 
+from typing import Any
+
 from lake_formats._time import rfc3339
 
 DESCRIPTION = "Spotify extended streaming history: one record per play"
@@ -30,7 +32,7 @@ _FIELDS = {
 }
 
 
-def convert(play):
+def convert(play: dict[str, Any]) -> dict[str, Any]:
     out = {"ts": rfc3339(play.get("ts"))}
     for source, name in _FIELDS.items():
         out[name] = play.get(source)
