@@ -1,0 +1,278 @@
+"""Source formats: exports as people bring them (Google Takeout Records.json and Semantic
+Location History, a Takeout zip, Spotify's extended streaming history, Apple Health's
+export.xml), converted inside the database on every ingest path, the quarantine keeping what
+was sent. The sample files (tests/export_samples.py) carry the records expected of them."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from lake_client import exports, records
+from lake_client.client import Lake
+from lake_client.errors import InputError
+from tests import export_samples as samples
+from tests.test_cli import lake as cli
+
+PLPYTHON = Path(__file__).resolve().parents[1] / "plpython"
+Doc = dict[str, Any]
+
+
+def canonical(docs: list[Any]) -> list[str]:
+    return sorted(json.dumps(d, sort_keys=True) for d in docs)
+
+
+def create(conn: psycopg.Connection[Any], name: str, schema: Doc, fmt: str) -> None:
+    conn.execute(
+        "SELECT lake.create_dataset(%s, %s, %s)",
+        [name, Jsonb(schema), Jsonb({"source_format": fmt})],
+    )
+
+
+def stored(db: str, dataset: str) -> list[Any]:
+    with psycopg.connect(db) as conn:
+        return [r[0] for r in conn.execute(f"SELECT doc FROM user_data.{dataset}").fetchall()]
+
+
+def quarantined(db: str, dataset: str) -> list[Any]:
+    with psycopg.connect(db) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT doc FROM lake.quarantine WHERE dataset = %s", [dataset]
+            ).fetchall()
+        ]
+
+
+def counts_hold(db: str, dataset: str) -> tuple[int, int, int]:
+    """received, accepted, quarantined over the dataset's batches; each batch adds up, and the
+    tables agree with the counts."""
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT received, accepted, quarantined FROM lake.batches WHERE dataset = %s",
+            [dataset],
+        ).fetchall()
+    assert rows and all(r == a + q for r, a, q in rows)
+    total = tuple(sum(c) for c in zip(*rows, strict=True))
+    assert total[1:] == (len(stored(db, dataset)), len(quarantined(db, dataset)))
+    return total  # type: ignore[return-value]
+
+
+def check(db: str, dataset: str, sources: list[Doc], expected: list[Doc | None]) -> None:
+    """Stored = the expected conversion of the valid ones; quarantined = the others as sent."""
+    assert canonical(stored(db, dataset)) == canonical([e for e in expected if e is not None])
+    assert canonical(quarantined(db, dataset)) == canonical(
+        [s for s, e in zip(sources, expected, strict=True) if e is None]
+    )
+    received, _accepted, held = counts_hold(db, dataset)
+    assert (received, held) == (len(sources), expected.count(None))
+
+
+# -- the converters and readers, without a server ---------------------------------------------
+
+
+@pytest.fixture
+def formats_module() -> Any:
+    sys.path.insert(0, str(PLPYTHON))
+    try:
+        import lake_formats
+
+        yield lake_formats
+    finally:
+        sys.path.remove(str(PLPYTHON))
+
+
+@pytest.mark.fast
+def test_every_format_module_is_listed_and_described(formats_module: Any):
+    on_disk = {p.stem for p in (PLPYTHON / "lake_formats").glob("*.py")} - {"__init__", "_time"}
+    assert set(formats_module.FORMATS) == on_disk
+    for name, description, reader, member in formats_module.describe():
+        assert description and member and (reader in ("json", "jsonl") or ":" in reader), name
+
+
+@pytest.mark.fast
+def test_takeout_locations_convert_in_plain_python(formats_module: Any):
+    locs = [samples.takeout_location(i) for i in range(30)]
+    out = formats_module.convert_many(
+        "google_takeout_records", [json.dumps(loc) for loc, _ in locs]
+    )
+    for (loc, exp), got in zip(locs, out, strict=True):
+        if exp is not None:
+            assert json.loads(got) == exp, loc
+
+
+@pytest.mark.fast
+def test_a_record_the_converter_cannot_read_says_so(formats_module: Any):
+    out = formats_module.convert_many(
+        "google_takeout_records", ["[1, 2]", '{"activity": [{"activity": [{"type": 1}, 2]}]}']
+    )
+    assert json.loads(out[0]) == {"source_error": "a source record must be a JSON object"}
+    assert "lat" not in json.loads(out[1])
+
+
+@pytest.mark.fast
+def test_records_json_streams_its_locations(tmp_path: Path):
+    path = tmp_path / "Records.json"
+    samples.records_json(path, 25)
+    with path.open("rb") as fh:
+        got = list(exports.read("items:locations", io.BufferedReader(fh, 64)))
+    assert [r.ref for r in got[:2]] == ["locations[0]", "locations[1]"]
+    assert [json.loads(r.raw) for r in got] == [samples.takeout_location(i)[0] for i in range(25)]
+
+
+@pytest.mark.fast
+def test_a_cut_off_records_json_fails_the_first_pass(tmp_path: Path):
+    path = tmp_path / "Records.json"
+    samples.records_json(path, 5)
+    path.write_bytes(path.read_bytes()[:-40])
+    source = records.Source("Records.json", "items:locations", lambda: path.open("rb"))
+    with pytest.raises(InputError, match="malformed or cut off"):
+        records.scan(source)
+
+
+@pytest.mark.fast
+def test_health_export_streams_its_records(tmp_path: Path):
+    path = tmp_path / "export.xml"
+    with path.open("w") as fh:
+        samples.health_export(fh, 9)
+    with path.open("rb") as fh:
+        got = [json.loads(r.raw) for r in exports.read("xml:Record", io.BufferedReader(fh))]
+    assert len(got) == 9
+    assert got[1]["metadata"] == {"HKMetadataKeyHeartRateMotionContext": "0"}
+    assert got[0]["type"] == "HKQuantityTypeIdentifierStepCount" and got[0]["value"] == "412"
+    assert "startDate" not in got[7]
+
+
+@pytest.mark.fast
+def test_an_xml_bomb_is_refused():
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><HealthData><Record type="&lol2;"/></HealthData>'
+    )
+    with pytest.raises(InputError, match="refused"):
+        list(exports.read("xml:Record", io.BufferedReader(io.BytesIO(bomb))))
+
+
+# -- every ingest path, against the database --------------------------------------------------
+
+
+def test_records_json_with_one_command(db: str, conn: psycopg.Connection[Any], tmp_path: Path):
+    create(conn, "places", samples.PLACES_SCHEMA, "google_takeout_records")
+    path = tmp_path / "Records.json"
+    expected = samples.records_json(path, 120)
+    out = cli("ingest", "places", str(path), "--user", "alice", dsn=db)
+    assert "received 120, accepted 108, quarantined 12" in out.stdout
+    sources = json.loads(path.read_text())["locations"]
+    check(db, "places", sources, expected)
+    with psycopg.connect(db) as c:
+        rules = c.execute(
+            "SELECT DISTINCT r->>'rule' FROM lake.quarantine, jsonb_array_elements(reasons) r"
+        ).fetchall()
+    assert rules == [("maximum",)]  # what failed after conversion
+
+
+def test_semantic_location_history_with_one_command(
+    db: str, conn: psycopg.Connection[Any], tmp_path: Path
+):
+    create(conn, "visits", samples.VISITS_SCHEMA, "google_takeout_semantic")
+    doc, expected = samples.semantic_month()
+    path = tmp_path / "2024_JANUARY.json"
+    path.write_text(json.dumps(doc, indent=2))
+    cli("ingest", "visits", str(path), "--user", "alice", dsn=db)
+    check(db, "visits", doc["timelineObjects"], expected)
+
+
+def test_spotify_history_with_one_command(db: str, conn: psycopg.Connection[Any], tmp_path: Path):
+    create(conn, "plays", samples.PLAYS_SCHEMA, "spotify_streaming")
+    plays, expected = samples.spotify_history(40)
+    path = tmp_path / "Streaming_History_Audio_2025-2026_0.json"
+    path.write_text(json.dumps(plays, indent=2))
+    out = cli("ingest", "plays", str(path), "--user", "alice", "--json", dsn=db)
+    assert json.loads(out.stdout)["quarantined"] == 4
+    check(db, "plays", plays, expected)
+    assert not any("203.0.113.7" in json.dumps(d) for d in stored(db, "plays"))
+
+
+def test_apple_health_with_one_command(db: str, conn: psycopg.Connection[Any], tmp_path: Path):
+    create(conn, "health", samples.HEALTH_SCHEMA, "apple_health")
+    path = tmp_path / "export.xml"
+    with path.open("w") as fh:
+        expected = samples.health_export(fh, 30)
+    cli("ingest", "health", str(path), "--user", "alice", dsn=db)
+    with path.open("rb") as fh:
+        sources = [json.loads(r.raw) for r in exports.read("xml:Record", io.BufferedReader(fh))]
+    check(db, "health", sources, expected)
+
+
+def test_a_takeout_zip_sends_each_member_to_its_dataset(
+    db: str, conn: psycopg.Connection[Any], tmp_path: Path
+):
+    create(conn, "places", samples.PLACES_SCHEMA, "google_takeout_records")
+    create(conn, "visits", samples.VISITS_SCHEMA, "google_takeout_semantic")
+    path = tmp_path / "takeout-20260101T000000Z-001.zip"
+    expected = samples.takeout_zip(path, 50)
+    out = cli("ingest", "places", str(path), "--user", "alice", "--json", dsn=db)
+    doc = json.loads(out.stdout)
+    member = samples.semantic_member()
+    assert [
+        (s["source"], s["dataset"], s["received"], s["quarantined"]) for s in doc["sources"]
+    ] == [
+        (f"{path.name}:{samples.RECORDS_MEMBER}", "places", 50, 5),
+        (f"{path.name}:{member}", "visits", 6, 1),
+    ]
+    assert [s["source"].split(":")[1] for s in doc["skipped"]] == [
+        "Takeout/archive_browser.html",
+        "Takeout/Location History/Settings.json",
+    ]
+    assert len(stored(db, "places")) == 45 and len(stored(db, "visits")) == 5
+    assert canonical(stored(db, "places")) == canonical(
+        [e for e in expected[samples.RECORDS_MEMBER] if e is not None]
+    )
+    assert canonical(stored(db, "visits")) == canonical([e for e in expected[member] if e])
+    counts_hold(db, "places")
+    counts_hold(db, "visits")
+    text = cli("ingest", "places", str(path), "--user", "alice", dsn=db).stdout
+    assert "nothing new" in text and "skipped (no dataset's source format" in text
+
+
+def test_every_path_converts_the_same(db: str, conn: psycopg.Connection[Any], lake: Lake):
+    """lake.ingest (SQL), the client (COPY inbox) and a quarantine release convert alike."""
+    create(conn, "plays", samples.PLAYS_SCHEMA, "spotify_streaming")
+    plays, expected = samples.spotify_history(18)
+    with psycopg.connect(db) as c:
+        c.execute("SELECT lake.act_as('alice')")
+        c.execute("SELECT lake.ingest('plays', %s)", [Jsonb(plays[:9])])
+    lake.act_as("alice")
+    summary = lake.ingest("plays", plays[9:])
+    assert (summary.received, summary.quarantined) == (9, 1)
+    check(db, "plays", plays, expected)
+    # The quarantine holds the play as sent: a correction is a play too, converted on release.
+    with psycopg.connect(db) as c:
+        qid, doc = c.execute("SELECT id, doc FROM lake.quarantine ORDER BY id LIMIT 1").fetchone()
+        assert doc["ms_played"] == -1 and "master_metadata_track_name" in doc
+        c.execute("SELECT lake.quarantine_release(%s, %s)", [qid, Jsonb({**doc, "ms_played": 5})])
+        got = c.execute(
+            "SELECT doc FROM user_data.plays WHERE doc->>'ts' = %s", [doc["ts"]]
+        ).fetchone()
+    assert got is not None and got[0]["ms_played"] == 5
+    assert got[0]["track"] == doc["master_metadata_track_name"]
+
+
+def test_an_unknown_source_format_is_refused(conn: psycopg.Connection[Any]):
+    with pytest.raises(psycopg.Error, match=r"not one of lake\.source_formats") as err:
+        create(conn, "plays", samples.PLAYS_SCHEMA, "myspace_export")
+    assert err.value.sqlstate == "LK005"
+    names = [r[0] for r in conn.execute("SELECT name FROM lake.source_formats ORDER BY 1")]
+    assert names == [
+        "apple_health",
+        "google_takeout_records",
+        "google_takeout_semantic",
+        "spotify_streaming",
+    ]
