@@ -78,13 +78,22 @@ def _iso_ms(t: datetime) -> str:
 # -- Records.json -----------------------------------------------------------------------------
 
 
-def takeout_location(i: int, now: datetime | None = None) -> tuple[Doc, Doc | None]:
-    """The i-th location of a Records.json (forms rotate: timestampMs as a string, as a number,
-    timestamp in RFC 3339; every 7th carries an activity) and the record the lake makes of it.
-    Every 10th is invalid after conversion (a latitude beyond 90 degrees): expected None."""
-    t = (now or _now()) - timedelta(minutes=7 * i, milliseconds=123 * (i % 8))
-    lat_e7 = 523_456_789 - 1000 * i if i % 10 else 1_923_456_789
-    lon_e7 = 134_567_890 + 1000 * i
+def takeout_location(
+    i: int,
+    now: datetime | None = None,
+    *,
+    step: timedelta = timedelta(minutes=7),
+    invalid_every: int = 10,
+) -> tuple[Doc, Doc | None]:
+    """The i-th location of a Records.json, `step` before the one before it (forms rotate:
+    timestampMs as a string, as a number, timestamp in RFC 3339; every 7th carries an activity)
+    and the record the lake makes of it. Every `invalid_every`-th is invalid after conversion (a
+    latitude beyond 90 degrees): expected None."""
+    valid = i % invalid_every != 0
+    t = (now or _now()) - step * i - timedelta(milliseconds=123 * (i % 8))
+    t = t.replace(microsecond=t.microsecond // 1000 * 1000)
+    lat_e7 = 523_456_789 - (1000 * i) % 100_000_000 if valid else 1_923_456_789
+    lon_e7 = 134_567_890 + (1000 * i) % 100_000_000
     loc: Doc = {"latitudeE7": lat_e7, "longitudeE7": lon_e7, "accuracy": 10 + i % 40}
     if i % 3 == 0:
         loc["timestampMs"] = str(_ms(t))
@@ -118,10 +127,17 @@ def takeout_location(i: int, now: datetime | None = None) -> tuple[Doc, Doc | No
         ]
         expected["activity"] = "ON_FOOT"
         expected["activity_confidence"] = 55
-    return loc, (expected if i % 10 else None)
+    return loc, (expected if valid else None)
 
 
-def records_json(path: Path, n: int, now: datetime | None = None) -> list[Doc | None]:
+def records_json(
+    path: Path,
+    n: int,
+    now: datetime | None = None,
+    *,
+    step: timedelta = timedelta(minutes=7),
+    invalid_every: int = 10,
+) -> list[Doc | None]:
     """Write a Records.json of n locations (streamed to the file, as large as asked) and return
     the expected records (None for the invalid ones)."""
     now = now or _now()
@@ -129,7 +145,7 @@ def records_json(path: Path, n: int, now: datetime | None = None) -> list[Doc | 
     with path.open("w") as fh:
         fh.write('{\n  "locations": [')
         for i in range(n):
-            loc, exp = takeout_location(i, now)
+            loc, exp = takeout_location(i, now, step=step, invalid_every=invalid_every)
             expected.append(exp)
             fh.write(("," if i else "") + "\n    " + json.dumps(loc))
         fh.write("\n  ]\n}\n")

@@ -1,11 +1,13 @@
 -- The COPY inbox of a dataset with a source format (lake_internal._tg_inbox hands its statement
--- here): the inbox's ts was read by the client from the source record, not from the record the
--- lake makes of it, so each batch's rows go the way of lake.ingest (lake_internal._ingest_docs:
--- convert, then limits, pass test, reasons, quarantine of the records as sent, store, count).
--- Then the inbox is emptied of this transaction's rows, as _tg_inbox does.
+-- here): the rows hold source records, and their ts was read by the client from those, not from
+-- the records the lake makes of them. So the statement's records are converted in one call
+-- (lake_internal._convert), their times read (lake.parse_times), and the converted rows inserted
+-- into the inbox again, where _tg_inbox takes them on its usual path (validation, the partitions,
+-- the quarantine, the counts; lake.converting tells it they are converted). The quarantine then
+-- gets back what was sent: each of these rows it holds has its source record in doc again,
+-- matched by batch and reference (references are made unique here when the client gave none).
 CREATE FUNCTION lake_internal._ingest_sources(
     p_dataset text,
-    p_user_id text,
     p_batch_ids uuid[],
     p_refs text[],
     p_docs jsonb[]
@@ -15,24 +17,34 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    g         record;
-    v_seqscan text := current_setting('enable_seqscan');
+    ds     lake.datasets;
+    v_refs text[];
+    v_docs jsonb[];
 BEGIN
-    FOR g IN
-        SELECT x.b,
-               array_agg(coalesce(x.r, 'row ' || x.o) ORDER BY x.o) AS refs,
-               array_agg(x.d ORDER BY x.o) AS docs
-          FROM unnest(p_batch_ids, p_refs, p_docs) WITH ORDINALITY AS x(b, r, d, o)
-         GROUP BY x.b
-    LOOP
-        PERFORM lake_internal._ingest_docs(p_dataset, g.b, p_user_id, g.refs, g.docs);
-    END LOOP;
-    PERFORM set_config('enable_seqscan', 'off', true);
-    EXECUTE format('DELETE FROM inbox.%I WHERE xact_id = pg_current_xact_id()', p_dataset);
-    PERFORM set_config('enable_seqscan', v_seqscan, true);
+    SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
+    v_refs := ARRAY(SELECT coalesce(x.r, 'records[' || (x.o - 1) || ']')
+                      FROM unnest(p_refs) WITH ORDINALITY AS x(r, o) ORDER BY x.o);
+    v_docs := lake_internal._convert(ds.source_format, p_docs);
+    PERFORM set_config('lake.converting', ds.name, true);
+    EXECUTE format($q$
+        INSERT INTO inbox.%I (ts, doc, batch_id, ref)
+        SELECT x.t, x.d, x.b, x.r
+          FROM unnest($1::timestamptz[], $2::jsonb[], $3::uuid[], $4::text[])
+               WITH ORDINALITY AS x(t, d, b, r, o)
+         ORDER BY x.o$q$, ds.name)
+    USING lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
+                                   FROM unnest(v_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o),
+                           ds.time_format),
+          v_docs, p_batch_ids, v_refs;
+    PERFORM set_config('lake.converting', '', true);
+
+    UPDATE lake.quarantine AS q
+       SET doc = s.d
+      FROM unnest(p_batch_ids, v_refs, p_docs) AS s(b, r, d)
+     WHERE q.batch_id = ANY (ARRAY(SELECT DISTINCT b FROM unnest(p_batch_ids) AS b))
+       AND q.dataset = ds.name AND q.status = 'pending' AND q.received_at = now()
+       AND q.batch_id = s.b AND q.record_ref = s.r;
 END
 $$;
-ALTER FUNCTION lake_internal._ingest_sources(text, text, uuid[], text[], jsonb[])
-    OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake_internal._ingest_sources(text, text, uuid[], text[], jsonb[])
-    FROM PUBLIC;
+ALTER FUNCTION lake_internal._ingest_sources(text, uuid[], text[], jsonb[]) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._ingest_sources(text, uuid[], text[], jsonb[]) FROM PUBLIC;

@@ -52,10 +52,11 @@ BEGIN
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
-    -- Source records (a dataset with a source format) are converted, then ingested as
-    -- lake.ingest's are: lake_internal._ingest_sources.
-    IF ds.source_format IS NOT NULL THEN
-        PERFORM lake_internal._ingest_sources(ds.name, v_user, a.b, a.r, a.d)
+    -- Source records (a dataset with a source format) are converted and come back into the
+    -- inbox as the dataset's records: lake_internal._ingest_sources.
+    IF ds.source_format IS NOT NULL
+       AND current_setting('lake.converting', true) IS DISTINCT FROM ds.name THEN
+        PERFORM lake_internal._ingest_sources(ds.name, a.b, a.r, a.d)
            FROM (SELECT array_agg(r.batch_id) AS b, array_agg(r.ref) AS r, array_agg(r.doc) AS d
                    FROM new_rows AS r) AS a;
         RETURN NULL;
