@@ -6,8 +6,8 @@ JSON Lines of the same records already converted, measured in the same run.
 
 Writes a Records.json of N locations in the real shape (tests/export_samples.py: the older and
 newer time forms, activities, 1 % invalid after conversion: a latitude beyond 90 degrees) over
-the last 300 days, and a JSON Lines file of the records the lake makes of them (converted here
-by the lake's own converter, plpython/lake_formats, run in plain Python). It creates a fresh
+the last 300 days, and a JSON Lines file of the records the lake makes of them (converted by the
+lake's own lake_internal._convert before the rounds). It creates a fresh
 database with two datasets of the same JSON Schema: `places_src` declares the source format
 google_takeout_records, `places` none. Then it alternates, with a CHECKPOINT before each:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from common import ROOT, drop_database, fresh_database, lake_settings, machine_facts
+from common import drop_database, fresh_database, lake_settings, machine_facts
 from psycopg.conninfo import make_conninfo
 
 from lake_client.client import IngestSummary, Lake
@@ -44,30 +44,27 @@ LAKE_USER = "bench-user"
 SPAN = timedelta(days=300)
 
 
-def converter() -> Any:
-    sys.path.insert(0, str(ROOT / "plpython"))
-    import lake_formats
-
-    return lake_formats
-
-
-def data_files(folder: Path, n: int) -> tuple[Path, Path]:
-    """Records.json of n locations and the JSON Lines of their conversion (made afresh: the
-    times are relative to now)."""
+def data_files(dsn: str, folder: Path, n: int) -> tuple[Path, Path]:
+    """Records.json of n locations and the JSON Lines of their conversion by the lake itself
+    (lake_internal._convert, as the superuser), made afresh: the times are relative to now."""
     folder.mkdir(parents=True, exist_ok=True)
     src = folder / f"Records-{n}.json"
     out = folder / f"converted-{n}.jsonl"
     samples.records_json(src, n, step=SPAN / n, invalid_every=100)
-    convert = converter().convert_many
-    with src.open("rb") as fh, out.open("w") as sink:
-        source = Source(src.name, "items:locations", lambda: fh)
-        chunk: list[str | None] = []
-        for rec in records(source):
-            chunk.append(rec.raw.decode())
-            if len(chunk) == 10_000:
-                sink.writelines(line + "\n" for line in convert("google_takeout_records", chunk))
+    source = Source(src.name, "items:locations", lambda: src.open("rb"))
+    with psycopg.connect(dsn) as conn, out.open("wb") as sink:
+        chunk: list[bytes] = []
+        for rec in [*records(source), None]:
+            if rec is not None:
+                chunk.append(rec.raw)
+            if len(chunk) == 10_000 or (rec is None and chunk):
+                rows = conn.execute(
+                    "SELECT d::text FROM unnest(lake_internal._convert("
+                    "'google_takeout_records', %s::text[]::jsonb[])) AS d",
+                    [[c.decode() for c in chunk]],
+                ).fetchall()
+                sink.writelines(r[0].encode() + b"\n" for r in rows)
                 chunk = []
-        sink.writelines(line + "\n" for line in convert("google_takeout_records", chunk))
     return src, out
 
 
@@ -126,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--locations, --runs and --batch-size must be positive")
     settings = lake_settings()
     folder = settings.home / "bench"
-    print(f"writing {args.locations:,} locations ({folder}) …", flush=True)
-    src, converted = data_files(folder, args.locations)
     dsn = prepare_database(settings, args.database)
+    print(f"writing {args.locations:,} locations ({folder}) …", flush=True)
+    src, converted = data_files(dsn, folder, args.locations)
     n = args.locations
     ratios = []
     try:

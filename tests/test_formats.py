@@ -93,28 +93,40 @@ def formats_module() -> Any:
 def test_every_format_module_is_listed_and_described(formats_module: Any):
     on_disk = {p.stem for p in (PLPYTHON / "lake_formats").glob("*.py")} - {"__init__", "_time"}
     assert set(formats_module.FORMATS) == on_disk
-    for name, description, reader, member in formats_module.describe():
+    for name, description, reader, member, sql in formats_module.describe():
         assert description and member and (reader in ("json", "jsonl") or ":" in reader), name
+        assert (sql is None) == hasattr(formats_module.module(name), "convert"), name
 
 
 @pytest.mark.fast
-def test_takeout_locations_convert_in_plain_python(formats_module: Any):
-    locs = [samples.takeout_location(i) for i in range(30)]
-    out = formats_module.convert_many(
-        "google_takeout_records", [json.dumps(loc) for loc, _ in locs]
-    )
-    for (loc, exp), got in zip(locs, out, strict=True):
+def test_spotify_plays_convert_in_plain_python(formats_module: Any):
+    plays, expected = samples.spotify_history(20)
+    out = formats_module.convert_many("spotify_streaming", [json.dumps(p) for p in plays])
+    for exp, got in zip(expected, out, strict=True):
         if exp is not None:
-            assert json.loads(got) == exp, loc
+            assert json.loads(got) == exp
 
 
 @pytest.mark.fast
 def test_a_record_the_converter_cannot_read_says_so(formats_module: Any):
-    out = formats_module.convert_many(
-        "google_takeout_records", ["[1, 2]", '{"activity": [{"activity": [{"type": 1}, 2]}]}']
-    )
+    out = formats_module.convert_many("spotify_streaming", ["[1, 2]", '{"ts": 5}', "null"])
     assert json.loads(out[0]) == {"source_error": "a source record must be a JSON object"}
-    assert "lat" not in json.loads(out[1])
+    assert json.loads(out[1]) == {}  # no time: the schema's reasons will say so
+    assert json.loads(out[2]) == {"source_error": "a source record must be a JSON object"}
+
+
+def test_sql_conversion_of_takeout_locations(conn: psycopg.Connection[Any]):
+    """The SQL of google_takeout_records: every form, and what it cannot read left out."""
+    locs = [samples.takeout_location(i) for i in range(30)]
+    odd = [[1], {"latitudeE7": "52", "timestampMs": "12a", "activity": {"x": 1}}]
+    (out,) = conn.execute(
+        "SELECT lake_internal._convert('google_takeout_records', %s::jsonb[])",
+        [[Jsonb(loc) for loc, _ in locs] + [Jsonb(o) for o in odd]],
+    ).fetchone()
+    for (loc, exp), got in zip(locs, out, strict=False):
+        if exp is not None:
+            assert got == exp, loc
+    assert out[-2:] == [{"source_error": "a source record must be a JSON object"}, {}]
 
 
 @pytest.mark.fast

@@ -14,9 +14,13 @@ listed in FORMATS below, with:
   streamed), or ``xml:<tag>`` (each element of that tag, its attributes as an object, streamed);
 * ``MEMBER``: a regular expression matched (search) against a zip member's path: the members
   of an archive (a Google Takeout zip) that are files of this format;
-* ``convert(doc) -> dict``: one source record (parsed JSON) to the dataset's record. It never
-  raises for a bad record: it leaves out what it cannot read, and the dataset's JSON Schema says
-  what is missing (the reasons of the quarantine entry).
+* the conversion, one of:
+  ``SQL``: one SQL expression over the source record ``d`` (jsonb) giving the record, run
+  set-based over a statement's records (fast: formats of millions of records), or
+  ``convert(doc) -> dict``: Python, one source record (parsed JSON) to the record.
+  Either never fails for a bad record: it leaves out what it cannot read, and the dataset's
+  JSON Schema says what is missing (the reasons of the quarantine entry). A source record that
+  is not a JSON object becomes ``{"source_error": ...}`` before either sees it.
 
 Runs under PL/Python and in plain Python (tests), like lake_validate.
 """
@@ -46,9 +50,12 @@ def module(name: str) -> ModuleType:
     return _modules[name]
 
 
-def describe() -> list[tuple[str, str, str, str]]:
-    """(name, description, reader, member pattern) of every format."""
-    return [(n, module(n).DESCRIPTION, module(n).READER, module(n).MEMBER) for n in FORMATS]
+def describe() -> list[tuple[str, str, str, str, str | None]]:
+    """(name, description, reader, member pattern, SQL expression or None) of every format."""
+    return [
+        (n, m.DESCRIPTION, m.READER, m.MEMBER, getattr(m, "SQL", None))
+        for n, m in ((n, module(n)) for n in FORMATS)
+    ]
 
 
 def convert_one(convert: Any, doc: Any) -> Any:

@@ -1,7 +1,9 @@
 -- The source formats the lake converts (plpython/lake_formats, one module each): name, what it
--- is, how the client reads a file of it, and which members of a zip archive are such files.
+-- is, how the client reads a file of it, which members of a zip archive are such files, and its
+-- conversion when it is one SQL expression over the source record d (NULL: in Python).
 CREATE FUNCTION lake_internal._source_formats(
-    OUT name text, OUT description text, OUT reader text, OUT member_pattern text)
+    OUT name text, OUT description text, OUT reader text, OUT member_pattern text,
+    OUT convert_sql text)
 RETURNS SETOF record
 LANGUAGE plpython3u
 STABLE
