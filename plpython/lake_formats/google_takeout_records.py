@@ -6,7 +6,8 @@ written as ``2024-01-05T08:00:00.123Z``), ``lat``/``lon`` in degrees from ``lati
 ``longitudeE7``, ``activity`` the most confident type of the first activity reading.
 
 Converted in SQL (one expression over the source record ``d``, set-based, no Python per
-record): these files hold a million locations and more."""
+record): these files hold a million locations and more. No regular expression: PostgreSQL
+builds its automaton afresh for each value (about 5 µs)."""
 
 DESCRIPTION = "Google Takeout location history (Records.json): one record per location"
 READER = "items:locations"
@@ -15,7 +16,8 @@ MEMBER = r"(^|/)Location History( \(Timeline\))?/Records\.json$"
 SQL = """jsonb_strip_nulls(jsonb_build_object(
     'ts', CASE WHEN jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''
                     THEN d -> 'timestamp'
-               WHEN d ->> 'timestampMs' ~ '^[0-9]{1,15}$'
+               WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
+                    AND translate(d ->> 'timestampMs', '0123456789', '') = ''
                     THEN to_jsonb(to_char(('epoch'::timestamptz
                                            + (d ->> 'timestampMs')::bigint
                                              * interval '1 millisecond') AT TIME ZONE 'UTC',
