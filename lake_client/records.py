@@ -176,7 +176,11 @@ def _stdin_source(fmt: str | None) -> Source:
         used.append(True)
         yield content
 
-    return Source("stdin", _format("stdin", opener, fmt, peeked=content), opener, rereadable=False)
+    source = Source("stdin", "", opener, rereadable=False, told=fmt is not None)
+    try:
+        return replace(source, fmt=_format("stdin", opener, fmt, peeked=content))
+    except InputError as exc:  # a dataset's source format may still say how to read it
+        return replace(source, problem=str(exc), problem_hint=exc.hint)
 
 
 def _decompressed(stream: IO[bytes], label: str) -> IO[bytes]:

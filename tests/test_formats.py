@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +224,36 @@ def test_apple_health_with_one_command(db: str, conn: psycopg.Connection[Any], t
     with path.open("rb") as fh:
         sources = [json.loads(r.raw) for r in exports.read("xml:Record", io.BufferedReader(fh))]
     check(db, "health", sources, expected)
+
+
+def test_an_apple_health_zip_and_stdin(db: str, conn: psycopg.Connection[Any], tmp_path: Path):
+    """Apple's export.zip as it comes (export.xml beside export_cda.xml and workout routes), and
+    a Records.json piped in: the dataset's source format says how to read them."""
+    create(conn, "health", samples.HEALTH_SCHEMA, "apple_health")
+    create(conn, "places", samples.PLACES_SCHEMA, "google_takeout_records")
+    xml = io.StringIO()
+    expected = samples.health_export(xml, 16)
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("apple_health_export/export.xml", xml.getvalue())
+        zf.writestr("apple_health_export/export_cda.xml", "<ClinicalDocument/>")
+        zf.writestr("apple_health_export/workout-routes/route_1.gpx", "<gpx/>")
+    doc = json.loads(cli("ingest", "health", str(path), "--user", "alice", "--json", dsn=db).stdout)
+    assert (doc["received"], doc["quarantined"], len(doc["skipped"])) == (16, 2, 2)
+    assert canonical(stored(db, "health")) == canonical([e for e in expected if e is not None])
+
+    records_file = tmp_path / "Records.json"
+    places = samples.records_json(records_file, 30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lake_client.cli", "ingest", "places", "-", "--user", "alice"],
+        input=records_file.read_bytes(),
+        env={**os.environ, "LAKE_DSN": db, "COLUMNS": "200"},
+        capture_output=True,
+        timeout=300,
+        check=True,
+    )
+    assert b"received 30, accepted 27, quarantined 3" in proc.stdout
+    assert canonical(stored(db, "places")) == canonical([e for e in places if e is not None])
 
 
 def test_a_takeout_zip_sends_each_member_to_its_dataset(
