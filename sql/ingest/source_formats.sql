@@ -1,5 +1,5 @@
--- The source formats a dataset may declare (lake.create_dataset option source_format). Runs as
--- its owner, so readers need no right on lake_internal.
+-- The source formats a dataset may declare (lake.create_dataset option source_format); the
+-- client reads them to know how to read a dataset's files.
 CREATE VIEW lake.source_formats AS
 SELECT f.name, f.description, f.reader, f.member_pattern
   FROM lake_internal._source_formats() AS f;
