@@ -16,12 +16,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from lake_client import exports, records
 from lake_client.client import Lake
 from lake_client.errors import InputError
 from tests import export_samples as samples
+from tests.conftest import APP_ROLE
 from tests.test_cli import lake as cli
 
 PLPYTHON = Path(__file__).resolve().parents[1] / "plpython"
@@ -308,6 +310,28 @@ def test_every_path_converts_the_same(db: str, conn: psycopg.Connection[Any], la
         ).fetchone()
     assert got is not None and got[0]["ms_played"] == 5
     assert got[0]["track"] == doc["master_metadata_track_name"]
+
+
+def test_an_application_with_a_users_key_ingests_an_export(
+    db: str, conn: psycopg.Connection[Any], as_role: Any, tmp_path: Path
+):
+    """What a person's app does: reads lake.source_formats and loads Records.json with the
+    person's key, as a login role that is neither superuser nor owner."""
+    create(conn, "places", samples.PLACES_SCHEMA, "google_takeout_records")
+    conn.execute("SELECT lake.create_user('bob')")
+    (key,) = conn.execute("SELECT api_key FROM lake.create_api_key('bob')").fetchone()
+    app = as_role(APP_ROLE)
+    assert ("places", "items:locations") in app.execute(
+        "SELECT d.name, f.reader FROM lake.datasets d JOIN lake.source_formats f"
+        " ON f.name = d.source_format"
+    ).fetchall()
+    path = tmp_path / "Records.json"
+    expected = samples.records_json(path, 40)
+    cli("ingest", "places", str(path), "--api-key", key, dsn=make_conninfo(db, user=APP_ROLE))
+    with psycopg.connect(db) as c:
+        rows = c.execute("SELECT user_id, doc FROM user_data.places").fetchall()
+    assert {r[0] for r in rows} == {"bob"}
+    assert canonical([r[1] for r in rows]) == canonical([e for e in expected if e is not None])
 
 
 def test_an_unknown_source_format_is_refused(conn: psycopg.Connection[Any]):

@@ -32,7 +32,7 @@ SQL = """jsonb_strip_nulls(jsonb_build_object(
     'heading', d -> 'heading',
     'source', d -> 'source',
     'device_tag', d -> 'deviceTag'
-) || coalesce((
+) || CASE WHEN d ? 'activity' THEN coalesce((
     SELECT jsonb_strip_nulls(jsonb_build_object('activity', a.g -> 'type',
                                                 'activity_confidence', a.g -> 'confidence'))
       FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d -> 'activity' -> 0 -> 'activity') = 'array'
@@ -41,4 +41,4 @@ SQL = """jsonb_strip_nulls(jsonb_build_object(
      WHERE jsonb_typeof(a.g) = 'object'
      ORDER BY CASE WHEN jsonb_typeof(a.g -> 'confidence') = 'number'
                    THEN (a.g -> 'confidence')::numeric END DESC NULLS LAST, a.o
-     LIMIT 1), '{}'))"""
+     LIMIT 1), '{}') ELSE '{}' END)"""

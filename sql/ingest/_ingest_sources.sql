@@ -20,6 +20,7 @@ DECLARE
     ds     lake.datasets;
     v_refs text[];
     v_docs jsonb[];
+    v_batches uuid[];
 BEGIN
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
     v_refs := ARRAY(SELECT coalesce(x.r, 'records[' || (x.o - 1) || ']')
@@ -38,12 +39,16 @@ BEGIN
           v_docs, p_batch_ids, v_refs;
     PERFORM set_config('lake.converting', '', true);
 
-    UPDATE lake.quarantine AS q
-       SET doc = s.d
-      FROM unnest(p_batch_ids, v_refs, p_docs) AS s(b, r, d)
-     WHERE q.batch_id = ANY (ARRAY(SELECT DISTINCT b FROM unnest(p_batch_ids) AS b))
-       AND q.dataset = ds.name AND q.status = 'pending' AND q.received_at = now()
-       AND q.batch_id = s.b AND q.record_ref = s.r;
+    v_batches := ARRAY(SELECT DISTINCT b FROM unnest(p_batch_ids) AS b);
+    IF EXISTS (SELECT FROM lake.quarantine AS q
+                WHERE q.batch_id = ANY (v_batches) AND q.received_at = now()) THEN
+        UPDATE lake.quarantine AS q
+           SET doc = s.d
+          FROM unnest(p_batch_ids, v_refs, p_docs) AS s(b, r, d)
+         WHERE q.batch_id = ANY (v_batches)
+           AND q.dataset = ds.name AND q.status = 'pending' AND q.received_at = now()
+           AND q.batch_id = s.b AND q.record_ref = s.r;
+    END IF;
 END
 $$;
 ALTER FUNCTION lake_internal._ingest_sources(text, uuid[], text[], jsonb[]) OWNER TO lake_owner;
