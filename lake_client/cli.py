@@ -253,11 +253,12 @@ def datasets(json_: Json = False) -> None:
         render.json_doc(rows)
         return
     render.table(
-        ("name", "schema", "time field", "retention", "partitions", "compiled"),
+        ("name", "schema", "source format", "time field", "retention", "partitions", "compiled"),
         [
             (
                 r["name"],
                 f"v{r['schema_version']}",
+                r["source_format"] or "",
                 f"{r['time_field']} ({r['time_format']})",
                 r["retention"],
                 f"{r['partitions_from']:%Y-%m} .. {r['partitions_to']:%Y-%m}",

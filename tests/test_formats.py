@@ -193,6 +193,7 @@ def test_records_json_with_one_command(db: str, conn: psycopg.Connection[Any], t
             "SELECT DISTINCT r->>'rule' FROM lake.quarantine, jsonb_array_elements(reasons) r"
         ).fetchall()
     assert rules == [("maximum",)]  # what failed after conversion
+    assert "google_takeout_records" in cli("datasets", dsn=db).stdout
 
 
 def test_semantic_location_history_with_one_command(

@@ -80,7 +80,7 @@ SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
 -- name: datasets
 SELECT d.name, d.schema_version, d.time_field, d.time_format, d.retention::text AS retention,
        d.premake, d.partitions_from, d.partitions_to, d.description, d.created_at,
-       s.json_schema, s.predicate IS NOT NULL AS compiled
+       d.source_format, s.json_schema, s.predicate IS NOT NULL AS compiled
   FROM lake.datasets AS d
   JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
  ORDER BY d.name

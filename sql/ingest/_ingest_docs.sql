@@ -1,11 +1,11 @@
 -- The lake's own ingest of parsed records into an open batch (lake.ingest, lake.ingest_raw,
--- lake.quarantine_release, a COPY inbox of source records). The same shape as the two validation
--- triggers, after one step of its own: a dataset with a source format converts the source
--- records (lake_internal._convert); then limits (lake_internal._limits), partitions on demand
--- (_partitions_for), the set-based pass test (_passes_sql), reasons for the suspects only
--- (_reasons), the quarantine writer (_quarantine, keeping each record's reference, e.g. "line
--- 17", and the record as sent), store (an INSERT into the parent, whose validation trigger
--- checks the rows again and counts them), count (the quarantined here).
+-- lake.quarantine_release). The same shape as the two validation triggers, after one step of its
+-- own: a dataset with a source format converts the source records (lake_internal._convert); then
+-- limits (lake_internal._limits), partitions on demand (_partitions_for), the set-based pass test
+-- (_passes_sql), reasons for the suspects only (_reasons), the quarantine writer (_quarantine,
+-- keeping each record's reference, e.g. "line 17", and the record as sent), store (an INSERT into
+-- the parent, whose validation trigger checks the rows again and counts them), count (the
+-- quarantined here).
 CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
