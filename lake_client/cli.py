@@ -399,7 +399,7 @@ def ingest(
         str,
         typer.Argument(
             help="JSON Lines, a JSON array or CSV with a header, or a file of the dataset's "
-            "source format (lake.source_formats); gzip, bzip2, xz or a zip archive (each member "
+            "source format (lake.source_formats()); gzip, bzip2, xz or a zip archive (each member "
             "loaded; a Takeout zip's members go to the datasets of their formats); - reads stdin.",
             show_default=False,
         ),

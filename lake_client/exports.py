@@ -1,4 +1,4 @@
-"""Reading the files of source formats (lake.source_formats) as source records: the elements of
+"""Reading the files of source formats (lake.source_formats()) as source records: the elements of
 an array under a top-level key of one large JSON object (Google Takeout's Records.json,
 Semantic Location History), or the elements of one tag of an XML file (Apple Health's
 export.xml), each as JSON text. Both stream: an incremental JSON parser (ijson) and an

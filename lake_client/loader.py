@@ -6,7 +6,7 @@ pass also hashes the content, and the batch ids derive from it: loading the same
 (after a crash or Ctrl-C half-way) skips the batches that were committed instead of storing
 them twice. stdin cannot be read twice: its batches get random ids.
 
-A dataset that declares a source format (lake.source_formats) has its files read the way the
+A dataset that declares a source format (lake.source_formats()) has its files read the way the
 format says (e.g. the locations of a Takeout Records.json), unless --format is given. A zip
 archive whose members include files of a source format that some dataset declares (a Google
 Takeout zip) sends each such member to that dataset (the named one first) and skips, by name,

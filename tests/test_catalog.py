@@ -57,6 +57,7 @@ PUBLIC_API = {
     "run_maintenance",
     "set_setting",
     "set_user_enabled",
+    "source_formats",
     "verify_audit_chain",
 }
 

@@ -316,14 +316,14 @@ def test_every_path_converts_the_same(db: str, conn: psycopg.Connection[Any], la
 def test_an_application_with_a_users_key_ingests_an_export(
     db: str, conn: psycopg.Connection[Any], as_role: Any, tmp_path: Path
 ):
-    """What a person's app does: reads lake.source_formats and loads Records.json with the
+    """What a person's app does: reads lake.source_formats() and loads Records.json with the
     person's key, as a login role that is neither superuser nor owner."""
     create(conn, "places", samples.PLACES_SCHEMA, "google_takeout_records")
     conn.execute("SELECT lake.create_user('bob')")
     (key,) = conn.execute("SELECT api_key FROM lake.create_api_key('bob')").fetchone()
     app = as_role(APP_ROLE)
     assert ("places", "items:locations") in app.execute(
-        "SELECT d.name, f.reader FROM lake.datasets d JOIN lake.source_formats f"
+        "SELECT d.name, f.reader FROM lake.datasets d JOIN lake.source_formats() f"
         " ON f.name = d.source_format"
     ).fetchall()
     path = tmp_path / "Records.json"
@@ -336,10 +336,10 @@ def test_an_application_with_a_users_key_ingests_an_export(
 
 
 def test_an_unknown_source_format_is_refused(conn: psycopg.Connection[Any]):
-    with pytest.raises(psycopg.Error, match=r"not one of lake\.source_formats") as err:
+    with pytest.raises(psycopg.Error, match=r"not one of lake\.source_formats\(\)") as err:
         create(conn, "plays", samples.PLAYS_SCHEMA, "myspace_export")
     assert err.value.sqlstate == "LK005"
-    names = [r[0] for r in conn.execute("SELECT name FROM lake.source_formats ORDER BY 1")]
+    names = [r[0] for r in conn.execute("SELECT name FROM lake.source_formats() ORDER BY 1")]
     assert names == [
         "apple_health",
         "google_takeout_records",

@@ -99,7 +99,7 @@ SELECT s.json_schema
 -- the dataset whose format it is.
 SELECT d.name AS dataset, f.name AS source_format, f.reader, f.member_pattern
   FROM lake.datasets AS d
-  JOIN lake.source_formats AS f ON f.name = d.source_format
+  JOIN lake.source_formats() AS f ON f.name = d.source_format
  ORDER BY d.name
 
 -- name: ingest_sql

@@ -8,7 +8,7 @@ keeps the source record when the converted one is invalid.
 A format is one module of this package, named as the format (e.g. ``spotify_streaming.py``),
 listed in FORMATS below, with:
 
-* ``DESCRIPTION``: one line for people (lake.source_formats);
+* ``DESCRIPTION``: one line for people (lake.source_formats());
 * ``READER``: how the client reads a file of this format into source records: ``json`` (one
   JSON array), ``jsonl``, ``items:<key>`` (the elements of the array under a top-level key,
   streamed), or ``xml:<tag>`` (each element of that tag, its attributes as an object, streamed);

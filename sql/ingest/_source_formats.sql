@@ -1,16 +1,12 @@
 -- The source formats the lake converts (plpython/lake_formats, one module each): name, what it
 -- is, how the client reads a file of it, which members of a zip archive are such files, and its
--- conversion when it is one SQL expression over the source record d (NULL: in Python). The view
--- lake.source_formats reads it for every lake role: it runs as its owner, who may load the
--- lake's PL/Python modules.
+-- conversion when it is one SQL expression over the source record d (NULL: in Python).
 CREATE FUNCTION lake_internal._source_formats(
     OUT name text, OUT description text, OUT reader text, OUT member_pattern text,
     OUT convert_sql text)
 RETURNS SETOF record
 LANGUAGE plpython3u
 STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 AS $$
 if "lake_ready" not in GD:
     plpy.execute("SELECT lake_internal._plpy_bootstrap()")
@@ -19,4 +15,3 @@ return describe()
 $$;
 ALTER FUNCTION lake_internal._source_formats() OWNER TO lake_owner;
 REVOKE ALL ON FUNCTION lake_internal._source_formats() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake_internal._source_formats() TO lake_admin, lake_read, lake_write;

@@ -11,7 +11,7 @@
 -- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
 -- pii_fields ([]: top-level fields to encrypt and mask), pii_scan (true: record where stored
 -- records hold personal identifiers, in lake.pii_findings), source_format (NULL: one of
--- lake.source_formats, whose records every ingest path converts into this dataset's),
+-- lake.source_formats(), whose records every ingest path converts into this dataset's),
 -- description.
 CREATE FUNCTION lake.create_dataset(name text, json_schema jsonb, options jsonb DEFAULT '{}')
 RETURNS lake.datasets
@@ -103,9 +103,10 @@ BEGIN
             RAISE EXCEPTION 'tiers must map hot, warm and cold to intervals';
         END IF;
         IF ds.source_format IS NOT NULL
-           AND NOT EXISTS (SELECT FROM lake.source_formats f WHERE f.name = ds.source_format) THEN
-            RAISE EXCEPTION 'source_format % is not one of lake.source_formats (%)', ds.source_format,
-                (SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM lake.source_formats f);
+           AND NOT EXISTS (SELECT FROM lake.source_formats() f WHERE f.name = ds.source_format) THEN
+            RAISE EXCEPTION 'source_format % is not one of lake.source_formats() (%)',
+                ds.source_format,
+                (SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM lake.source_formats() f);
         END IF;
     EXCEPTION
         WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow

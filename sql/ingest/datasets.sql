@@ -38,7 +38,7 @@ CREATE TABLE lake.datasets (
     -- Records older than this are refused: their months are cold (set by the tiering step of
     -- lake.apply_retention; NULL until it first runs).
     writable_from      timestamptz,
-    -- The format of the files people bring for this dataset (lake.source_formats): each record
+    -- The format of the files people bring for this dataset (lake.source_formats()): each record
     -- as sent is converted into the dataset's record before validation. NULL: records as they are.
     source_format      text,
     description        text,
@@ -79,7 +79,7 @@ COMMENT ON COLUMN lake.datasets.partitions_to IS
 COMMENT ON COLUMN lake.datasets.writable_from IS
     'Months before this are cold and take no new records (set by the tiering step).';
 COMMENT ON COLUMN lake.datasets.source_format IS
-    'The source format (lake.source_formats) its records are converted from, or NULL.';
+    'The source format (lake.source_formats()) its records are converted from, or NULL.';
 COMMENT ON COLUMN lake.datasets.description IS 'Free text describing the dataset.';
 COMMENT ON COLUMN lake.datasets.created_at IS 'When the dataset was created.';
 COMMENT ON COLUMN lake.datasets.created_by IS 'The database role that created it.';
