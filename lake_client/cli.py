@@ -253,11 +253,12 @@ def datasets(json_: Json = False) -> None:
         render.json_doc(rows)
         return
     render.table(
-        ("name", "schema", "time field", "retention", "partitions", "compiled"),
+        ("name", "schema", "source format", "time field", "retention", "partitions", "compiled"),
         [
             (
                 r["name"],
                 f"v{r['schema_version']}",
+                r["source_format"] or "",
                 f"{r['time_field']} ({r['time_format']})",
                 r["retention"],
                 f"{r['partitions_from']:%Y-%m} .. {r['partitions_to']:%Y-%m}",
@@ -387,6 +388,7 @@ def restore(
     epilog=_examples(
         "lake ingest location_history points.jsonl --user alice",
         "lake ingest location_history takeout.zip --api-key lake_0123…   # every member",
+        "lake ingest places Records.json --user alice   # the dataset's source format",
         "zcat points.csv.gz | lake ingest location_history - --format csv --user alice",
         "lake ingest location_history points.json.xz --user alice --strict --json",
     )
@@ -396,14 +398,20 @@ def ingest(
     file: Annotated[
         str,
         typer.Argument(
-            help="JSON Lines, a JSON array or CSV with a header; gzip, bzip2, xz or a zip "
-            "archive (each member loaded); - reads stdin.",
+            help="JSON Lines, a JSON array or CSV with a header, or a file of the dataset's "
+            "source format (lake.source_formats()); gzip, bzip2, xz or a zip archive (each member "
+            "loaded; a Takeout zip's members go to the datasets of their formats); - reads stdin.",
             show_default=False,
         ),
     ],
     fmt: Annotated[
         Literal["jsonl", "json", "csv"] | None,
-        typer.Option("--format", "-f", help="The format (default: by the name, else content)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="The format (default: the dataset's source format, else by the name, else "
+            "content).",
+        ),
     ] = None,
     user: Annotated[
         str | None,

@@ -247,6 +247,11 @@ class Lake:
         rows = self._query("dataset_schema", {"dataset": dataset})
         return dict(rows[0]["json_schema"]) if rows else None
 
+    def dataset_source_formats(self) -> list[Row]:
+        """The datasets that declare a source format: dataset, source_format, reader (how a file
+        of it is read: lake_client.exports) and member_pattern (its members in a zip)."""
+        return self._query("dataset_source_formats")
+
     # -- change capture (administrators) -----------------------------------------------------
 
     def changes(self, since: int = 0, limit: int = 1000) -> list[Row]:

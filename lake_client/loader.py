@@ -5,13 +5,21 @@ Every re-readable source is read through once before anything is written (lake_c
 pass also hashes the content, and the batch ids derive from it: loading the same content again
 (after a crash or Ctrl-C half-way) skips the batches that were committed instead of storing
 them twice. stdin cannot be read twice: its batches get random ids.
+
+A dataset that declares a source format (lake.source_formats()) has its files read the way the
+format says (e.g. the locations of a Takeout Records.json), unless --format is given. A zip
+archive whose members include files of a source format that some dataset declares (a Google
+Takeout zip) sends each such member to that dataset (the named one first) and skips, by name,
+the members no dataset takes.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from lake_client.client import BatchResult, IngestSummary, Lake
 from lake_client.errors import UnknownDataset
@@ -23,6 +31,8 @@ class SourceLoad:
     """One source's part of a load: the batches as they commit, the summary once done."""
 
     source: Source
+    dataset: str = ""  # where it goes: the load's dataset, or the one a zip member is routed to
+    skipped: str | None = None  # why a zip member is not loaded (no dataset takes it)
     namespace: uuid.UUID | None = None  # None: random batch ids (stdin)
     records: int | None = None  # known after the first pass
     committed: list[BatchResult] = field(default_factory=list)
@@ -76,14 +86,35 @@ def prepare(
             "`lake create-dataset`",
         )
     types = csv_types(schema) if any(s.fmt == "csv" for s in sources) else {}
+    formats = {row["dataset"]: row for row in lake.dataset_source_formats()}
+    routed = any(_takers(s, formats, load.dataset) for s in sources if s.member is not None)
     for source in sources:
-        part = SourceLoad(source)
+        part = SourceLoad(source, load.dataset)
+        if routed:
+            takers = _takers(source, formats, load.dataset)
+            if not takers:
+                part.skipped = "no dataset's source format takes this member"
+                part.records = 0
+                load.parts.append(part)
+                continue
+            part.dataset = takers[0]
+        fmt = formats.get(part.dataset)
+        if fmt is not None and not source.told:
+            source = part.source = replace(source, fmt=fmt["reader"])
         if source.rereadable:
             result = scan(source, types)
             part.records = result.records
-            part.namespace = namespace(load.dataset, principal, batch_size, result.sha256)
+            part.namespace = namespace(part.dataset, principal, batch_size, result.sha256)
         load.parts.append(part)
     return types
+
+
+def _takers(source: Source, formats: dict[str, dict[str, Any]], named: str) -> list[str]:
+    """The datasets whose source format a zip member is a file of, the named dataset first."""
+    if source.member is None:
+        return []
+    out = [d for d, f in formats.items() if re.search(f["member_pattern"], source.member)]
+    return sorted(out, key=lambda d: d != named)
 
 
 def run(
@@ -98,6 +129,8 @@ def run(
     """Load each prepared source, one after the other; `load` records each batch as it
     commits."""
     for part in load.parts:
+        if part.skipped:
+            continue
 
         def committed(result: BatchResult, _nbytes: int, part: SourceLoad = part) -> None:
             part.committed.append(result)
@@ -105,7 +138,7 @@ def run(
                 on_batch(result)
 
         part.summary = lake.ingest(
-            load.dataset,
+            part.dataset,
             records(part.source, types),
             batch_size=batch_size,
             origin=part.source.label,

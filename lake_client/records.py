@@ -23,7 +23,7 @@ import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -71,10 +71,13 @@ class Source:
     """One stream of records: a file, one member of a zip archive, or stdin."""
 
     label: str  # how messages (and the batches' origin) name it
-    fmt: str  # jsonl, json or csv
+    fmt: str  # jsonl, json, csv, a source format's reader (lake_client.exports); "": untold
     open: Callable[[], contextlib.AbstractContextManager[IO[bytes]]]  # its content, from the start
     rereadable: bool = True  # False for stdin: read once, so a load of it cannot be resumed
     member: str | None = None  # the member's name in its zip archive
+    told: bool = False  # the format was given (--format), not found
+    problem: str | None = None  # why the format could not be told (fmt ""), raised on reading
+    problem_hint: str | None = None
 
 
 def sources(arg: str, fmt: str | None = None) -> list[Source]:
@@ -100,7 +103,16 @@ def sources(arg: str, fmt: str | None = None) -> list[Source]:
         return _zip_sources(path, fmt)
     opener = _file_opener(path)
     name = printable(path.name)
-    return [Source(name, _format(name, opener, fmt), opener)]
+    return [_told(Source(name, "", opener, told=fmt is not None), name, fmt)]
+
+
+def _told(source: Source, name: str, fmt: str | None) -> Source:
+    """The source with its format, or with the reason it cannot be told: a dataset's source
+    format may still say how to read it (lake_client.loader), else reading it fails."""
+    try:
+        return replace(source, fmt=_format(name, source.open, fmt, source.label))
+    except InputError as exc:
+        return replace(source, problem=str(exc), problem_hint=exc.hint)
 
 
 def _file_opener(
@@ -139,7 +151,9 @@ def _zip_sources(path: Path, fmt: str | None) -> list[Source]:
     for member in members:
         opener = _file_opener(path, member)
         label = f"{name}:{printable(member)}"
-        out.append(Source(label, _format(member, opener, fmt, label), opener, member=member))
+        out.append(
+            _told(Source(label, "", opener, member=member, told=fmt is not None), member, fmt)
+        )
     return out
 
 
@@ -162,7 +176,11 @@ def _stdin_source(fmt: str | None) -> Source:
         used.append(True)
         yield content
 
-    return Source("stdin", _format("stdin", opener, fmt, peeked=content), opener, rereadable=False)
+    source = Source("stdin", "", opener, rereadable=False, told=fmt is not None)
+    try:
+        return replace(source, fmt=_format("stdin", opener, fmt, peeked=content))
+    except InputError as exc:  # a dataset's source format may still say how to read it
+        return replace(source, problem=str(exc), problem_hint=exc.hint)
 
 
 def _decompressed(stream: IO[bytes], label: str) -> IO[bytes]:
@@ -281,6 +299,10 @@ def _records(
     digest: Any,
 ) -> Iterator[Record]:
     prefix = f"{source.member} " if source.member else ""
+    if not source.fmt:
+        raise InputError(
+            source.problem or f"cannot tell the format of {source.label}", hint=source.problem_hint
+        )
     with _reading(source.label), source.open() as content:
         fh = content
         if digest is not None:
@@ -289,6 +311,10 @@ def _records(
             reader = read_json_array(fh)
         elif source.fmt == "csv":
             reader = read_csv(fh, csv_types)
+        elif source.fmt not in FORMATS:
+            from lake_client import exports  # it reads Records
+
+            reader = exports.read(source.fmt, fh)
         else:
             reader = read_jsonl(fh)
         for rec in reader:

@@ -186,6 +186,8 @@ def load(done: Load) -> None:
     for part in done.parts:
         if part.summary is not None:
             summary(part.summary, part.source.label if several else None)
+        elif part.skipped:
+            say(f"{escape(shown(part.source.label))}: skipped ({part.skipped})")
 
 
 def load_doc(done: Load) -> dict[str, Any]:
@@ -199,6 +201,9 @@ def load_doc(done: Load) -> dict[str, Any]:
         "quarantined": sum(s.quarantined for s in summaries),
         "sources": [
             summary_doc(p.summary, p.source.label) for p in done.parts if p.summary is not None
+        ],
+        "skipped": [
+            {"source": shown(p.source.label), "reason": p.skipped} for p in done.parts if p.skipped
         ],
     }
 

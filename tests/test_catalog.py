@@ -61,6 +61,7 @@ PUBLIC_API = {
     "seal_backlog",
     "set_setting",
     "set_user_enabled",
+    "source_formats",
     "verify_audit_chain",
 }
 

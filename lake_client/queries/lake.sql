@@ -80,7 +80,7 @@ SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
 -- name: datasets
 SELECT d.name, d.schema_version, d.time_field, d.time_format, d.retention::text AS retention,
        d.premake, d.partitions_from, d.partitions_to, d.description, d.created_at,
-       s.json_schema, s.predicate IS NOT NULL AS compiled
+       d.source_format, s.json_schema, s.predicate IS NOT NULL AS compiled
   FROM lake.datasets AS d
   JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
  ORDER BY d.name
@@ -92,6 +92,15 @@ SELECT s.json_schema
   FROM lake.datasets AS d
   JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
  WHERE d.name = %(dataset)s
+
+-- name: dataset_source_formats
+-- Every dataset that declares a source format, with how a file of it is read and which zip
+-- members are such files: `lake ingest` reads by them and sends each member of a Takeout zip to
+-- the dataset whose format it is.
+SELECT d.name AS dataset, f.name AS source_format, f.reader, f.member_pattern
+  FROM lake.datasets AS d
+  JOIN lake.source_formats() AS f ON f.name = d.source_format
+ ORDER BY d.name
 
 -- name: ingest_sql
 SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)

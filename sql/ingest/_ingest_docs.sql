@@ -1,11 +1,12 @@
 -- The lake's own ingest of parsed records into an open batch (lake.ingest, lake.ingest_raw,
--- lake.quarantine_release). The same shape as the two validation triggers: limits
--- (lake_internal._limits), partitions on demand (_partitions_for), the set-based pass test
+-- lake.quarantine_release). The same shape as the two validation triggers, after one step of its
+-- own: a dataset with a source format converts the source records (lake_internal._convert); then
+-- limits (lake_internal._limits), partitions on demand (_partitions_for), the set-based pass test
 -- (_passes_sql), reasons for the suspects only (_reasons), the quarantine writer (_quarantine,
--- keeping each record's reference, e.g. "line 17"), the archive writer (_archive_records) for
--- valid records older than the first month in the lake, store (an INSERT into the parent, whose
--- validation trigger checks the rows again and counts them), count (the quarantined and the
--- archived here).
+-- keeping each record's reference, e.g. "line 17", and the record as sent), the archive writer
+-- (_archive_records) for valid records older than the first month in the lake, store (an INSERT
+-- into the parent, whose validation trigger checks the rows again and counts them), count (the
+-- quarantined and the archived here).
 CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
@@ -26,6 +27,7 @@ DECLARE
     v_reasons jsonb[];
     v_bad     integer[] := '{}';
     v_old     integer[] := '{}';
+    v_sent    jsonb[] := p_docs;  -- as sent: the quarantine keeps these
 BEGIN
     IF coalesce(cardinality(p_docs), 0) = 0 THEN
         RETURN;
@@ -33,6 +35,9 @@ BEGIN
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
+    -- A dataset with a source format: its records are made from the source records first.
+    p_docs := CASE WHEN ds.source_format IS NULL THEN p_docs
+                   ELSE lake_internal._convert(ds.source_format, p_docs) END;
     v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
                                      FROM unnest(p_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o),
                                ds.time_format);
@@ -56,7 +61,7 @@ BEGIN
             ARRAY(SELECT p_refs[i] FROM unnest(v_bad) i),
             array_fill(p_user_id, ARRAY[cardinality(v_bad)]),
             ARRAY(SELECT v_ts[i] FROM unnest(v_bad) i),
-            ARRAY(SELECT p_docs[i] FROM unnest(v_bad) i),
+            ARRAY(SELECT v_sent[i] FROM unnest(v_bad) i),
             NULL,
             ARRAY(SELECT x.r FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                    WHERE x.r <> '[]' ORDER BY x.o));

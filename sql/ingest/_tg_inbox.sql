@@ -55,6 +55,15 @@ BEGIN
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
+    -- Source records (a dataset with a source format) are converted and come back into the
+    -- inbox as the dataset's records: lake_internal._ingest_sources.
+    IF ds.source_format IS NOT NULL
+       AND current_setting('lake.converting', true) IS DISTINCT FROM ds.name THEN
+        PERFORM lake_internal._ingest_sources(ds.name, a.b, a.r, a.d)
+           FROM (SELECT array_agg(r.batch_id) AS b, array_agg(r.ref) AS r, array_agg(r.doc) AS d
+                   FROM new_rows AS r) AS a;
+        RETURN NULL;
+    END IF;
     v_seq := pg_get_serial_sequence(format('user_data.%I', ds.name), 'id')::regclass;
 
     -- Limits once a statement, not once a row; then the partitions the rows need.

@@ -10,7 +10,9 @@
 -- retention ('12 months'), premake (3), max_future ('1 day'), max_record_bytes (16 MiB),
 -- max_depth (64), tiers ({"hot": "30 days", "warm": "90 days", "cold": "365 days"}),
 -- pii_fields ([]: top-level fields to encrypt and mask), pii_scan (true: record where stored
--- records hold personal identifiers, in lake.pii_findings), description.
+-- records hold personal identifiers, in lake.pii_findings), source_format (NULL: one of
+-- lake.source_formats(), whose records every ingest path converts into this dataset's),
+-- description.
 CREATE FUNCTION lake.create_dataset(name text, json_schema jsonb, options jsonb DEFAULT '{}')
 RETURNS lake.datasets
 LANGUAGE plpgsql
@@ -31,7 +33,7 @@ DECLARE
     v_options   jsonb := coalesce(p_options, '{}');
     v_known     text[] := ARRAY['time_field', 'time_format', 'retention', 'premake', 'max_future',
                                 'max_record_bytes', 'max_depth', 'tiers', 'pii_fields',
-                                'pii_scan', 'description'];
+                                'pii_scan', 'source_format', 'description'];
 BEGIN
     -- The name becomes an identifier: accept only names that never need quoting.
     IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR quote_ident(p_name) <> p_name THEN
@@ -68,10 +70,11 @@ BEGIN
         -- Casts and CHECK constraints of lake.datasets validate the values.
         INSERT INTO lake.datasets AS d
                (name, time_field, time_format, retention, premake, max_future, max_record_bytes,
-                max_depth, tiers, pii_fields, pii_scan, description, partitions_from,
-                partitions_to)
+                max_depth, tiers, pii_fields, pii_scan, source_format, description,
+                partitions_from, partitions_to)
         SELECT p_name, o.time_field, o.time_format, o.retention, o.premake, o.max_future,
-               o.max_record_bytes, o.max_depth, o.tiers, o.pii_fields, o.pii_scan, o.description,
+               o.max_record_bytes, o.max_depth, o.tiers, o.pii_fields, o.pii_scan,
+               o.source_format, o.description,
                lake.month_start(now() - o.retention),
                lake.month_start(now()) + make_interval(months => o.premake + 1)
           FROM (SELECT coalesce(v_options ->> 'time_field', 'ts') AS time_field,
@@ -88,6 +91,7 @@ BEGIN
                        coalesce(ARRAY(SELECT jsonb_array_elements_text(v_options -> 'pii_fields')),
                                 '{}') AS pii_fields,
                        coalesce((v_options ->> 'pii_scan')::boolean, true) AS pii_scan,
+                       v_options ->> 'source_format' AS source_format,
                        v_options ->> 'description' AS description) AS o
         RETURNING d.* INTO ds;
         IF ds.time_field = '' OR length(ds.time_field) > 128 THEN
@@ -97,6 +101,12 @@ BEGIN
            OR EXISTS (SELECT FROM jsonb_each_text(ds.tiers) t
                        WHERE t.key NOT IN ('hot', 'warm', 'cold') OR t.value::interval < '0') THEN
             RAISE EXCEPTION 'tiers must map hot, warm and cold to intervals';
+        END IF;
+        IF ds.source_format IS NOT NULL
+           AND NOT EXISTS (SELECT FROM lake.source_formats() f WHERE f.name = ds.source_format) THEN
+            RAISE EXCEPTION 'source_format % is not one of lake.source_formats() (%)',
+                ds.source_format,
+                (SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM lake.source_formats() f);
         END IF;
     EXCEPTION
         WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow

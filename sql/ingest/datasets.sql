@@ -35,6 +35,9 @@ CREATE TABLE lake.datasets (
     -- the two overflow partitions and are quarantined by the validation trigger.
     partitions_from    timestamptz NOT NULL,
     partitions_to      timestamptz NOT NULL,
+    -- The format of the files people bring for this dataset (lake.source_formats()): each record
+    -- as sent is converted into the dataset's record before validation. NULL: records as they are.
+    source_format      text,
     description        text,
     created_at         timestamptz NOT NULL DEFAULT now(),
     created_by         name NOT NULL DEFAULT session_user,
@@ -70,6 +73,8 @@ COMMENT ON COLUMN lake.datasets.pii_scan IS
 COMMENT ON COLUMN lake.datasets.partitions_from IS 'Start of the run of monthly partitions.';
 COMMENT ON COLUMN lake.datasets.partitions_to IS
     'End (exclusive) of the run of monthly partitions.';
+COMMENT ON COLUMN lake.datasets.source_format IS
+    'The source format (lake.source_formats()) its records are converted from, or NULL.';
 COMMENT ON COLUMN lake.datasets.description IS 'Free text describing the dataset.';
 COMMENT ON COLUMN lake.datasets.created_at IS 'When the dataset was created.';
 COMMENT ON COLUMN lake.datasets.created_by IS 'The database role that created it.';

@@ -1,0 +1,44 @@
+"""Google Takeout location history, ``Records.json``: ``{"locations": [...]}``; each location
+becomes a record ``{ts, lat, lon, accuracy, altitude, velocity, heading, activity,
+activity_confidence, source, device_tag}`` (absent fields left out): ``ts`` from ``timestamp``
+(RFC 3339, newer files) or ``timestampMs`` (milliseconds as a string or a number, older files,
+written as ``2024-01-05T08:00:00.123Z``), ``lat``/``lon`` in degrees from ``latitudeE7``/
+``longitudeE7``, ``activity`` the most confident type of the first activity reading.
+
+Converted in SQL (one expression over the source record ``d``, set-based, no Python per
+record): these files hold a million locations and more. No regular expression: PostgreSQL
+builds its automaton afresh for each value (about 5 µs)."""
+
+DESCRIPTION = "Google Takeout location history (Records.json): one record per location"
+READER = "items:locations"
+MEMBER = r"(^|/)Location History( \(Timeline\))?/Records\.json$"
+
+SQL = """jsonb_strip_nulls(jsonb_build_object(
+    'ts', CASE WHEN jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''
+                    THEN d -> 'timestamp'
+               WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
+                    AND translate(d ->> 'timestampMs', '0123456789', '') = ''
+                    THEN to_jsonb(to_char(('epoch'::timestamptz
+                                           + (d ->> 'timestampMs')::bigint
+                                             * interval '1 millisecond') AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END,
+    'lat', CASE WHEN jsonb_typeof(d -> 'latitudeE7') = 'number'
+                THEN to_jsonb(trim_scale((d -> 'latitudeE7')::numeric / 10000000)) END,
+    'lon', CASE WHEN jsonb_typeof(d -> 'longitudeE7') = 'number'
+                THEN to_jsonb(trim_scale((d -> 'longitudeE7')::numeric / 10000000)) END,
+    'accuracy', d -> 'accuracy',
+    'altitude', d -> 'altitude',
+    'velocity', d -> 'velocity',
+    'heading', d -> 'heading',
+    'source', d -> 'source',
+    'device_tag', d -> 'deviceTag'
+) || CASE WHEN d ? 'activity' THEN coalesce((
+    SELECT jsonb_strip_nulls(jsonb_build_object('activity', a.g -> 'type',
+                                                'activity_confidence', a.g -> 'confidence'))
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d -> 'activity' -> 0 -> 'activity') = 'array'
+                                     THEN d -> 'activity' -> 0 -> 'activity' END)
+           WITH ORDINALITY AS a(g, o)
+     WHERE jsonb_typeof(a.g) = 'object'
+     ORDER BY CASE WHEN jsonb_typeof(a.g -> 'confidence') = 'number'
+                   THEN (a.g -> 'confidence')::numeric END DESC NULLS LAST, a.o
+     LIMIT 1), '{}') ELSE '{}' END)"""
