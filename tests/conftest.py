@@ -329,9 +329,7 @@ def location_dataset(conn: psycopg.Connection[tuple[object, ...]]) -> str:
 
 
 @pytest.fixture
-def archive_dir(
-    settings: Settings, conn: psycopg.Connection[tuple[object, ...]]
-) -> Iterator[Path]:
+def archive_dir(settings: Settings, conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[Path]:
     """A fresh archive folder that the server's OS user owns, set as archive_dir."""
     if not settings.embedded:
         pytest.skip("archives are written on the server's machine: needs the embedded cluster")

@@ -67,7 +67,9 @@ def two_users(conn: Conn, location_dataset: str) -> dict[str, list[int]]:
 def state(conn: Conn) -> tuple[Any, ...]:
     return (
         scalar(conn, "SELECT schema_version FROM lake.datasets WHERE name = 'location_history'"),
-        scalar(conn, "SELECT count(*) FROM lake.dataset_schemas WHERE dataset = 'location_history'"),
+        scalar(
+            conn, "SELECT count(*) FROM lake.dataset_schemas WHERE dataset = 'location_history'"
+        ),
         scalar(conn, "SELECT count(*) FROM user_data.location_history"),
         scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'dataset.evolve'"),
     )
@@ -134,9 +136,7 @@ def test_evolve_puts_the_new_version_in_force_and_stored_rows_stay(
         [Jsonb(STRICTER)],
     )
     # New records are judged by version 2; the batch and the quarantine entry say so.
-    received, accepted, quarantined, batch = ingest_as(
-        conn, "alice", [at(1, 20.0), at(1, 500.0)]
-    )
+    received, accepted, quarantined, batch = ingest_as(conn, "alice", [at(1, 20.0), at(1, 500.0)])
     assert (received, accepted, quarantined) == (2, 1, 1)
     assert scalar(conn, "SELECT schema_version FROM lake.batches WHERE id = %s", [batch]) == 2
     assert conn.execute(
@@ -144,14 +144,15 @@ def test_evolve_puts_the_new_version_in_force_and_stored_rows_stay(
         [batch],
     ).fetchall() == [(2, "maximum")]
     # The rows stored under version 1 are all still there, in their batches of version 1.
-    assert scalar(
-        conn,
-        "SELECT count(*) FROM user_data.location_history AS r JOIN lake.batches AS b"
-        " ON b.id = r.batch_id WHERE b.schema_version = 1",
-    ) == 11
-    detail = scalar(
-        conn, "SELECT detail FROM lake.audit_log WHERE action = 'dataset.evolve'"
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM user_data.location_history AS r JOIN lake.batches AS b"
+            " ON b.id = r.batch_id WHERE b.schema_version = 1",
+        )
+        == 11
     )
+    detail = scalar(conn, "SELECT detail FROM lake.audit_log WHERE action = 'dataset.evolve'")
     assert (detail["from_version"], detail["version"]) == (1, 2)
 
 
@@ -194,9 +195,7 @@ def gone(conn: Conn) -> tuple[Any, ...]:
     )
 
 
-def test_drop_is_refused_while_the_dataset_holds_rows(
-    conn: Conn, two_users: dict[str, list[int]]
-):
+def test_drop_is_refused_while_the_dataset_holds_rows(conn: Conn, two_users: dict[str, list[int]]):
     with pytest.raises(psycopg.Error) as refused:
         conn.execute("SELECT lake.drop_dataset('location_history')")
     assert refused.value.sqlstate == "LK090"
@@ -210,9 +209,7 @@ def test_drop_with_force_removes_the_dataset_and_audits_it(
     conn: Conn, two_users: dict[str, list[int]]
 ):
     ingest_as(conn, "alice", [{"ts": "not a time", "lat": 1.0, "lon": 2.0}])  # one quarantined
-    report = scalar(
-        conn, "SELECT lake.drop_dataset(dataset => 'location_history', force => true)"
-    )
+    report = scalar(conn, "SELECT lake.drop_dataset(dataset => 'location_history', force => true)")
     assert (report["rows"], report["archived"], report["archive_ids"]) == (11, False, [])
     assert (report["quarantine_deleted"], report["batches_deleted"]) == (1, 3)
     assert gone(conn) == (True, True, 0, 0)
