@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pwd
 import queue
-import shutil
 import tempfile
 import threading
 import time
@@ -326,20 +324,6 @@ def location_dataset(conn: psycopg.Connection[tuple[object, ...]]) -> str:
 
     conn.execute("SELECT lake.create_dataset('location_history', %s)", [Jsonb(LOCATION_SCHEMA)])
     return "location_history"
-
-
-@pytest.fixture
-def archive_dir(settings: Settings, conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[Path]:
-    """A fresh archive folder that the server's OS user owns, set as archive_dir."""
-    if not settings.embedded:
-        pytest.skip("archives are written on the server's machine: needs the embedded cluster")
-    path = Path(tempfile.mkdtemp(prefix="lake-archive-", dir="/tmp"))
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-    conn.execute("SELECT lake.set_setting('archive_dir', %s)", [str(path)])
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 # The fixtures that reach PostgreSQL (every one of them takes `settings`) or Redis.
