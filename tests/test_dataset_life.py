@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,33 @@ def test_drop_with_archive_archives_every_month_verified_then_drops(
     ) == len(stored)
     detail = scalar(conn, "SELECT detail FROM lake.audit_log WHERE action = 'dataset.drop'")
     assert (detail["rows"], detail["archive"]) == (5, True)
+
+
+def test_dry_run_judges_pii_fields_as_sent_and_withholds_them(conn: Conn):
+    conn.execute(
+        "SELECT lake.create_dataset('location_history', %s, %s)",
+        [Jsonb(LOCATION_SCHEMA), Jsonb({"pii_fields": ["device"]})],
+    )
+    conn.execute("SELECT lake.create_user('alice')")
+    ingest_as(conn, "alice", [{**at(1, 5.0), "device": "phone-1234"}])
+    masked = scalar(conn, "SELECT doc ->> 'device' FROM user_data.location_history")
+    assert masked != "phone-1234", "stored masked"
+    props = {**LOCATION_SCHEMA["properties"], "device": {"type": "string", "pattern": "^phone-"}}
+    report = scalar(
+        conn,
+        "SELECT lake.evolve_schema('location_history', %s, dry_run => true)",
+        [Jsonb({**LOCATION_SCHEMA, "properties": props})],
+    )
+    assert (report["rows"], report["rejected"]) == (1, 0)
+    props["device"] = {"type": "string", "maxLength": 5}
+    report = scalar(
+        conn,
+        "SELECT lake.evolve_schema('location_history', %s, dry_run => true)",
+        [Jsonb({**LOCATION_SCHEMA, "properties": props})],
+    )
+    assert report["rejected"] == 1
+    reasons = report["examples"][0]["reasons"]
+    assert [(r["rule"], r["message"]) for r in reasons] == [
+        ("maxLength", "withheld: the field holds personal data")
+    ], "the clear value is not shown"
+    assert "phone-1234" not in json.dumps(report)

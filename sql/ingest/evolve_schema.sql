@@ -10,7 +10,8 @@
 -- reject and up to 5 of them (id, reasons). Every row of every user is judged (SECURITY DEFINER:
 -- the lake's own policy), set-based with the compiled predicate; only the rows it does not clear
 -- go on to PL/Python (lake_internal._explain), which has the final word and gives the reasons.
--- Records with pii_fields are judged as they were sent, not by their masks, as on ingest.
+-- Records with pii_fields are judged as they were sent, not by their masks, as on ingest; the
+-- examples' reasons about those fields are withheld as in the quarantine (_pii_withhold).
 CREATE FUNCTION lake.evolve_schema(dataset text, json_schema jsonb, dry_run boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -73,8 +74,10 @@ BEGIN
                           + (SELECT count(*) FROM unnest(v_reasons) AS y(r) WHERE y.r <> '[]');
             IF jsonb_array_length(v_examples) < 5 THEN
                 v_examples := v_examples || coalesce(
-                    (SELECT jsonb_agg(jsonb_build_object('id', g.ids[x.o], 'reasons', x.r)
-                                      ORDER BY x.o)
+                    (SELECT jsonb_agg(jsonb_build_object(
+                                'id', g.ids[x.o],
+                                'reasons', lake_internal._pii_withhold(ds.pii_fields, x.r))
+                            ORDER BY x.o)
                        FROM (SELECT y.r, y.o FROM unnest(v_reasons) WITH ORDINALITY AS y(r, o)
                               WHERE y.r <> '[]' ORDER BY y.o
                               LIMIT 5 - jsonb_array_length(v_examples)) AS x), '[]');
