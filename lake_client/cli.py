@@ -312,6 +312,56 @@ def create_dataset(
     )
 
 
+@app.command("evolve-schema")
+def evolve_schema(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    schema_file: Annotated[Path, typer.Argument(help="The new JSON Schema (draft-07).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing: count the rows it would reject.")
+    ] = False,
+    json_: Json = False,
+) -> None:
+    """Put a new version of a dataset's JSON Schema in force (administrators)."""
+    schema = _json_file(schema_file, "a JSON Schema")
+    with _lake() as lake:
+        report = lake.evolve_schema(dataset, schema, dry_run=dry_run)
+    if json_:
+        render.json_doc(report)
+        return
+    if not dry_run:
+        render.say(
+            f"{report['dataset']}: schema version {report['version']} in force "
+            f"(was {report['previous_version']}); stored rows keep theirs"
+        )
+        return
+    render.say(
+        f"{report['dataset']}: version {report['version']} would reject {report['rejected']:,} "
+        f"of {report['rows']:,} stored rows (nothing changed)"
+    )
+    for example in report["examples"]:
+        reasons = "; ".join(f"{r['path']}: {r['message']}" for r in example["reasons"])
+        render.say(f"  id {example['id']}: {render.shown(reasons)}")
+
+
+@app.command("drop-dataset")
+def drop_dataset(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    archive: Annotated[
+        bool, typer.Option("--archive", help="Archive every month first (verified).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Drop its rows without archive.")] = False,
+    json_: Json = False,
+) -> None:
+    """Drop a dataset; refused while it holds rows unless --archive or --force (administrators)."""
+    with _lake() as lake:
+        report = lake.drop_dataset(dataset, archive=archive, force=force)
+    if json_:
+        render.json_doc(report)
+        return
+    how = f", {len(report['archive_ids'])} archive(s) kept" if report["archived"] else ""
+    render.say(f"dropped {report['dataset']}: {report['rows']:,} rows{how}")
+
+
 @app.command()
 def partitions(
     dataset: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,

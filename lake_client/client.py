@@ -239,6 +239,25 @@ class Lake:
         )
         return rows[0]
 
+    def evolve_schema(
+        self, dataset: str, json_schema: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Put a new version of the dataset's JSON Schema in force (lake.evolve_schema); with
+        dry_run, only report how many stored rows it would reject, with up to 5 examples."""
+        rows = self._query(
+            "evolve_schema",
+            {"dataset": dataset, "json_schema": Jsonb(json_schema), "dry_run": dry_run},
+        )
+        return dict(rows[0]["report"])
+
+    def drop_dataset(
+        self, dataset: str, archive: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Drop the dataset (lake.drop_dataset): refused while it holds rows unless archive
+        (every month archived and verified first) or force."""
+        rows = self._query("drop_dataset", {"dataset": dataset, "archive": archive, "force": force})
+        return dict(rows[0]["report"])
+
     def datasets(self) -> list[Row]:
         return self._query("datasets")
 

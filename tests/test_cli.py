@@ -159,6 +159,29 @@ def test_quarantine_commands(db: str, dataset: str, tmp_path: Path):
         ).fetchall() == [("discarded", 1), ("released", 1)]
 
 
+def test_evolve_schema_and_drop_dataset_commands(db: str, dataset: str, tmp_path: Path):
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records(20)))  # 18 stored, lat 12.5
+    lake("ingest", dataset, str(path), "--user", "alice", dsn=db)
+    stricter = tmp_path / "v2.json"
+    props = {**SCHEMA["properties"], "lat": {"type": "number", "minimum": -90, "maximum": 12}}
+    stricter.write_text(json.dumps({**SCHEMA, "properties": props}))
+    dry = lake("evolve-schema", dataset, str(stricter), "--dry-run", dsn=db).stdout
+    assert "version 2 would reject 18 of 18 stored rows (nothing changed)" in dry
+    assert dry.count("$.lat: 12.5 is greater than the maximum of 12") == 5
+    out = lake("evolve-schema", dataset, str(stricter), dsn=db).stdout
+    assert "schema version 2 in force (was 1)" in out
+    refused = lake("drop-dataset", dataset, dsn=db, check=False)
+    assert refused.returncode == 1
+    assert "holds 18 rows" in refused.stderr and "force => true" in refused.stderr
+    assert (
+        "dropped location_history: 18 rows"
+        in lake("drop-dataset", dataset, "--force", dsn=db).stdout
+    )
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM lake.datasets").fetchone() == (0,)
+
+
 def test_users_keys_and_audit_commands(db: str, dataset: str):
     assert "next: `lake keys create alice`" in lake("users", "add", "alice", dsn=db).stdout
     lake("users", "add", "gateway", "--service", "--name", "Web gateway", dsn=db)

@@ -77,6 +77,12 @@ SELECT id, at, action, object, db_role, lake_user, service, client_addr::text AS
 -- name: create_dataset
 SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
 
+-- name: evolve_schema
+SELECT lake.evolve_schema(%(dataset)s, %(json_schema)s, %(dry_run)s) AS report
+
+-- name: drop_dataset
+SELECT lake.drop_dataset(%(dataset)s, archive => %(archive)s, force => %(force)s) AS report
+
 -- name: datasets
 SELECT d.name, d.schema_version, d.time_field, d.time_format, d.retention::text AS retention,
        d.premake, d.partitions_from, d.partitions_to, d.description, d.created_at,

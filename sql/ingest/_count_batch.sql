@@ -1,6 +1,7 @@
 -- Add a statement's rows to its batch (received = accepted + archived + quarantined), creating the batch for plain INSERT/COPY by applications.
 -- A batch only grows inside the transaction that opened it: a committed batch is final, which
--- is what makes a retried client batch recognisable.
+-- is what makes a retried client batch recognisable. It records the schema version in force,
+-- the one the statement's rows were judged by (lake.evolve_schema waits for writers in flight).
 CREATE FUNCTION lake_internal._count_batch(
     p_dataset text,
     p_batch_id uuid,
@@ -17,14 +18,17 @@ DECLARE
     v_id uuid;
 BEGIN
     INSERT INTO lake.batches AS b
-           (id, dataset, user_id, source, received, accepted, archived, quarantined)
+           (id, dataset, user_id, source, received, accepted, archived, quarantined,
+            schema_version)
     VALUES (p_batch_id, p_dataset, (SELECT i.user_id FROM lake_internal._identity() AS i), p_source,
-            p_received, p_received - p_archived - p_quarantined, p_archived, p_quarantined)
+            p_received, p_received - p_archived - p_quarantined, p_archived, p_quarantined,
+            (SELECT d.schema_version FROM lake.datasets AS d WHERE d.name = p_dataset))
     ON CONFLICT (id) DO UPDATE
        SET received = b.received + excluded.received,
            accepted = b.accepted + excluded.accepted,
            archived = b.archived + excluded.archived,
-           quarantined = b.quarantined + excluded.quarantined
+           quarantined = b.quarantined + excluded.quarantined,
+           schema_version = excluded.schema_version
      WHERE b.xact_id = pg_current_xact_id() AND b.dataset = excluded.dataset
     RETURNING b.id INTO v_id;
     IF v_id IS NULL THEN

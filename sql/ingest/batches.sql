@@ -27,6 +27,10 @@ CREATE TABLE lake.batches (
     created_at    timestamptz NOT NULL DEFAULT now(),
     -- The transaction that wrote the batch: rows may only be added to a batch from within it.
     xact_id       xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    -- The version of the dataset's JSON Schema its records were judged by (lake.dataset_schemas):
+    -- the one in force when they were counted (lake.evolve_schema waits for the batches in
+    -- flight). NULL until records are counted.
+    schema_version integer,
     CHECK (received = accepted + archived + quarantined)
 );
 CREATE INDEX batches_dataset_created_idx ON lake.batches (dataset, created_at);
@@ -48,6 +52,8 @@ COMMENT ON COLUMN lake.batches.accepted IS 'Records stored in the dataset.';
 COMMENT ON COLUMN lake.batches.quarantined IS 'Records moved to lake.quarantine.';
 COMMENT ON COLUMN lake.batches.archived IS
     'Valid records older than the first month in the lake, written to their month''s archive.';
+COMMENT ON COLUMN lake.batches.schema_version IS
+    'The version of the dataset''s JSON Schema its records were judged by (NULL: none yet).';
 COMMENT ON COLUMN lake.batches.checksum IS
     'SHA-256 (hex) of what was received; NULL for plain INSERT/COPY.';
 COMMENT ON COLUMN lake.batches.origin IS

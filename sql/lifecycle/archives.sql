@@ -4,7 +4,8 @@
 -- lake_internal._archive_records) and read back by lake.restore_partition.
 CREATE TABLE lake.archives (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    dataset       text NOT NULL REFERENCES lake.datasets (name),
+    -- No reference to lake.datasets: the archives of a dropped dataset (lake.drop_dataset) stay.
+    dataset       text NOT NULL,
     -- First instant of the archived UTC month.
     month         timestamptz NOT NULL,
     partition     text NOT NULL,

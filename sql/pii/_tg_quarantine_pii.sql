@@ -1,6 +1,6 @@
 -- BEFORE INSERT row trigger of lake.quarantine: a quarantined record of a dataset with
 -- pii_fields keeps them as the dataset would (masked in doc, encrypted in pii), and the reasons
--- about those fields lose their messages, which may quote the value. lake.quarantine_release
+-- about those fields lose their messages (lake_internal._pii_withhold). lake.quarantine_release
 -- opens them again.
 CREATE FUNCTION lake_internal._tg_quarantine_pii()
 RETURNS trigger
@@ -16,16 +16,7 @@ BEGIN
         v_sealed := lake_internal._pii_seal(v_fields, NEW.doc);
         NEW.doc := v_sealed.doc;
         NEW.pii := v_sealed.pii;
-        NEW.reasons := (
-            SELECT coalesce(jsonb_agg(CASE
-                       WHEN EXISTS (SELECT FROM unnest(v_fields) AS f
-                                     WHERE r ->> 'path' = '$.' || f
-                                        OR starts_with(r ->> 'path', '$.' || f || '.')
-                                        OR starts_with(r ->> 'path', '$.' || f || '['))
-                       THEN r || jsonb_build_object('message',
-                                                    'withheld: the field holds personal data')
-                       ELSE r END ORDER BY o), '[]')
-              FROM jsonb_array_elements(NEW.reasons) WITH ORDINALITY AS x(r, o));
+        NEW.reasons := lake_internal._pii_withhold(v_fields, NEW.reasons);
     END IF;
     RETURN NEW;
 END
