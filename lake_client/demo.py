@@ -240,12 +240,19 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
     quarantined = sum(s.quarantined for s in summaries)
     archived = sum(s.archived for s in summaries)
     seconds = sum(s.seconds for s in summaries)
-    skipped = sum(1 for s in summaries for b in s.batches if b.duplicate)
+    batches = [b for s in summaries for b in s.batches]
+    skipped = sum(1 for b in batches if b.duplicate)
+    # A rate only for work done now: batches an earlier run stored cost nothing here.
+    rate = (
+        "nothing new"
+        if batches and skipped == len(batches)
+        else f"{received / seconds if seconds else 0:,.0f} records/s"
+    )
     say("")
     say(
         f"[bold]Received {received:,} records: accepted [green]{accepted:,}[/], "
         f"archived {archived:,}, quarantined [yellow]{quarantined:,}[/] "
-        f"({received / seconds if seconds else 0:,.0f} records/s). "
+        f"({rate}). "
         f"received = accepted + archived + quarantined: "
         f"{'[green]yes[/]' if received == accepted + archived + quarantined else '[red]NO[/]'}"
     )
