@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -271,18 +273,46 @@ def database_pool(
     pool.close(admin_conn)
 
 
+def server_owned_folder(prefix: str) -> Path:
+    """A new folder under /tmp that the server's OS user owns (it writes archives there)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(folder, pw.pw_uid, pw.pw_gid)
+    return folder
+
+
 @pytest.fixture
 def db(
     settings: Settings,
     admin_conn: psycopg.Connection[tuple[object, ...]],
     database_pool: DatabasePool,
 ) -> Iterator[str]:
-    """A conninfo string for a fresh, migrated database of this test's own."""
+    """A conninfo string for a fresh, migrated database of this test's own. On the embedded
+    cluster its archive_dir is a folder of its own too, removed after the test: tests that
+    archive do not leave files in the cluster's archive folder or meet each other's."""
     name = database_pool.take()
+    folder = server_owned_folder("lake-archive-") if settings.embedded else None
     try:
+        if folder is not None:
+            with psycopg.connect(settings.dsn(name), autocommit=True) as c:
+                c.execute("SELECT lake.set_setting('archive_dir', %s)", [str(folder)])
         yield settings.dsn(name)
     finally:
         drop_database(admin_conn, name)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def archive_dir(settings: Settings, conn: psycopg.Connection[tuple[object, ...]]) -> Path:
+    """The test database's own archive folder (see `db`), for tests that read or damage
+    archives from outside."""
+    if not settings.embedded:
+        pytest.skip("archives are written on the server's machine: needs the embedded cluster")
+    row = conn.execute("SELECT lake_internal._setting('archive_dir')").fetchone()
+    assert row is not None and row[0]
+    return Path(str(row[0]))
 
 
 @pytest.fixture

@@ -760,6 +760,7 @@ def test_a_bridge_that_may_not_look_at_the_masters_still_forwards(
         assert cache.version("location_history", "alice") != alice
         assert caplog.text.count("cannot see the cluster's masters") == 1
         assert "no permissions" in caplog.text
+        running.halt()  # before its client closes under it
     finally:
         client.close()
 

@@ -15,13 +15,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests import test_retention
 from tests.conftest import APP_ROLE, LOCATION_SCHEMA, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
-archive_dir = test_retention.archive_dir
 
 # The new version: an accuracy over 100 m is no longer accepted.
 STRICTER = copy.deepcopy(LOCATION_SCHEMA)

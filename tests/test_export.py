@@ -24,14 +24,11 @@ from psycopg.types.json import Jsonb
 from lake_client.client import Lake
 from lake_client.errors import InputError, LakeError
 from lake_client.export import read_manifest, records, reingest
-from tests import test_retention
 from tests.conftest import ADMIN_ROLE, APP_ROLE, drop_database, seal
 from tests.test_retention import AHEAD, OLDEST, retention, scalar
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
-archive_dir = test_retention.archive_dir
 
 STEPS = {
     "type": "object",

@@ -39,20 +39,6 @@ SCHEMA = {
 
 
 @pytest.fixture
-def archive_dir(settings: Settings, conn: Conn) -> Iterator[Path]:
-    """A fresh archive folder that the server's OS user owns, set as archive_dir."""
-    if not settings.embedded:
-        pytest.skip("archives are written on the server's machine: needs the embedded cluster")
-    path = Path(tempfile.mkdtemp(prefix="lake-archive-", dir="/tmp"))
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-    conn.execute("SELECT lake.set_setting('archive_dir', %s)", [str(path)])
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def steps(conn: Conn, archive_dir: Path) -> str:
     """Dataset steps (pii_fields: email) and its lake user alice."""
     conn.execute(
