@@ -1,0 +1,254 @@
+"""Quarantine in bulk (lake.quarantine_decide, lake.quarantine_pending) and corrections
+(lake.quarantine_correct): dry runs, filters, permissions, and counts that still add up."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from tests.conftest import APP_ROLE, LOCATION_SCHEMA
+
+Conn = psycopg.Connection[Any]
+NOW = datetime.now(UTC)
+TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+LONG = "walking slowly along the river bank"  # 35 characters: maxLength 32 in version 1
+
+
+def ingest(conn: Conn, user: str, records: list[dict[str, Any]]) -> str:
+    (batch,) = conn.execute(
+        "SELECT id FROM lake.ingest('location_history', %s, for_user => %s)",
+        [Jsonb(records), user],
+    ).fetchone()
+    return str(batch)
+
+
+@pytest.fixture
+def batches(conn: Conn, location_dataset: str) -> dict[str, str]:
+    """alice: 3 records with an activity too long for version 1 of the schema, 2 with a latitude
+    beyond 90, 1 valid; bob: 2 with a long activity, 1 with an activity too long for any version;
+    an unparseable line of alice's. Then version 2 of the schema allows activities of 40."""
+    a = ingest(
+        conn,
+        "alice",
+        [{"ts": TS, "lat": 1, "lon": 2, "activity": LONG}] * 3
+        + [{"ts": TS, "lat": 95, "lon": 2}] * 2
+        + [{"ts": TS, "lat": 1, "lon": 2}],
+    )
+    b = ingest(
+        conn,
+        "bob",
+        [{"ts": TS, "lat": 3, "lon": 4, "activity": LONG}] * 2
+        + [{"ts": TS, "lat": 3, "lon": 4, "activity": "x" * 50}],
+    )
+    conn.autocommit = False
+    conn.execute("SELECT lake.act_as('alice')")
+    raw = uuid.uuid4()
+    conn.execute("SELECT lake.begin_batch('location_history', %s, NULL)", [raw])
+    conn.execute(
+        "SELECT lake.ingest_raw('location_history', %s, ARRAY['line 9'], ARRAY['{oops'::bytea])",
+        [raw],
+    )
+    conn.commit()
+    conn.autocommit = True
+    props = {**LOCATION_SCHEMA["properties"], "activity": {"type": "string", "maxLength": 40}}
+    conn.execute(
+        "SELECT lake.evolve_schema('location_history', %s)",
+        [Jsonb({**LOCATION_SCHEMA, "properties": props})],
+    )
+    return {"alice": a, "bob": b, "raw": str(raw)}
+
+
+def decide(conn: Conn, action: str, **kw: Any) -> dict[str, Any]:
+    args = ", ".join(f"{k} => %({k})s" for k in kw)
+    (report,) = conn.execute(
+        f"SELECT lake.quarantine_decide(%(action)s{', ' if kw else ''}{args})",
+        {"action": action, **kw},
+    ).fetchone()
+    return dict(report)
+
+
+def state(conn: Conn) -> list[Any]:
+    """Everything a decision may change."""
+    return [
+        conn.execute(
+            "SELECT id, status, reasons, schema_version, decided_at, released_batch"
+            " FROM lake.quarantine ORDER BY id"
+        ).fetchall(),
+        conn.execute("SELECT * FROM lake.batches ORDER BY id").fetchall(),
+        conn.execute("SELECT id, doc FROM user_data.location_history ORDER BY id").fetchall(),
+        conn.execute("SELECT count(*) FROM lake.audit_pending").fetchone(),
+        conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_data.location_history'"
+            "::regclass"
+        ).fetchone(),
+    ]
+
+
+def counts_hold(conn: Conn) -> None:
+    """Each batch adds up; the quarantine holds what the batches quarantined; the table holds
+    what they accepted; every item is pending or decided once."""
+    row = conn.execute(
+        "SELECT bool_and(received = accepted + archived + quarantined), sum(quarantined),"
+        " sum(accepted) FROM lake.batches"
+    ).fetchone()
+    assert row is not None and row[0] is True
+    assert conn.execute("SELECT count(*) FROM lake.quarantine").fetchone() == (row[1],)
+    assert conn.execute("SELECT count(*) FROM user_data.location_history").fetchone() == (row[2],)
+
+
+def test_a_dry_run_changes_nothing_and_reports_what_the_decision_does(
+    conn: Conn, batches: dict[str, str]
+):
+    before = state(conn)
+    dry = decide(conn, "release", dataset="location_history")
+    assert state(conn) == before, "a dry run changes nothing"
+    assert dry["dry_run"] is True and dry["items"] == 9
+    assert dry["outcomes"] == {"stored": 5, "invalid": 3, "no_record": 1}
+    assert {"rule": "maxLength", "outcome": "stored", "items": 5} in dry["by_rule"]
+    assert {"rule": "maxLength", "outcome": "invalid", "items": 1} in dry["by_rule"]
+    assert {"rule": "maximum", "outcome": "invalid", "items": 2} in dry["by_rule"]
+
+    done = decide(conn, "release", dataset="location_history", dry_run=False, note="v2 schema")
+    assert {k: v for k, v in done.items() if k not in ("dry_run", "batches")} == {
+        k: v for k, v in dry.items() if k not in ("dry_run", "batches")
+    }
+    assert dry["batches"] == [] and len(done["batches"]) == 2  # one per owner
+    assert conn.execute(
+        "SELECT status, user_id, count(*) FROM lake.quarantine GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall() == [("pending", "alice", 3), ("pending", "bob", 1), ("released", "alice", 3),
+                     ("released", "bob", 2)]
+    assert conn.execute(
+        "SELECT source, user_id, received, accepted FROM lake.batches WHERE source = 'release'"
+        " ORDER BY user_id"
+    ).fetchall() == [("release", "alice", 3, 3), ("release", "bob", 2, 2)]
+    # Still invalid: pending, judged again by today's schema.
+    assert conn.execute(
+        "SELECT DISTINCT schema_version FROM lake.quarantine"
+        " WHERE status = 'pending' AND doc IS NOT NULL"
+    ).fetchall() == [(2,)]
+    audited = conn.execute(
+        "SELECT action, count(*) FROM lake.audit_pending WHERE action LIKE 'quarantine.%'"
+        " GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert audited == [("quarantine.decide", 1), ("quarantine.release", 5)]
+    counts_hold(conn)
+    # Nothing is decided twice: the same call again finds the 4 items that stayed.
+    again = decide(conn, "release", dataset="location_history", dry_run=False)
+    assert again["outcomes"] == {"invalid": 3, "no_record": 1}
+    counts_hold(conn)
+
+
+def test_each_filter(conn: Conn, batches: dict[str, str]):
+    def items(**kw: Any) -> int:
+        return int(decide(conn, "release", **kw)["items"])
+
+    assert items(batch_id=batches["alice"]) == 5
+    assert items(batch_id=batches["raw"]) == 1
+    assert items(user_id="bob") == 3
+    assert items(rule="maximum") == 2
+    assert items(rule="maxLength", user_id="alice") == 3
+    assert items(dataset="nope") == 0
+    conn.execute(
+        "UPDATE lake.quarantine SET received_at = received_at - interval '3 days'"
+        " WHERE user_id = 'bob'"
+    )
+    assert items(received_before=NOW - timedelta(days=1)) == 3
+    assert items(received_from=NOW - timedelta(days=1)) == 6
+    assert items(all_items=True) == 9
+    rows = conn.execute(
+        "SELECT count(*) FROM lake.quarantine_pending(user_id => 'bob', rule => 'maxLength')"
+    ).fetchone()
+    assert rows == (3,)
+
+
+def test_refusals_say_why(conn: Conn, batches: dict[str, str]):
+    for call, state_ in (
+        ("SELECT lake.quarantine_decide('release')", "LK023"),
+        ("SELECT lake.quarantine_decide('discard', all_items => true, dry_run => false)", "LK022"),
+        ("SELECT lake.quarantine_decide('delete', dataset => 'location_history')", "LK005"),
+    ):
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(call)
+        assert err.value.sqlstate == state_
+    with pytest.raises(psycopg.Error, match="all_items => true"):
+        conn.execute("SELECT lake.quarantine_decide('discard', note => 'x')")
+
+
+def test_discard_in_bulk(conn: Conn, batches: dict[str, str]):
+    before = state(conn)
+    dry = decide(conn, "discard", user_id="bob", note="test device")
+    assert dry["outcomes"] == {"discarded": 3} and state(conn) == before
+    done = decide(conn, "discard", user_id="bob", note="test device", dry_run=False)
+    assert done["outcomes"] == {"discarded": 3}
+    assert conn.execute(
+        "SELECT status, decision_note, count(*) FROM lake.quarantine WHERE user_id = 'bob'"
+        " GROUP BY 1, 2"
+    ).fetchall() == [("discarded", "test device", 3)]
+    assert conn.execute(
+        "SELECT count(*) FROM lake.audit_pending WHERE action = 'quarantine.discard'"
+    ).fetchone() == (3,)
+    counts_hold(conn)
+
+
+def test_a_correction_is_stored_once_and_a_failed_one_changes_nothing(
+    conn: Conn, batches: dict[str, str]
+):
+    item, doc = conn.execute(
+        "SELECT id, doc FROM lake.quarantine WHERE reasons @> '[{\"rule\": \"maximum\"}]'"
+        " ORDER BY id LIMIT 1"
+    ).fetchone()
+    still_bad = {**doc, "lat": 91}
+    (out,) = conn.execute(
+        "SELECT lake.quarantine_correct(%s, %s)", [item, Jsonb(still_bad)]
+    ).fetchone()
+    assert out["outcome"] == "invalid" and out["reasons"][0]["rule"] == "maximum"
+    assert conn.execute(
+        "SELECT status, doc FROM lake.quarantine WHERE id = %s", [item]
+    ).fetchone() == ("pending", doc), "the item keeps the record that was sent"
+    fixed = {**doc, "lat": 9.5}
+    (out,) = conn.execute("SELECT lake.quarantine_correct(%s, %s)", [item, Jsonb(fixed)]).fetchone()
+    assert out["outcome"] == "stored"
+    (again,) = conn.execute(
+        "SELECT lake.quarantine_correct(%s, %s, 'again')", [item, Jsonb(fixed)]
+    ).fetchone()
+    assert again == {**out, "outcome": "already_corrected"}
+    assert conn.execute(
+        "SELECT status, released_batch::text FROM lake.quarantine WHERE id = %s", [item]
+    ).fetchone() == ("corrected", out["batch_id"])
+    assert conn.execute(
+        "SELECT count(*) FROM user_data.location_history WHERE doc->>'lat' = '9.5'"
+    ).fetchone() == (1,)
+    with pytest.raises(psycopg.Error) as err:  # a different correction of a decided item
+        conn.execute("SELECT lake.quarantine_correct(%s, %s)", [item, Jsonb({**fixed, "lat": 8})])
+    assert err.value.sqlstate == "LK021"
+    counts_hold(conn)
+
+
+def test_only_administrators_decide_in_bulk(conn: Conn, batches: dict[str, str], as_role: Any):
+    app = as_role(APP_ROLE)
+    for call in (
+        "SELECT lake.quarantine_decide('release', all_items => true)",
+        "SELECT lake.quarantine_correct(1, '{}')",
+        "SELECT * FROM lake.quarantine_pending()",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(call)
+    conn.execute("CREATE ROLE lake_test_bulk_admin LOGIN IN ROLE lake_admin")
+    try:
+        admin = as_role("lake_test_bulk_admin")
+        report = admin.execute(
+            "SELECT lake.quarantine_decide('release', rule => 'maxLength', dry_run => false)"
+        ).fetchone()
+        assert report is not None and report[0]["outcomes"]["stored"] == 5
+        assert admin.execute(
+            "SELECT DISTINCT decided_by FROM lake.quarantine WHERE status = 'released'"
+        ).fetchall() == [("lake_test_bulk_admin",)]
+    finally:
+        admin.close()
+        conn.execute("DROP OWNED BY lake_test_bulk_admin")
+        conn.execute("DROP ROLE lake_test_bulk_admin")
