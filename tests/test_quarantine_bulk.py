@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.conftest import APP_ROLE, LOCATION_SCHEMA
+from tests.test_cli import lake as cli
 
 Conn = psycopg.Connection[Any]
 NOW = datetime.now(UTC)
@@ -120,8 +122,12 @@ def test_a_dry_run_changes_nothing_and_reports_what_the_decision_does(
     assert dry["batches"] == [] and len(done["batches"]) == 2  # one per owner
     assert conn.execute(
         "SELECT status, user_id, count(*) FROM lake.quarantine GROUP BY 1, 2 ORDER BY 1, 2"
-    ).fetchall() == [("pending", "alice", 3), ("pending", "bob", 1), ("released", "alice", 3),
-                     ("released", "bob", 2)]
+    ).fetchall() == [
+        ("pending", "alice", 3),
+        ("pending", "bob", 1),
+        ("released", "alice", 3),
+        ("released", "bob", 2),
+    ]
     assert conn.execute(
         "SELECT source, user_id, received, accepted FROM lake.batches WHERE source = 'release'"
         " ORDER BY user_id"
@@ -199,7 +205,7 @@ def test_a_correction_is_stored_once_and_a_failed_one_changes_nothing(
     conn: Conn, batches: dict[str, str]
 ):
     item, doc = conn.execute(
-        "SELECT id, doc FROM lake.quarantine WHERE reasons @> '[{\"rule\": \"maximum\"}]'"
+        'SELECT id, doc FROM lake.quarantine WHERE reasons @> \'[{"rule": "maximum"}]\''
         " ORDER BY id LIMIT 1"
     ).fetchone()
     still_bad = {**doc, "lat": 91}
@@ -252,3 +258,70 @@ def test_only_administrators_decide_in_bulk(conn: Conn, batches: dict[str, str],
         admin.close()
         conn.execute("DROP OWNED BY lake_test_bulk_admin")
         conn.execute("DROP ROLE lake_test_bulk_admin")
+
+
+def test_export_fix_import_round_trip(db: str, conn: Conn, batches: dict[str, str], tmp_path):
+    """A batch's pending items as a file; the person fixes one, fixes another badly and leaves
+    the rest (valid under version 2 of the schema); the import stores four and says why the
+    fifth is still invalid; importing the file again changes nothing."""
+    path = tmp_path / "pending.jsonl"
+    out = cli("quarantine", "export", "--batch", batches["alice"], "-o", str(path), dsn=db)
+    assert "wrote 5 pending item(s)" in out.stdout
+    items = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [i["record_ref"] for i in items] == [f"records[{n}]" for n in range(5)]
+    assert items[3]["doc"]["lat"] == 95 and items[3]["reasons"][0]["rule"] == "maximum"
+    items[3]["doc"]["lat"] = 45.5
+    items[4]["doc"]["lat"] = 91
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+
+    out = cli("quarantine", "import", str(path), dsn=db)
+    assert "5 line(s): invalid 1, stored 4" in out.stdout
+    assert f"line 5 (item {items[4]['id']}) still invalid: maximum at $.lat" in out.stdout
+    assert conn.execute(
+        "SELECT status, count(*) FROM lake.quarantine WHERE batch_id = %s GROUP BY 1 ORDER BY 1",
+        [batches["alice"]],
+    ).fetchall() == [("corrected", 4), ("pending", 1)]
+    assert conn.execute(
+        "SELECT doc->>'lat' FROM lake.quarantine WHERE id = %s", [items[4]["id"]]
+    ).fetchone() == ("95",), "a failed correction leaves the item as it was sent"
+    assert conn.execute(
+        "SELECT count(*) FROM user_data.location_history WHERE doc->>'lat' = '45.5'"
+    ).fetchone() == (1,)
+    batches_before = conn.execute("SELECT count(*) FROM lake.batches").fetchone()
+    counts_hold(conn)
+
+    again = json.loads(cli("quarantine", "import", str(path), "--json", dsn=db).stdout)
+    assert again["outcomes"] == {"already_corrected": 4, "invalid": 1}
+    assert conn.execute("SELECT count(*) FROM lake.batches").fetchone() == batches_before
+    counts_hold(conn)
+
+    # Bytes that never parsed: exported as raw text, given a doc, stored.
+    raw = tmp_path / "raw.jsonl"
+    cli("quarantine", "export", "--batch", batches["raw"], "-o", str(raw), dsn=db)
+    (item,) = [json.loads(line) for line in raw.read_text().splitlines()]
+    assert (item["doc"], item["raw"]) == (None, "{oops")
+    raw.write_text(json.dumps({**item, "doc": {"ts": TS, "lat": 7, "lon": 7}}) + "\n")
+    assert "stored 1" in cli("quarantine", "import", str(raw), dsn=db).stdout
+    counts_hold(conn)
+
+
+def test_bulk_decisions_from_the_cli(db: str, conn: Conn, batches: dict[str, str]):
+    dry = cli("quarantine", "release", "--rule", "maxLength", dsn=db)
+    assert "dry run of release on 6 item(s) awaiting a decision: invalid 1, stored 5" in dry.stdout
+    assert "dry run: nothing changed" in dry.stderr + dry.stdout
+    assert conn.execute(
+        "SELECT count(*) FROM lake.quarantine WHERE status = 'pending'"
+    ).fetchone() == (9,)
+    done = json.loads(
+        cli("quarantine", "release", "--rule", "maxLength", "--apply", "--json", dsn=db).stdout
+    )
+    assert (done["dry_run"], done["outcomes"]) == (False, {"invalid": 1, "stored": 5})
+    out = cli("quarantine", "discard", "--reason", "x", dsn=db, check=False)
+    assert out.returncode == 1 and "needs a filter" in out.stderr
+    out = cli(
+        "quarantine", "discard", "--user", "bob", "--reason", "test device", "--apply", dsn=db
+    )
+    assert "discard on 1 item(s) awaiting a decision: discarded 1" in out.stdout
+    out = cli("quarantine", "release", "3", "--user", "bob", dsn=db, check=False)
+    assert out.returncode == 2
+    counts_hold(conn)
