@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.conftest import APP_ROLE, LOCATION_SCHEMA
+from tests.conftest import ADMIN_ROLE, APP_ROLE, LOCATION_SCHEMA
 from tests.test_cli import lake as cli
+from tests.test_retention import archive_dir  # noqa: F401 (a fixture)
 
 Conn = psycopg.Connection[Any]
 NOW = datetime.now(UTC)
@@ -244,20 +245,14 @@ def test_only_administrators_decide_in_bulk(conn: Conn, batches: dict[str, str],
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute(call)
-    conn.execute("CREATE ROLE lake_test_bulk_admin LOGIN IN ROLE lake_admin")
-    try:
-        admin = as_role("lake_test_bulk_admin")
-        report = admin.execute(
-            "SELECT lake.quarantine_decide('release', rule => 'maxLength', dry_run => false)"
-        ).fetchone()
-        assert report is not None and report[0]["outcomes"]["stored"] == 5
-        assert admin.execute(
-            "SELECT DISTINCT decided_by FROM lake.quarantine WHERE status = 'released'"
-        ).fetchall() == [("lake_test_bulk_admin",)]
-    finally:
-        admin.close()
-        conn.execute("DROP OWNED BY lake_test_bulk_admin")
-        conn.execute("DROP ROLE lake_test_bulk_admin")
+    admin = as_role(ADMIN_ROLE)
+    report = admin.execute(
+        "SELECT lake.quarantine_decide('release', rule => 'maxLength', dry_run => false)"
+    ).fetchone()
+    assert report is not None and report[0]["outcomes"]["stored"] == 5
+    assert admin.execute(
+        "SELECT DISTINCT decided_by FROM lake.quarantine WHERE status = 'released'"
+    ).fetchall() == [(ADMIN_ROLE,)]
 
 
 def test_export_fix_import_round_trip(db: str, conn: Conn, batches: dict[str, str], tmp_path):
@@ -325,3 +320,75 @@ def test_bulk_decisions_from_the_cli(db: str, conn: Conn, batches: dict[str, str
     out = cli("quarantine", "release", "3", "--user", "bob", dsn=db, check=False)
     assert out.returncode == 2
     counts_hold(conn)
+
+
+def test_a_release_follows_the_rules_of_ingest(conn: Conn, location_dataset: str, archive_dir):
+    """History is no reason: a record older than the first month in the lake is released into
+    its month's archive (counted archived), one in a month without a partition yet gets its
+    partition. The dry run says so and writes neither the archive nor the partition."""
+    old = (NOW - timedelta(days=730)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    soon = (NOW + timedelta(days=150)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conn.execute("UPDATE lake.datasets SET max_future = '200 days' WHERE name = 'location_history'")
+    ingest(conn, "alice", [{"ts": old, "lat": 1, "lon": 2, "activity": LONG}])
+    conn.execute("SELECT lake.act_as('alice', 'session')")
+    conn.execute(  # a plain INSERT makes no partition: quarantined as partition_missing
+        "INSERT INTO user_data.location_history (ts, doc) VALUES (%s, %s)",
+        [soon, Jsonb({"ts": soon, "lat": 1, "lon": 2})],
+    )
+    conn.execute("SELECT lake.reset_identity()")
+    assert conn.execute(
+        "SELECT reasons->0->>'rule' FROM lake.quarantine ORDER BY id"
+    ).fetchall() == [("maxLength",), ("partition_missing",)]
+    props = {**LOCATION_SCHEMA["properties"], "activity": {"type": "string", "maxLength": 40}}
+    conn.execute(
+        "SELECT lake.evolve_schema('location_history', %s)",
+        [Jsonb({**LOCATION_SCHEMA, "properties": props})],
+    )
+    before = state(conn)
+    dry = decide(conn, "release", user_id="alice")
+    assert dry["outcomes"] == {"archived": 1, "stored": 1}
+    assert state(conn) == before, "no partition was made"
+    assert conn.execute("SELECT count(*) FROM lake.archives").fetchone() == (0,)
+    assert list(archive_dir.rglob("*.jsonl*")) == [], "no archive was written"
+
+    done = decide(conn, "release", user_id="alice", dry_run=False)
+    assert done["outcomes"] == dry["outcomes"]
+    assert conn.execute(
+        "SELECT received, accepted, archived FROM lake.batches WHERE source = 'release'"
+    ).fetchone() == (2, 1, 1)
+    assert conn.execute(
+        "SELECT rows, status FROM lake.archives WHERE dataset = 'location_history'"
+    ).fetchall() == [(1, "dropped")]
+    assert conn.execute("SELECT doc->>'ts' FROM user_data.location_history").fetchall() == [(soon,)]
+
+
+def test_a_correction_keeps_personal_data_it_left_masked(conn: Conn, tmp_path):
+    """A dataset with pii_fields: the export shows masks; a line fixed elsewhere and imported
+    stores the e-mail address as it was sent, not its mask."""
+    schema = {
+        "type": "object",
+        "required": ["ts", "email", "n"],
+        "properties": {
+            "ts": {"type": "string"},
+            "email": {"type": "string"},
+            "n": {"type": "integer", "minimum": 0},
+        },
+    }
+    conn.execute(
+        "SELECT lake.create_dataset('contacts', %s, '{\"pii_fields\": [\"email\"]}')",
+        [Jsonb(schema)],
+    )
+    conn.execute(
+        "SELECT lake.ingest('contacts', %s, for_user => 'alice')",
+        [Jsonb([{"ts": TS, "email": "alice@example.com", "n": -1}])],
+    )
+    db = conn.info.dsn
+    path = tmp_path / "contacts.jsonl"
+    cli("quarantine", "export", "--dataset", "contacts", "-o", str(path), dsn=db)
+    (item,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert item["doc"]["email"] == "a***@example.com"
+    path.write_text(json.dumps({**item, "doc": {**item["doc"], "n": 1}}) + "\n")
+    assert "stored 1" in cli("quarantine", "import", str(path), dsn=db).stdout
+    assert conn.execute(
+        "SELECT lake_internal._pii_open(doc, pii)->>'email', doc->>'email' FROM user_data.contacts"
+    ).fetchone() == ("alice@example.com", "a***@example.com")

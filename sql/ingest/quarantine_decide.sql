@@ -48,13 +48,16 @@ DECLARE
     v_filter  jsonb;
     v_ids     bigint[];
     v_before  jsonb[];
-    v_out     jsonb := '[]';
+    v_out     jsonb[] := '{}';  -- an array, not a jsonb array: appending stays cheap
     v_report  jsonb;
 BEGIN
     IF p_action IS NULL OR p_action NOT IN ('release', 'discard') THEN
         RAISE EXCEPTION USING ERRCODE = 'LK005',
             MESSAGE = format('action must be release or discard, not %s',
                              coalesce(quote_literal(left(p_action, 50)), 'NULL'));
+    END IF;
+    IF p_dry_run IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'LK005', MESSAGE = 'dry_run must be true or false';
     END IF;
     v_filter := jsonb_strip_nulls(jsonb_build_object(
         'dataset', p_dataset, 'batch_id', p_batch_id, 'user_id', p_user_id, 'rule', p_rule,
@@ -63,7 +66,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LK023',
             MESSAGE = 'a bulk decision needs a filter: dataset, batch_id, user_id, rule, '
                       'received_from or received_before',
-            HINT = 'To decide on every item awaiting a decision, say all_items => true.';
+            HINT = 'To decide on every item awaiting a decision, say all_items => true '
+                   '(lake quarantine ... --all).';
     END IF;
     IF p_action = 'discard' AND (p_note IS NULL OR btrim(p_note) = '') THEN
         RAISE EXCEPTION USING ERRCODE = 'LK022',
@@ -80,15 +84,19 @@ BEGIN
         FOR c IN 0 .. (cardinality(v_ids) - 1) / 1000 LOOP
             EXIT WHEN cardinality(v_ids) = 0;
             IF p_action = 'release' THEN
-                v_out := v_out || lake_internal._release(
-                    v_ids[c * 1000 + 1 : c * 1000 + 1000], NULL, p_note, NOT p_dry_run);
+                v_out := v_out || ARRAY(
+                    SELECT e.v
+                      FROM jsonb_array_elements(lake_internal._release(
+                               v_ids[c * 1000 + 1 : c * 1000 + 1000], NULL, p_note,
+                               NOT p_dry_run)) WITH ORDINALITY AS e(v, o)
+                     ORDER BY e.o);
             ELSE
                 FOR i IN c * 1000 + 1 .. least(c * 1000 + 1000, cardinality(v_ids)) LOOP
                     IF NOT p_dry_run THEN
                         PERFORM lake.quarantine_discard(v_ids[i], p_note);
                     END IF;
-                    v_out := v_out || jsonb_build_array(jsonb_build_object(
-                        'id', v_ids[i], 'outcome', 'discarded', 'reasons', '[]'::jsonb));
+                    v_out := v_out || jsonb_build_object(
+                        'id', v_ids[i], 'outcome', 'discarded', 'reasons', '[]'::jsonb);
                 END LOOP;
             END IF;
         END LOOP;
@@ -104,27 +112,26 @@ BEGIN
                'items', cardinality(v_ids),
                'outcomes', coalesce((SELECT jsonb_object_agg(o.outcome, o.n ORDER BY o.outcome)
                                        FROM (SELECT r ->> 'outcome' AS outcome, count(*) AS n
-                                               FROM jsonb_array_elements(v_out) AS r
+                                               FROM unnest(v_out) AS r
                                               GROUP BY 1) AS o), '{}'),
                'by_rule', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                                'rule', b.rule, 'outcome', b.outcome,
                                                'items', b.n) ORDER BY b.rule, b.outcome)
                                       FROM (SELECT w.rule, r.v ->> 'outcome' AS outcome,
                                                    count(*) AS n
-                                              FROM jsonb_array_elements(v_out)
-                                                   WITH ORDINALITY AS r(v, o)
+                                              FROM unnest(v_out) WITH ORDINALITY AS r(v, o)
                                              CROSS JOIN LATERAL (
                                                    SELECT DISTINCT e ->> 'rule' AS rule
                                                      FROM jsonb_array_elements(v_before[r.o]) AS e
                                                    ) AS w
                                              GROUP BY 1, 2) AS b), '[]'),
                'batches', coalesce((SELECT jsonb_agg(DISTINCT r ->> 'batch_id')
-                                      FROM jsonb_array_elements(v_out) AS r
+                                      FROM unnest(v_out) AS r
                                      WHERE r ->> 'batch_id' IS NOT NULL), '[]'),
                'invalid', coalesce((SELECT jsonb_agg(x.v)
                                       FROM (SELECT jsonb_build_object('id', r -> 'id',
                                                                       'reasons', r -> 'reasons') AS v
-                                              FROM jsonb_array_elements(v_out) AS r
+                                              FROM unnest(v_out) AS r
                                              WHERE r ->> 'outcome' = 'invalid'
                                              LIMIT 5) AS x), '[]'))
       INTO v_report;
