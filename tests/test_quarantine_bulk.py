@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from tests import test_retention
 from tests.conftest import ADMIN_ROLE, APP_ROLE, LOCATION_SCHEMA
 from tests.test_cli import lake as cli
-from tests.test_retention import archive_dir  # noqa: F401 (a fixture)
 
 Conn = psycopg.Connection[Any]
+# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
+archive_dir = test_retention.archive_dir
 NOW = datetime.now(UTC)
 TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 LONG = "walking slowly along the river bank"  # 35 characters: maxLength 32 in version 1
@@ -255,7 +258,7 @@ def test_only_administrators_decide_in_bulk(conn: Conn, batches: dict[str, str],
     ).fetchall() == [(ADMIN_ROLE,)]
 
 
-def test_export_fix_import_round_trip(db: str, conn: Conn, batches: dict[str, str], tmp_path):
+def test_export_fix_import_round_trip(db: str, conn: Conn, batches: dict[str, str], tmp_path: Path):
     """A batch's pending items as a file; the person fixes one, fixes another badly and leaves
     the rest (valid under version 2 of the schema); the import stores four and says why the
     fifth is still invalid; importing the file again changes nothing."""
@@ -322,7 +325,9 @@ def test_bulk_decisions_from_the_cli(db: str, conn: Conn, batches: dict[str, str
     counts_hold(conn)
 
 
-def test_a_release_follows_the_rules_of_ingest(conn: Conn, location_dataset: str, archive_dir):
+def test_a_release_follows_the_rules_of_ingest(
+    conn: Conn, location_dataset: str, archive_dir: Path
+):
     """History is no reason: a record older than the first month in the lake is released into
     its month's archive (counted archived), one in a month without a partition yet gets its
     partition. The dry run says so and writes neither the archive nor the partition."""
@@ -362,7 +367,7 @@ def test_a_release_follows_the_rules_of_ingest(conn: Conn, location_dataset: str
     assert conn.execute("SELECT doc->>'ts' FROM user_data.location_history").fetchall() == [(soon,)]
 
 
-def test_a_correction_keeps_personal_data_it_left_masked(conn: Conn, tmp_path):
+def test_a_correction_keeps_personal_data_it_left_masked(conn: Conn, tmp_path: Path):
     """A dataset with pii_fields: the export shows masks; a line fixed elsewhere and imported
     stores the e-mail address as it was sent, not its mask."""
     schema = {
