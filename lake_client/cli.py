@@ -17,7 +17,7 @@ import json
 import os
 import re
 import subprocess
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -103,6 +103,8 @@ quarantine_app = _group(
         "lake quarantine list --dataset location_history",
         "lake quarantine release 17 --corrected fixed.json --note 'unit fixed'",
         "lake quarantine discard 18 --reason 'sensor glitch'",
+        "lake quarantine release --rule maxLength --dataset location_history   # dry run",
+        "lake quarantine export --batch 6f1c... -o pending.jsonl",
     ),
 )
 users_app = _group("users", "Lake users and services (administrators).")
@@ -665,7 +667,7 @@ def rollback_cmd(
 def quarantine_list(
     dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
     status_: Annotated[
-        Literal["pending", "expired", "released", "discarded", "all"],
+        Literal["pending", "expired", "released", "corrected", "discarded", "all"],
         typer.Option("--status", help="Which items."),
     ] = "pending",
     limit: Annotated[int, typer.Option(min=1, help="At most this many items.")] = 50,
@@ -695,38 +697,218 @@ def quarantine_list(
     render.table(("id", "dataset", "ref", "user", "status", "reasons", "record"), out)
 
 
-@quarantine_app.command("release")
+# Filters of a bulk decision and of the export (lake.quarantine_pending).
+QDataset = Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")]
+QBatch = Annotated[str | None, typer.Option("--batch", help="Only items of this batch (id).")]
+QUser = Annotated[str | None, typer.Option("--user", help="Only this user's items.")]
+QRule = Annotated[
+    str | None, typer.Option("--rule", help="Only items with a reason of this rule, e.g. maximum.")
+]
+QFrom = Annotated[
+    datetime | None,
+    typer.Option("--from", help="Only items quarantined at or after this time (UTC)."),
+]
+QTo = Annotated[
+    datetime | None, typer.Option("--to", help="Only items quarantined before this time (UTC).")
+]
+QApply = Annotated[
+    bool, typer.Option("--apply", help="Decide; without it, a dry run that changes nothing.")
+]
+QAll = Annotated[
+    bool, typer.Option("--all", help="Every item awaiting a decision (no filter needed).")
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time given without a zone is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _filters(
+    dataset: str | None,
+    batch: str | None,
+    user: str | None,
+    rule: str | None,
+    from_: datetime | None,
+    to: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "batch_id": batch,
+        "user_id": user,
+        "rule": rule,
+        "received_from": _utc(from_),
+        "received_before": _utc(to),
+    }
+
+
+def _decide(
+    action: str,
+    item: int | None,
+    filters: dict[str, Any],
+    apply: bool,
+    all_items: bool,
+    note: str | None,
+    json_: bool,
+) -> dict[str, Any] | None:
+    """A bulk decision when no item is named; None when one is (the single command runs)."""
+    chosen = any(v is not None for v in filters.values()) or all_items
+    if item is not None:
+        if chosen or apply:
+            raise typer.BadParameter(
+                "name one item, or filters (--dataset, --batch, --user, --rule, --from, --to, "
+                "--all) for a bulk decision, not both",
+                param_hint="ITEM",
+            )
+        return None
+    with _lake() as lake:
+        report = lake.quarantine_decide(
+            action, **filters, dry_run=not apply, note=note, all_items=all_items
+        )
+    if json_:
+        render.json_doc(report)
+        return report
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(report["outcomes"].items())) or "nothing"
+    what = f"dry run of {action}" if report["dry_run"] else action
+    render.say(f"{what} on {report['items']:,} item(s) awaiting a decision: {outcomes}")
+    if report["by_rule"]:
+        render.table(
+            ("rule", "outcome", "items"),
+            [(r["rule"], r["outcome"], r["items"]) for r in report["by_rule"]],
+        )
+    for bad in report["invalid"]:
+        reasons = "; ".join(f"{x['rule']} at {x['path']}: {x['message']}" for x in bad["reasons"])
+        render.say(f"still invalid: item {bad['id']}: {reasons}", markup=False)
+    if report["dry_run"]:
+        render.note("dry run: nothing changed; add --apply to decide")
+    return report
+
+
+@quarantine_app.command(
+    "release",
+    epilog=_examples(
+        "lake quarantine release 17 --corrected fixed.json --note 'unit fixed'",
+        "lake quarantine release --dataset location_history --rule maxLength   # dry run",
+        "lake quarantine release --batch 6f1c... --apply --note 'schema v2 allows it'",
+    ),
+)
 def quarantine_release(
-    item: Annotated[int, typer.Argument(help="Quarantine id.")],
+    item: Annotated[int | None, typer.Argument(help="Quarantine id (or use filters).")] = None,
     corrected: Annotated[
         Path | None, typer.Option(help="A file with the corrected record (JSON).")
     ] = None,
     note: Annotated[str | None, typer.Option(help="Why it may enter.")] = None,
+    dataset: QDataset = None,
+    batch: QBatch = None,
+    user: QUser = None,
+    rule: QRule = None,
+    from_: QFrom = None,
+    to: QTo = None,
+    apply: QApply = False,
+    all_items: QAll = False,
     json_: Json = False,
 ) -> None:
-    """Re-validate a quarantined record (or a corrected one) and move it into its dataset."""
+    """Re-validate a quarantined record (or a corrected one) and move it into its dataset; or,
+    with filters instead of an id, every item they match (a dry run unless --apply)."""
+    filters = _filters(dataset, batch, user, rule, from_, to)
+    if item is None and corrected is not None:
+        raise typer.BadParameter("--corrected needs an item id", param_hint="--corrected")
+    if _decide("release", item, filters, apply, all_items, note, json_) is not None:
+        return
+    assert item is not None
     fixed = _json_file(corrected, "JSON") if corrected else None
     with _lake() as lake:
-        batch = lake.quarantine_release(item, fixed, note)
+        batch_row = lake.quarantine_release(item, fixed, note)
     if json_:
-        render.json_doc(batch)
+        render.json_doc(batch_row)
         return
-    render.say(f"released item {item} as batch {batch['id']}")
+    render.say(f"released item {item} as batch {batch_row['id']}")
 
 
-@quarantine_app.command("discard")
+@quarantine_app.command(
+    "discard",
+    epilog=_examples(
+        "lake quarantine discard 18 --reason 'sensor glitch'",
+        "lake quarantine discard --user bob --reason 'test device' --apply",
+    ),
+)
 def quarantine_discard(
-    item: Annotated[int, typer.Argument(help="Quarantine id.")],
     reason: Annotated[str, typer.Option(help="Why it will not enter (required).")],
+    item: Annotated[int | None, typer.Argument(help="Quarantine id (or use filters).")] = None,
+    dataset: QDataset = None,
+    batch: QBatch = None,
+    user: QUser = None,
+    rule: QRule = None,
+    from_: QFrom = None,
+    to: QTo = None,
+    apply: QApply = False,
+    all_items: QAll = False,
     json_: Json = False,
 ) -> None:
-    """Record that a quarantined record will not enter the lake, and why."""
+    """Record that a quarantined record will not enter the lake, and why; or, with filters
+    instead of an id, every item they match (a dry run unless --apply)."""
+    filters = _filters(dataset, batch, user, rule, from_, to)
+    if _decide("discard", item, filters, apply, all_items, reason, json_) is not None:
+        return
+    assert item is not None
     with _lake() as lake:
         row = lake.quarantine_discard(item, reason)
     if json_:
         render.json_doc(row)
         return
     render.say(f"discarded item {item}")
+
+
+@quarantine_app.command(
+    "export",
+    epilog=_examples(
+        "lake quarantine export --batch 6f1c... -o pending.jsonl",
+        "lake quarantine import pending.jsonl   # after fixing each line's doc",
+    ),
+)
+def quarantine_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The JSON Lines file to write.")],
+    dataset: QDataset = None,
+    batch: QBatch = None,
+    user: QUser = None,
+    rule: QRule = None,
+    from_: QFrom = None,
+    to: QTo = None,
+) -> None:
+    """Write the items awaiting a decision that match the filters as JSON Lines (id, reasons,
+    the record as sent in doc), to fix and import again as corrections."""
+    with _lake() as lake:
+        n = lake.quarantine_export(output, **_filters(dataset, batch, user, rule, from_, to))
+    render.say(
+        f"wrote {n:,} pending item(s) to {render.shown(str(output))}; fix each doc, then: "
+        f"lake quarantine import {render.shown(str(output))}",
+        markup=False,
+    )
+
+
+@quarantine_app.command("import")
+def quarantine_import(
+    path: Annotated[Path, typer.Argument(help="A file written by lake quarantine export.")],
+    note: Annotated[str | None, typer.Option(help="Why the corrections may enter.")] = None,
+    json_: Json = False,
+) -> None:
+    """Send each line's doc as a correction of its item: stored (the item is marked
+    corrected), or still invalid (the item stays pending, the reasons are shown). Importing
+    the same file again changes nothing."""
+    with _lake() as lake:
+        done = lake.quarantine_import(path, note)
+    if json_:
+        render.json_doc(done)
+        return
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(done["outcomes"].items())) or "nothing"
+    render.say(f"{done['lines']:,} line(s): {outcomes}")
+    for bad in done["invalid"]:
+        reasons = "; ".join(f"{x['rule']} at {x['path']}: {x['message']}" for x in bad["reasons"])
+        render.say(f"line {bad['line']} (item {bad['id']}) still invalid: {reasons}", markup=False)
+    for err in done["errors"]:
+        render.say(f"line {err['line']} (item {err['id']}): {err['message']}", markup=False)
 
 
 # -- users, keys, audit -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest, export
+from lake_client import copy_ingest, export, quarantine_files
 from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
@@ -447,3 +447,76 @@ class Lake:
 
     def quarantine_discard(self, item_id: int, reason: str) -> Row:
         return self._query("quarantine_discard", {"id": item_id, "reason": reason})[0]
+
+    def quarantine_decide(
+        self,
+        action: str,
+        *,
+        dataset: str | None = None,
+        batch_id: str | None = None,
+        user_id: str | None = None,
+        rule: str | None = None,
+        received_from: datetime | None = None,
+        received_before: datetime | None = None,
+        dry_run: bool = True,
+        note: str | None = None,
+        all_items: bool = False,
+    ) -> dict[str, Any]:
+        """Release or discard (`action`) every pending item matching the filters
+        (lake.quarantine_decide). A dry run unless dry_run=False: it changes nothing and
+        reports what the decision does (outcomes, by_rule, batches, invalid)."""
+        report: dict[str, Any] = self._query(
+            "quarantine_decide",
+            {
+                "action": action,
+                "dataset": dataset,
+                "batch_id": batch_id,
+                "user_id": user_id,
+                "rule": rule,
+                "received_from": received_from,
+                "received_before": received_before,
+                "dry_run": dry_run,
+                "note": note,
+                "all_items": all_items,
+            },
+        )[0]["report"]
+        return report
+
+    def quarantine_correct(self, item_id: int, corrected: Any, note: str | None = None) -> Row:
+        """Release an item as its corrected record (lake.quarantine_correct): outcome stored,
+        archived, invalid (the item stays pending), no_owner or already_corrected."""
+        out: Row = self._query(
+            "quarantine_correct", {"id": item_id, "corrected": Jsonb(corrected), "note": note}
+        )[0]["outcome"]
+        return out
+
+    def quarantine_export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        dataset: str | None = None,
+        batch_id: str | None = None,
+        user_id: str | None = None,
+        rule: str | None = None,
+        received_from: datetime | None = None,
+        received_before: datetime | None = None,
+    ) -> int:
+        """Write the pending items matching the filters to `path` as JSON Lines, to be fixed
+        and imported again (quarantine_import); returns how many. See
+        lake_client.quarantine_files."""
+        filters = {
+            "dataset": dataset,
+            "batch_id": batch_id,
+            "user_id": user_id,
+            "rule": rule,
+            "received_from": received_from,
+            "received_before": received_before,
+        }
+        return quarantine_files.export_pending(self, path, filters)
+
+    def quarantine_import(
+        self, path: str | os.PathLike[str], note: str | None = None
+    ) -> dict[str, Any]:
+        """Send each fixed line of an exported file as a correction of its item; a summary of
+        the outcomes. Importing the same file again changes nothing."""
+        return quarantine_files.import_corrections(self, path, note)

@@ -114,6 +114,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK020": QuarantineError,  # no such quarantine item
     "LK021": QuarantineError,  # already decided
     "LK022": QuarantineError,  # still invalid
+    "LK023": QuarantineError,  # a bulk decision without a filter
     "LK030": BatchError,  # batch reused / already committed
     "LK031": BatchError,  # count mismatch
     "LK040": DatasetError,  # an update would make stored records invalid

@@ -153,7 +153,7 @@ def test_quarantine_commands(db: str, dataset: str, tmp_path: Path):
     with psycopg.connect(db) as conn:
         assert conn.execute(
             "SELECT status, count(*) FROM lake.quarantine GROUP BY 1 ORDER BY 1"
-        ).fetchall() == [("discarded", 1), ("released", 1)]
+        ).fetchall() == [("corrected", 1), ("discarded", 1)]
 
 
 def test_evolve_schema_and_drop_dataset_commands(db: str, dataset: str, tmp_path: Path):

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,41 @@ def test_an_unknown_source_format_is_refused(conn: psycopg.Connection[Any]):
         "google_takeout_semantic",
         "spotify_streaming",
     ]
+
+
+def test_an_invalid_source_record_is_quarantined_as_sent_on_every_path(
+    db: str, conn: psycopg.Connection[Any], lake: Lake
+):
+    """lake.ingest, lake.ingest_raw, plain INSERTs into the COPY inbox (no refs, two statements
+    in one transaction) and the client's COPY: the quarantine holds each invalid play exactly as
+    it was sent, never its conversion, and every path counts it."""
+    create(conn, "plays", samples.PLAYS_SCHEMA, "spotify_streaming")
+    plays, expected = samples.spotify_history(45)  # every 9th invalid: 5 of them
+    bad = [p for p, e in zip(plays, expected, strict=True) if e is None]
+    good = [p for p, e in zip(plays, expected, strict=True) if e is not None]
+    assert len(bad) == 5
+    with psycopg.connect(db) as c:
+        c.execute("SELECT lake.act_as('alice')")
+        c.execute("SELECT lake.ingest('plays', %s)", [Jsonb([bad[0], good[0]])])
+        batch = uuid.uuid4()
+        c.execute("SELECT lake.begin_batch('plays', %s, NULL)", [batch])
+        c.execute(
+            "SELECT lake.ingest_raw('plays', %s, ARRAY['line 1', 'line 2'], %s)",
+            [batch, [json.dumps(bad[1]).encode(), json.dumps(good[1]).encode()]],
+        )
+    with psycopg.connect(db) as c:  # one transaction, two statements, no refs
+        c.execute("SELECT lake.act_as('alice')")
+        for play in (bad[2], bad[3]):
+            c.execute(
+                "INSERT INTO inbox.plays (ts, doc) VALUES (now(), %s), (now(), %s)",
+                [Jsonb(play), Jsonb(good[2])],
+            )
+    lake.act_as("alice")
+    summary = lake.ingest("plays", [bad[4], *good[3:6]])
+    assert (summary.received, summary.quarantined) == (4, 1)
+    assert canonical(quarantined(db, "plays")) == canonical(bad)
+    with psycopg.connect(db) as c:
+        refs = [r[0] for r in c.execute("SELECT record_ref FROM lake.quarantine ORDER BY id")]
+    assert len(set(refs)) == 5 and None not in refs
+    received, _accepted, held = counts_hold(db, "plays")
+    assert (received, held) == (12, 5)

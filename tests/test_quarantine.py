@@ -56,7 +56,7 @@ def test_release_with_a_correction(conn: Conn, items: dict[str, int]):
         " FROM lake.quarantine WHERE id = %s",
         [item],
     ).fetchone()
-    assert row == ("released", "postgres", "typo in export", True)
+    assert row == ("corrected", "postgres", "typo in export", True)
     assert conn.execute(
         "SELECT user_id, doc->>'lat' FROM user_data.location_history"
     ).fetchall() == [("alice", "45")]
@@ -84,7 +84,7 @@ def test_unparseable_items_need_a_correction(conn: Conn, items: dict[str, int]):
         "SELECT lake.quarantine_release(%s, %s)", [item, Jsonb({"ts": TS, "lat": 1, "lon": 2})]
     )
     assert conn.execute("SELECT status FROM lake.quarantine WHERE id = %s", [item]).fetchone() == (
-        "released",
+        "corrected",
     )
 
 

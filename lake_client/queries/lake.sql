@@ -140,6 +140,20 @@ SELECT * FROM lake.quarantine_release(%(id)s, %(corrected)s, %(note)s)
 -- name: quarantine_discard
 SELECT * FROM lake.quarantine_discard(%(id)s, %(reason)s)
 
+-- name: quarantine_decide
+SELECT lake.quarantine_decide(%(action)s, %(dataset)s, %(batch_id)s, %(user_id)s, %(rule)s,
+                              %(received_from)s, %(received_before)s, %(dry_run)s, %(note)s,
+                              %(all_items)s) AS report
+
+-- name: quarantine_correct
+SELECT lake.quarantine_correct(%(id)s, %(corrected)s, %(note)s) AS outcome
+
+-- name: quarantine_pending
+-- The items awaiting a decision that match the filters, as lake quarantine export writes them.
+SELECT id, dataset, batch_id, record_ref, user_id, ts, reasons, doc, raw
+  FROM lake.quarantine_pending(%(dataset)s, %(batch_id)s, %(user_id)s, %(rule)s,
+                               %(received_from)s, %(received_before)s)
+
 -- name: checkpoint
 SELECT id, dataset, label, created_at, keep_for FROM lake.checkpoint(%(dataset)s, %(label)s)
 

@@ -6,15 +6,20 @@
 -- keeping each record's reference, e.g. "line 17", and the record as sent), the archive writer
 -- (_archive_records) for valid records older than the first month in the lake, store (an INSERT
 -- into the parent, whose validation trigger checks the rows again and counts them), count (the
--- quarantined and the archived here).
+-- quarantined and the archived here). It returns each record's outcome (stored, archived or
+-- invalid, with its reasons); with p_judge_only it stops there, before writing anything but the
+-- partitions the records need: how the quarantine's release (lake_internal._release) learns
+-- what would become of records by the very rules that then store them.
 CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
     p_user_id text,
     p_refs text[],
-    p_docs jsonb[]
+    p_docs jsonb[],
+    p_judge_only boolean DEFAULT false,
+    OUT outcomes text[],
+    OUT reasons jsonb[]
 )
-RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -29,6 +34,8 @@ DECLARE
     v_old     integer[] := '{}';
     v_sent    jsonb[] := p_docs;  -- as sent: the quarantine keeps these
 BEGIN
+    outcomes := '{}';
+    reasons := '{}';
     IF coalesce(cardinality(p_docs), 0) = 0 THEN
         RETURN;
     END IF;
@@ -56,6 +63,27 @@ BEGIN
                                             ARRAY(SELECT p_docs[i] FROM unnest(v_sus) i));
         v_bad := ARRAY(SELECT v_sus[x.o] FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
                         WHERE x.r <> '[]' ORDER BY x.o);
+        -- Valid, but older than the first month in the lake: to the month's archive.
+        v_old := ARRAY(SELECT v_sus[x.o] FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
+                        WHERE x.r = '[]' AND v_ts[v_sus[x.o]] < lim.archive_before
+                        ORDER BY x.o);
+    END IF;
+    outcomes := array_fill('stored'::text, ARRAY[cardinality(p_docs)]);
+    reasons := array_fill('[]'::jsonb, ARRAY[cardinality(p_docs)]);
+    FOR i IN 1 .. coalesce(cardinality(v_reasons), 0) LOOP
+        IF v_reasons[i] <> '[]' THEN
+            outcomes[v_sus[i]] := 'invalid';
+            reasons[v_sus[i]] := v_reasons[i];
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. cardinality(v_old) LOOP
+        outcomes[v_old[i]] := 'archived';
+    END LOOP;
+    IF p_judge_only THEN
+        RETURN;
+    END IF;
+
+    IF cardinality(v_bad) + cardinality(v_old) > 0 THEN
         PERFORM lake_internal._quarantine(
             ds.name, v_schema.version, p_batch_id,
             ARRAY(SELECT p_refs[i] FROM unnest(v_bad) i),
@@ -63,12 +91,7 @@ BEGIN
             ARRAY(SELECT v_ts[i] FROM unnest(v_bad) i),
             ARRAY(SELECT v_sent[i] FROM unnest(v_bad) i),
             NULL,
-            ARRAY(SELECT x.r FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
-                   WHERE x.r <> '[]' ORDER BY x.o));
-        -- Valid, but older than the first month in the lake: to the month's archive.
-        v_old := ARRAY(SELECT v_sus[x.o] FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
-                        WHERE x.r = '[]' AND v_ts[v_sus[x.o]] < lim.archive_before
-                        ORDER BY x.o);
+            ARRAY(SELECT reasons[i] FROM unnest(v_bad) i));
         PERFORM lake_internal._archive_records(
             ds.name, p_batch_id, NULL,
             array_fill(p_user_id, ARRAY[cardinality(v_old)]),
@@ -90,5 +113,5 @@ BEGIN
     END IF;
 END
 $$;
-ALTER FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[]) OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[]) FROM PUBLIC;
+ALTER FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[], boolean) OWNER TO lake_owner;
+REVOKE ALL ON FUNCTION lake_internal._ingest_docs(text, uuid, text, text[], jsonb[], boolean) FROM PUBLIC;

@@ -103,7 +103,7 @@ BEGIN
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
             SELECT x.*, CASE WHEN x.ok THEN nextval($2) END AS id
-              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref,
+              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref, r.sent,
                            %s AS ok
                       FROM new_rows AS r
                     OFFSET 0) AS x)%s
@@ -112,6 +112,7 @@ BEGIN
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
                array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs,
+               array_agg(coalesce(s.sent, s.doc)) FILTER (WHERE NOT s.ok) AS sents,
                %s AS pii_found
           FROM s
          GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
@@ -121,8 +122,9 @@ BEGIN
         v_moved := 0;
         v_archived := 0;
         IF g.docs IS NOT NULL THEN
-            -- The suspects: reasons, then the invalid ones to the quarantine (a record_ref of
-            -- "row <id>", an id of the dataset's sequence, when the client gave none).
+            -- The suspects: reasons, then the invalid ones to the quarantine as they were sent
+            -- (sents: the source record of a converted row), with a record_ref of "row <id>", an
+            -- id of the dataset's sequence, when the client gave none.
             v_reasons := lake_internal._reasons(lim, v_schema,
                                                 array_fill(v_user, ARRAY[cardinality(g.docs)]),
                                                 g.tss, g.docs);
@@ -137,7 +139,7 @@ BEGIN
                 ARRAY(SELECT coalesce(g.refs[i], 'row ' || nextval(v_seq)) FROM unnest(v_bad) i),
                 array_fill(v_user, ARRAY[cardinality(v_bad)]),
                 ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i),
-                ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i),
+                ARRAY(SELECT g.sents[i] FROM unnest(v_bad) i),
                 NULL,
                 ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
             -- Valid, but older than the first month in the lake: to the month's archive.

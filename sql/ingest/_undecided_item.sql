@@ -1,5 +1,5 @@
 -- The quarantine item p_id, locked for a review decision; raises if there is none or if it was
--- decided already (released and discarded items are final).
+-- decided already (released, corrected and discarded items are final).
 CREATE FUNCTION lake_internal._undecided_item(p_id bigint)
 RETURNS lake.quarantine
 LANGUAGE plpgsql

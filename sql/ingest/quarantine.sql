@@ -18,16 +18,16 @@ CREATE TABLE lake.quarantine (
     reasons         jsonb NOT NULL CHECK (jsonb_typeof(reasons) = 'array'),
     schema_version  integer,
     status          text NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'expired', 'released', 'discarded')),
+                    CHECK (status IN ('pending', 'expired', 'released', 'corrected', 'discarded')),
     received_at     timestamptz NOT NULL DEFAULT now(),
     review_by       timestamptz NOT NULL DEFAULT now() + interval '24 hours',
     decided_at      timestamptz,
     decided_by      name,
     decision_note   text,
-    -- For a released record: the batch that carried it into the dataset.
+    -- For a released or corrected record: the batch that carried it into the dataset.
     released_batch  uuid,
     CHECK (doc IS NOT NULL OR raw IS NOT NULL),
-    CHECK ((status IN ('released', 'discarded')) = (decided_at IS NOT NULL))
+    CHECK ((status IN ('released', 'corrected', 'discarded')) = (decided_at IS NOT NULL))
 );
 CREATE INDEX quarantine_dataset_status_idx ON lake.quarantine (dataset, status, review_by);
 CREATE INDEX quarantine_batch_idx ON lake.quarantine (batch_id);
@@ -38,7 +38,7 @@ COMMENT ON TABLE lake.quarantine IS
     'Rejected records with raw payload, structured reasons, a 24 h review deadline and status.';
 
 COMMENT ON COLUMN lake.quarantine.id IS
-    'The item''s id, for lake.quarantine_release and lake.quarantine_discard.';
+    'The item''s id, for lake.quarantine_release, _correct and _discard.';
 COMMENT ON COLUMN lake.quarantine.dataset IS 'The dataset the record was sent to.';
 COMMENT ON COLUMN lake.quarantine.batch_id IS 'The batch that brought it (lake.batches).';
 COMMENT ON COLUMN lake.quarantine.record_ref IS
@@ -53,12 +53,13 @@ COMMENT ON COLUMN lake.quarantine.pii IS
 COMMENT ON COLUMN lake.quarantine.reasons IS 'Why: [{"path", "rule", "message"}, ...], at most 20.';
 COMMENT ON COLUMN lake.quarantine.schema_version IS 'The schema version it was judged by.';
 COMMENT ON COLUMN lake.quarantine.status IS
-    'pending, expired (past review_by), released or discarded.';
+    'pending, expired (past review_by), released, corrected (released as a correction) or '
+    'discarded.';
 COMMENT ON COLUMN lake.quarantine.received_at IS 'When it was quarantined.';
 COMMENT ON COLUMN lake.quarantine.review_by IS 'When a review is due (24 hours after arrival).';
-COMMENT ON COLUMN lake.quarantine.decided_at IS 'When it was released or discarded.';
+COMMENT ON COLUMN lake.quarantine.decided_at IS 'When it was released, corrected or discarded.';
 COMMENT ON COLUMN lake.quarantine.decided_by IS 'The database role that decided.';
 COMMENT ON COLUMN lake.quarantine.decision_note IS
     'The note of a release or the reason of a discard.';
 COMMENT ON COLUMN lake.quarantine.released_batch IS
-    'For a released record: the batch that carried it into the dataset.';
+    'For a released or corrected record: the batch that carried it into the dataset.';
