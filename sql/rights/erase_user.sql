@@ -71,6 +71,9 @@ BEGIN
         RETURNING x.* INTO r;
     END IF;
 
+    -- Counted first: most go with their records (lake_internal._tg_pii_forget).
+    v_counts := jsonb_build_object('pii_findings', (SELECT count(*) FROM lake.pii_findings AS f
+                                                     WHERE f.user_id = p_user_id));
     -- Records first: their deletes write change, audit and undo entries, erased below.
     FOR v_ds IN SELECT d.name FROM lake.datasets AS d ORDER BY d.name LOOP
         EXECUTE format('DELETE FROM user_data.%I AS t WHERE t.user_id = $1', v_ds.name)
@@ -93,8 +96,6 @@ BEGIN
     v_counts := v_counts || jsonb_build_object('quarantine', v_n);
 
     DELETE FROM lake.pii_findings AS f WHERE f.user_id = p_user_id;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('pii_findings', v_n);
 
     DELETE FROM lake.batches AS b WHERE b.user_id = p_user_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;

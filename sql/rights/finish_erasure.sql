@@ -5,7 +5,8 @@
 -- is sealed into lake.data_changes and every bridge's cursor (lake.bridge_cursors) is past it,
 -- a bridge deleting the person's cache keys and stream entries before it moves on. A bridge
 -- that is gone for good keeps erasures open: delete its cursor. Returns the report with the
--- request's status, files_deleted, and redis: done, or the bridges still to pass the event.
+-- request's status, files_deleted (how many files the erasure listed, gone now), and redis:
+-- done, or the bridges still to pass the event.
 -- Administrators only.
 CREATE FUNCTION lake.finish_erasure(erasure_id bigint)
 RETURNS jsonb
@@ -20,7 +21,6 @@ DECLARE
     r        lake.erasure_requests;
     v_event  bigint;
     v_behind text[];
-    v_gone   integer := 0;
 BEGIN
     IF NOT pg_has_role(session_user, 'lake_admin', 'MEMBER') THEN
         RAISE EXCEPTION USING ERRCODE = 'LK012',
@@ -33,7 +33,7 @@ BEGIN
             HINT = 'lake.erase_user(user_id, reason) performs a requested erasure.';
     END IF;
     IF r.files_done_at IS NULL THEN
-        v_gone := lake_internal._archive_remove(r.files);
+        PERFORM lake_internal._archive_remove(r.files);
         UPDATE lake.archives AS a SET purged_at = clock_timestamp()
          WHERE a.path = ANY (r.files) AND a.status IN ('superseded', 'failed')
            AND a.purged_at IS NULL;
@@ -59,7 +59,7 @@ BEGIN
                                      jsonb_build_object('erasure_id', r.id));
     END IF;
     RETURN r.report || jsonb_build_object(
-        'status', r.status, 'files_deleted', v_gone, 'files_done_at', r.files_done_at,
+        'status', r.status, 'files_deleted', cardinality(r.files), 'files_done_at', r.files_done_at,
         'done_at', r.done_at,
         'redis', CASE WHEN r.status = 'done' THEN to_jsonb('done'::text)
                       ELSE jsonb_build_object('waiting_for', to_jsonb(v_behind)) END);
