@@ -71,6 +71,11 @@ BEGIN
         RETURNING x.* INTO r;
     END IF;
 
+    -- No retention run, restore or archived ingest while the person leaves the tables and the
+    -- archives (the lock they take per dataset; in name order, as one run takes them).
+    PERFORM pg_advisory_xact_lock(hashtext('lake.retention'), hashtext(d.name))
+       FROM (SELECT x.name FROM lake.datasets AS x
+             UNION SELECT a.dataset FROM lake.archives AS a ORDER BY 1) AS d;
     -- Counted first: most go with their records (lake_internal._tg_pii_forget).
     v_counts := jsonb_build_object('pii_findings', (SELECT count(*) FROM lake.pii_findings AS f
                                                      WHERE f.user_id = p_user_id));
