@@ -21,14 +21,16 @@ import psycopg
 import pytest
 import redis
 from psycopg.conninfo import make_conninfo
+from redis.cluster import RedisCluster
 
 from lake_client.bridge import Bridge
 from lake_client.cache import LakeCache
 from lake_client.client import Lake
 from lake_client.config import Settings
+from lake_client.erasure import erase_from_redis
 from lake_client.errors import LakeError
 from lake_client.export import records, reingest
-from tests import test_retention
+from tests import test_bridge, test_retention
 from tests.conftest import ADMIN_ROLE, APP_ROLE, seal
 from tests.test_export import ingest, make_datasets, place, step
 from tests.test_retention import AHEAD, OLDEST, scalar
@@ -36,6 +38,9 @@ from tests.test_retention import AHEAD, OLDEST, scalar
 Conn = psycopg.Connection[tuple[object, ...]]
 
 archive_dir = test_retention.archive_dir
+# A Redis Cluster of the test's own (tests/redis_cluster.py), as the bridge's tests make it.
+cluster = test_bridge.cluster
+cluster_client = test_bridge.cluster_client
 
 NOW = "to_char(now() - interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 OLD = f'to_char({OLDEST}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
@@ -402,3 +407,61 @@ def test_cli_erase(conn: Conn, db: str):
     assert none.returncode == 2 and "--reason" in none.stderr
     assert scalar(conn, "SELECT count(*) FROM user_data.places") == 0
     assert scalar(conn, "SELECT count(*) FROM lake.erasure_requests WHERE status = 'done'") == 2
+
+
+def test_a_restored_month_and_its_archive_lose_the_person(conn: Conn, db: str, archive_dir: Path):
+    """A month restored from its archive is in the lake and its file stays (status restored):
+    the erasure deletes their rows from the partition and rewrites that file too."""
+    make_datasets(conn)
+    fill(conn)
+    assert test_retention.retention(conn, AHEAD)["errors"] == []
+    month = scalar(
+        conn,
+        "SELECT month FROM lake.archives"
+        " WHERE status = 'dropped' AND dataset = 'steps' AND rows > 0",
+    )
+    conn.execute("SELECT lake.restore_partition('steps', %s)", [month])
+    assert scalar(conn, "SELECT count(*) FROM lake.archives WHERE status = 'restored'") == 1
+    with admin_lake(db) as lake:
+        report = lake.erase("alice", "restored month", wait=5)
+    assert report["status"] == "done"
+    assert report["records"]["steps"] == 3  # the restored month's record among them
+    assert report["archives"] == {"rewritten": 1, "records": 1, "files_to_delete": 2}
+    row = conn.execute(
+        "SELECT rows, path FROM lake.archives WHERE status = 'restored' AND dataset = 'steps'"
+    ).fetchone()
+    assert row is not None and row[0] == 1
+    lines = gzip.decompress(Path(str(row[1])).read_bytes()).decode().splitlines()
+    assert [json.loads(line)["user_id"] for line in lines] == ["bob"]
+    for needle in ALICE_VALUES:
+        assert database_hits(conn, needle) == [], needle
+        assert all(needle not in t for t in archive_text(archive_dir).values()), needle
+
+
+def test_erase_from_redis_on_a_cluster(cluster_client: RedisCluster):
+    """On a Redis Cluster the person's keys live in many slots (one hash tag per dataset):
+    every one goes, and their stream entries; the other person's stay."""
+    prefix = f"erase{uuid.uuid4().hex[:8]}"
+    stream = prefix + ":stream"
+    cache = LakeCache(cluster_client, prefix=prefix)
+    datasets = ["steps", "places", "sleep", "heart"]
+    for dataset in datasets:
+        for user in ("alice", "bob"):
+            cache.put(dataset, user, "recent", [f"{user} in {dataset}"])
+    for i, user in enumerate(["alice", "bob", "alice", "bob"], start=1):
+        change = {"id": i, "user_id": None if i == 3 else user, "op": "c"}
+        if i == 3:  # a batch event of many users: the row after is alice's
+            change["after"] = {"user_id": "alice", "n": 1}
+        cluster_client.xadd(stream, {"id": i, "change": json.dumps(change)}, id=f"{i}-0")
+    gone = erase_from_redis(cluster_client, "alice", stream=stream, prefix=prefix)
+    assert gone == {"cache_keys": 2 * len(datasets), "stream_entries": 2}
+    assert [k for k in cluster_client.scan_iter(match=f"{prefix}*") if b"alice" in k] == []
+    assert [int(f[b"id"]) for _, f in cluster_client.xrange(stream)] == [2, 4]
+    assert erase_from_redis(cluster_client, "alice", stream=stream, prefix=prefix) == {
+        "cache_keys": 0,
+        "stream_entries": 0,
+    }
+    for dataset in datasets:  # (reading alice's namespace would create its version again)
+        assert cache.get(dataset, "bob", "recent") == [f"bob in {dataset}"]
+    for key in cluster_client.scan_iter(match=f"{prefix}*"):
+        cluster_client.delete(key)
