@@ -6,7 +6,9 @@ For each change, in id (commit) order, it
   dataset's generation when the change has no single owner),
 * publishes a JSON message on ``cache.invalidate`` (dataset, user, op, ids), and on
   ``cache.update`` the row as it is now for creates and updates,
-* appends the change to a Redis Stream (``lake:changes``) for consumers that need durability.
+* appends the change to a Redis Stream (``lake:changes``) for consumers that need durability;
+* for an erasure's event (op ``e``, lake.erase_user), first deletes the person's cache keys and
+  their entries in the stream (lake_client.erasure), and once past it calls lake.finish_erasure.
 
 It reads changes in batches of up to 1000 and 8 MiB of their stored rows (at least one change;
 a batch the budget cut is followed at once). A change whose entry would exceed 1 MiB goes to the
@@ -63,6 +65,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from lake_client.cache import DEFAULT_PREFIX, LakeCache
+from lake_client.erasure import erase_from_redis
 from lake_client.errors import BRIDGE_NAME_RULE, BridgeError, StreamError, from_psycopg
 from lake_client.queries import sql
 
@@ -310,6 +313,9 @@ class Bridge:
             )
             for row in rows:
                 del row["upto"]
+            # A person erased: out of Redis before the bridge goes past the event.
+            erasures = [self._erasure_id(r) for r in rows if r["op"] == "e"]
+            self._erase(conn, erasures)
             if rows:
                 held = self.send(rows)
                 if held is not None:
@@ -323,6 +329,8 @@ class Bridge:
                     continue
                 self.cursor = int(rows[-1]["id"])
                 self._advance(conn, self.cursor)
+                for erasure in erasures:
+                    conn.execute(sql("finish_erasure"), {"erasure_id": erasure})
                 done += len(rows)
                 if self.on_batch is not None:
                     self.on_batch(rows)
@@ -363,7 +371,31 @@ class Bridge:
     @staticmethod
     def _namespaces(changes: Sequence[Change]) -> list[Namespace]:
         # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
-        return list(dict.fromkeys((c["dataset"], c["user_id"]) for c in changes))
+        # An erasure's event (op e) is no namespace: its keys are deleted (_erase).
+        return list(dict.fromkeys((c["dataset"], c["user_id"]) for c in changes if c["op"] != "e"))
+
+    @staticmethod
+    def _erasure_id(change: Change) -> int:
+        source = orjson.loads(orjson.dumps(change["source"]))  # as the server wrote it
+        return int(source["erasure"])
+
+    def _erase(self, conn: psycopg.Connection[dict[str, Any]], erasures: Sequence[int]) -> None:
+        """Each erased person's cache keys and stream entries, deleted (lake_client.erasure).
+        An erasure already closed (another bridge was the last to pass it) names no one."""
+        for erasure in erasures:
+            row = conn.execute(sql("erasure_subject"), {"erasure_id": erasure}).fetchone()
+            if row is None or row["user_id"] is None:
+                continue
+            gone = erase_from_redis(
+                self.client, str(row["user_id"]), stream=self.stream, prefix=self.cache.prefix
+            )
+            log.info(
+                "bridge %s: erasure %s: %d cache keys and %d stream entries deleted",
+                self.name,
+                erasure,
+                gone["cache_keys"],
+                gone["stream_entries"],
+            )
 
     def _queue_invalidations(self, pipe: Any, namespaces: Sequence[Namespace]) -> None:
         for dataset, user_id in namespaces:

@@ -577,6 +577,88 @@ def export(
     render.say(f"wrote {target}")
 
 
+@app.command(
+    epilog=_examples(
+        "lake erase --user alice --reason 'ticket 1234'   # administrators: erase now",
+        "lake erase --api-key lake_0123… --reason 'please forget me'   # ask for your own",
+    )
+)
+def erase(
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="The lake user to erase (administrators)."),
+    ] = None,
+    api_key: ApiKey = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required to erase; kept with it).")
+    ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for the bridges to take the person out of Redis."),
+    ] = 30.0,
+    json_: Json = False,
+) -> None:
+    """Erase a person from every store (GDPR art. 17), or ask for your own erasure.
+
+    Administrators (--user): records of every dataset, the archives (rewritten without them and
+    verified), quarantine, PII findings, batches, undo images, change log, audit payloads and
+    their identity, in one transaction; then the superseded archive files are deleted and the
+    bridges take them out of the Redis cache and stream. Prints the erasure report (counts,
+    never values). With your own key (--api-key): records a request an administrator performs.
+    """
+    if bool(user) == bool(api_key):
+        raise typer.BadParameter(
+            "give --user (administrators) or --api-key (your own erasure)",
+            param_hint="--user / --api-key",
+        )
+    with _lake() as lake:
+        if api_key:
+            subject = lake.authenticate(str(api_key))
+            erasure_id = lake.request_erasure(None, reason)
+            doc: dict[str, Any] = {"erasure_id": erasure_id, "user": subject, "status": "requested"}
+            if json_:
+                render.json_doc(doc)
+            else:
+                render.say(
+                    f"erasure {erasure_id} of {subject} requested: an administrator performs it"
+                )
+            return
+        if not reason:
+            raise typer.BadParameter("erasing needs a reason", param_hint="--reason")
+        report = lake.erase(str(user), reason, wait=wait)
+    if json_:
+        render.json_doc(report)
+        return
+    records = report.get("records", {})
+    rows = [(f"records/{name}", f"{n:,}") for name, n in sorted(records.items())]
+    archives = report.get("archives", {})
+    rows.append(("archives rewritten", f"{archives.get('rewritten', 0):,}"))
+    rows.append(("archived records", f"{archives.get('records', 0):,}"))
+    for key in (
+        "quarantine",
+        "pii_findings",
+        "batches",
+        "undo_images",
+        "checkpoints",
+        "change_events",
+        "audit_entries_redacted",
+        "api_keys",
+        "oauth_identities",
+        "profile",
+    ):
+        rows.append((key, f"{report.get(key, 0):,}"))
+    render.table(("store", "removed"), rows)
+    if report["status"] == "done":
+        render.say(f"erasure {report['erasure_id']} done")
+    else:
+        behind = ", ".join(report.get("redis", {}).get("waiting_for", []))
+        render.note(
+            f"erasure {report['erasure_id']}: the database's part is done; Redis waits for "
+            f"bridge(s) {behind}; SELECT lake.finish_erasure({report['erasure_id']}) completes "
+            "it once they are past it"
+        )
+
+
 # -- checkpoints and rollback -----------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ database; the client moves bytes in with COPY, retries safely, and reports.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -410,6 +411,42 @@ class Lake:
         manifest (lake.export_user, streamed): the session's user, or `user` (administrators).
         Returns the manifest. See lake_client.export."""
         return export.export_user(self, path, user, fetch=fetch)
+
+    def request_erasure(self, user: str | None = None, reason: str | None = None) -> int:
+        """Ask for a person's erasure (lake.request_erasure): the session's user's own, or
+        `user`'s (administrators). An administrator performs it. Returns the request's id."""
+        return int(
+            self._query("request_erasure", {"user_id": user, "reason": reason})[0]["erasure_id"]
+        )
+
+    def erase_user(self, user: str, reason: str) -> dict[str, Any]:
+        """Erase a person from every store of the database, committed (lake.erase_user,
+        administrators); returns the erasure report. :meth:`erase` finishes it too."""
+        report: dict[str, Any] = self._query("erase_user", {"user_id": user, "reason": reason})[0][
+            "report"
+        ]
+        return report
+
+    def finish_erasure(self, erasure_id: int) -> dict[str, Any]:
+        """Delete the archive files an erasure superseded and close it once every bridge has
+        taken the person out of Redis (lake.finish_erasure); returns the report as it stands."""
+        report: dict[str, Any] = self._query("finish_erasure", {"erasure_id": erasure_id})[0][
+            "report"
+        ]
+        return report
+
+    def erase(self, user: str, reason: str, *, wait: float = 30.0) -> dict[str, Any]:
+        """`lake erase`: erase the person, then finish the erasure, waiting up to `wait`
+        seconds for every bridge to pass its change event. The report's status is done, or
+        erased with redis.waiting_for naming the bridges still behind."""
+        report = self.erase_user(user, reason)
+        deadline = time.monotonic() + wait
+        while True:
+            self._query("seal")  # the event takes its place in the change log
+            report = self.finish_erasure(int(report["erasure_id"]))
+            if report["status"] == "done" or time.monotonic() >= deadline:
+                return report
+            time.sleep(0.2)
 
     # -- checkpoints and rollback -----------------------------------------------------------
 

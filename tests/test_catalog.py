@@ -68,6 +68,10 @@ PUBLIC_API = {
     "set_user_enabled",
     "source_formats",
     "verify_audit_chain",
+    # a person's erasure (GDPR art. 17)
+    "erase_user",
+    "finish_erasure",
+    "request_erasure",
 }
 
 APPLICATION_ROLES = [

@@ -309,3 +309,16 @@ SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
 -- Everything the lake holds about a person, part by part (lake_client.export reads it through a
 -- server-side cursor).
 SELECT part, line FROM lake.export_user(%(user_id)s)
+
+-- name: request_erasure
+SELECT lake.request_erasure(%(user_id)s, %(reason)s) AS erasure_id
+
+-- name: erase_user
+SELECT lake.erase_user(%(user_id)s, %(reason)s) AS report
+
+-- name: finish_erasure
+SELECT lake.finish_erasure(%(erasure_id)s) AS report
+
+-- name: erasure_subject
+-- Whom an open erasure is about (the bridge: the change event names no one); NULL once done.
+SELECT user_id FROM lake.erasure_requests WHERE id = %(erasure_id)s

@@ -192,3 +192,22 @@ def remove(paths: Iterable[str]) -> int:
         except FileNotFoundError:
             pass
     return n
+
+
+def _owned_by(line: str, user_id: str, needle: str) -> bool:
+    # The id as a JSON string must appear in the line before it is worth parsing.
+    return needle in line and json.loads(line).get("user_id") == user_id
+
+
+def count_user_lines(data_path: str, user_id: str) -> int:
+    """How many of the archive's lines (rows) belong to ``user_id`` (their ``user_id``)."""
+    needle = json.dumps(user_id)
+    return sum(1 for line in read_lines(data_path) if _owned_by(line, user_id, needle))
+
+
+def lines_without(data_path: str, user_id: str) -> Iterator[str]:
+    """The archive's lines but those of ``user_id``, in order (an erasure's rewrite)."""
+    needle = json.dumps(user_id)
+    for line in read_lines(data_path):
+        if not _owned_by(line, user_id, needle):
+            yield line

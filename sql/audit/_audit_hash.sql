@@ -1,7 +1,9 @@
--- The hash of an audit entry: SHA-256 of the previous entry's hash followed by the entry's
--- fields as a JSON array (jsonb's text form is canonical; the time as microseconds since the
--- Unix epoch, so no time zone setting changes it). The one definition used to append
--- (lake_internal._seal_audit) and to verify (lake.verify_audit_chain).
+-- The hash of an audit entry: SHA-256 of the previous entry's hash followed by the entry's frame
+-- (id, times as microseconds since the Unix epoch, so no time zone setting changes them, action,
+-- role, service, transaction) and the SHA-256 of its payload as a JSON array (jsonb's text form
+-- is canonical). The payload's digest is computed (lake_internal._audit_payload) unless an
+-- erasure redacted it, which keeps the digest of the payload as written in `erased`. The one
+-- definition used to append (lake_internal._seal_audit) and to verify (lake.verify_audit_chain).
 CREATE FUNCTION lake_internal._audit_hash(e lake.audit_log)
 RETURNS bytea
 LANGUAGE plpgsql
@@ -13,9 +15,9 @@ BEGIN
     RETURN public.digest(
         e.prev_hash || convert_to(jsonb_build_array(
             e.id, (extract(epoch FROM e.at) * 1000000)::bigint,
-            (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.action, e.object, e.db_role,
-            e.lake_user, e.service, host(e.client_addr), e.application, e.xact_id::text,
-            e.detail, e.before, e.after)::text, 'UTF8'),
+            (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.action, e.db_role,
+            e.service, e.xact_id::text,
+            encode(coalesce(e.erased, lake_internal._audit_payload(e)), 'hex'))::text, 'UTF8'),
         'sha256');
 END
 $$;

@@ -43,7 +43,7 @@ BEGIN
         END IF;
         e := ROW(v_id + 1, v_at, p.occurred_at, p.action, p.object, p.db_role, p.lake_user,
                  p.service, p.client_addr, p.application, p.xact_id, p.detail, p.before, p.after,
-                 v_prev, NULL)::lake.audit_log;
+                 v_prev, NULL, NULL)::lake.audit_log;
         v_hash := lake_internal._audit_hash(e);
         INSERT INTO lake.audit_log
         VALUES (e.id, e.at, e.occurred_at, e.action, e.object, e.db_role, e.lake_user, e.service,

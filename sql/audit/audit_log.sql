@@ -3,8 +3,10 @@
 -- act_as, key and user changes and administration. Entries join it after their transaction commits
 -- (lake.audit_pending, chained by lake.seal()). Monthly partitions (made on demand), kept 365 days. Append-only: no
 -- application role may write it, and a trigger refuses UPDATE and DELETE even to its owner.
--- Tamper-evident: hash = SHA-256 of prev_hash and the entry (lake_internal._audit_hash);
--- lake.verify_audit_chain() checks every link.
+-- Tamper-evident: hash = SHA-256 of prev_hash, the entry's frame and the digest of its payload
+-- (lake_internal._audit_hash); lake.verify_audit_chain() checks every link. An erasure may
+-- redact the payload of the entries about the person (and only that, keeping its digest in
+-- erased: lake_internal._tg_audit_immutable): the chain still verifies.
 CREATE TABLE lake.audit_log (
     id           bigint NOT NULL,
     -- When the entry joined the chain (sealed, after its commit): ids and times rise together,
@@ -26,6 +28,9 @@ CREATE TABLE lake.audit_log (
     after        jsonb COMPRESSION lz4,
     prev_hash    bytea NOT NULL,
     hash         bytea NOT NULL,
+    -- Set when an erasure (lake.erase_user) redacted the entry: the SHA-256 of its payload as
+    -- written (lake_internal._audit_payload), which the hash covers in place of the payload.
+    erased       bytea,
     PRIMARY KEY (id, at)
 ) PARTITION BY RANGE (at);
 CREATE INDEX audit_log_at_idx ON lake.audit_log (at);
@@ -60,3 +65,7 @@ COMMENT ON COLUMN lake.audit_log.prev_hash IS
     'hash of the previous entry (''\x'' for the first one after a purge).';
 COMMENT ON COLUMN lake.audit_log.hash IS
     'SHA-256 of prev_hash and this entry; lake.verify_audit_chain() checks it.';
+COMMENT ON COLUMN lake.audit_log.erased IS
+    'Set when an erasure redacted the entry''s payload (object, lake_user, client_addr, '
+    'application, detail, before, after): the payload''s SHA-256 as written, which the hash '
+    'covers. NULL: the payload is as written.';

@@ -16,8 +16,9 @@ CREATE TABLE lake.data_changes (
     user_id     text,
     -- The row (user_data.<dataset>.id); NULL for batch and truncate events.
     record_id   bigint,
-    -- c = create, u = update, d = delete, t = truncate (Debezium's letters).
-    op          text NOT NULL CHECK (op IN ('c', 'u', 'd', 't')),
+    -- c = create, u = update, d = delete, t = truncate (Debezium's letters); e = a person was
+    -- erased (lake.erase_user: dataset '*', no user, source.erasure the request's id).
+    op          text NOT NULL CHECK (op IN ('c', 'u', 'd', 't', 'e')),
     -- The row before and after (every column but xact_id); for a batch event, after holds the
     -- batch (batch_id, user_id, source, received, accepted, quarantined).
     before      jsonb,
@@ -46,7 +47,8 @@ COMMENT ON COLUMN lake.data_changes.user_id IS
     'Whose data changed; NULL for a TRUNCATE or a batch of several users.';
 COMMENT ON COLUMN lake.data_changes.record_id IS
     'The row''s id in user_data.<dataset>; NULL for batch and truncate events.';
-COMMENT ON COLUMN lake.data_changes.op IS 'c = create, u = update, d = delete, t = truncate.';
+COMMENT ON COLUMN lake.data_changes.op IS
+    'c = create, u = update, d = delete, t = truncate, e = erasure (lake.erase_user).';
 COMMENT ON COLUMN lake.data_changes.before IS
     'The row before the change (every column but xact_id).';
 COMMENT ON COLUMN lake.data_changes.after IS

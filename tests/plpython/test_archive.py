@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpython"))
 from lake_archive import (
     archive_paths,
     archive_root,
+    count_user_lines,
     digest_file,
     digest_lines,
+    lines_without,
     read_lines,
     read_manifest,
     remove,
@@ -72,3 +74,17 @@ def test_remove_counts_the_files_that_existed(tmp_path: Path):
     data, manifest, _ = write(tmp_path)
     assert remove([data, manifest, str(tmp_path / "missing")]) == 2
     assert not Path(data).exists()
+
+
+def test_an_erasure_keeps_every_line_but_the_persons(tmp_path: Path):
+    lines = [
+        json.dumps({"id": 1, "user_id": "alice", "doc": {"note": "bob"}}),
+        json.dumps({"id": 2, "user_id": "bob", "doc": {"friend": "alice"}}),  # bob's: stays
+        json.dumps({"id": 3, "user_id": "alice", "doc": {}}),
+        json.dumps({"id": 4, "user_id": "alicex", "doc": {}}),  # another id
+    ]
+    data, manifest = archive_paths(str(tmp_path), "steps", "2025-11", "x")
+    write_archive(data, manifest, iter(lines), {})
+    assert count_user_lines(data, "alice") == 2
+    assert [json.loads(x)["id"] for x in lines_without(data, "alice")] == [2, 4]
+    assert list(lines_without(data, "carol")) == lines
