@@ -4,6 +4,7 @@ database built once per source version, and a fresh database cloned from it for 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pwd
 import queue
@@ -282,37 +283,61 @@ def server_owned_folder(prefix: str) -> Path:
     return folder
 
 
+# An archive's data file and its manifest (plpython/lake_archive's DATA_SUFFIX, MANIFEST_SUFFIX).
+DATA_SUFFIX, MANIFEST_SUFFIX = ".jsonl.gz", ".manifest.json"
+
+
+def remove_test_archives(folder: Path) -> int:
+    """Delete the archives that test databases (lake_test_*) left in `folder`, the cluster's
+    default archive folder, which may also hold the archives of a real lake (`make demo`): a
+    file goes only when its manifest names a test database. Returns how many archives went."""
+    removed = 0
+    for manifest in folder.rglob("*" + MANIFEST_SUFFIX):
+        try:
+            database = str(json.loads(manifest.read_text()).get("database", ""))
+        except (OSError, ValueError):
+            continue
+        if database.startswith("lake_test_"):
+            data = manifest.with_name(manifest.name.removesuffix(MANIFEST_SUFFIX) + DATA_SUFFIX)
+            data.unlink(missing_ok=True)
+            manifest.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_archives_removed(settings: Settings) -> Iterator[None]:
+    """Tests that archive without an archive_dir of their own write to the cluster's folder;
+    their files go when the session ends."""
+    yield
+    if settings.embedded:
+        remove_test_archives(local.Paths(settings.home).archive)
+
+
 @pytest.fixture
 def db(
     settings: Settings,
     admin_conn: psycopg.Connection[tuple[object, ...]],
     database_pool: DatabasePool,
 ) -> Iterator[str]:
-    """A conninfo string for a fresh, migrated database of this test's own. On the embedded
-    cluster its archive_dir is a folder of its own too, removed after the test: tests that
-    archive do not leave files in the cluster's archive folder or meet each other's."""
+    """A conninfo string for a fresh, migrated database of this test's own."""
     name = database_pool.take()
-    folder = server_owned_folder("lake-archive-") if settings.embedded else None
     try:
-        if folder is not None:
-            with psycopg.connect(settings.dsn(name), autocommit=True) as c:
-                c.execute("SELECT lake.set_setting('archive_dir', %s)", [str(folder)])
         yield settings.dsn(name)
     finally:
         drop_database(admin_conn, name)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def archive_dir(settings: Settings, conn: psycopg.Connection[tuple[object, ...]]) -> Path:
-    """The test database's own archive folder (see `db`), for tests that read or damage
-    archives from outside."""
+def archive_dir(settings: Settings, conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[Path]:
+    """A fresh archive folder that the server's OS user owns, set as the test database's
+    archive_dir, for tests that read or damage archives from outside."""
     if not settings.embedded:
         pytest.skip("archives are written on the server's machine: needs the embedded cluster")
-    row = conn.execute("SELECT lake_internal._setting('archive_dir')").fetchone()
-    assert row is not None and row[0]
-    return Path(str(row[0]))
+    folder = server_owned_folder("lake-archive-")
+    conn.execute("SELECT lake.set_setting('archive_dir', %s)", [str(folder)])
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

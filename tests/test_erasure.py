@@ -37,7 +37,6 @@ from tests.test_retention import AHEAD, OLDEST, scalar
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-archive_dir = test_retention.archive_dir
 # A Redis Cluster of the test's own (tests/redis_cluster.py), as the bridge's tests make it.
 cluster = test_bridge.cluster
 cluster_client = test_bridge.cluster_client
