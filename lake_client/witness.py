@@ -15,7 +15,10 @@ Where they live:
   ``postgres``, who cannot read it). Made on first use. Its public half verifies.
 * the file: ``LAKE_WITNESS_DIR``, default ``<lake home>/witness``, file ``audit-heads.jsonl``:
   one JSON object a line, appended (folder mode 0700).
-* the stream: ``lake:audit-witness`` in Redis, the same objects (about MAXLEN entries kept).
+* the stream: ``lake:audit-witness`` in Redis, the same objects (about STREAM_MAXLEN kept).
+
+Not the archive folder: the server's OS user writes it (PL/Python), and so can a database
+superuser (COPY TO a file); the witness folder and key belong to the user who runs ``lake``.
 
 The bridge (``lake bridge``) witnesses the head when it moved, at most every WITNESS_EVERY_S;
 ``lake audit witness`` does it once. Each witness names its database (system identifier and

@@ -290,3 +290,53 @@ def test_lake_audit_verify_fails_on_a_rewritten_chain(
             if orjson.loads(fields[b"witness"])["lake"] == lake_id:
                 client.xdel(witness.STREAM, entry_id)
         client.close()
+
+
+def test_lake_bridge_witnesses_by_default(
+    db: str, conn: Conn, settings: Settings, key_file: Path, tmp_path: Path
+) -> None:
+    """`lake bridge` as people run it signs the head into LAKE_WITNESS_DIR (and the default
+    stream, from which this database's entries are taken out again)."""
+    stream_name = f"test-witness-changes-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "witness"
+    env = {
+        **os.environ,
+        "LAKE_DSN": db,
+        "LAKE_REDIS_URL": settings.redis_url(),
+        "LAKE_WITNESS_KEY": str(key_file),
+        "LAKE_WITNESS_DIR": str(folder),
+    }
+    users(conn, "u1")
+    top = head(conn)
+    lake_id = witness._rows(conn, "lake_identity")[0][0]
+    client = redis.Redis.from_url(settings.redis_url())
+    bridge = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5"),
+            *("--name", "witness-cli", "--stream", stream_name),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        path = folder / "audit-heads.jsonl"
+
+        def witnessed() -> list[int]:
+            if not path.exists():
+                return []
+            return [orjson.loads(line)["id"] for line in path.read_bytes().splitlines()]
+
+        wait_for(lambda: top in witnessed())
+    finally:
+        bridge.terminate()
+        bridge.wait(30)
+        client.delete(stream_name)
+        for entry_id, fields in client.xrange(witness.STREAM):
+            if orjson.loads(fields[b"witness"])["lake"] == lake_id:
+                client.xdel(witness.STREAM, entry_id)
+        client.close()
+    key = witness.load_key(key_file)
+    assert key is not None
+    found = witness.check(conn, key.public_key(), folder, None)
+    assert found.ok and found.checked >= 1
