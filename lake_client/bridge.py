@@ -31,7 +31,10 @@ the next writer then sends NOTIFY lake_seal, and only then (so a busy lake's com
 whose database-wide lock at commit would serialise them). NOTIFY lake_changes (another sealer's,
 e.g. the seal job's) wakes it too; without either it looks every 5 s anyway (a notification can
 be missed while it reconnects). Lost connections to either side are retried with backoff (1 s
-doubling to 30 s); after any outage it catches up.
+doubling to 30 s); after any outage it catches up. Given a witness (lake_client.witness; `lake
+bridge` has one unless --no-witness), it also signs the audit chain's head when it moved, every
+WITNESS_EVERY_S at most, into the witness file and Redis stream, out of a database superuser's
+reach.
 
 On a Redis Cluster (``redis.cluster.RedisCluster``) the invalidations, whose keys live in many
 slots, go as a cluster pipeline, and the script runs on the master holding the stream key (a
@@ -68,6 +71,7 @@ from lake_client.cache import DEFAULT_PREFIX, LakeCache
 from lake_client.erasure import erase_from_redis
 from lake_client.errors import BRIDGE_NAME_RULE, BridgeError, StreamError, from_psycopg
 from lake_client.queries import sql
+from lake_client.witness import WITNESS_EVERY_S, Witness
 
 __all__ = ["Bridge", "BridgeError", "StreamError", "run_forever", "valid_name"]
 
@@ -170,6 +174,8 @@ class Bridge:
         stream_maxlen: int = STREAM_MAXLEN,
         cache_prefix: str = CACHE_PREFIX,
         on_batch: Callable[[Sequence[Change]], None] | None = None,
+        witness: Witness | None = None,
+        witness_every_s: float = WITNESS_EVERY_S,
     ) -> None:
         self.dsn = dsn
         self.client = client
@@ -186,6 +192,9 @@ class Bridge:
         self.cache = LakeCache(client, prefix=cache_prefix)
         # Called with each batch Redis took: the changes as read (JSON columns as orjson.Fragment).
         self.on_batch = on_batch
+        self.witness = witness
+        self.witness_every_s = witness_every_s
+        self._witnessed_at = -float("inf")
         self.cursor = 0
         self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
         self._stale_slots = False
@@ -224,6 +233,7 @@ class Bridge:
                                 armed = False
                             self._until_idle(conn, stop)
                             backoff = 1.0
+                        self._maybe_witness(conn)
                         if isinstance(self.client, RedisCluster):
                             self.watch_masters(self.client)
                         if not armed:
@@ -288,7 +298,16 @@ class Bridge:
                 quiet_since = time.monotonic()
                 if isinstance(self.client, RedisCluster):
                     self.watch_masters(self.client)
+                self._maybe_witness(conn)
             list(conn.notifies(timeout=self.busy_poll_s, stop_after=1))
+
+    def _maybe_witness(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """Witness the audit chain's head, every witness_every_s at most (it seals first)."""
+        if self.witness is None or time.monotonic() - self._witnessed_at < self.witness_every_s:
+            return
+        self._witnessed_at = time.monotonic()
+        conn.execute(sql("seal"))
+        self.witness.witness_head(conn)
 
     def drain(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         """Seal what has committed, then forward every change after the cursor; returns how
@@ -596,10 +615,12 @@ def run_forever(
     stream_maxlen: int = STREAM_MAXLEN,
     cache_prefix: str = CACHE_PREFIX,
     on_start: Callable[[Bridge], None] | None = None,
+    witness: Callable[[redis.Redis | RedisCluster], Witness] | None = None,
 ) -> Bridge | None:
     """`lake bridge`: bridge until SIGTERM (called in the main thread) or Ctrl-C, reconnecting
     to either side as long as it takes. Checks its arguments first (BridgeError); calls
-    `on_start` once Redis is reached. Returns the bridge (its cursor is where it stopped), or
+    `on_start` once Redis is reached; `witness`, given the Redis client, makes the witness of the
+    audit chain's head. Returns the bridge (its cursor is where it stopped), or
     None when it was stopped while it still waited for a Redis Cluster."""
     name = valid_name(name)
     if stream_maxlen < 1:
@@ -620,6 +641,7 @@ def run_forever(
             stream=stream,
             stream_maxlen=stream_maxlen,
             cache_prefix=cache_prefix,
+            witness=None if witness is None else witness(client),
         )
         if on_start is not None:
             on_start(bridge)

@@ -1149,19 +1149,96 @@ def keys_revoke(
     render.say(f"revoked {key_id}")
 
 
+def _witness_redis() -> Any:
+    """The Redis that holds the witness stream, or None when none is set up."""
+    import redis
+
+    try:
+        return redis.Redis.from_url(load_settings().redis_url())
+    except (OSError, ValueError):  # no embedded Redis password yet, or an invalid URL
+        return None
+
+
 @audit_app.command("verify")
 def audit_verify(json_: Json = False) -> None:
-    """Check the audit log's hash chain; exit 1 and name the first bad entry if it is broken."""
-    with _lake() as lake:
-        row = lake.verify_audit_chain()
+    """Check the audit log's hash chain, then compare it with its signed witnesses (the file
+    and the Redis stream the bridge appends to); exit 1 and say what is wrong if either fails."""
+    from lake_client import witness
+
+    settings = load_settings()
+    key = witness.load_key(witness.key_path(settings))
+    client = _witness_redis()
+    try:
+        with _lake() as lake:
+            row = lake.verify_audit_chain()
+            found = (
+                None
+                if key is None
+                else witness.check(
+                    lake.conn, key.public_key(), witness.folder_path(settings), client
+                )
+            )
+    finally:
+        if client is not None:
+            client.close()
+    ok = bool(row["ok"]) and (found is None or found.ok)
     if json_:
-        render.json_doc(row)
-    elif row["ok"]:
-        render.say(f"audit chain intact: {row['entries']:,} entries")
+        render.json_doc(
+            {**row, "ok": ok, "chain_ok": row["ok"]}
+            | {"witnesses": None if found is None else dataclasses.asdict(found)}
+        )
     else:
-        render.error(f"audit chain broken at entry {row['first_bad_id']}: {row['problem']}")
-    if not row["ok"]:
+        if row["ok"]:
+            render.say(f"audit chain intact: {row['entries']:,} entries")
+        else:
+            render.error(f"audit chain broken at entry {row['first_bad_id']}: {row['problem']}")
+        if found is None:
+            render.say(
+                f"no witness key at {witness.key_path(settings)}: the chain's head was never"
+                " witnessed (`lake bridge` or `lake audit witness` witnesses it)"
+            )
+        else:
+            render.say(
+                f"witnesses: {found.checked:,} checked against the chain, {found.purged:,} of"
+                f" entries dropped by retention, {found.other_lakes:,} of other databases"
+                f" (newest {found.newest or 'none'}; from {', '.join(found.sources) or 'nowhere'})"
+            )
+            for warning in found.warnings:
+                render.say(f"warning: {warning}", markup=False)
+            for problem in found.problems:
+                render.error(problem)
+    if not ok:
         raise typer.Exit(EXIT_FAILURE)
+
+
+@audit_app.command("witness")
+def audit_witness(json_: Json = False) -> None:
+    """Sign the audit chain's head now and append it to the witness file and Redis stream (the
+    bridge does it every minute while the head moves)."""
+    import redis
+
+    from lake_client import witness
+
+    settings = load_settings()
+    client = _witness_redis()
+    try:
+        w = witness.Witness.from_settings(settings, client)
+        with _lake() as lake:
+            lake.verify_audit_chain()  # seals what has committed first
+            done = w.witness_head(lake.conn)
+            lake.conn.commit()
+    except redis.RedisError as exc:
+        render.error(f"the witness went to {w.folder}, not to Redis: {exc}")
+        raise typer.Exit(EXIT_FAILURE) from None
+    finally:
+        if client is not None:
+            client.close()
+    if json_:
+        render.json_doc(done)
+    elif done is None:
+        render.say("the audit chain is empty: nothing to witness")
+    else:
+        render.say(f"witnessed entry {done['id']} ({done['hash'][:16]}...) in {w.folder}")
 
 
 @audit_app.command("tail")
@@ -1333,6 +1410,14 @@ def bridge(
             " hundred bytes for typical records.",
         ),
     ] = lake_bridge.STREAM_MAXLEN,
+    witness: Annotated[
+        bool,
+        typer.Option(
+            help="Sign the audit chain's head every minute while it moves, into the witness file"
+            " and the Redis stream lake:audit-witness (lake_client.witness; `lake audit verify`"
+            " compares the chain with them).",
+        ),
+    ] = True,
     cluster: Annotated[
         bool,
         typer.Option(
@@ -1344,8 +1429,11 @@ def bridge(
     ] = False,
 ) -> None:
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
-    cache, publish on cache.invalidate / cache.update, append to the stream lake:changes."""
+    cache, publish on cache.invalidate / cache.update, append to the stream lake:changes; and
+    witness the audit chain's head."""
     import logging
+
+    from lake_client.witness import Witness
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
@@ -1368,6 +1456,7 @@ def bridge(
         stream_maxlen=stream_maxlen,
         cache_prefix=prefix,
         on_start=started,
+        witness=(lambda client: Witness.from_settings(settings, client)) if witness else None,
     )
     if b is None:  # stopped while waiting for the Redis Cluster
         raise typer.Exit(1)

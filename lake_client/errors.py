@@ -120,6 +120,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
     "LK051": DatabaseError,  # the lake's commit-time triggers were made IMMEDIATE
+    "LK052": DatabaseError,  # a view over user_data would bypass row-level security
     "LK060": LakeError,  # unknown setting or invalid value
     "LK062": LifecycleError,  # no archive of that month to restore
     "LK063": LifecycleError,  # the run of partitions is broken / rows inside the window

@@ -5,7 +5,8 @@
                        with what failed. JSON either way.
 ``GET /metrics``       Prometheus text format: the lake's jobs (last outcome, failures in 24 h),
                        the quarantine by status, batch totals and partitions by tier, the bridges'
-                       lag and the sealer's backlog, read from the database at scrape time;
+                       lag, the sealer's backlog and the notification queue's usage, read from
+                       the database at scrape time;
                        ``lake_database_up`` is 0 when it cannot be read.
 
 The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
@@ -31,6 +32,11 @@ from lake_client.queries import sql
 
 PG_TIMEOUT_S = 2
 REDIS_TIMEOUT_S = 1
+# lake_notification_queue_usage alerts at this fraction. A listener that sits idle inside an open
+# transaction holds back the queue's tail; at 1.0 every NOTIFY (each commit of a writer while the
+# bridge waits, each seal) fails. Half full leaves time to find that session (pg_stat_activity:
+# state 'idle in transaction', a LISTEN) and end it.
+NOTIFY_QUEUE_ALERT = 0.5
 
 
 def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
@@ -177,6 +183,16 @@ class LakeCollector(Collector):
             pending.add_metric([log], n)
             pending_s.add_metric([log], age)
         yield from (pending, pending_s)
+
+        queue = GaugeMetricFamily(
+            "lake_notification_queue_usage",
+            "fraction of PostgreSQL's NOTIFY queue in use (pg_notification_queue_usage());"
+            f" alert at {NOTIFY_QUEUE_ALERT}: a listener idle in an open transaction holds it,"
+            " and when full every NOTIFY fails",
+        )
+        for (usage,) in conn.execute(sql("metrics_notify_queue")):
+            queue.add_metric([], usage)
+        yield queue
 
 
 def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:

@@ -93,6 +93,16 @@ def _source_hash() -> str:
     return digest.hexdigest()[:12]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def witness_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The witness key and file of the `lake bridge` processes the tests start: a folder of the
+    session's own, not the checkout's lake home (lake_client.witness)."""
+    folder = tmp_path_factory.mktemp("witness")
+    os.environ["LAKE_WITNESS_KEY"] = str(folder / "witness.key")
+    os.environ["LAKE_WITNESS_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     s = load_settings()

@@ -72,6 +72,8 @@ PUBLIC_API = {
     "erase_user",
     "finish_erasure",
     "request_erasure",
+    # views that would show user data past row-level security
+    "views_bypassing_rls",
 }
 
 APPLICATION_ROLES = [
@@ -233,4 +235,54 @@ def test_every_public_object_has_a_comment(conn: Conn, location_dataset: str):
     conn.execute("ALTER TABLE lake.settings ADD COLUMN extra text")
     assert [name for (name,) in conn.execute(UNCOMMENTED).fetchall()] == [
         "column lake.settings.extra"
+    ]
+
+
+# Views over user_data that do not run with the caller's rights, and materialized views over it
+# that someone besides their owner may read, written apart from lake.views_bypassing_rls(): the
+# second line behind the guard event trigger, which a superuser can disable.
+VIEWS_PAST_RLS = """
+WITH RECURSIVE reads(view, tbl) AS (
+    SELECT r.ev_class, d.refobjid
+      FROM pg_depend AS d JOIN pg_rewrite AS r ON d.classid = 'pg_rewrite'::regclass
+                                               AND r.oid = d.objid
+     WHERE d.refobjid IN (SELECT oid FROM pg_class
+                           WHERE relnamespace::regnamespace::text
+                                 IN ('user_data', 'user_data_partitions')
+                             AND relkind IN ('r', 'p'))
+    UNION
+    SELECT r.ev_class, reads.tbl
+      FROM reads JOIN pg_depend AS d ON d.refobjid = reads.view
+                                    AND d.classid = 'pg_rewrite'::regclass
+                 JOIN pg_rewrite AS r ON r.oid = d.objid
+     WHERE r.ev_class <> reads.view
+)
+SELECT DISTINCT v.oid::regclass::text
+  FROM reads JOIN pg_class AS v ON v.oid = reads.view
+ WHERE v.oid <> reads.tbl
+   AND ((v.relkind = 'v' AND NOT coalesce(
+            'security_invoker=true' = ANY (v.reloptions)
+            OR 'security_invoker=on' = ANY (v.reloptions), false))
+     OR (v.relkind = 'm' AND EXISTS (SELECT FROM aclexplode(v.relacl) AS a
+                                      WHERE a.grantee <> v.relowner)))
+ ORDER BY 1
+"""
+
+
+def test_no_view_shows_user_data_past_row_level_security(conn: Conn, location_dataset: str):
+    assert conn.execute(VIEWS_PAST_RLS).fetchall() == []
+    assert conn.execute("SELECT * FROM lake.views_bypassing_rls()").fetchall() == []
+    # The check sees what it should: views made with the guard switched off are caught.
+    conn.execute("ALTER EVENT TRIGGER lake_guard_views DISABLE")
+    conn.execute("CREATE VIEW public.v1 AS SELECT * FROM user_data.location_history")
+    conn.execute("CREATE VIEW public.v2 WITH (security_invoker) AS SELECT 1 AS one")
+    conn.execute("CREATE VIEW public.v3 AS SELECT * FROM public.v1")
+    conn.execute("CREATE MATERIALIZED VIEW public.m1 AS SELECT * FROM user_data.location_history")
+    conn.execute("GRANT SELECT ON public.m1 TO lake_read")
+    conn.execute("ALTER EVENT TRIGGER lake_guard_views ENABLE")
+    assert [r[0] for r in conn.execute(VIEWS_PAST_RLS)] == ["m1", "v1", "v3"]
+    assert [r[0] for r in conn.execute("SELECT view::text FROM lake.views_bypassing_rls()")] == [
+        "m1",
+        "v1",
+        "v3",
     ]

@@ -156,3 +156,32 @@ def test_metrics_show_how_far_each_bridge_lags(
     ]
     assert len(behind) == 1 and 60 <= behind[0] < 3600
     assert 'lake_bridge_last_advance_timestamp_seconds{bridge="current"}' in text
+
+
+def test_metrics_show_the_notification_queue_filling(serve: Serve, db: str, conn: Conn) -> None:
+    """A listener idle inside an open transaction holds the queue's tail: what others NOTIFY
+    meanwhile stays queued, and lake_notification_queue_usage shows it (alert at 0.5)."""
+    base = serve()
+    _, text = get(base + "/metrics")
+    assert "# HELP lake_notification_queue_usage" in text and "alert at 0.5" in text
+
+    def usage() -> float:
+        _, text = get(base + "/metrics")
+        found = [ln for ln in text.splitlines() if ln.startswith("lake_notification_queue_usage ")]
+        assert len(found) == 1
+        return float(found[0].split()[-1])
+
+    with psycopg.connect(db, autocommit=True) as listener:
+        listener.execute("LISTEN lake_test_queue")
+        listener.execute("BEGIN")
+        listener.execute("SELECT 1")  # now idle in transaction: it reads nothing until it ends
+        # About 2 MB of notifications (distinct payloads: duplicates in a transaction fold).
+        conn.execute(
+            "SELECT pg_notify('lake_test_queue', i || repeat('x', 7000))"
+            " FROM generate_series(1, 300) AS i"
+        )
+        held = usage()
+        row = conn.execute("SELECT pg_notification_queue_usage()").fetchone()
+        assert row is not None
+        assert held > 0 and held <= float(str(row[0]))
+        listener.execute("COMMIT")

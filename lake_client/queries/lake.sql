@@ -74,6 +74,17 @@ SELECT id, at, action, object, db_role, lake_user, service, client_addr::text AS
  ORDER BY id DESC
  LIMIT %(limit)s
 
+-- name: audit_chain_head
+-- The chain's newest sealed entry: what lake_client.witness signs.
+SELECT id, hash, at FROM lake.audit_log ORDER BY id DESC LIMIT 1
+
+-- name: audit_chain_at
+SELECT id, hash FROM lake.audit_log WHERE id = ANY (%(ids)s::bigint[])
+
+-- name: audit_chain_oldest
+-- The oldest entry kept (retention drops whole months from the start).
+SELECT min(id) FROM lake.audit_log
+
 -- name: create_dataset
 SELECT * FROM lake.create_dataset(%(name)s, %(json_schema)s, %(options)s)
 
@@ -255,6 +266,10 @@ SELECT lake.arm_sealer(%(armed)s)
 
 -- name: metrics_seal
 SELECT log, pending, oldest_age_s FROM lake.seal_backlog()
+
+-- name: metrics_notify_queue
+-- The fraction of PostgreSQL's notification queue (8 GB) in use, cluster-wide.
+SELECT pg_notification_queue_usage()
 
 -- name: changes
 SELECT id, xact_id::text AS xact_id, lsn::text AS lsn, dataset, user_id, record_id, op, before,
