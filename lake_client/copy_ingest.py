@@ -321,6 +321,11 @@ def _ingest_parallel(
         for batch in batches:
             if not put(batch):
                 break
+        for _ in workers:  # one end mark each; once the load stops they end by themselves
+            if not put(None):
+                break
+        for worker in workers:  # here too, Ctrl-C must stop them before anything is reported
+            worker.join()
     except KeyboardInterrupt:
         stop.set()
         for one in sessions:
@@ -330,9 +335,6 @@ def _ingest_parallel(
         stop.set()
         raise
     finally:
-        for _ in workers:  # one end mark each; once the load stops they end by themselves
-            if not put(None):
-                break
         for worker in workers:
             worker.join()
         for other in sessions[1:]:

@@ -236,8 +236,8 @@ def stored_so_far(done: Load, why: str) -> None:
     else:
         note(
             "stdin cannot be read again, so a re-run would store those records twice: "
-            "load the rest of the input from the record after the last one stored (and check "
-            "lake.batches for a batch whose commit reached the database just as it stopped)"
+            "load the records of the input outside the runs above (and check lake.batches for "
+            "a batch whose commit reached the database just as it stopped)"
         )
 
 
