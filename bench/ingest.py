@@ -23,6 +23,11 @@ session for session, lake/raw the wall-clock a person sees against \copy of the 
 With --empty-schema the dataset's JSON Schema is {"type": "object"} (every record passes it; the
 lake's own checks still run): the cost of the path itself, without the schema's predicate.
 
+With the server on this machine it also prints each path's server CPU (its processes' CPU
+time from /proc) and, at the end, the CPU a record of each path: unlike wall-clock, CPU time
+hardly moves when other work shares the cores, and it tells how fast the lake path could be with
+every core on it.
+
 Each round proves that nothing was lost (received = accepted + archived + quarantined = records,
 and the tables agree).
 Every invalid record is well-formed JSON, so the raw baseline can load every line as well.
@@ -46,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from common import drop_database, fresh_database, lake_settings, machine_facts
+from common import ServerCpu, drop_database, fresh_database, lake_settings, machine_facts
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -213,15 +218,33 @@ def reset(dsn: str, *, raw: bool = True) -> None:
 class Result:
     seconds: float
     client_cpu: float  # seconds of this process's CPU (parsing, routing, hashing, sending)
+    server_cpu: float | None = None  # seconds of the server's CPU (None: not on this machine)
 
     def rate(self, n: int) -> float:
         return n / self.seconds
 
 
-def run_raw(dsn: str, lines: list[bytes], batch_size: int) -> Result:
+class Meter:
+    """Wall-clock, this process's CPU and the server's CPU over a stretch of work."""
+
+    def __init__(self, server: ServerCpu) -> None:
+        self.server = server
+
+    def __enter__(self) -> Meter:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.server_start = self.server.seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.result = Result(time.perf_counter() - self.wall, time.process_time() - self.cpu)
+        end = self.server.seconds()
+        if end is not None and self.server_start is not None:
+            self.result.server_cpu = end - self.server_start
+
+
+def run_raw(dsn: str, lines: list[bytes], batch_size: int, server: ServerCpu) -> Result:
     """COPY of the lines into the plain table in one session, one transaction per batch."""
-    cpu, started = time.process_time(), time.perf_counter()
-    with psycopg.connect(dsn) as conn:
+    with Meter(server) as meter, psycopg.connect(dsn) as conn:
         for i in range(0, len(lines), batch_size):
             data = b"".join(_copy_escape(line) + b"\n" for line in lines[i : i + batch_size])
             with (
@@ -230,11 +253,11 @@ def run_raw(dsn: str, lines: list[bytes], batch_size: int) -> Result:
                 cur.copy("COPY raw (doc) FROM STDIN") as copy,
             ):
                 copy.write(data)
-    return Result(time.perf_counter() - started, time.process_time() - cpu)
+    return meter.result
 
 
 def run_ours(
-    dsn: str, records: list[Record], batch_size: int, jobs: int | None
+    dsn: str, records: list[Record], batch_size: int, jobs: int | None, server: ServerCpu
 ) -> tuple[Result, IngestSummary]:
     """Lake.ingest on `jobs` sessions (None: its default, one per server core)."""
     # A login role that is neither superuser nor BYPASSRLS, acting for the lake user like a
@@ -249,10 +272,11 @@ def run_ours(
         lake.conn.commit()
         assert row is not None and row["who"] == APP_ROLE, row
         assert not row["rolsuper"] and not row["rolbypassrls"], row
-        cpu, started = time.process_time(), time.perf_counter()
-        summary = lake.ingest(DATASET, records, batch_size=batch_size, origin="bench", jobs=jobs)
-        result = Result(time.perf_counter() - started, time.process_time() - cpu)
-    return result, summary
+        with Meter(server) as meter:
+            summary = lake.ingest(
+                DATASET, records, batch_size=batch_size, origin="bench", jobs=jobs
+            )
+    return meter.result, summary
 
 
 def stored_counts(dsn: str) -> tuple[int, int, int, int, int, int, int]:
@@ -334,45 +358,74 @@ def main(argv: list[str] | None = None) -> int:
         + (", pii_scan off" if args.no_pii_scan else "")
     )
     print()
-    print(f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}{'ratio':>8}")
+    print(
+        f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}"
+        f"{'server CPU':>12}{'ratio':>8}"
+    )
 
-    rates: dict[str, list[float]] = {"raw": [], "ours": [], "lake": []}
+    server = ServerCpu(dsn)
+    results: dict[str, list[Result]] = {"raw": [], "ours": [], "lake": []}
     ratios: dict[str, list[float]] = {"ours": [], "lake": []}
     lost = False
+
+    def show(run: int, name: str, result: Result, note: str = "") -> None:
+        server_cpu = "n/a" if result.server_cpu is None else f"{result.server_cpu:.2f}s"
+        ratio = f"{ratios[name][-1]:>8.2f}" if name in ratios else ""
+        print(
+            f"{run:<6}{name:<6}{result.seconds:>9.2f}{result.rate(len(lines)):>12,.0f}"
+            f"{result.client_cpu:>11.2f}s{server_cpu:>12}{ratio}{note}"
+        )
+
     try:
         for run in range(1, args.runs + 1):
             reset(dsn)
-            raw = run_raw(dsn, lines, args.batch_size)
-            rates["raw"].append(raw.rate(len(lines)))
-            print(
-                f"{run:<6}{'raw':<6}{raw.seconds:>9.2f}{raw.rate(len(lines)):>12,.0f}"
-                f"{raw.client_cpu:>11.2f}s"
-            )
+            raw = run_raw(dsn, lines, args.batch_size, server)
+            results["raw"].append(raw)
+            show(run, "raw", raw)
             for name, sessions in (("ours", 1), ("lake", args.jobs)):
                 reset(dsn, raw=False)
-                ours, summary = run_ours(dsn, records, args.batch_size, sessions)
-                rates[name].append(ours.rate(len(lines)))
-                ratios[name].append(ours.rate(len(lines)) / raw.rate(len(lines)))
-                print(
-                    f"{run:<6}{name:<6}{ours.seconds:>9.2f}{ours.rate(len(lines)):>12,.0f}"
-                    f"{ours.client_cpu:>11.2f}s{ratios[name][-1]:>8.2f}"
-                    + (f"  ({summary.jobs} sessions)" if summary.jobs > 1 else "")
-                )
+                ours, summary = run_ours(dsn, records, args.batch_size, sessions, server)
+                results[name].append(ours)
+                ratios[name].append(raw.seconds / ours.seconds)
+                show(run, name, ours, f"  ({summary.jobs} sessions)" if summary.jobs > 1 else "")
                 ok = check_counts(dsn, len(lines), summary)
                 lost = lost or not ok
     finally:
         if not args.keep:
             drop_database(settings, args.database)
     print()
+
+    def median_rate(name: str) -> float:
+        return statistics.median(r.rate(len(lines)) for r in results[name])
+
     print(
-        f"median: raw {statistics.median(rates['raw']):,.0f} records/s (one session), ours "
-        f"{statistics.median(rates['ours']):,.0f} (one session), lake "
-        f"{statistics.median(rates['lake']):,.0f} ({jobs} sessions)"
+        f"median: raw {median_rate('raw'):,.0f} records/s (one session), ours "
+        f"{median_rate('ours'):,.0f} (one session), lake {median_rate('lake'):,.0f} "
+        f"({jobs} sessions)"
     )
     for name, what in (("ours", "per session"), ("lake", "as `lake ingest` runs it")):
         print(
             f"ratio {name}/raw ({what}): {statistics.median(ratios[name]):.2f} "
             f"(rounds: {', '.join(f'{r:.2f}' for r in ratios[name])})"
+        )
+    if all(r.server_cpu is not None for rs in results.values() for r in rs):
+        # CPU time hardly depends on what else runs on the machine, wall-clock does: what the
+        # lake path would reach with every core busy on it alone.
+        def per_record(name: str, what: str) -> float:
+            values = [getattr(r, what) or 0.0 for r in results[name]]
+            return statistics.median(values) / len(lines) * 1e6
+
+        cpu = {n: (per_record(n, "server_cpu"), per_record(n, "client_cpu")) for n in results}
+        print(
+            "CPU a record (median, server + client): "
+            + ", ".join(f"{n} {s:.1f} + {c:.1f} µs" for n, (s, c) in cpu.items())
+        )
+        raw_wall = statistics.median(r.seconds for r in results["raw"]) / len(lines) * 1e6
+        lake_cpu = sum(cpu["lake"])
+        print(
+            f"lake: {lake_cpu:.1f} µs of CPU a record, so at best {lake_cpu / cores:.1f} µs of "
+            f"wall-clock on {cores} cores; 0.6 of raw's {raw_wall:.1f} µs (median wall-clock "
+            f"a record) is {raw_wall / 0.6:.1f} µs"
         )
     if lost:
         print("ERROR: the counts do not add up")
