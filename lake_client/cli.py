@@ -441,6 +441,7 @@ def restore(
         "lake ingest places Records.json --user alice   # the dataset's source format",
         "zcat points.csv.gz | lake ingest location_history - --format csv --user alice",
         "lake ingest location_history points.json.xz --user alice --strict --json",
+        "lake ingest location_history points.jsonl --user alice --jobs 1   # in the file's order",
     )
 )
 def ingest(
