@@ -69,7 +69,7 @@ test: setup  ## run the test suite against a real PostgreSQL and Redis
 test-fast: venv  ## the tests that need no server (marked fast), in seconds
 	@$(BIN)/pytest -m fast
 
-bench: migrate  ## ingest benchmark: 1 000 000 records, ratio to raw COPY
+bench: migrate  ## ingest benchmark: 1 000 000 records, ratios to one-session raw COPY (per session; lake ingest's sessions)
 	@$(BIN)/python bench/ingest.py
 
 bench-formats: migrate  ## Takeout Records.json (1 M locations) with conversion, ratio to JSON Lines

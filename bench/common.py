@@ -81,3 +81,41 @@ def machine_facts(dsn: str) -> list[str]:
         f"machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}",
         f"client:  Python {platform.python_version()}, psycopg {psycopg.__version__}",
     ]
+
+
+class ServerCpu:
+    """CPU seconds used by the lake's PostgreSQL server, read from /proc when it runs on this
+    machine (else None): the postmaster's own, its reaped children's (backends that ended) and
+    its live children's (backends, WAL writer, checkpointer, autovacuum). Unlike wall-clock, it
+    barely moves when other work shares the cores."""
+
+    def __init__(self, dsn: str) -> None:
+        self.postmaster: int | None = None
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            backend = _stat(int(row[0])) if row else None
+            if backend is not None:
+                self.postmaster = int(backend[1])
+
+    def seconds(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        own = _stat(self.postmaster)
+        if own is None:
+            return None
+        ticks = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                child = _stat(int(entry.name))
+                if child is not None and int(child[1]) == self.postmaster:
+                    ticks += int(child[11]) + int(child[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command's name: state, ppid, ... (None: no such process)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()

@@ -443,6 +443,7 @@ def restore(
         "lake ingest places Records.json --user alice   # the dataset's source format",
         "zcat points.csv.gz | lake ingest location_history - --format csv --user alice",
         "lake ingest location_history points.json.xz --user alice --strict --json",
+        "lake ingest location_history points.jsonl --user alice --jobs 1   # in the file's order",
     )
 )
 def ingest(
@@ -472,11 +473,15 @@ def ingest(
     api_key: ApiKey = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction.")] = 10_000,
     jobs: Annotated[
-        int,
+        int | None,
         typer.Option(
-            min=1, help="Sessions loading batches side by side (up to the server's cores)."
+            "--jobs",
+            "-j",
+            min=1,
+            show_default="the server's CPU cores",
+            help="Sessions loading batches side by side, each batch one transaction.",
         ),
-    ] = 1,
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with 3 when any record was quarantined.")
     ] = False,
@@ -487,7 +492,9 @@ def ingest(
     Prints accepted, archived (history older than the lake's first month, in its month's archive)
     and quarantined counts and the most common reasons. A file is read through
     once before anything is written, so a damaged file stores nothing; batch ids come from the
-    content, so running the same command again (after Ctrl-C, say) skips what was stored.
+    content, so running the same command again (after Ctrl-C, say, or with other --jobs) skips
+    what was stored. Batches load on as many sessions as the server has CPU cores unless --jobs
+    says otherwise; each batch is one transaction, stored whole or not at all.
     """
     if user and api_key:
         raise typer.BadParameter(
@@ -515,11 +522,11 @@ def ingest(
                     on_batch=lambda r: bar(r.received, r.received),
                 )
         except KeyboardInterrupt:
-            render.stored_so_far(load, "interrupted", sequential=jobs == 1)
+            render.stored_so_far(load, "interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except LakeError:
             if load.committed_batches:
-                render.stored_so_far(load, "stopped by the error below", sequential=jobs == 1)
+                render.stored_so_far(load, "stopped by the error below")
             raise
     if json_:
         render.json_doc(render.load_doc(load))

@@ -6,6 +6,7 @@ database; the client moves bytes in with COPY, retries safely, and reports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -116,6 +117,15 @@ class Lake:
             self._conn = None
         else:
             self._conn.rollback()
+
+    def cancel(self) -> None:
+        """Ask the server to cancel the statement this session's connection is running, if any.
+        Safe from another thread (a parallel load's Ctrl-C): the request goes on a connection
+        of its own, and the statement's transaction rolls back."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.cancel_safe(timeout=5)
 
     def fork(self) -> Lake:
         """Another Lake to the same database, with the same settings and session identity (for
@@ -372,7 +382,7 @@ class Lake:
         retry: RetryPolicy | None = None,
         on_batch: Callable[[BatchResult, int], None] | None = None,
         batch_namespace: uuid.UUID | None = None,
-        jobs: int = 1,
+        jobs: int | None = None,
     ) -> IngestSummary:
         """Stream records into a dataset with COPY, `batch_size` records per transaction.
 
@@ -385,9 +395,12 @@ class Lake:
         ingesting the same records again with the same namespace (and batch size) then skips
         every batch that was committed before, which makes a re-run after a crash safe.
 
-        With `jobs` > 1, that many sessions load batches side by side (each batch is still one
-        transaction of its own; their order in the database is then not the order of the
-        input). Validation is CPU work in the server, so up to one job per server core helps.
+        `jobs` sessions load batches side by side, each batch still one transaction of its own
+        (their order in the database is then not the order of the input; batch ids do not
+        depend on it). Validation is CPU work in the server, so the default (None) is one
+        session per server core (server_cores()); jobs=1 loads in this session alone, and so
+        does a load of a single batch. The first failure stops every session: the batches
+        that committed are those `on_batch` was called for, and the failure is raised.
         """
         return copy_ingest.ingest(
             self,
@@ -401,6 +414,11 @@ class Lake:
             batch_namespace=batch_namespace,
             jobs=jobs,
         )
+
+    def server_cores(self) -> int:
+        """The CPU cores the server may use (lake.server_cores): how many sessions ingest
+        loads with by default."""
+        return copy_ingest.server_cores(self)
 
     # -- a person's rights -------------------------------------------------------------------
 

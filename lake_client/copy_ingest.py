@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import queue
 import re
 import struct
@@ -18,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +73,7 @@ class BatchResult:
     duplicate: bool = False  # the batch had been committed before (a retry after a lost ack)
     fallback: bool = False  # COPY refused it; every record went through lake.ingest_raw
     attempts: int = 1
+    first: int = 0  # the input position (from 1) of its first record
 
 
 @dataclass
@@ -88,6 +89,7 @@ class IngestSummary:
     batches: list[BatchResult] = field(default_factory=list)
     reasons: list[ReasonCount] = field(default_factory=list)
     seconds: float = 0.0
+    jobs: int = 1  # sessions that loaded batches side by side
 
     @property
     def received(self) -> int:
@@ -172,6 +174,18 @@ def _fast_time(raw: bytes, route: _Route) -> bytes | None:
     return _TS_FIELD.pack(4, 8, (when - _PG_EPOCH) // _MICROSECOND)
 
 
+class _Stopped(LakeError):
+    """A worker of a parallel load gave up its batch because the load is stopping (another
+    worker failed, or Ctrl-C): the batch rolled back, which is no failure of its own."""
+
+
+@dataclass(frozen=True)
+class _Batch:
+    batch_id: uuid.UUID
+    first: int  # the input position (from 1) of its first record
+    chunk: list[Record]
+
+
 def ingest(
     session: Session,
     dataset: str,
@@ -183,33 +197,53 @@ def ingest(
     retry: RetryPolicy,
     on_batch: Callable[[BatchResult, int], None] | None,
     batch_namespace: uuid.UUID | None,
-    jobs: int,
+    jobs: int | None,
 ) -> IngestSummary:
     """Lake.ingest (whose docstring tells what each argument does), on `session`."""
     if batch_size < 1:
         raise LakeError("batch_size must be at least 1")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise LakeError("jobs must be at least 1")
     summary = IngestSummary(dataset)
     started = time.perf_counter()
 
-    def batches() -> Iterator[tuple[uuid.UUID, list[Record]]]:
+    def batches() -> Iterator[_Batch]:
+        first = 1
         for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
+            # Batch ids depend on the batch's place only, never on the sessions: a re-run with
+            # another number of jobs recognises the same batches.
             if batch_namespace is None:
-                yield uuid.uuid4(), chunk
+                yield _Batch(uuid.uuid4(), first, chunk)
             else:
-                yield uuid.uuid5(batch_namespace, str(index)), chunk
+                yield _Batch(uuid.uuid5(batch_namespace, str(index)), first, chunk)
+            first += len(chunk)
 
-    def done(result: BatchResult, chunk: list[Record]) -> None:
+    def done(result: BatchResult, batch: _Batch) -> None:
+        result.first = batch.first
         summary.batches.append(result)
         if on_batch is not None:
-            on_batch(result, sum(len(r.raw) for r in chunk))
+            on_batch(result, sum(len(r.raw) for r in batch.chunk))
 
-    if jobs == 1:
-        for batch_id, chunk in batches():
-            done(_ingest_batch(session, dataset, batch_id, chunk, for_user, origin, retry), chunk)
+    pending = batches()
+    head = list(itertools.islice(pending, 2))
+    if len(head) > 1 and jobs is None:  # one batch needs one session: no need to ask
+        jobs = server_cores(session)
+    if len(head) < 2 or jobs == 1:
+        for batch in itertools.chain(head, pending):
+            done(_ingest_batch(session, dataset, batch, for_user, origin, retry), batch)
     else:
-        _ingest_parallel(session, dataset, batches(), jobs, for_user, origin, retry, done)
+        summary.jobs = jobs or 1
+        _ingest_parallel(
+            session,
+            dataset,
+            itertools.chain(head, pending),
+            summary.jobs,
+            for_user,
+            origin,
+            retry,
+            done,
+        )
+        summary.batches.sort(key=lambda b: b.first)  # in input order, as one session has them
     summary.seconds = time.perf_counter() - started
     if summary.quarantined:
         rows = fetch(session, "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]})
@@ -217,50 +251,96 @@ def ingest(
     return summary
 
 
+def server_cores(session: Session) -> int:
+    """The CPU cores the server may use (lake.server_cores): a load's sessions unless told."""
+    return max(1, int(fetch(session, "server_cores")[0]["cores"]))
+
+
 def _ingest_parallel(
     session: Session,
     dataset: str,
-    batches: Iterator[tuple[uuid.UUID, list[Record]]],
+    batches: Iterator[_Batch],
     jobs: int,
     for_user: str | None,
     origin: str | None,
     policy: RetryPolicy,
-    done: Callable[[BatchResult, list[Record]], None],
+    done: Callable[[BatchResult, _Batch], None],
 ) -> None:
-    """`jobs` sessions (this one and jobs - 1 forks of it, with the same identity), each taking
-    the next batch when it is free. At most 2 x jobs batches are read ahead."""
-    sessions: queue.Queue[Session] = queue.Queue()
-    sessions.put(session)
-    extra = []
-    for _ in range(jobs - 1):
-        other = session.fork()
-        extra.append(other)
-        sessions.put(other)
+    """`jobs` sessions (this one and jobs - 1 forks of it, with the same identity), a thread
+    each, taking whole batches from a queue that this thread fills as it reads (at most `jobs`
+    batches read ahead). Each batch is still one transaction.
+
+    The first failure stops the load: no worker takes another batch, one in the middle of a
+    batch gives it up (it rolls back whole), and the failure is raised once every worker has
+    stopped, so that `done` has seen exactly the batches that committed. An interrupt (Ctrl-C)
+    stops it the same way and also cancels the statements running, so that it ends at once."""
+    todo: queue.Queue[_Batch | None] = queue.Queue(maxsize=jobs)
+    stop = threading.Event()
     lock = threading.Lock()
+    failures: list[BaseException] = []
+    sessions = [session, *(session.fork() for _ in range(jobs - 1))]
 
-    def work(batch_id: uuid.UUID, chunk: list[Record]) -> None:
-        mine = sessions.get()
-        try:
-            result = _ingest_batch(mine, dataset, batch_id, chunk, for_user, origin, policy)
-        finally:
-            sessions.put(mine)
-        with lock:
-            done(result, chunk)
+    def work(mine: Session) -> None:
+        while True:
+            try:
+                batch = todo.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            if batch is None or stop.is_set():
+                return
+            try:
+                result = _ingest_batch(mine, dataset, batch, for_user, origin, policy, stop)
+                with lock:
+                    done(result, batch)
+            except _Stopped:
+                return
+            except BaseException as exc:  # handed to the reading thread, which raises it
+                with lock:
+                    failures.append(exc)
+                stop.set()
+                return
 
+    def put(item: _Batch | None) -> bool:
+        """Queue an item unless the load stops first (its workers may be gone)."""
+        while not stop.is_set():
+            try:
+                todo.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    # Daemon threads: a second Ctrl-C while the first is handled exits without waiting for them
+    # (the server rolls back what they were doing when their connections close).
+    workers = [threading.Thread(target=work, args=(s,), daemon=True) for s in sessions]
+    for worker in workers:
+        worker.start()
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            pending: set[Future[None]] = set()
-            for batch_id, chunk in batches:
-                pending.add(pool.submit(work, batch_id, chunk))
-                if len(pending) >= 2 * jobs:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        f.result()  # the first failure stops the load
-            for f in pending:
-                f.result()
+        for batch in batches:
+            if not put(batch):
+                break
+        for _ in workers:  # one end mark each; once the load stops they end by themselves
+            if not put(None):
+                break
+        for worker in workers:  # here too, Ctrl-C must stop them before anything is reported
+            worker.join()
+    except KeyboardInterrupt:
+        stop.set()
+        for one in sessions:
+            one.cancel()
+        raise
+    except BaseException:
+        stop.set()
+        raise
     finally:
-        for other in extra:
+        for worker in workers:
+            worker.join()
+        for other in sessions[1:]:
             other.close()
+    if failures:
+        raise failures[0]
 
 
 def _copy_refused(exc: psycopg.Error) -> bool:
@@ -272,12 +352,15 @@ def _copy_refused(exc: psycopg.Error) -> bool:
 def _ingest_batch(
     session: Session,
     dataset: str,
-    batch_id: uuid.UUID,
-    chunk: list[Record],
+    batch: _Batch,
     for_user: str | None,
     origin: str | None,
     policy: RetryPolicy,
+    stop: threading.Event | None = None,
 ) -> BatchResult:
+    """One batch in one transaction, retried after transient failures; with `stop` (a parallel
+    load), given up as _Stopped once it is set."""
+    batch_id, chunk = batch.batch_id, batch.chunk
     digest = hashlib.sha256()
     for rec in chunk:
         digest.update(rec.raw)
@@ -289,7 +372,9 @@ def _ingest_batch(
         nonlocal fallback
         if not fallback:
             try:
-                result = _try_batch(session, dataset, batch_id, checksum, chunk, for_user, origin)
+                result = _try_batch(
+                    session, dataset, batch_id, checksum, chunk, for_user, origin, stop=stop
+                )
                 result.attempts = n
                 return result
             except psycopg.Error as exc:
@@ -299,11 +384,26 @@ def _ingest_batch(
                 # own (in this attempt: the failure was no transient one).
                 session.recover()
                 fallback = True
-        result = _try_batch(session, dataset, batch_id, checksum, chunk, for_user, origin, True)
+        result = _try_batch(
+            session, dataset, batch_id, checksum, chunk, for_user, origin, True, stop=stop
+        )
         result.attempts = n
         return result
 
-    return policy.run(attempt, session.recover)
+    def stoppable(n: int) -> BatchResult:
+        _check(stop)
+        try:
+            return attempt(n)
+        except psycopg.Error:
+            _check(stop)  # cancelled by the interrupt (QueryCanceled): not to be retried
+            raise
+
+    return policy.run(attempt if stop is None else stoppable, session.recover)
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise _Stopped("the load is stopping")
 
 
 def _try_batch(
@@ -315,6 +415,8 @@ def _try_batch(
     for_user: str | None,
     origin: str | None,
     fallback: bool = False,
+    *,
+    stop: threading.Event | None = None,
 ) -> BatchResult:
     conn = session.conn
     with conn.transaction():
@@ -353,6 +455,7 @@ def _try_batch(
                         parts += (batch_field, _LENGTH.pack(len(ref)), ref)
                         pending += 1
                     if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
+                        _check(stop)  # the load stops: give the batch up (it rolls back)
                         if copy is None:
                             cur = stack.enter_context(conn.cursor())
                             copy = stack.enter_context(cur.copy(stmt))

@@ -123,11 +123,11 @@ def run(
     types: dict[str, frozenset[str]],
     *,
     batch_size: int,
-    jobs: int,
+    jobs: int | None,
     on_batch: Callable[[BatchResult], None] | None = None,
 ) -> None:
-    """Load each prepared source, one after the other; `load` records each batch as it
-    commits."""
+    """Load each prepared source, one after the other, on `jobs` sessions (None: one per
+    server core); `load` records each batch as it commits."""
     for part in load.parts:
         if part.skipped:
             continue

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lake_client.client import IngestSummary
+from lake_client.client import BatchResult, IngestSummary
 from lake_client.loader import Load
 from lake_client.records import printable
 
@@ -150,7 +150,8 @@ def summary(result: IngestSummary, source: str | None = None) -> None:
             f"accepted [green]{result.accepted:,}[/], "
             f"{_archived(result.archived)}"
             f"quarantined [yellow]{result.quarantined:,}[/] "
-            f"in {result.seconds:.1f} s ({result.records_per_second:,.0f} records/s)"
+            f"in {result.seconds:.1f} s ({result.records_per_second:,.0f} records/s"
+            f"{f', {result.jobs} sessions' if result.jobs > 1 else ''})"
         )
         if skipped:
             say(f"{len(skipped)} batch(es) had been ingested before and were skipped")
@@ -173,6 +174,7 @@ def summary_doc(result: IngestSummary, source: str | None = None) -> dict[str, A
         "quarantined": result.quarantined,
         "batches": len(result.batches),
         "batches_skipped": sum(1 for b in result.batches if b.duplicate),
+        "jobs": result.jobs,
         "seconds": round(result.seconds, 3),
         "reasons": [
             {"rule": r.rule, "records": r.records, "example": r.example} for r in result.reasons
@@ -208,7 +210,7 @@ def load_doc(done: Load) -> dict[str, Any]:
     }
 
 
-def stored_so_far(done: Load, why: str, *, sequential: bool) -> None:
+def stored_so_far(done: Load, why: str) -> None:
     """What an interrupted or failed load stored, and how to go on (stderr)."""
     if not done.committed_batches:
         note(f"{why}: nothing was stored")
@@ -221,10 +223,8 @@ def stored_so_far(done: Load, why: str, *, sequential: bool) -> None:
         n = part.committed_records
         if part.summary is not None:
             what = f"all {n:,} records"
-        elif sequential:
-            what = f"{len(part.committed)} batch(es), records 1 to {n:,}"
         else:
-            what = f"{len(part.committed)} batch(es), {n:,} records"
+            what = f"{len(part.committed)} batch(es), records {_runs(part.committed)}"
         note(f"  {shown(part.source.label)}: {what}")
         rereadable = rereadable and part.source.rereadable
     if rereadable:
@@ -236,9 +236,23 @@ def stored_so_far(done: Load, why: str, *, sequential: bool) -> None:
     else:
         note(
             "stdin cannot be read again, so a re-run would store those records twice: "
-            "load the rest of the input from the record after the last one stored (and check "
-            "lake.batches for a batch whose commit reached the database just as it stopped)"
+            "load the records of the input outside the runs above (and check lake.batches for "
+            "a batch whose commit reached the database just as it stopped)"
         )
+
+
+def _runs(batches: Sequence[BatchResult]) -> str:
+    """The input positions of the records of `batches` as runs: "1 to 20,000 and 30,001 to
+    40,000" (parallel sessions commit batches out of order)."""
+    runs: list[list[int]] = []
+    for b in sorted(batches, key=lambda b: b.first):
+        last = b.first + b.received - 1
+        if runs and b.first == runs[-1][1] + 1:
+            runs[-1][1] = last
+        else:
+            runs.append([b.first, last])
+    parts = [f"{a:,} to {z:,}" for a, z in runs]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 @contextlib.contextmanager

@@ -64,6 +64,11 @@ class Session(Protocol):
         """After a failed statement: roll back, or forget a broken connection."""
         ...
 
+    def cancel(self) -> None:
+        """Ask the server to cancel the statement running on this session, if any (from another
+        thread)."""
+        ...
+
     def fork(self) -> Session:
         """Another session to the same lake with the same settings and identity."""
         ...

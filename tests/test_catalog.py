@@ -64,6 +64,7 @@ PUBLIC_API = {
     "run_maintenance",
     "seal",
     "seal_backlog",
+    "server_cores",
     "set_setting",
     "set_user_enabled",
     "source_formats",

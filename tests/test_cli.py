@@ -407,7 +407,9 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_resumes(db: str, dataset: str, 
     path = tmp_path / "big.jsonl"
     path.write_bytes(jsonl(records(10_000, bad_every=10_000)))  # the first one is bad
     argv = [sys.executable, "-m", "lake_client.cli", "ingest", dataset, str(path)]
-    argv += ["--user", "alice", "--batch-size", "50"]
+    # One session: the stored records are then the first N (tests/test_ingest_jobs.py
+    # interrupts several).
+    argv += ["--user", "alice", "--batch-size", "50", "--jobs", "1"]
     env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
     with psycopg.connect(db, autocommit=True) as conn:
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

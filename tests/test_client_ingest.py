@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from lake_client.client import Lake, RetryPolicy
-from lake_client.errors import ConnectionFailed, IdentityError, UnknownDataset
+from lake_client.client import BatchResult, Lake, RetryPolicy
+from lake_client.errors import ConnectionFailed, DatabaseError, IdentityError, UnknownDataset
 from lake_client.records import Record
 
 NOW = datetime.now(UTC)
@@ -174,6 +174,7 @@ def test_lost_acknowledgement_is_retried_without_duplicates(
                 records,
                 batch_size=100,
                 retry=RetryPolicy(attempts=3, first_delay=0.05),
+                jobs=1,  # the first COMMIT is then the first batch's (not lake.server_cores')
             )
     finally:
         proxy.close()
@@ -199,6 +200,44 @@ def test_parallel_sessions_store_everything_once(
     assert owners == [("alice",)], "the second session acted for the same user"
     again = alice.ingest("location_history", records, batch_size=250, jobs=2, batch_namespace=ns)
     assert all(b.duplicate for b in again.batches) and counts(conn)[0] == 2980
+
+
+def test_a_failing_batch_stops_every_session_and_on_batch_saw_exactly_what_committed(
+    alice: Lake, conn: psycopg.Connection[tuple[object, ...]]
+):
+    """A fault of the database for one record (a test trigger on the inbox) fails its batch:
+    the load stops on every session and raises the error; the batches on_batch was told of are
+    exactly those stored, each whole, and they arrive in order of their first record."""
+    conn.execute(
+        "CREATE FUNCTION public.fail_on_boom() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.doc ? 'boom' THEN RAISE EXCEPTION 'a test fault: boom'; END IF;"
+        " RETURN NEW; END $$"
+    )
+    conn.execute(
+        "CREATE TRIGGER fail_on_boom BEFORE INSERT ON inbox.location_history"
+        " FOR EACH ROW EXECUTE FUNCTION public.fail_on_boom()"
+    )
+    records = [rec(i) for i in range(3000)]
+    records[1234]["boom"] = True  # in the 13th batch of 30
+    told: list[BatchResult] = []
+    with pytest.raises(DatabaseError, match="a test fault: boom"):
+        alice.ingest(
+            "location_history",
+            records,
+            batch_size=100,
+            jobs=3,
+            on_batch=lambda result, _nbytes: told.append(result),
+        )
+    stored = conn.execute(
+        "SELECT b.id, b.received, (SELECT count(*) FROM user_data.location_history d"
+        " WHERE d.batch_id = b.id) FROM lake.batches b"
+    ).fetchall()
+    assert {b.batch_id for b in told} == {row[0] for row in stored}
+    assert all(received == rows == 100 for _, received, rows in stored)
+    assert 1201 not in {b.first for b in told}
+    assert {b.first for b in told} <= set(range(1, 3000, 100))
+    # The session that loaded (the first of the three) is usable again.
+    assert alice.current_user_id() == "alice"
 
 
 def test_a_lost_reply_to_the_set_up_is_retried(db: str, location_dataset: str):

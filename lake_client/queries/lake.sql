@@ -122,6 +122,10 @@ SELECT d.name AS dataset, f.name AS source_format, f.reader, f.member_pattern
 -- name: ingest_sql
 SELECT * FROM lake.ingest(%(dataset)s, %(records)s, %(batch_id)s, %(for_user)s, %(origin)s)
 
+-- name: server_cores
+-- How many sessions a bulk load uses unless told.
+SELECT lake.server_cores() AS cores
+
 -- name: begin_batch
 SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, quarantined,
        archived
