@@ -18,8 +18,10 @@ alternates, with a CHECKPOINT before each:
 With --empty-schema the dataset's JSON Schema is {"type": "object"} (every record passes it; the
 lake's own checks still run): the cost of the path itself, without the schema's predicate.
 
-It prints records/s of both, the ratio ours/raw per round and its median, and proves that
-nothing was lost (received = accepted + quarantined = records, and the tables agree).
+It prints records/s of both, the ratio ours/raw per round and its median, the CPU time the
+sessions' server processes spent a record (from /proc, when the server runs on this machine: it
+hardly moves when other work shares the machine, unlike the seconds), and proves that nothing was
+lost (received = accepted + quarantined + archived = records, and the tables agree).
 Every invalid record is well-formed JSON, so the raw baseline can load every line as well.
 Timings drift by +-30 % between runs on small machines: compare the ratios, not the seconds.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shlex
 import statistics
@@ -207,17 +210,39 @@ def reset(dsn: str) -> None:
 class Result:
     seconds: float
     client_cpu: float  # seconds of this process's CPU (parsing, routing, hashing, sending)
+    server_cpu: float | None = None  # seconds of the sessions' server processes' CPU, if known
 
     def rate(self, n: int) -> float:
         return n / self.seconds
+
+    def server_us(self, n: int) -> str:
+        return "n/a" if self.server_cpu is None else f"{self.server_cpu / n * 1e6:.1f}"
+
+
+def backend_cpu(conn: psycopg.Connection[Any]) -> float | None:
+    """CPU seconds (user and system) the session's server process has used so far, read from
+    /proc when the server runs on this machine (the embedded cluster); None otherwise. Unlike
+    wall-clock time it hardly moves when other work shares the machine."""
+    try:
+        stat = Path(f"/proc/{conn.info.backend_pid}/stat").read_text()
+    except OSError:
+        return None
+    name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+    if name != "postgres":
+        return None  # a pid of this machine, but the server is elsewhere
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def run_raw(dsn: str, lines: list[bytes], batch_size: int, jobs: int) -> Result:
     """COPY of the lines into the plain table, batch by batch, on `jobs` sessions."""
     starts = list(range(0, len(lines), batch_size))
 
+    server: list[float | None] = []
+
     def load(mine: list[int]) -> None:
         with psycopg.connect(dsn) as conn:
+            before = backend_cpu(conn)
             for i in mine:
                 data = b"".join(_copy_escape(line) + b"\n" for line in lines[i : i + batch_size])
                 with (
@@ -226,12 +251,19 @@ def run_raw(dsn: str, lines: list[bytes], batch_size: int, jobs: int) -> Result:
                     cur.copy("COPY raw (doc) FROM STDIN") as copy,
                 ):
                     copy.write(data)
+            after = backend_cpu(conn)
+            server.append(None if before is None or after is None else after - before)
 
     cpu, started = time.process_time(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in [pool.submit(load, starts[j::jobs]) for j in range(jobs)]:
             future.result()
-    return Result(time.perf_counter() - started, time.process_time() - cpu)
+    known = [s for s in server if s is not None]
+    return Result(
+        time.perf_counter() - started,
+        time.process_time() - cpu,
+        sum(known) if len(known) == jobs else None,
+    )
 
 
 def run_ours(
@@ -249,14 +281,18 @@ def run_ours(
         lake.conn.commit()
         assert row is not None and row["who"] == APP_ROLE, row
         assert not row["rolsuper"] and not row["rolbypassrls"], row
+        before = backend_cpu(lake.conn)
         cpu, started = time.process_time(), time.perf_counter()
         summary = lake.ingest(DATASET, records, batch_size=batch_size, origin="bench", jobs=jobs)
         result = Result(time.perf_counter() - started, time.process_time() - cpu)
+        after = backend_cpu(lake.conn)
+        if jobs == 1 and before is not None and after is not None:  # (the forks: not seen)
+            result.server_cpu = after - before
     return result, summary
 
 
-def stored_counts(dsn: str) -> tuple[int, int, int, int, int, int]:
-    """(raw rows, dataset rows, quarantine rows, received, accepted, quarantined)."""
+def stored_counts(dsn: str) -> tuple[int, int, int, int, int, int, int]:
+    """(raw rows, dataset rows, quarantine rows, received, accepted, quarantined, archived)."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             sql.SQL(
@@ -264,11 +300,20 @@ def stored_counts(dsn: str) -> tuple[int, int, int, int, int, int]:
                 " (SELECT count(*) FROM lake.quarantine WHERE dataset = {lit}),"
                 " (SELECT coalesce(sum(received), 0) FROM lake.batches WHERE dataset = {lit}),"
                 " (SELECT coalesce(sum(accepted), 0) FROM lake.batches WHERE dataset = {lit}),"
-                " (SELECT coalesce(sum(quarantined), 0) FROM lake.batches WHERE dataset = {lit})"
+                " (SELECT coalesce(sum(quarantined), 0) FROM lake.batches WHERE dataset = {lit}),"
+                " (SELECT coalesce(sum(archived), 0) FROM lake.batches WHERE dataset = {lit})"
             ).format(ds=sql.Identifier(DATASET), lit=sql.Literal(DATASET))
         ).fetchone()
     assert row is not None
-    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]))
+    return (
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        int(row[3]),
+        int(row[4]),
+        int(row[5]),
+        int(row[6]),
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -322,43 +367,54 @@ def main(argv: list[str] | None = None) -> int:
         + (", pii_scan off" if args.no_pii_scan else "")
     )
     print()
-    print(f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}{'ratio':>8}")
+    print(
+        f"{'round':<6}{'path':<6}{'seconds':>9}{'records/s':>12}{'client CPU':>12}"
+        f"{'server µs/rec':>15}{'ratio':>8}"
+    )
 
     ratios: list[float] = []
     raw_rates: list[float] = []
     our_rates: list[float] = []
+    server_us: dict[str, list[float]] = {"raw": [], "ours": []}
     lost = False
     try:
         for run in range(1, args.runs + 1):
             reset(dsn)
             raw = run_raw(dsn, lines, args.batch_size, args.jobs)
             raw_rates.append(raw.rate(len(lines)))
+            if raw.server_cpu is not None:
+                server_us["raw"].append(raw.server_cpu / len(lines) * 1e6)
             print(
                 f"{run:<6}{'raw':<6}{raw.seconds:>9.2f}{raw.rate(len(lines)):>12,.0f}"
-                f"{raw.client_cpu:>11.2f}s"
+                f"{raw.client_cpu:>11.2f}s{raw.server_us(len(lines)):>15}"
             )
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("CHECKPOINT")
             ours, summary = run_ours(dsn, records, args.batch_size, args.jobs)
             our_rates.append(ours.rate(len(lines)))
+            if ours.server_cpu is not None:
+                server_us["ours"].append(ours.server_cpu / len(lines) * 1e6)
             ratios.append(ours.rate(len(lines)) / raw.rate(len(lines)))
             print(
                 f"{run:<6}{'ours':<6}{ours.seconds:>9.2f}{ours.rate(len(lines)):>12,.0f}"
-                f"{ours.client_cpu:>11.2f}s{ratios[-1]:>8.2f}"
+                f"{ours.client_cpu:>11.2f}s{ours.server_us(len(lines)):>15}{ratios[-1]:>8.2f}"
             )
-            n_raw, n_rows, n_quar, received, accepted, quarantined = stored_counts(dsn)
+            n_raw, n_rows, n_quar, received, accepted, quarantined, archived = stored_counts(dsn)
+            # (archived: valid records older than the lake's first month, to the archive)
             ok = (
                 n_raw == len(lines)
                 and received == len(lines)
                 and summary.received == len(lines)
-                and received == accepted + quarantined
+                and received == accepted + quarantined + archived
                 and (accepted, quarantined) == (n_rows, n_quar)
-                and (summary.accepted, summary.quarantined) == (accepted, quarantined)
+                and (summary.accepted, summary.quarantined, summary.archived)
+                == (accepted, quarantined, archived)
             )
             lost = lost or not ok
             print(
                 f"      counts: received {received:,} = accepted {accepted:,} + quarantined "
-                f"{quarantined:,} ({'ok' if ok else 'MISMATCH'}; user_data {n_rows:,} rows, "
+                f"{quarantined:,} + archived {archived:,} ({'ok' if ok else 'MISMATCH'}; "
+                f"user_data {n_rows:,} rows, "
                 f"quarantine {n_quar:,} rows, raw {n_raw:,} rows)"
             )
     finally:
@@ -370,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(our_rates):,.0f} records/s, ratio ours/raw "
         f"{statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
     )
+    if server_us["raw"] and server_us["ours"]:
+        raw_us, our_us = (statistics.median(server_us[k]) for k in ("raw", "ours"))
+        print(
+            f"server CPU a record (median): raw {raw_us:.1f} µs, ours {our_us:.1f} µs, "
+            f"ratio raw/ours {raw_us / our_us:.2f}"
+        )
     if lost:
         print("ERROR: the counts do not add up")
         return 1

@@ -299,11 +299,11 @@ def scan(doc: Any, skip: str | None = None) -> list[Finding]:
 # is (keys and the JSON syntax around values can only add matches). Written in the syntax Python's
 # re and PostgreSQL's regular expressions share (literals, bracket classes, counted repeats,
 # alternation): the database checks PREFILTER before a document crosses into Python
-# (lake_internal._pii_prefilter, _pii_might_hold), and might_hold below is the same test.
+# (lake_internal._pii_prefilter_sql), and might_hold below is the same test.
 _RUN = r"[0-9 ().+-]{7}"  # seven in a row of digits and the separators they are printed with
-_CAPS = r"[A-Z]{2} ?[0-9]"  # two capitals, then a digit
+_CAPS = r"[A-Z]{2} ?[0-9]"  # two capitals, then a digit (a space may come between)
 _AT = "@"
-_COLONS = r":[0-9A-Fa-f]{0,4}:"  # two colons with at most four hex digits between
+_COLONS = r":[0-9A-Fa-f:]"  # a colon, then a hex digit or a colon (jsonb's own: a space)
 #: For each kind, what every value it is found in holds (tests/plpython/test_pii_detect.py).
 NECESSARY = {
     "email": _AT,  # _EMAIL
@@ -311,7 +311,7 @@ NECESSARY = {
     "payment_card": _RUN,  # _CARD: 13-19 digits, spaces, dashes; as a JSON number: 13 digits
     "iban": _CAPS,  # _IBAN: country code and check digits
     "national_id": _RUN + "|" + _CAPS,  # _SSN: 11 digits and dashes; _NINO: AB 12 ...
-    "ip_address": _RUN + "|" + _COLONS,  # _IPV4: at least 1.2.3.4; _IPV6: "::" at least
+    "ip_address": _RUN + "|" + _COLONS,  # _IPV4: 1.2.3.4 at least; _IPV6: "::" at least
 }
 #: A document whose JSON text has no match of this can hold no identifier :func:`scan` finds.
 PREFILTER = "|".join((_AT, _RUN, _CAPS, _COLONS))

@@ -99,7 +99,7 @@ BEGIN
             p AS (SELECT lake_internal._pii_scan($4, array_agg(s.id), array_fill($3::text,
                                         ARRAY[count(*)::integer]), array_agg(s.doc)) AS n
                     FROM s WHERE s.ok AND %s)$q$,
-            lake_internal._pii_prefilter_sql(ds.name, 's.doc'));
+            lake_internal._pii_prefilter_sql(ds.name, 'SELECT s.doc FROM s WHERE s.ok', 's.doc'));
     END IF;
 
     FOR g IN EXECUTE format($q$

@@ -80,7 +80,8 @@ BEGIN
          CASE WHEN ds.pii_scan THEN format($c$,
         p AS (SELECT lake_internal._pii_scan($2, array_agg(s.id), array_agg(s.user_id::text),
                                     array_agg(s.doc)) AS n
-                FROM s WHERE s.ok AND %s)$c$, lake_internal._pii_prefilter_sql(ds.name, 's.doc'))
+                FROM s WHERE s.ok AND %s)$c$, lake_internal._pii_prefilter_sql(
+                                                ds.name, 'SELECT s.doc FROM s WHERE s.ok', 's.doc'))
               ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING lim, ds.name

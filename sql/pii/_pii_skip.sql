@@ -8,7 +8,8 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN (SELECT array_append(s.pii_clear, d.time_field)
+    RETURN (SELECT CASE WHEN d.time_field = ANY (s.pii_clear) THEN s.pii_clear
+                        ELSE array_append(s.pii_clear, d.time_field) END
               FROM lake.datasets AS d
               JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
              WHERE d.name = p_dataset);
