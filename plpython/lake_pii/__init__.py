@@ -9,7 +9,9 @@ unit-tested outside the database. Checks are deliberately strict where a checksu
 (Luhn for cards, with an issuer's prefix and length; ISO 7064 mod 97 for IBANs) and anchored on
 separators elsewhere, so that times (epoch seconds and milliseconds too), coordinates and ids
 common in exported personal data are not reported. The tests measure precision and recall on a
-labelled sample (tests/plpython/pii_sample.py).
+labelled sample (tests/plpython/pii_sample.py). :data:`PREFILTER` is what the JSON text of every
+document holding an identifier matches: the database checks it before a document crosses into
+Python, so ordinary records never do.
 """
 
 from __future__ import annotations
