@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export lint psql clean
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ test-fast: venv  ## the tests that need no server (marked fast), in seconds
 
 bench: migrate  ## ingest benchmark: 1 000 000 records, ratios to one-session raw COPY (per session; lake ingest's sessions)
 	@$(BIN)/python bench/ingest.py
+
+bench-pii: migrate  ## PII pre-filter: µs a row on the ingest bench's data, against entering Python
+	@$(BIN)/python bench/pii_prefilter.py
 
 bench-formats: migrate  ## Takeout Records.json (1 M locations) with conversion, ratio to JSON Lines
 	@$(BIN)/python bench/formats.py $(BENCH_ARGS)

@@ -9,7 +9,9 @@ unit-tested outside the database. Checks are deliberately strict where a checksu
 (Luhn for cards, with an issuer's prefix and length; ISO 7064 mod 97 for IBANs) and anchored on
 separators elsewhere, so that times (epoch seconds and milliseconds too), coordinates and ids
 common in exported personal data are not reported. The tests measure precision and recall on a
-labelled sample (tests/plpython/pii_sample.py).
+labelled sample (tests/plpython/pii_sample.py). :data:`PREFILTER` is what the JSON text of every
+document holding an identifier matches: the database checks it before a document crosses into
+Python, so ordinary records never do.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["KINDS", "Finding", "clear_fields", "scan", "scan_text"]
+__all__ = [
+    "KINDS",
+    "NECESSARY",
+    "PREFILTER",
+    "Finding",
+    "clear_fields",
+    "might_hold",
+    "scan",
+    "scan_text",
+]
 
 KINDS = ("email", "phone", "payment_card", "iban", "ip_address", "national_id")
 
@@ -284,22 +295,36 @@ def scan(doc: Any, skip: str | None = None) -> list[Finding]:
     return list(seen)
 
 
-# Two colons with at most four hex digits between them: what any IPv6 address has, and what the
-# JSON text PostgreSQL writes for jsonb never has outside strings (a key is followed by ": ").
-_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
+# The necessary condition of every kind, as regular expressions over the JSON text PostgreSQL
+# writes for a document. jsonb's output escapes only quotes, backslashes and control characters,
+# none of which any identifier holds, so every match of a detector above appears in that text as it
+# is (keys and the JSON syntax around values can only add matches). Written in the syntax Python's
+# re and PostgreSQL's regular expressions share (literals, bracket classes, counted repeats,
+# alternation): the database checks PREFILTER before a document crosses into Python
+# (lake_internal._pii_prefilter_sql), and might_hold below is the same test.
+_RUN = r"[0-9 ().+-]{7}"  # seven in a row of digits and the separators they are printed with
+_CAPS = r"[A-Z]{2} ?[0-9]"  # two capitals, then a digit (a space may come between)
+_AT = "@"
+_COLONS = r":[0-9A-Fa-f:]"  # a colon, then a hex digit or a colon (jsonb's own: a space)
+#: For each kind, what every value it is found in holds (tests/plpython/test_pii_detect.py).
+NECESSARY = {
+    "email": _AT,  # _EMAIL
+    "phone": _RUN,  # _PHONE_INTL: + and 8-15 digits (9 or more), _PHONE_NANP: 12 or more
+    "payment_card": _RUN,  # _CARD: 13-19 digits, spaces, dashes; as a JSON number: 13 digits
+    "iban": _CAPS,  # _IBAN: country code and check digits
+    "national_id": _RUN + "|" + _CAPS,  # _SSN: 11 digits and dashes; _NINO: AB 12 ...
+    "ip_address": _RUN + "|" + _COLONS,  # _IPV4: 1.2.3.4 at least; _IPV6: "::" at least
+}
+#: A document whose JSON text has no match of this can hold no identifier :func:`scan` finds.
+PREFILTER = "|".join((_AT, _RUN, _CAPS, _COLONS))
+_PREFILTER = re.compile(PREFILTER)
 
 
 def might_hold(text: str) -> bool:
     """Whether the JSON text (as PostgreSQL writes jsonb) could hold an identifier that
-    :func:`scan` finds. A necessary condition, checked with string operations that run at C
-    speed, so that most documents of structured data are never parsed: every kind needs an @
-    (e-mail), two colons close together (IPv6), or at least four digits in one string (the rest;
-    here: in all strings together), or, for a card number stored as a JSON number, thirteen digits
-    (here: outside strings together). It may say yes more often than needed, never less."""
-    if "@" in text or _COLONS.search(text) is not None or '\\"' in text:
-        return True  # (an escaped quote would upset the split below)
-    parts = text.split('"')  # outside, inside, outside, ... of the strings (keys too)
-    return _digits("".join(parts[1::2])) >= 4 or _digits("".join(parts[0::2])) >= 13
+    :func:`scan` finds: a search for :data:`PREFILTER`. A necessary condition; it may say yes
+    more often than needed, never less."""
+    return _PREFILTER.search(text) is not None
 
 
 def scan_text(text: str, skip: str | None = None) -> list[Finding]:

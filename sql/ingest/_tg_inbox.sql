@@ -92,12 +92,14 @@ BEGIN
         v_month := v_next;
     END LOOP;
 
-    -- The personal identifiers in the stored rows (lake.pii_findings), in the same statement.
+    -- The personal identifiers in the stored rows (lake.pii_findings), in the same statement:
+    -- only the rows the pre-filter lets through are gathered for the scan.
     IF ds.pii_scan THEN
-        v_ctes := v_ctes || $q$,
+        v_ctes := v_ctes || format($q$,
             p AS (SELECT lake_internal._pii_scan($4, array_agg(s.id), array_fill($3::text,
                                         ARRAY[count(*)::integer]), array_agg(s.doc)) AS n
-                    FROM s WHERE s.ok)$q$;
+                    FROM s WHERE s.ok AND %s)$q$,
+            lake_internal._pii_prefilter_sql(ds.name, 'SELECT s.doc FROM s WHERE s.ok', 's.doc'));
     END IF;
 
     FOR g IN EXECUTE format($q$

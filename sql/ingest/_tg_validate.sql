@@ -75,12 +75,14 @@ BEGIN
               THEN '(SELECT n.batch_id, n.id, n.user_id, n.ts, lake_internal._pii_open(n.doc, n.pii) AS doc'
                    ' FROM new_rows AS n)'
               ELSE 'new_rows' END,
-         -- The personal identifiers in the rows that passed (lake.pii_findings); suspects that
-         -- stay are scanned below.
-         CASE WHEN ds.pii_scan THEN $c$,
+         -- The personal identifiers in the rows that passed (lake.pii_findings), of those the
+         -- pre-filter lets through; suspects that stay are scanned below.
+         CASE WHEN ds.pii_scan THEN format($c$,
         p AS (SELECT lake_internal._pii_scan($2, array_agg(s.id), array_agg(s.user_id::text),
                                     array_agg(s.doc)) AS n
-                FROM s WHERE s.ok)$c$ ELSE '' END,
+                FROM s WHERE s.ok AND %s)$c$, lake_internal._pii_prefilter_sql(
+                                                ds.name, 'SELECT s.doc FROM s WHERE s.ok', 's.doc'))
+              ELSE '' END,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
     USING lim, ds.name
     LOOP

@@ -1,8 +1,9 @@
 -- Scan stored records for personal identifiers (lake_internal._pii_find) and record each finding in
 -- lake.pii_findings: record id, owner, JSON path and kind, never the value. One call per
 -- statement for all its rows; returns how many findings were recorded. The top-level fields not
--- worth scanning (the time field, and those the schema in force keeps clear:
--- dataset_schemas.pii_clear) are taken off first, so less crosses into Python.
+-- worth scanning (lake_internal._pii_skip) are taken off first, so less crosses into Python. The
+-- ingest paths pass only the documents their pre-filter let through
+-- (lake_internal._pii_prefilter_sql); Python checks the same condition on what it is given.
 CREATE FUNCTION lake_internal._pii_scan(p_dataset text, p_ids bigint[], p_user_ids text[], p_docs jsonb[])
 RETURNS integer
 LANGUAGE plpgsql
@@ -10,20 +11,19 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_n integer;
+    v_skip text[];
+    v_n    integer;
 BEGIN
+    IF coalesce(cardinality(p_docs), 0) = 0 THEN
+        RETURN 0;  -- the pre-filter left nothing: no need to enter Python
+    END IF;
+    v_skip := lake_internal._pii_skip(p_dataset);
     -- PL/pgSQL rather than SQL: its plan is kept for the session, a SQL function's is made
     -- again on every call (most of the cost on a single-row statement).
-    WITH skip AS (
-        SELECT array_append(s.pii_clear, d.time_field) AS fields
-          FROM lake.datasets AS d
-          JOIN lake.dataset_schemas AS s ON s.dataset = d.name AND s.version = d.schema_version
-         WHERE d.name = p_dataset),
-    ins AS (
+    WITH ins AS (
         INSERT INTO lake.pii_findings (dataset, record_id, user_id, path, kind)
         SELECT p_dataset, p_ids[f.ord], p_user_ids[f.ord], f.path, f.kind
-          FROM skip,
-               lake_internal._pii_find(ARRAY(SELECT x.d - skip.fields
+          FROM lake_internal._pii_find(ARRAY(SELECT x.d - v_skip
                                       FROM unnest(p_docs) WITH ORDINALITY AS x(d, o)
                                      ORDER BY x.o)) AS f
         RETURNING 1)
