@@ -112,6 +112,21 @@ class ServerCpu:
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def backend_cpu(conn: psycopg.Connection[object]) -> float | None:
+    """CPU seconds (user and system) the session's own server process has used so far, from
+    /proc when the server runs on this machine (None otherwise)."""
+    pid = conn.info.backend_pid
+    try:
+        if not Path(f"/proc/{pid}/stat").read_text().startswith(f"{pid} (postgres)"):
+            return None  # a pid of this machine, but the server is elsewhere
+    except OSError:
+        return None
+    backend = _stat(pid)
+    if backend is None:
+        return None
+    return (int(backend[11]) + int(backend[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stat(pid: int) -> list[str] | None:
     """/proc/<pid>/stat after the command's name: state, ppid, ... (None: no such process)."""
     try:

@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from common import drop_database, fresh_database, lake_settings, machine_facts
-from ingest import DATASET, _copy_escape, backend_cpu, data_file
+from common import backend_cpu, drop_database, fresh_database, lake_settings, machine_facts
+from ingest import DATASET, _copy_escape, data_file
 from psycopg import sql
 
 from lake_client.client import Lake
