@@ -1476,13 +1476,13 @@ def bridge(
 @app.command(
     epilog=_examples(
         "lake serve",
-        "lake serve --host 0.0.0.0 --port 9187   # for Prometheus in another container",
-        "curl -s localhost:9187/health/ready",
+        "lake serve --host 0.0.0.0 --port 9478   # for Prometheus in another container",
+        "curl -s localhost:9478/health/ready",
     )
 )
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9187,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9478,
 ) -> None:
     """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
     Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""

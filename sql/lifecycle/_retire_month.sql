@@ -182,6 +182,7 @@ BEGIN
                                                'bytes', v_arch.bytes));
     END IF;
     v_archive_ms := round(extract(epoch FROM clock_timestamp() - v_t0) * 1000, 3);
+    PERFORM lake_internal._record_duration('archive', v_t0);
 
     LOOP
         v_attempt := v_attempt + 1;
