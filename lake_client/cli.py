@@ -166,10 +166,23 @@ def up(
     foreground: Annotated[
         bool, typer.Option(help="Stay in the foreground until interrupted (for containers).")
     ] = False,
+    monitoring: Annotated[
+        bool,
+        typer.Option(
+            help="Also start Prometheus, Alertmanager, the exporters and `lake serve` on private"
+            " ports (LAKE_HOME/monitoring; alerts to LAKE_ALERT_WEBHOOK)."
+        ),
+    ] = False,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
     status = local.up()
+    if monitoring:
+        from lake_client.local import monitoring as lake_monitoring
+
+        stack = lake_monitoring.up()
+        for name in ("prometheus", "alertmanager", "lake"):
+            render.say(f"{name}: {stack.url(name)}", markup=False)
     if json_:
         render.json_doc(_status_doc(status))
     else:
@@ -181,7 +194,10 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis."""
+    """Stop the embedded PostgreSQL and Redis (and the monitoring stack if it runs)."""
+    from lake_client.local import monitoring as lake_monitoring
+
+    lake_monitoring.down()
     local.down()
     render.say("stopped")
 

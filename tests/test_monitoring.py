@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -100,9 +100,16 @@ def test_specification_metrics_hold_what_the_database_holds(
         "SELECT count, sum FROM lake.op_duration_histogram WHERE operation = 'ingest'"
     ).fetchone()
     assert row is not None and row[0] == count
-    assert sample(
-        after, "data_processing_duration_seconds_bucket", operation="ingest", status="ok", le="+Inf"
-    ) == count
+    assert (
+        sample(
+            after,
+            "data_processing_duration_seconds_bucket",
+            operation="ingest",
+            status="ok",
+            le="+Inf",
+        )
+        == count
+    )
     assert "# TYPE data_processing_duration_seconds histogram" in after
 
     # One record of four failed the time check: 0.75 for time and all, 1.0 for encoding.
@@ -129,7 +136,7 @@ def test_specification_metrics_hold_what_the_database_holds(
             got = sample(after, "storage_latency_seconds", tier=tier, operation=op)
             assert got is not None and got >= 0, (tier, op)
     assert sample(after, "lake_audit_chain_ok") == 1.0
-    assert 'lake_build_info{' in after
+    assert "lake_build_info{" in after
 
     done = subprocess.run(
         ["promtool", "check", "metrics"], input=after, capture_output=True, text=True
@@ -146,9 +153,7 @@ def test_job_outcomes_are_counters(metrics_url: str, conn: Conn) -> None:
     conn.execute("SELECT lake_internal._record_duration('export', now() - interval '2 s')")
     before = sample(scrape(metrics_url), "data_processing_duration_seconds_count",
                     operation="export", status="ok")  # fmt: skip
-    folded = conn.execute(
-        "SELECT lake_internal._rollup_op_durations(clock_timestamp())"
-    ).fetchone()
+    folded = conn.execute("SELECT lake_internal._rollup_op_durations(clock_timestamp())").fetchone()
     assert folded is not None and folded[0] >= 1
     assert conn.execute("SELECT count(*) FROM lake_internal.op_durations").fetchone() == (0,)
     after = scrape(metrics_url)
@@ -159,7 +164,7 @@ def test_job_outcomes_are_counters(metrics_url: str, conn: Conn) -> None:
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

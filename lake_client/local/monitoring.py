@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "monitoring"
@@ -98,7 +99,7 @@ class Stack:
         at = f"127.0.0.1:{self.ports[name]}"
         env = dict(os.environ)
         if name == "lake":
-            argv = [sys.executable, "-m", "lake_client.cli", "serve", "--port", str(self.ports[name])]
+            argv = [sys.executable, "-m", "lake_client.cli", "serve", "--port", at.split(":")[1]]
             env.update(LAKE_DSN=self.dsn, LAKE_REDIS_URL=self.redis_url)
         elif name == "postgres_exporter":
             argv = [BINARIES[name], f"--web.listen-address={at}"]
@@ -192,3 +193,28 @@ class Stack:
                         break
                     time.sleep(0.1)
             (self.folder / "run" / f"{name}.pid").unlink(missing_ok=True)
+
+
+def for_settings(settings: Settings | None = None) -> Stack:
+    """The stack of `lake up --monitoring`: under LAKE_HOME/monitoring, for the lake's database
+    and Redis, alerts to LAKE_ALERT_WEBHOOK when set."""
+    s = settings if settings is not None else load_settings()
+    stack = Stack(folder=s.home / "monitoring", dsn=s.dsn(), redis_url=s.redis_url())
+    webhook = os.environ.get("LAKE_ALERT_WEBHOOK", "").strip()
+    if webhook:
+        stack.webhook_url = webhook
+    return stack
+
+
+def up(settings: Settings | None = None) -> Stack:
+    """Start the stack (what runs already is left running) and return it."""
+    stack = for_settings(settings)
+    stack.start()
+    return stack
+
+
+def down(settings: Settings | None = None) -> None:
+    """Stop the stack if it runs; fine if it never ran."""
+    stack = for_settings(settings)
+    if (stack.folder / "run").is_dir():
+        stack.stop()
