@@ -322,7 +322,7 @@ SELECT DISTINCT c.dataset, c.user_id
    AND c.ts_ms >= (SELECT u.ts_ms FROM lake.data_changes AS u WHERE u.id = %(upto)s) - %(ms)s
 
 -- name: bridge_advance
-SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
+SELECT lake.bridge_advance(%(name)s, %(last_id)s, %(batch_seconds)s) AS last_id
 
 -- name: export_user
 -- Everything the lake holds about a person, part by part (lake_client.export reads it through a
