@@ -22,7 +22,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from lake_client.config import Settings
-from lake_client.local.monitoring import CONFIG_DIR, Stack
+from lake_client.local.monitoring import Stack, config_dir
 from lake_client.server import make_server
 from tests.conftest import point
 
@@ -61,14 +61,14 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 @needs_prometheus
 def test_every_alert_rule_passes_its_promtool_test() -> None:
-    rules = (CONFIG_DIR / "rules" / "lake.rules.yml").read_text()
-    tests = (CONFIG_DIR / "tests" / "lake.rules.test.yml").read_text()
+    rules = (config_dir() / "rules" / "lake.rules.yml").read_text()
+    tests = (config_dir() / "tests" / "lake.rules.test.yml").read_text()
     alerts = re.findall(r"^\s*- alert: (\w+)", rules, re.M)
     assert {"high_latency", "error_rate", "certificate_expiring", "disk_filling"} <= set(alerts)
     untested = [a for a in alerts if f"alertname: {a}\n" not in tests]
     assert untested == []
     done = subprocess.run(
-        ["promtool", "test", "rules", str(CONFIG_DIR / "tests" / "lake.rules.test.yml")],
+        ["promtool", "test", "rules", str(config_dir() / "tests" / "lake.rules.test.yml")],
         capture_output=True,
         text=True,
     )

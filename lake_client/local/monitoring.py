@@ -22,10 +22,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lake_client.config import Settings, load_settings
+from lake_client.config import Settings, load_settings, source_root
 from lake_client.errors import ClusterError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "monitoring"
 RETENTION = "30d"
 NAMES = ("lake", "postgres_exporter", "redis_exporter", "node_exporter", "alertmanager",
          "prometheus")  # fmt: skip
@@ -37,6 +36,11 @@ BINARIES = {
     "prometheus": "prometheus",
 }
 READY_TIMEOUT_S = 30.0
+
+
+def config_dir() -> Path:
+    """The repository's monitoring/ folder (in a wheel: lake_client/monitoring)."""
+    return source_root() / "monitoring"
 
 
 def _free_port() -> int:
@@ -75,10 +79,10 @@ class Stack:
 
     def _write_configs(self) -> tuple[Path, Path]:
         rules = self.folder / "lake.rules.yml"
-        rules.write_text((CONFIG_DIR / "rules" / "lake.rules.yml").read_text())
+        rules.write_text((config_dir() / "rules" / "lake.rules.yml").read_text())
         prom = self.folder / "prometheus.yml"
         prom.write_text(
-            string.Template((CONFIG_DIR / "prometheus.yml.in").read_text()).substitute(
+            string.Template((config_dir() / "prometheus.yml.in").read_text()).substitute(
                 scrape_interval=self.scrape_interval,
                 evaluation_interval=self.evaluation_interval,
                 rules=rules,
@@ -87,7 +91,7 @@ class Stack:
         )
         am = self.folder / "alertmanager.yml"
         am.write_text(
-            string.Template((CONFIG_DIR / "alertmanager.yml.in").read_text()).substitute(
+            string.Template((config_dir() / "alertmanager.yml.in").read_text()).substitute(
                 webhook_url=self.webhook_url,
                 group_wait=self.group_wait,
                 group_interval=self.group_wait,
