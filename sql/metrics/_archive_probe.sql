@@ -1,5 +1,6 @@
 -- Write a small file under the archive folder, fsync it, read it back and delete it: the
--- seconds of the write and of the read (the archive tier of storage_latency_seconds).
+-- seconds of the write and of the read (the archive tier of storage_latency_seconds). NULLs
+-- while the folder does not exist (no archive yet): a scrape does not create it.
 CREATE FUNCTION lake_internal._archive_probe(p_root text, OUT write_s float8, OUT read_s float8)
 LANGUAGE plpython3u
 VOLATILE
@@ -7,7 +8,8 @@ AS $$
 import os
 import time
 
-os.makedirs(p_root, exist_ok=True)
+if not os.path.isdir(p_root):
+    return (None, None)
 path = os.path.join(p_root, f".latency-probe-{os.getpid()}")
 payload = os.urandom(4096)
 t0 = time.perf_counter()

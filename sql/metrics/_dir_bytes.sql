@@ -19,4 +19,5 @@ for folder, _dirs, files in os.walk(p_root):
 return total
 $$;
 REVOKE ALL ON FUNCTION lake_internal._dir_bytes(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake_internal._dir_bytes(text) TO lake_owner, lake_admin;
+-- lake_owner only: lake.storage_usage() calls it for the archive folder; any path is no one's.
+GRANT EXECUTE ON FUNCTION lake_internal._dir_bytes(text) TO lake_owner;

@@ -1,7 +1,8 @@
 -- A measured write and read per storage tier of the database's side: PostgreSQL (the probe row
 -- written, then read back; the commit's WAL flush follows the function and is not in it; the
 -- hot, warm and cold partitions share the one storage, so one figure stands for all) and the
--- archive folder (a file written, fsynced, read). Seconds. `lake serve` exposes it as storage_latency_seconds, with Redis measured there.
+-- archive folder (a file written, fsynced, read; absent while there is no archive folder).
+-- Seconds. `lake serve` exposes it as storage_latency_seconds, with Redis measured there.
 CREATE FUNCTION lake.storage_latency()
 RETURNS TABLE (tier text, operation text, seconds float8)
 LANGUAGE plpgsql
@@ -25,7 +26,9 @@ BEGIN
     RETURN QUERY VALUES ('postgres', 'write', v_write), ('postgres', 'read', v_read);
     a := lake_internal._archive_probe(
         lake_internal._archive_root(lake_internal._setting('archive_dir')));
-    RETURN QUERY VALUES ('archive', 'write', a.write_s), ('archive', 'read', a.read_s);
+    IF a.write_s IS NOT NULL THEN
+        RETURN QUERY VALUES ('archive', 'write', a.write_s), ('archive', 'read', a.read_s);
+    END IF;
 END
 $$;
 ALTER FUNCTION lake.storage_latency() OWNER TO lake_owner;
