@@ -316,12 +316,14 @@ def remove_test_archives(folder: Path) -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _test_archives_removed(settings: Settings) -> Iterator[None]:
+def _test_archives_removed() -> Iterator[None]:
     """Tests that archive without an archive_dir of their own write to the cluster's folder;
-    their files go when the session ends."""
+    their files go when the session ends. (Not through the `settings` fixture, which starts the
+    servers: the fast tests need none.)"""
     yield
-    if settings.embedded:
-        remove_test_archives(local.Paths(settings.home).archive)
+    s = load_settings()
+    if s.embedded:
+        remove_test_archives(local.Paths(s.home).archive)
 
 
 @pytest.fixture
