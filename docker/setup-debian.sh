@@ -5,7 +5,8 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, python3-{fastjsonschema,jsonschema,venv}; pgvector and TimescaleDB (Apache-2
+# redis-server, python3-{fastjsonschema,jsonschema,venv}, prometheus, prometheus-alertmanager,
+# prometheus-{postgres,redis,node}-exporter (their own services stopped and disabled); pgvector and TimescaleDB (Apache-2
 # edition) as binary packages where the release has them (trixie), otherwise built from the
 # trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
 # A second run checks what is present and returns within a second or so, without apt-get update.
@@ -128,6 +129,32 @@ extension_installed() {
     esac
 }
 
+# --- monitoring (`lake up --monitoring`) -----------------------------------------------------
+# Debian's Prometheus, Alertmanager and exporters. The lake starts its own instances on private
+# ports with the repository's configuration (lake_client/local/monitoring.py), so the packages'
+# own services are stopped and disabled: they would hold 9090, 9093, 9100, 9121 and 9187.
+monitoring_packages=(
+    prometheus
+    prometheus-alertmanager
+    prometheus-postgres-exporter
+    prometheus-redis-exporter
+    prometheus-node-exporter
+)
+packages+=("${monitoring_packages[@]}")
+
+# quiet_monitoring_services: stop and disable the packages' services (systemd or SysV); idempotent.
+quiet_monitoring_services() {
+    local unit
+    for unit in "${monitoring_packages[@]}"; do
+        if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+            systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+        elif [[ -x /etc/init.d/$unit ]]; then
+            "/etc/init.d/$unit" stop >/dev/null 2>&1 || true
+            update-rc.d "$unit" disable >/dev/null 2>&1 || true
+        fi
+    done
+}
+
 mapfile -t missing < <(missing_packages "${packages[@]}")
 missing_extensions=()
 for ext in vector timescaledb; do
@@ -135,6 +162,7 @@ for ext in vector timescaledb; do
 done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
+    ((EUID == 0)) && quiet_monitoring_services
     say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server)"
     exit 0
 fi
@@ -201,6 +229,7 @@ if ((${#missing[@]} > 0)); then
     say "installing apt packages: ${missing[*]}…"
     apt_run install -y --no-install-recommends "${missing[@]}"
 fi
+quiet_monitoring_services
 
 # --- source builds (bookworm) ---------------------------------------------------------------
 

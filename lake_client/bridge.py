@@ -314,6 +314,7 @@ class Bridge:
         many."""
         done = 0
         while True:
+            started = time.monotonic()  # the batch's duration, recorded by bridge_advance
             sealed = conn.execute(sql("seal")).fetchone()
             last = sealed["last_change_id"] if sealed else None
             if done == 0 and last is not None and last <= self.cursor:
@@ -347,7 +348,7 @@ class Bridge:
                     self.cursor = self._checked(conn, held)
                     continue
                 self.cursor = int(rows[-1]["id"])
-                self._advance(conn, self.cursor)
+                self._advance(conn, self.cursor, time.monotonic() - started)
                 for erasure in erasures:
                     conn.execute(sql("finish_erasure"), {"erasure_id": erasure})
                 done += len(rows)
@@ -568,10 +569,16 @@ class Bridge:
             )
         return held
 
-    def _advance(self, conn: psycopg.Connection[dict[str, Any]], last_id: int | None) -> int:
+    def _advance(
+        self,
+        conn: psycopg.Connection[dict[str, Any]],
+        last_id: int | None,
+        batch_seconds: float | None = None,
+    ) -> int:
         try:
             row = conn.execute(
-                sql("bridge_advance"), {"name": self.name, "last_id": last_id}
+                sql("bridge_advance"),
+                {"name": self.name, "last_id": last_id, "batch_seconds": batch_seconds},
             ).fetchone()
         except psycopg.errors.CheckViolation as exc:
             # A name the database refuses (should its rule differ from valid_name's): no retry

@@ -166,10 +166,23 @@ def up(
     foreground: Annotated[
         bool, typer.Option(help="Stay in the foreground until interrupted (for containers).")
     ] = False,
+    monitoring: Annotated[
+        bool,
+        typer.Option(
+            help="Also start Prometheus, Alertmanager, the exporters and `lake serve` on private"
+            " ports (LAKE_HOME/monitoring; alerts to LAKE_ALERT_WEBHOOK)."
+        ),
+    ] = False,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
     status = local.up()
+    if monitoring:
+        from lake_client.local import monitoring as lake_monitoring
+
+        stack = lake_monitoring.up()
+        for name in ("prometheus", "alertmanager", "lake"):
+            render.say(f"{name}: {stack.url(name)}", markup=False)
     if json_:
         render.json_doc(_status_doc(status))
     else:
@@ -181,7 +194,10 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis."""
+    """Stop the embedded PostgreSQL and Redis (and the monitoring stack if it runs)."""
+    from lake_client.local import monitoring as lake_monitoring
+
+    lake_monitoring.down()
     local.down()
     render.say("stopped")
 
@@ -1476,13 +1492,13 @@ def bridge(
 @app.command(
     epilog=_examples(
         "lake serve",
-        "lake serve --host 0.0.0.0 --port 9187   # for Prometheus in another container",
-        "curl -s localhost:9187/health/ready",
+        "lake serve --host 0.0.0.0 --port 9478   # for Prometheus in another container",
+        "curl -s localhost:9478/health/ready",
     )
 )
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9187,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9478,
 ) -> None:
     """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
     Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""

@@ -3,11 +3,18 @@
 ``GET /health/live``   200 while the process serves requests (it checks nothing else).
 ``GET /health/ready``  200 when PostgreSQL answers within 2 s and Redis within 1 s; 503 otherwise,
                        with what failed. JSON either way.
-``GET /metrics``       Prometheus text format: the lake's jobs (last outcome, failures in 24 h),
+``GET /metrics``       Prometheus text format: the specification's data_quality_score,
+                       storage_usage_bytes, data_processing_duration_seconds and
+                       storage_latency_seconds; the lake's jobs (last outcome, runs by outcome),
                        the quarantine by status, batch totals and partitions by tier, the bridges'
-                       lag, the sealer's backlog and the notification queue's usage, read from
-                       the database at scrape time;
+                       lag, the sealer's backlog, the notification queue's usage, cache hit
+                       ratios, WAL written, the audit chain's state and build info, read from
+                       the database (and Redis) at scrape time;
                        ``lake_database_up`` is 0 when it cannot be read.
+
+Figures born in the database are recorded there (an operation's duration by the function that did
+it, lake_internal._record_duration) and only read here, so they are true whichever client did the
+work. README "Metrics" defines each.
 
 The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
 so the server connects as an administrator (the embedded cluster's superuser by default, or a
@@ -18,6 +25,7 @@ connection, which is all a scrape every 15 s or so needs.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,9 +33,16 @@ from typing import Any
 import psycopg
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from lake_client import __version__
 from lake_client.queries import sql
 
 PG_TIMEOUT_S = 2
@@ -79,8 +94,9 @@ def check_redis(url: str) -> str | None:
 class LakeCollector(Collector):
     """Reads the lake's state at each scrape."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, redis_url: str | None = None) -> None:
         self.dsn = dsn
+        self.redis_url = redis_url
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("lake_database_up", "1 when the lake's database could be read")
@@ -94,6 +110,30 @@ class LakeCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families
+
+    def _redis_figures(self) -> dict[str, float]:
+        """Redis' memory, its cache hits and a measured write and read (empty when down)."""
+        if self.redis_url is None:
+            return {}
+        client = redis.Redis.from_url(
+            self.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        try:
+            t0 = time.perf_counter()
+            client.set("lake:latency-probe", "1", ex=60)
+            t1 = time.perf_counter()
+            client.get("lake:latency-probe")
+            t2 = time.perf_counter()
+            info = client.info()
+        except redis.RedisError:
+            return {}
+        finally:
+            client.close()
+        figures = {"used_memory": float(info["used_memory"]), "write": t1 - t0, "read": t2 - t1}
+        lookups = int(info.get("keyspace_hits", 0)) + int(info.get("keyspace_misses", 0))
+        if lookups:
+            figures["hit_ratio"] = int(info["keyspace_hits"]) / lookups
+        return figures
 
     def _families(self, conn: psycopg.Connection[tuple[Any, ...]]) -> Iterable[Metric]:
         ok = GaugeMetricFamily(
@@ -193,12 +233,119 @@ class LakeCollector(Collector):
         for (usage,) in conn.execute(sql("metrics_notify_queue")):
             queue.add_metric([], usage)
         yield queue
+        redis_figures = self._redis_figures()
+        yield from self._spec_families(conn, redis_figures)
+        yield from self._maintenance_families(conn, redis_figures)
+
+    def _spec_families(
+        self, conn: psycopg.Connection[tuple[Any, ...]], rds: dict[str, float]
+    ) -> Iterable[Metric]:
+        """The specification's four: quality, storage, processing durations, latency."""
+        quality = GaugeMetricFamily(
+            "data_quality_score",
+            "1 - share of records received that failed a check of the kind (lake.quality_scores)",
+            labels=["table", "check_type", "window"],
+        )
+        for dataset, check_type, window, score in conn.execute(sql("metrics_quality")):
+            quality.add_metric([dataset, check_type, window], score)
+        yield quality
+
+        usage = GaugeMetricFamily(
+            "storage_usage_bytes", "bytes held, by storage", labels=["storage_type", "schema"]
+        )
+        for storage_type, schema, nbytes in conn.execute(sql("metrics_storage")):
+            usage.add_metric([storage_type, schema], nbytes)
+        wal_written = None
+        try:
+            for wal_files, written in conn.execute(sql("metrics_wal")):
+                usage.add_metric(["wal", ""], wal_files)
+                wal_written = written
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # a login without pg_monitor: no WAL figures
+        if "used_memory" in rds:
+            usage.add_metric(["redis", ""], rds["used_memory"])
+        yield usage
+        if wal_written is not None:
+            wal = CounterMetricFamily(
+                "lake_wal_written_bytes", "WAL bytes PostgreSQL wrote since its statistics reset"
+            )
+            wal.add_metric([], wal_written)
+            yield wal
+
+        durations = HistogramMetricFamily(
+            "data_processing_duration_seconds",
+            "how long the lake's operations took, recorded by the functions that did them",
+            labels=["operation", "status"],
+        )
+        for operation, status, bounds, buckets, count, total in conn.execute(
+            sql("metrics_durations")
+        ):
+            points = [(_le(b), float(n)) for b, n in zip(bounds, buckets, strict=True)]
+            durations.add_metric(
+                [operation, status], [*points, ("+Inf", float(count))], sum_value=total
+            )
+        yield durations
+
+        latency = GaugeMetricFamily(
+            "storage_latency_seconds",
+            "a measured write and read, per storage tier",
+            labels=["tier", "operation"],
+        )
+        for tier, operation, seconds in conn.execute(sql("metrics_latency")):
+            latency.add_metric([tier, operation], seconds)
+        for operation in ("write", "read"):
+            if operation in rds:
+                latency.add_metric(["redis", operation], rds[operation])
+        yield latency
+
+    def _maintenance_families(
+        self, conn: psycopg.Connection[tuple[Any, ...]], rds: dict[str, float]
+    ) -> Iterable[Metric]:
+        """Cache hits, job outcomes as counters, the audit chain, build info."""
+        ratio = GaugeMetricFamily(
+            "lake_cache_hit_ratio", "hits / lookups since the cache started", labels=["cache"]
+        )
+        for (hit,) in conn.execute(sql("metrics_cache_hits")):
+            if hit is not None:
+                ratio.add_metric(["postgres"], hit)
+        if "hit_ratio" in rds:
+            ratio.add_metric(["redis"], rds["hit_ratio"])
+        yield ratio
+
+        runs = CounterMetricFamily(
+            "lake_job_runs",
+            "runs of the job by outcome since the lake began",
+            labels=["job", "status"],
+        )
+        for job, status, n in conn.execute(sql("metrics_job_outcomes")):
+            runs.add_metric([job, status], n)
+        yield runs
+
+        chain = GaugeMetricFamily(
+            "lake_audit_chain_ok", "1 when lake.verify_audit_chain() finds the chain whole"
+        )
+        try:
+            for (ok,) in conn.execute(sql("metrics_audit_chain")):
+                chain.add_metric([], int(bool(ok)))
+        except psycopg.errors.QueryCanceled:
+            pass  # a chain too long to check within the scrape's timeout: absent, not "broken"
+        yield chain
+
+        build = InfoMetricFamily("lake_build", "the lake's versions")
+        for (server_version,) in conn.execute(sql("metrics_build")):
+            build.add_metric([], {"version": __version__, "postgres_version": server_version})
+        yield build
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (0.5, 1.0, 3600.0)."""
+    return repr(float(bound))
 
 
 def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving: call serve_forever) for the three endpoints."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LakeCollector(dsn))
+    registry.register(LakeCollector(dsn, redis_url))
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "datapunk-lake"

@@ -161,6 +161,11 @@ def test_committed_changes_reach_redis_in_order(
     assert cache.get("location_history", "bob", "recent") == ["bob's"]
     cursor = conn.execute("SELECT last_id FROM lake.bridge_cursors WHERE name = %s", [name])
     assert cursor.fetchone() == (ids[-1],)
+    # Each forwarded batch recorded its duration (data_processing_duration_seconds).
+    batches = conn.execute(
+        "SELECT count FROM lake.op_duration_histogram WHERE operation = 'bridge_batch'"
+    ).fetchone()
+    assert batches is not None and 1 <= batches[0] <= len(ids)
     messages: list[tuple[str, dict[str, object]]] = []
     wait_for(lambda: bool(_collect(pubsub, messages)) and len(messages) >= 2 * len(ids), 10)
     invalidations = [m for ch, m in messages if ch == "cache.invalidate" and m["id"] in ids]

@@ -69,6 +69,9 @@ PUBLIC_API = {
     "set_user_enabled",
     "source_formats",
     "verify_audit_chain",
+    # figures for `lake serve`'s metrics
+    "storage_latency",
+    "storage_usage",
     # a person's erasure (GDPR art. 17)
     "erase_user",
     "finish_erasure",

@@ -255,6 +255,10 @@ def test_erasure_leaves_nothing_of_the_person_in_any_store(
         "SELECT status, user_id, subject_sha256 = digest(salt || 'alice'::bytea, 'sha256')"
         " FROM lake.erasure_requests"
     ).fetchall() == [("done", None, True)]
+    # The erasure recorded its duration (data_processing_duration_seconds).
+    assert conn.execute(
+        "SELECT status, count FROM lake.op_duration_histogram WHERE operation = 'erasure'"
+    ).fetchall() == [("ok", 1)]
 
 
 def test_a_redaction_keeps_the_chain_and_nothing_else_may_change(conn: Conn):

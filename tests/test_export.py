@@ -181,6 +181,13 @@ def test_export_holds_everything_about_the_person_and_nothing_else(
         "SELECT object, detail FROM lake.audit_log WHERE action = 'user.export'"
     ).fetchall()
     assert row == [("alice", {"datasets": ["places", "steps"], "as_admin": True})]
+    # The export recorded its duration, as did the retention run and its archives.
+    durations = "SELECT status, count FROM lake.op_duration_histogram WHERE operation = %s"
+    assert conn.execute(durations, ["export"]).fetchall() == [("ok", 1)]
+    assert conn.execute(durations, ["retention"]).fetchall() == [("ok", 1)]
+    written = scalar(conn, "SELECT count(*) FROM lake.archives")
+    assert written >= 1
+    assert conn.execute(durations, ["archive"]).fetchall() == [("ok", written)]
 
 
 def test_a_person_exports_only_themselves_with_their_own_key(

@@ -34,6 +34,7 @@ DISTRIBUTED = (
     "sql",
     "plpython",
     "migrations",
+    "monitoring",
 )
 
 
@@ -153,7 +154,9 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
             str(venv / "bin" / "python"),
             "-c",
             "import lake_client.config as c; print(c.__file__); print(c.source_root()); "
-            "print(c.checkout_root()); print(c.lake_home())",
+            "print(c.checkout_root()); print(c.lake_home()); "
+            "from lake_client.local.monitoring import config_dir as m; "
+            "print((m() / 'rules' / 'lake.rules.yml').is_file())",
         ],
         run,
         env,
@@ -163,6 +166,7 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
     assert where[2] == "None"
     data_home = "/var/lib/datapunk-lake" if os.geteuid() == 0 else str(Path.home() / ".local/share")
     assert where[3].startswith(data_home), where
+    assert where[4] == "True", where  # the monitoring configuration travels with the wheel
 
     pg_port, redis_port = free_ports(2)
     env.update(

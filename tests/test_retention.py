@@ -416,6 +416,9 @@ def test_restore_brings_a_month_back_row_for_row(conn: Conn, steps: str):
         [oldest],
     ).fetchone()
     assert restored == ("restored", 1, True)
+    assert conn.execute(
+        "SELECT status, count FROM lake.op_duration_histogram WHERE operation = 'restore'"
+    ).fetchall() == [("ok", 1)]
     # The month between comes back empty (its archive stays as it is); the run is contiguous.
     assert scalar(conn, "SELECT partitions_from FROM lake.datasets") == oldest
     assert conn.execute(
@@ -546,6 +549,12 @@ def test_a_locked_table_and_a_damaged_archive_drop_nothing(
         scalar(conn, "SELECT count(*) FROM lake.audit_log WHERE action = 'retention.verify_failed'")
         == 1
     )
+    # Both the archive step and the run recorded their durations as errors.
+    errors = (
+        "SELECT count FROM lake.op_duration_histogram WHERE operation = %s AND status = 'error'"
+    )
+    assert conn.execute(errors, ["archive"]).fetchall() == [(1,)]
+    assert conn.execute(errors, ["retention"]).fetchone() is not None
 
     # The next run writes a new archive and drops the month.
     done = retention(conn, AHEAD)["datasets"][steps]

@@ -141,6 +141,10 @@ def test_rollback_restores_the_checkpoint_row_for_row(loaded: Conn, lake: Lake):
         ("dataset.rollback", None, None),
     ]
     assert conn.execute("SELECT ok FROM lake.verify_audit_chain()").fetchone() == (True,)
+    # The rollback recorded its duration (data_processing_duration_seconds).
+    assert conn.execute(
+        "SELECT status, count FROM lake.op_duration_histogram WHERE operation = 'rollback'"
+    ).fetchall() == [("ok", 1)]
 
 
 def test_rollback_of_the_rollback_restores_the_state_before_it(loaded: Conn, lake: Lake):

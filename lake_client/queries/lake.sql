@@ -322,7 +322,7 @@ SELECT DISTINCT c.dataset, c.user_id
    AND c.ts_ms >= (SELECT u.ts_ms FROM lake.data_changes AS u WHERE u.id = %(upto)s) - %(ms)s
 
 -- name: bridge_advance
-SELECT lake.bridge_advance(%(name)s, %(last_id)s) AS last_id
+SELECT lake.bridge_advance(%(name)s, %(last_id)s, %(batch_seconds)s) AS last_id
 
 -- name: export_user
 -- Everything the lake holds about a person, part by part (lake_client.export reads it through a
@@ -341,3 +341,34 @@ SELECT lake.finish_erasure(%(erasure_id)s) AS report
 -- name: erasure_subject
 -- Whom an open erasure is about (the bridge: the change event names no one); NULL once done.
 SELECT user_id FROM lake.erasure_requests WHERE id = %(erasure_id)s
+
+-- name: metrics_quality
+SELECT dataset, check_type, time_window, score FROM lake.quality_scores
+
+-- name: metrics_storage
+SELECT storage_type, schema, bytes FROM lake.storage_usage()
+
+-- name: metrics_wal
+-- The WAL files' bytes (pg_ls_waldir needs pg_monitor) and the WAL written since stats reset.
+SELECT (SELECT coalesce(sum(size), 0) FROM pg_ls_waldir())::float8, wal_bytes::float8
+  FROM pg_stat_wal
+
+-- name: metrics_durations
+SELECT operation, status, bounds, buckets, count, sum FROM lake.op_duration_histogram
+
+-- name: metrics_latency
+SELECT tier, operation, seconds FROM lake.storage_latency()
+
+-- name: metrics_cache_hits
+-- PostgreSQL's shared buffers: blocks found there / blocks asked for, in this database.
+SELECT blks_hit::float8 / nullif(blks_hit + blks_read, 0)
+  FROM pg_stat_database WHERE datname = current_database()
+
+-- name: metrics_job_outcomes
+SELECT job, status, runs FROM lake_internal.job_outcomes
+
+-- name: metrics_audit_chain
+SELECT ok FROM lake.verify_audit_chain()
+
+-- name: metrics_build
+SELECT current_setting('server_version')

@@ -44,6 +44,7 @@ DECLARE
     v_me    xid8;
     v_mine  boolean;
     v_alien boolean;
+    v_started timestamptz := clock_timestamp();  -- for lake_internal._record_duration
 BEGIN
     SELECT * INTO ds FROM lake.datasets AS d WHERE d.name = p_dataset;
     IF NOT FOUND THEN
@@ -169,6 +170,7 @@ BEGIN
                                            'before_checkpoint', b.id,
                                            'deleted', rows_deleted, 'restored', rows_restored,
                                            'not_restored', rows_not_restored));
+    PERFORM lake_internal._record_duration('rollback', v_started);
     RETURN NEXT;
 END
 $$;

@@ -25,6 +25,9 @@ BEGIN
                                            'archived', b.archived,
                                            'quarantined', b.quarantined,
                                            'checksum', b.checksum));
+    -- from the batch's transaction's start to its commit; a release re-validates records
+    PERFORM lake_internal._record_duration(
+        CASE WHEN b.source = 'release' THEN 'validate' ELSE 'ingest' END, b.created_at);
     IF b.source = 'client' AND b.accepted > 0 THEN
         INSERT INTO lake_internal.change_pending (dataset, user_id, op, after, source)
         VALUES (b.dataset, b.user_id, 'c',

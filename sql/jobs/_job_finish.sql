@@ -18,6 +18,8 @@ BEGIN
            error = p_error
      WHERE id = p_run
     RETURNING job INTO v_job;
+    INSERT INTO lake_internal.job_outcomes AS o (job, status, runs) VALUES (v_job, v_status, 1)
+    ON CONFLICT (job, status) DO UPDATE SET runs = o.runs + 1;
     IF v_status = 'failed' THEN
         RAISE WARNING 'lake job % (run %) failed: %', v_job, p_run,
             coalesce(p_error, (p_details -> 'errors')::text);

@@ -117,6 +117,7 @@ BEGIN
             PERFORM lake_internal._audit('retention.verify_failed', ds.name || ' ' || v_label,
                                 jsonb_build_object('archive_id', v_live.id, 'error', v_error));
             RAISE WARNING 'retention of % %: %', ds.name, v_label, v_error;
+            PERFORM lake_internal._record_duration('archive', v_t0, 'error');
             RETURN jsonb_build_object('action', 'failed', 'month', v_label,
                                       'archive_id', v_live.id, 'error', v_error);
         ELSIF v_dig ->> 'table_sha256' <> v_live.sha256
@@ -173,6 +174,7 @@ BEGIN
                                 jsonb_build_object('archive_id', v_arch.id, 'error', v_error));
             RAISE WARNING 'retention of % %: archive failed verification: %', ds.name, v_label,
                 v_error;
+            PERFORM lake_internal._record_duration('archive', v_t0, 'error');
             RETURN jsonb_build_object('action', 'failed', 'month', v_label,
                                       'archive_id', v_arch.id, 'error', v_error);
         END IF;
@@ -180,6 +182,8 @@ BEGIN
                             jsonb_build_object('archive_id', v_arch.id, 'path', v_arch.path,
                                                'rows', v_arch.rows, 'sha256', v_arch.sha256,
                                                'bytes', v_arch.bytes));
+        -- a month written and verified (data_processing_duration_seconds, operation archive)
+        PERFORM lake_internal._record_duration('archive', v_t0);
     END IF;
     v_archive_ms := round(extract(epoch FROM clock_timestamp() - v_t0) * 1000, 3);
 

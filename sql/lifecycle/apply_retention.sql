@@ -27,6 +27,7 @@ DECLARE
     p_report ALIAS FOR report;
     v_name text;
     v_step jsonb;
+    v_started timestamptz := pg_catalog.clock_timestamp();  -- for lake_internal._record_duration
 BEGIN
     p_report := lake_internal._retention_add(NULL, p_now, NULL, NULL);
     FOR v_name IN SELECT d.name FROM lake.datasets AS d ORDER BY d.name LOOP
@@ -54,6 +55,10 @@ BEGIN
         p_report := lake_internal._retention_add(p_report, p_now, NULL,
                                         lake_internal._retention_error('purge', SQLSTATE, SQLERRM));
     END;
+    -- error when a step failed (its error is in the report) or a month was kept for a lock
+    PERFORM lake_internal._record_duration(
+        'retention', v_started,
+        CASE WHEN p_report OPERATOR(pg_catalog.@>) '{"errors": [{}]}' THEN 'error' ELSE 'ok' END);
     COMMIT;
 END
 $$;

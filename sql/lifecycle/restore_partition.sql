@@ -40,6 +40,7 @@ DECLARE
     v_holder boolean := false;  -- the month is an empty placeholder inside the run
     v_rows_in boolean;
     v_moved  bigint;
+    v_started timestamptz := clock_timestamp();  -- for lake_internal._record_duration
 BEGIN
     SELECT * INTO ds FROM lake.datasets WHERE name = p_dataset FOR UPDATE;
     IF NOT FOUND THEN
@@ -188,6 +189,7 @@ BEGIN
     PERFORM lake_internal._audit('archive.restore', ds.name || ' ' || v_label,
                         jsonb_build_object('archive_id', a.id, 'rows', v_rows,
                                            'hold_until', a.hold_until));
+    PERFORM lake_internal._record_duration('restore', v_started);
     RETURN a;
 END
 $$;

@@ -43,6 +43,7 @@ DECLARE
     v_arch   jsonb;
     v_report jsonb;
     v_counts jsonb := '{}';
+    v_started timestamptz := clock_timestamp();  -- for lake_internal._record_duration
 BEGIN
     IF NOT pg_has_role(session_user, 'lake_admin', 'MEMBER') THEN
         RAISE EXCEPTION USING ERRCODE = 'LK012',
@@ -159,6 +160,7 @@ BEGIN
      WHERE x.id = r.id;
     PERFORM lake_internal._audit('user.erase', 'erasure ' || r.id,
                                  v_report - 'status' - 'requested_at');
+    PERFORM lake_internal._record_duration('erasure', v_started);
     RETURN v_report;
 END
 $$;

@@ -30,6 +30,7 @@ DECLARE
     v_ds    record;
     v_arch  record;
     v_parts text[] := ARRAY[]::text[];
+    v_started timestamptz := clock_timestamp();  -- for lake_internal._record_duration
 BEGIN
     IF p_user_id IS NOT NULL AND p_user_id IS DISTINCT FROM v_user THEN
         IF NOT v_admin THEN
@@ -131,6 +132,7 @@ BEGIN
                                  jsonb_build_object('datasets', to_jsonb(v_parts),
                                                     'as_admin', p_user_id IS NOT NULL
                                                                 AND v_admin));
+    PERFORM lake_internal._record_duration('export', v_started);
 END
 $$;
 ALTER FUNCTION lake.export_user(text) OWNER TO lake_owner;
