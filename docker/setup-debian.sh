@@ -5,12 +5,14 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, python3-{fastjsonschema,jsonschema,venv}; pgvector and TimescaleDB (Apache-2
+# redis-server, rabbitmq-server, python3-{fastjsonschema,jsonschema,venv}; pgvector and TimescaleDB (Apache-2
 # edition) as binary packages where the release has them (trixie), otherwise built from the
 # trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
 # A second run checks what is present and returns within a second or so, without apt-get update.
 # The Debian "main" cluster that the postgresql package creates on port 5432 is left alone:
-# the lake runs its own cluster (see lake_client/local/).
+# the lake runs its own cluster (see lake_client/local/). Debian's own RabbitMQ service is kept
+# from starting while it is installed, and disabled: the lake starts its own broker when asked
+# (`lake up --with rabbitmq`), on a private port and data directory.
 #
 # Environment:
 #   PG_MAJOR=NN           PostgreSQL major to set up (default: the newest installed server,
@@ -92,6 +94,7 @@ packages=(
     "postgresql-$major-postgis-3"
     "postgresql-$major-pgtap"
     redis-server
+    rabbitmq-server
     python3-fastjsonschema
     python3-jsonschema
     python3-venv
@@ -135,7 +138,7 @@ for ext in vector timescaledb; do
 done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server)"
     exit 0
 fi
 
@@ -197,9 +200,26 @@ if ((need_update)); then
     apt_run update
 fi
 
+# Debian's rabbitmq-server starts its service (and epmd) on install; the lake runs its own
+# broker. A policy-rc.d that refuses that one service while apt runs (others start as before).
+readonly POLICY_RC=/usr/sbin/policy-rc.d
+policy_added=0
 if ((${#missing[@]} > 0)); then
+    if [[ ! -e $POLICY_RC ]]; then
+        printf '#!/bin/sh\n# datapunk-lake setup: no Debian rabbitmq-server service\n[ "$1" = rabbitmq-server ] && exit 101\nexit 0\n' >"$POLICY_RC"
+        chmod 755 "$POLICY_RC"
+        policy_added=1
+    fi
     say "installing apt packages: ${missing[*]}…"
     apt_run install -y --no-install-recommends "${missing[@]}"
+    ((policy_added)) && rm -f "$POLICY_RC"
+fi
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        systemctl disable --now rabbitmq-server.service >>"$APT_LOG" 2>&1 || true
+    elif command -v update-rc.d >/dev/null; then
+        update-rc.d rabbitmq-server disable >>"$APT_LOG" 2>&1 || true
+    fi
 fi
 
 # --- source builds (bookworm) ---------------------------------------------------------------
