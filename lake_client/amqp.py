@@ -129,7 +129,7 @@ class AmqpBridge(ChangeLoop):
         # to the broker (and between looks, for the heartbeats).
         self._loop = asyncio.new_event_loop()
         self._connection: AbstractConnection | None = None
-        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._channel: aiormq.Channel | None = None
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(work)
@@ -169,7 +169,9 @@ class AmqpBridge(ChangeLoop):
         try:
             channel = await connection.channel(publisher_confirms=True)
             await declare(channel, self.exchange)
-            self._channel = await channel.get_underlay_channel()
+            underlay = await channel.get_underlay_channel()
+            assert isinstance(underlay, aiormq.Channel)  # its basic_publish takes wait
+            self._channel = underlay
         except BaseException:
             await connection.close()
             raise
@@ -199,6 +201,7 @@ class AmqpBridge(ChangeLoop):
                             exchange=self.exchange,
                             routing_key=routing_key(c),
                             properties=self._properties(c),
+                            wait=False,  # written by the connection's writer, in order
                         )
                         for c in changes
                     )

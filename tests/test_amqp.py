@@ -271,8 +271,7 @@ class CuttableProxy:
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
@@ -282,6 +281,8 @@ class CuttableProxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+            with self._lock:  # no longer open: cut() counts live connections only
+                self._open = [s for s in self._open if s not in (src, dst)]
 
     def cut(self) -> int:
         """Cut every connection through the proxy; returns how many there were."""
@@ -404,3 +405,19 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
         f" back; {len(messages)} messages, {len(first)} distinct changes,"
         f" {len(messages) - len(first)} repeats"
     )
+
+
+def test_the_cli_refuses_an_unknown_server_and_a_url_that_is_not_amqp() -> None:
+    """`lake up --with kafka` is a usage error (exit 2) before anything starts; `lake bridge
+    --amqp http://…` says what an AMQP URL looks like (exit 1), before connecting anywhere."""
+    cli = [sys.executable, "-m", "lake_client.cli"]
+    env = {**os.environ, "LAKE_HOME": "/nonexistent/lake-home", "NO_COLOR": "1"}
+    up = subprocess.run([*cli, "up", "--with", "kafka"], env=env, capture_output=True, text=True)
+    assert up.returncode == 2
+    assert "unknown server 'kafka'" in up.stderr
+    bridge = subprocess.run(
+        [*cli, "bridge", "--amqp", "http://127.0.0.1:1/"], env=env, capture_output=True, text=True
+    )
+    assert bridge.returncode == 1
+    assert "invalid AMQP URL" in bridge.stderr
+    assert not os.path.exists("/nonexistent/lake-home")
