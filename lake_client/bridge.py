@@ -45,6 +45,9 @@ cluster's masters (node and run ids) after its batches, at most once a second, a
 changed it invalidates again every namespace it invalidated in the minute before it last saw
 them unchanged. Not knowing what happened while it was away, a bridge that starts on a cluster
 invalidates again the namespaces of the changes committed in the minute up to where it goes on.
+
+The loop (sealing, batches, wake-ups, backoff, the durable cursor) is ChangeLoop, which the
+RabbitMQ publisher (lake_client.amqp, `lake bridge --amqp`) shares; Bridge is its Redis side.
 """
 
 from __future__ import annotations

@@ -182,14 +182,15 @@ def up(
         raise typer.BadParameter(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
-    status = local.up(with_rabbitmq="rabbitmq" in (with_ or ()))
+    with_rabbitmq = "rabbitmq" in (with_ or ())
+    status = local.up(with_rabbitmq=with_rabbitmq)
     if json_:
         render.json_doc(_status_doc(status))
     else:
         for line in status.lines():
             render.say(line, markup=False)
     if foreground:
-        local.foreground()
+        local.foreground(with_rabbitmq=with_rabbitmq)
 
 
 @app.command()

@@ -199,7 +199,9 @@ def psql_command(settings: Settings | None = None) -> list[str]:
     return [psql, dsn] if dsn else [psql]
 
 
-def foreground(settings: Settings | None = None, *, poll_interval: float = 2.0) -> None:
+def foreground(
+    settings: Settings | None = None, *, poll_interval: float = 2.0, with_rabbitmq: bool = False
+) -> None:
     """:func:`up`, then wait for SIGINT/SIGTERM and :func:`down` (for ``lake up --foreground``).
 
     Meant as a container's main process: it also returns (after stopping the other server)
@@ -216,7 +218,7 @@ def foreground(settings: Settings | None = None, *, poll_interval: float = 2.0) 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     died: str | None = None
     try:
-        up(s)
+        up(s, with_rabbitmq=with_rabbitmq)
         to_stderr("running; stop with Ctrl-C or SIGTERM")
         while not stop and died is None:
             time.sleep(poll_interval)
