@@ -302,12 +302,12 @@ class CuttableProxy:
 def test_faults_lose_nothing_and_keep_each_datasets_order(
     conn: Conn, db: str, location_dataset: str, broker: Broker
 ) -> None:
-    """Two writers commit 3 000 transactions into two datasets, a tenth rolled back, while
-    `lake bridge --amqp` (its own process, through a proxy) is killed with SIGKILL and
-    restarted, the broker is killed with SIGKILL and restarted, and the publisher's connection
-    is cut. Then a durable queue holds every committed change at least once, nothing else; by
-    first arrival each dataset's changes are in commit order; repeats carry the same
-    message_id and body. The counts are printed."""
+    """Two writers commit at least 3 000 transactions into two datasets, a tenth rolled back,
+    and go on while `lake bridge --amqp` (its own process, through a proxy) is killed with
+    SIGKILL and restarted, the broker is killed with SIGKILL and restarted, and the publisher's
+    connection is cut. Then a durable queue holds every committed change at least once,
+    nothing else; by first arrival each dataset's changes are in commit order; repeats carry
+    the same message_id and body. The counts are printed."""
     conn.execute("SELECT lake.create_dataset('places', %s)", [Jsonb(LOCATION_SCHEMA)])
     datasets = [location_dataset, "places"]
     bind(broker.url, "t-faults", "#")
@@ -323,13 +323,17 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
             stderr=subprocess.DEVNULL,
         )
 
+    # Each writer commits at least `per_writer` transactions and goes on until the faults are
+    # done: every fault happens while changes are being committed and published.
     per_writer = 1500
+    faults_done = threading.Event()
     committed = [0, 0]
     rolled_back = [0, 0]
 
     def write(k: int) -> None:
         with psycopg.connect(db, autocommit=True) as w:
-            for i in range(per_writer):
+            i = 0
+            while i < per_writer or not faults_done.is_set():
                 dataset = datasets[(i + k) % 2]
                 try:
                     with w.transaction():
@@ -340,6 +344,7 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
                     committed[k] += 1
                 except RuntimeError:
                     rolled_back[k] += 1
+                i += 1
 
     def published() -> int:
         return cursor(conn, amqp.NAME)
@@ -368,20 +373,26 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
         wait_for(lambda: published() > before, 120)
         faults["connections cut"] = proxy.cut()
         assert faults["connections cut"] >= 1
+        faults_done.set()
         for t in writers:
             t.join(300)
         assert not any(t.is_alive() for t in writers)
         changes = committed_changes(conn)
         wait_for(lambda: published() == changes[-1][0], 180)
     finally:
+        faults_done.set()
         bridge.terminate()
         bridge.wait(30)
         proxy.close()
 
     messages = drain(broker.url, "t-faults")
     ids = [c[0] for c in changes]
-    # Nothing of rolled-back work was captured, and all the committed work was.
-    assert sum(committed) == 2 * per_writer - sum(rolled_back) == len(ids) == 2700
+    # Nothing of rolled-back work was captured (one change per committed ingest), and all the
+    # committed work was.
+    transactions = sum(committed) + sum(rolled_back)
+    assert transactions >= 2 * per_writer
+    assert sum(rolled_back) >= transactions // 10 - 2
+    assert len(ids) == sum(committed)
     first: dict[str, Message] = {}
     for m in messages:
         if m.message_id in first:
@@ -401,7 +412,7 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
         assert len(arrived) == sum(1 for c in changes if c[1] == dataset)
     print(
         f"\nRabbitMQ faults ({', '.join(f'{k}: {v}' for k, v in faults.items())}):"
-        f" {2 * per_writer} transactions, {sum(committed)} committed, {sum(rolled_back)} rolled"
+        f" {transactions} transactions, {sum(committed)} committed, {sum(rolled_back)} rolled"
         f" back; {len(messages)} messages, {len(first)} distinct changes,"
         f" {len(messages) - len(first)} repeats"
     )
