@@ -216,7 +216,8 @@ if ((${#missing[@]} > 0)); then
 fi
 if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-        systemctl disable --now rabbitmq-server.service >>"$APT_LOG" 2>&1 || true
+        # and Erlang's epmd on 4369: each lake broker runs its own on a port of its own
+        systemctl disable --now rabbitmq-server.service epmd.socket epmd.service >>"$APT_LOG" 2>&1 || true
     elif command -v update-rc.d >/dev/null; then
         update-rc.d rabbitmq-server disable >>"$APT_LOG" 2>&1 || true
     fi
