@@ -94,7 +94,13 @@ async def declare(channel: AbstractChannel, exchange: str = EXCHANGE) -> Abstrac
 class AmqpBridge(ChangeLoop):
     """Publishes the lake's changes to RabbitMQ with publisher confirms (see the module)."""
 
-    retried = (psycopg.Error, OSError, aiormq.exceptions.AMQPError)
+    # ChannelInvalidStateError (a publish on a channel that closed) is aiormq's RuntimeError.
+    retried = (
+        psycopg.Error,
+        OSError,
+        aiormq.exceptions.AMQPError,
+        aiormq.exceptions.ChannelInvalidStateError,
+    )
 
     def __init__(
         self,
@@ -132,7 +138,13 @@ class AmqpBridge(ChangeLoop):
         self._channel: aiormq.Channel | None = None
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        return self._loop.run_until_complete(work)
+        try:
+            return self._loop.run_until_complete(work)
+        except asyncio.CancelledError as exc:
+            # aiormq cancels what waits on a connection that closed (a confirm, a declare):
+            # no one else cancels this loop's work. Retried like any lost connection.
+            self._loop.run_until_complete(self._drop())
+            raise ConnectionError("the connection to the broker closed") from exc
 
     def close(self) -> None:
         """Close the connection to the broker and the event loop."""

@@ -315,13 +315,16 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
     url = broker.url.replace(f":{broker.settings.amqp_port}/", f":{proxy.port}/")
     env = {**os.environ, "LAKE_DSN": db, "LAKE_AMQP_URL": url}
 
+    log = broker.settings.home / "publisher.log"
+
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "lake_client.cli", "bridge", "--poll", "0.5"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     # Each writer commits at least `per_writer` transactions and goes on until the faults are
     # done: every fault happens while changes are being committed and published.
@@ -347,6 +350,8 @@ def test_faults_lose_nothing_and_keep_each_datasets_order(
                 i += 1
 
     def published() -> int:
+        # A publisher that exited (rather than retrying) fails the test at once, with its log.
+        assert bridge.poll() is None, log.read_text(errors="replace")[-3000:]
         return cursor(conn, amqp.NAME)
 
     bridge = spawn()
