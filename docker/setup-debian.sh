@@ -5,13 +5,16 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, python3-{fastjsonschema,jsonschema,venv}, prometheus, prometheus-alertmanager,
-# prometheus-{postgres,redis,node}-exporter (their own services stopped and disabled); pgvector and TimescaleDB (Apache-2
+# redis-server, rabbitmq-server, python3-{fastjsonschema,jsonschema,venv}, prometheus,
+# prometheus-alertmanager, prometheus-{postgres,redis,node}-exporter (the services of these
+# Debian packages stopped and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
 # edition) as binary packages where the release has them (trixie), otherwise built from the
 # trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
 # A second run checks what is present and returns within a second or so, without apt-get update.
 # The Debian "main" cluster that the postgresql package creates on port 5432 is left alone:
-# the lake runs its own cluster (see lake_client/local/).
+# the lake runs its own cluster (see lake_client/local/). Debian's own RabbitMQ service is kept
+# from starting while it is installed, and disabled: the lake starts its own broker when asked
+# (`lake up --with rabbitmq`), on a private port and data directory.
 #
 # Environment:
 #   PG_MAJOR=NN           PostgreSQL major to set up (default: the newest installed server,
@@ -93,6 +96,7 @@ packages=(
     "postgresql-$major-postgis-3"
     "postgresql-$major-pgtap"
     redis-server
+    rabbitmq-server
     python3-fastjsonschema
     python3-jsonschema
     python3-venv
@@ -163,7 +167,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, prometheus)"
     exit 0
 fi
 
@@ -225,9 +229,27 @@ if ((need_update)); then
     apt_run update
 fi
 
+# Debian's rabbitmq-server starts its service (and epmd) on install; the lake runs its own
+# broker. A policy-rc.d that refuses that one service while apt runs (others start as before).
+readonly POLICY_RC=/usr/sbin/policy-rc.d
+policy_added=0
 if ((${#missing[@]} > 0)); then
+    if [[ ! -e $POLICY_RC ]]; then
+        printf '#!/bin/sh\n# datapunk-lake setup: no Debian rabbitmq-server service\n[ "$1" = rabbitmq-server ] && exit 101\nexit 0\n' >"$POLICY_RC"
+        chmod 755 "$POLICY_RC"
+        policy_added=1
+    fi
     say "installing apt packages: ${missing[*]}…"
     apt_run install -y --no-install-recommends "${missing[@]}"
+    ((policy_added)) && rm -f "$POLICY_RC"
+fi
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        # and Erlang's epmd on 4369: each lake broker runs its own on a port of its own
+        systemctl disable --now rabbitmq-server.service epmd.socket epmd.service >>"$APT_LOG" 2>&1 || true
+    elif command -v update-rc.d >/dev/null; then
+        update-rc.d rabbitmq-server disable >>"$APT_LOG" 2>&1 || true
+    fi
 fi
 quiet_monitoring_services
 

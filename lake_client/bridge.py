@@ -45,6 +45,9 @@ cluster's masters (node and run ids) after its batches, at most once a second, a
 changed it invalidates again every namespace it invalidated in the minute before it last saw
 them unchanged. Not knowing what happened while it was away, a bridge that starts on a cluster
 invalidates again the namespaces of the changes committed in the minute up to where it goes on.
+
+The loop (sealing, batches, wake-ups, backoff, the durable cursor) is ChangeLoop, which the
+RabbitMQ publisher (lake_client.amqp, `lake bridge --amqp`) shares; Bridge is its Redis side.
 """
 
 from __future__ import annotations
@@ -158,54 +161,81 @@ def valid_name(name: str) -> str:
     return name
 
 
-class Bridge:
+class ChangeLoop:
+    """What every bridge shares: it seals, reads the changes after its durable cursor
+    (lake.bridge_cursors, under its name) in batches, hands each batch to `send`, and moves the
+    cursor only when `send` returned; it waits for writers as the module's docstring says, and
+    reconnects with backoff after any of `retried`. Subclasses say where changes go (`send`),
+    where to start (`_start`), what to do for an erasure (`_erase`) and between looks (`_tend`).
+    """
+
+    # Errors after which run() waits (backoff) and starts again from the durable cursor.
+    retried: tuple[type[BaseException], ...] = (psycopg.Error, OSError)
+
     def __init__(
         self,
         dsn: str,
-        client: redis.Redis | RedisCluster,
         *,
-        name: str = NAME,
-        batch_size: int = BATCH_SIZE,
-        batch_bytes: int = BATCH_BYTES,
-        poll_s: float = POLL_S,
-        busy_poll_s: float = BUSY_POLL_S,
-        idle_after_s: float = IDLE_AFTER_S,
-        stream: str = STREAM,
-        stream_maxlen: int = STREAM_MAXLEN,
-        cache_prefix: str = CACHE_PREFIX,
-        on_batch: Callable[[Sequence[Change]], None] | None = None,
-        witness: Witness | None = None,
-        witness_every_s: float = WITNESS_EVERY_S,
+        name: str,
+        batch_size: int,
+        batch_bytes: int,
+        poll_s: float,
+        busy_poll_s: float,
+        idle_after_s: float,
+        on_batch: Callable[[Sequence[Change]], None] | None,
     ) -> None:
         self.dsn = dsn
-        self.client = client
         self.name = valid_name(name)
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
         self.busy_poll_s = busy_poll_s
         self.idle_after_s = idle_after_s
-        self.stream = stream
-        if stream_maxlen < 1:
-            raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
-        self.stream_maxlen = stream_maxlen
-        self.cache = LakeCache(client, prefix=cache_prefix)
-        # Called with each batch Redis took: the changes as read (JSON columns as orjson.Fragment).
+        # Called with each batch sent: the changes as read (JSON columns as orjson.Fragment).
         self.on_batch = on_batch
-        self.witness = witness
-        self.witness_every_s = witness_every_s
-        self._witnessed_at = -float("inf")
         self.cursor = 0
-        self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
-        self._stale_slots = False
-        self._append = client.register_script(APPEND)
-        # On a cluster: the namespaces of recent batches (when they were invalidated), and the
-        # masters (node id, run id) as last seen, and when.
-        self._sent: deque[tuple[float, list[Namespace]]] = deque()
-        self._masters: frozenset[tuple[str, str]] | None = None
-        self._masters_at = 0.0
-        self._looked_at = 0.0
-        self._look_failed = False
+
+    def send(self, changes: Sequence[Change]) -> int | None:
+        """Deliver a batch; None when delivered, else the change to go on after instead.
+        Raises (one of `retried`) when it failed: the cursor stays."""
+        raise NotImplementedError
+
+    def _start(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
+        """Where to go on from at each (re)connect: the durable cursor."""
+        return self._advance(conn, None)
+
+    def _erase(self, conn: psycopg.Connection[dict[str, Any]], erasures: Sequence[int]) -> None:
+        """Before the cursor passes the events of these erasures (lake.erase_user)."""
+
+    @staticmethod
+    def _erasure_id(change: Change) -> int:
+        source = orjson.loads(orjson.dumps(change["source"]))  # as the server wrote it
+        return int(source["erasure"])
+
+    def _tend(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """Between looks (at least every poll_s): housekeeping of the destination."""
+
+    def _checked(self, conn: psycopg.Connection[dict[str, Any]], held: int) -> int:
+        """`held` (what send() answered) if the loop may go on after it."""
+        return held
+
+    def _advance(
+        self,
+        conn: psycopg.Connection[dict[str, Any]],
+        last_id: int | None,
+        batch_seconds: float | None = None,
+    ) -> int:
+        try:
+            row = conn.execute(
+                sql("bridge_advance"),
+                {"name": self.name, "last_id": last_id, "batch_seconds": batch_seconds},
+            ).fetchone()
+        except psycopg.errors.CheckViolation as exc:
+            # A name the database refuses (should its rule differ from valid_name's): no retry
+            # can help, so it is not retried like a lost connection.
+            raise from_psycopg(exc) from exc
+        assert row is not None
+        return int(row["last_id"])
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, reconnecting to either side as long as it takes."""
@@ -223,8 +253,6 @@ class Bridge:
                     # The rows' JSON goes to Redis as the server sends it: always as UTF-8.
                     conn.execute("SET client_encoding = 'UTF8'")
                     self.cursor = self._start(conn)
-                    if isinstance(self.client, RedisCluster) and self._masters is None:
-                        self._invalidate_recent(conn, self.client)
                     look, armed = True, True  # armed: the flag may be up from an earlier run
                     while not stop.is_set():
                         if look:
@@ -233,9 +261,7 @@ class Bridge:
                                 armed = False
                             self._until_idle(conn, stop)
                             backoff = 1.0
-                        self._maybe_witness(conn)
-                        if isinstance(self.client, RedisCluster):
-                            self.watch_masters(self.client)
+                        self._tend(conn)
                         if not armed:
                             conn.execute(sql("arm_sealer"), {"armed": True})
                             armed = True
@@ -250,15 +276,7 @@ class Bridge:
                         look = not notes or self._news(notes)
                     # Stopped: writers need not wake this bridge any more.
                     conn.execute(sql("arm_sealer"), {"armed": False})
-            # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it
-            # when no node of the cluster answers or the slots it sees are not all served.
-            except (
-                psycopg.Error,
-                redis.RedisError,
-                RedisClusterException,
-                OSError,
-                StreamError,
-            ) as exc:
+            except self.retried as exc:
                 log.warning("bridge %s: %s; retrying in %.0f s", self.name, exc, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -296,18 +314,8 @@ class Bridge:
         while not stop.is_set() and time.monotonic() - quiet_since < self.idle_after_s:
             if self.drain(conn):
                 quiet_since = time.monotonic()
-                if isinstance(self.client, RedisCluster):
-                    self.watch_masters(self.client)
-                self._maybe_witness(conn)
+                self._tend(conn)
             list(conn.notifies(timeout=self.busy_poll_s, stop_after=1))
-
-    def _maybe_witness(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
-        """Witness the audit chain's head, every witness_every_s at most (it seals first)."""
-        if self.witness is None or time.monotonic() - self._witnessed_at < self.witness_every_s:
-            return
-        self._witnessed_at = time.monotonic()
-        conn.execute(sql("seal"))
-        self.witness.witness_head(conn)
 
     def drain(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         """Seal what has committed, then forward every change after the cursor; returns how
@@ -358,6 +366,75 @@ class Bridge:
             if not full:
                 return done
 
+
+class Bridge(ChangeLoop):
+    """The bridge to Redis (`lake bridge`): see the module's docstring."""
+
+    # RedisClusterException (and SlotNotCoveredError) is no RedisError: redis-py raises it when
+    # no node of the cluster answers or the slots it sees are not all served.
+    retried = (psycopg.Error, redis.RedisError, RedisClusterException, OSError, StreamError)
+
+    def __init__(
+        self,
+        dsn: str,
+        client: redis.Redis | RedisCluster,
+        *,
+        name: str = NAME,
+        batch_size: int = BATCH_SIZE,
+        batch_bytes: int = BATCH_BYTES,
+        poll_s: float = POLL_S,
+        busy_poll_s: float = BUSY_POLL_S,
+        idle_after_s: float = IDLE_AFTER_S,
+        stream: str = STREAM,
+        stream_maxlen: int = STREAM_MAXLEN,
+        cache_prefix: str = CACHE_PREFIX,
+        on_batch: Callable[[Sequence[Change]], None] | None = None,
+        witness: Witness | None = None,
+        witness_every_s: float = WITNESS_EVERY_S,
+    ) -> None:
+        super().__init__(
+            dsn,
+            name=name,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            poll_s=poll_s,
+            busy_poll_s=busy_poll_s,
+            idle_after_s=idle_after_s,
+            on_batch=on_batch,
+        )
+        self.client = client
+        self.stream = stream
+        if stream_maxlen < 1:
+            raise BridgeError(f"stream_maxlen must be at least 1, not {stream_maxlen}")
+        self.stream_maxlen = stream_maxlen
+        self.cache = LakeCache(client, prefix=cache_prefix)
+        self.witness = witness
+        self.witness_every_s = witness_every_s
+        self._witnessed_at = -float("inf")
+        self.lake_id = ""  # "<system identifier>:<database oid>", read at connect
+        self._stale_slots = False
+        self._append = client.register_script(APPEND)
+        # On a cluster: the namespaces of recent batches (when they were invalidated), and the
+        # masters (node id, run id) as last seen, and when.
+        self._sent: deque[tuple[float, list[Namespace]]] = deque()
+        self._masters: frozenset[tuple[str, str]] | None = None
+        self._masters_at = 0.0
+        self._looked_at = 0.0
+        self._look_failed = False
+
+    def _tend(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        self._maybe_witness(conn)
+        if isinstance(self.client, RedisCluster):
+            self.watch_masters(self.client)
+
+    def _maybe_witness(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """Witness the audit chain's head, every witness_every_s at most (it seals first)."""
+        if self.witness is None or time.monotonic() - self._witnessed_at < self.witness_every_s:
+            return
+        self._witnessed_at = time.monotonic()
+        conn.execute(sql("seal"))
+        self.witness.witness_head(conn)
+
     def send(self, changes: Sequence[Change]) -> int | None:
         """The batch's invalidations, then its messages and stream entries (one script run).
         Returns None when Redis took it all; the last change the stream holds when that is not
@@ -393,11 +470,6 @@ class Bridge:
         # Each namespace once a batch: the pipeline runs as a whole, before the cursor moves.
         # An erasure's event (op e) is no namespace: its keys are deleted (_erase).
         return list(dict.fromkeys((c["dataset"], c["user_id"]) for c in changes if c["op"] != "e"))
-
-    @staticmethod
-    def _erasure_id(change: Change) -> int:
-        source = orjson.loads(orjson.dumps(change["source"]))  # as the server wrote it
-        return int(source["erasure"])
 
     def _erase(self, conn: psycopg.Connection[dict[str, Any]], erasures: Sequence[int]) -> None:
         """Each erased person's cache keys and stream entries, deleted (lake_client.erasure).
@@ -557,7 +629,11 @@ class Bridge:
             self._append(keys=[self.stream], args=["-1", self.stream_maxlen, self.lake_id])
         )
         assert held is not None
-        return durable if held == 0 else self._checked(conn, held)
+        start = durable if held == 0 else self._checked(conn, held)
+        if isinstance(self.client, RedisCluster) and self._masters is None:
+            self.cursor = start
+            self._invalidate_recent(conn, self.client)
+        return start
 
     def _checked(self, conn: psycopg.Connection[dict[str, Any]], held: int) -> int:
         row = conn.execute(sql("last_change")).fetchone()
@@ -568,24 +644,6 @@ class Bridge:
                 " give the bridge another --stream"
             )
         return held
-
-    def _advance(
-        self,
-        conn: psycopg.Connection[dict[str, Any]],
-        last_id: int | None,
-        batch_seconds: float | None = None,
-    ) -> int:
-        try:
-            row = conn.execute(
-                sql("bridge_advance"),
-                {"name": self.name, "last_id": last_id, "batch_seconds": batch_seconds},
-            ).fetchone()
-        except psycopg.errors.CheckViolation as exc:
-            # A name the database refuses (should its rule differ from valid_name's): no retry
-            # can help, so it is not retried like a lost connection.
-            raise from_psycopg(exc) from exc
-        assert row is not None
-        return int(row["last_id"])
 
 
 def connect_redis(

@@ -27,8 +27,8 @@ from typer.core import TyperGroup
 from lake_client import bridge as lake_bridge
 from lake_client import loader, local, records, render
 from lake_client.client import Lake
-from lake_client.config import load_settings
-from lake_client.errors import LakeError
+from lake_client.config import Settings, load_settings
+from lake_client.errors import ClusterError, LakeError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # typer's own code for a usage error
@@ -161,7 +161,13 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
     return dataclasses.asdict(status) | {"missing_extensions": status.missing_extensions}
 
 
-@app.command(epilog=_examples("lake up", "lake up --foreground   # in a container"))
+@app.command(
+    epilog=_examples(
+        "lake up",
+        "lake up --foreground   # in a container",
+        "lake up --with rabbitmq --monitoring",
+    )
+)
 def up(
     foreground: Annotated[
         bool, typer.Option(help="Stay in the foreground until interrupted (for containers).")
@@ -173,28 +179,46 @@ def up(
             " ports (LAKE_HOME/monitoring; alerts to LAKE_ALERT_WEBHOOK)."
         ),
     ] = False,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            help="Also start an optional server: rabbitmq (the broker of `lake bridge --amqp`,"
+            " on LAKE_AMQP_PORT).",
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
-    status = local.up()
+    unknown = sorted(set(with_ or ()) - {"rabbitmq"})
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
+        )
+    status = local.up(with_rabbitmq="rabbitmq" in (with_ or ()))
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
         stack = lake_monitoring.up()
         for name in ("prometheus", "alertmanager", "lake"):
-            render.say(f"{name}: {stack.url(name)}", markup=False)
+            line = f"{name}: {stack.url(name)}"
+            if json_:  # stdout holds the JSON document alone
+                render.note(line)
+            else:
+                render.say(line, markup=False)
     if json_:
         render.json_doc(_status_doc(status))
     else:
         for line in status.lines():
             render.say(line, markup=False)
     if foreground:
-        local.foreground()
+        local.foreground(with_rabbitmq=with_rabbitmq)
 
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis (and the monitoring stack if it runs)."""
+    """Stop the embedded PostgreSQL and Redis (and RabbitMQ and the monitoring stack, if they
+    run)."""
     from lake_client.local import monitoring as lake_monitoring
 
     lake_monitoring.down()
@@ -1450,6 +1474,15 @@ def bridge(
             " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis).",
         ),
     ] = False,
+    amqp: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LAKE_AMQP_URL",
+            help="Publish the changes to RabbitMQ instead (lake_client.amqp): exchange"
+            " lake.changes, routing key <dataset>.<op>, with publisher confirms; 'embedded' for"
+            " the broker of `lake up --with rabbitmq`. Its cursor's --name defaults to amqp.",
+        ),
+    ] = None,
 ) -> None:
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes; and
@@ -1460,6 +1493,9 @@ def bridge(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
+    if amqp is not None:
+        _amqp_bridge(settings, amqp, name, batch_size, poll)
+        return
     redis_url = settings.redis_url()
 
     def started(b: lake_bridge.Bridge) -> None:
@@ -1484,6 +1520,30 @@ def bridge(
     if b is None:  # stopped while waiting for the Redis Cluster
         raise typer.Exit(1)
     render.say(f"bridge {name} stopped at change {b.cursor}")
+
+
+def _amqp_bridge(settings: Settings, url: str, name: str, batch_size: int, poll: float) -> None:
+    """`lake bridge --amqp URL`: the RabbitMQ publisher, until interrupted."""
+    from lake_client import amqp
+    from lake_client.local import rabbitmq
+
+    if url == "embedded":
+        try:
+            url = rabbitmq.url(settings)
+        except OSError as exc:  # no password: never started
+            raise ClusterError(
+                "the embedded RabbitMQ has not been started", hint="run `lake up --with rabbitmq`"
+            ) from exc
+    name = amqp.NAME if name == lake_bridge.NAME else name
+    where = url.rsplit("@", 1)[-1]
+
+    def started(b: amqp.AmqpBridge) -> None:
+        render.say(f"bridge {b.name}: lake.data_changes -> {where} (Ctrl-C stops)", markup=False)
+
+    b = amqp.run_forever(
+        settings.dsn(), url, name=name, batch_size=batch_size, poll_s=poll, on_start=started
+    )
+    render.say(f"bridge {b.name} stopped at change {b.cursor}")
 
 
 # -- health and metrics -------------------------------------------------------------------------

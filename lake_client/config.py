@@ -25,6 +25,7 @@ PG_ENV_VARS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTA
 
 DEFAULT_PG_PORT = 55433
 DEFAULT_REDIS_PORT = 56379
+DEFAULT_AMQP_PORT = 55672
 DEFAULT_DATABASE = "lake"
 
 
@@ -91,6 +92,9 @@ class Settings:
     database: str
     external_dsn: str | None  # None: use the embedded cluster
     external_redis: str | None
+    # The embedded RabbitMQ's (`lake up --with rabbitmq`), LAKE_AMQP_PORT; +1 and +2 its Erlang
+    # distribution and epmd.
+    amqp_port: int = DEFAULT_AMQP_PORT
 
     @property
     def embedded(self) -> bool:
@@ -129,6 +133,7 @@ def load_settings() -> Settings:
         database=os.environ.get("LAKE_DATABASE", DEFAULT_DATABASE),
         external_dsn=external,
         external_redis=os.environ.get("LAKE_REDIS_URL"),
+        amqp_port=_port("LAKE_AMQP_PORT", DEFAULT_AMQP_PORT),
     )
 
 

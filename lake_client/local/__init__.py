@@ -38,7 +38,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import postgres, redis_server
+from lake_client.local import postgres, rabbitmq, redis_server
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
     SETUP_HINT,
@@ -74,6 +74,9 @@ class ClusterStatus:
     redis_url_redacted: str
     extensions_available: dict[str, str | None] = field(default_factory=dict)
     # extension name -> default_version from pg_available_extensions, None if not installed
+    # The embedded RabbitMQ (`lake up --with rabbitmq`): None when it was not started.
+    rabbitmq_running: bool | None = None
+    rabbitmq_url_redacted: str = ""
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -103,11 +106,17 @@ class ClusterStatus:
                 )
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
         out.append(f"  url: {self.redis_url_redacted}")
+        if self.rabbitmq_running is not None:
+            out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
+            out.append(f"  url: {self.rabbitmq_url_redacted}")
         return out
 
 
-def up(settings: Settings | None = None, *, quiet: bool = False) -> ClusterStatus:
-    """Start the embedded PostgreSQL and Redis (creating them on first use); idempotent.
+def up(
+    settings: Settings | None = None, *, quiet: bool = False, with_rabbitmq: bool = False
+) -> ClusterStatus:
+    """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
+    (local.rabbitmq) when asked; idempotent.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -124,17 +133,25 @@ def up(settings: Settings | None = None, *, quiet: bool = False) -> ClusterStatu
                 postgres.up(s, say)
             if s.external_redis is None:
                 redis_server.up(s, say)
+    if with_rabbitmq:
+        with exclusive(Paths(s.home), create=True):
+            rabbitmq.up(s, say)
     return status(s)
 
 
 def down(settings: Settings | None = None) -> None:
-    """Stop the embedded Redis and PostgreSQL (``pg_ctl stop -m fast``); fine if none runs.
+    """Stop the embedded RabbitMQ (if it runs), Redis and PostgreSQL (``pg_ctl stop -m fast``);
+    fine if none runs.
 
     External servers are left alone.
     """
     s = settings if settings is not None else load_settings()
-    if not s.home.is_dir() or not (s.embedded or s.external_redis is None):
+    if not s.home.is_dir():
         return  # nothing of ours can run
+    with exclusive(Paths(s.home), create=False):
+        rabbitmq.down(s)
+    if not (s.embedded or s.external_redis is None):
+        return
     with exclusive(Paths(s.home), create=False):
         if s.external_redis is None:
             redis_server.down(s)
@@ -164,6 +181,8 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         redis_running=redis_server.answers(s),
         redis_url_redacted=redis_server.url_redacted(s),
         extensions_available=extensions,
+        rabbitmq_running=None if rabbitmq.server_pid(paths) is None else rabbitmq.answers(s),
+        rabbitmq_url_redacted=rabbitmq.url_redacted(s),
     )
 
 
@@ -180,7 +199,9 @@ def psql_command(settings: Settings | None = None) -> list[str]:
     return [psql, dsn] if dsn else [psql]
 
 
-def foreground(settings: Settings | None = None, *, poll_interval: float = 2.0) -> None:
+def foreground(
+    settings: Settings | None = None, *, poll_interval: float = 2.0, with_rabbitmq: bool = False
+) -> None:
     """:func:`up`, then wait for SIGINT/SIGTERM and :func:`down` (for ``lake up --foreground``).
 
     Meant as a container's main process: it also returns (after stopping the other server)
@@ -197,7 +218,7 @@ def foreground(settings: Settings | None = None, *, poll_interval: float = 2.0) 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     died: str | None = None
     try:
-        up(s)
+        up(s, with_rabbitmq=with_rabbitmq)
         to_stderr("running; stop with Ctrl-C or SIGTERM")
         while not stop and died is None:
             time.sleep(poll_interval)
