@@ -195,7 +195,8 @@ def up(
         raise typer.BadParameter(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
-    status = local.up(with_rabbitmq="rabbitmq" in (with_ or ()))
+    with_rabbitmq = "rabbitmq" in (with_ or ())
+    status = local.up(with_rabbitmq=with_rabbitmq)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
