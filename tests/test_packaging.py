@@ -34,6 +34,8 @@ DISTRIBUTED = (
     "sql",
     "plpython",
     "migrations",
+    "setup.py",  # compiles proto/ into lake_client.lakepb
+    "proto",
 )
 
 
