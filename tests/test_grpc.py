@@ -5,8 +5,14 @@ resumed after a restart, the administrator methods, health and reflection."""
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +31,7 @@ from lake_client import errors
 from lake_client.grpc_client import DeadlineExceeded, GrpcLake, channel
 from lake_client.grpc_server import APPLICATION_NAME, make_server
 from tests.conftest import ADMIN_ROLE, CHECKOUT, SERVICE_ROLE, Settings, point, seal
+from tests.redis_cluster import free_ports
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -239,20 +246,43 @@ def test_a_deadline_cancels_the_statement(db: str, conn: Conn, keys: dict, serve
         assert list(alice.query("location_history")) == []
 
 
-def test_changes_resume_from_a_cursor_after_a_restart(conn: Conn, keys: dict, serve: Serve) -> None:
-    first = serve()
-    for user in ("alice", "bob", "alice"):
-        with client(first, keys[user]) as lake:
-            lake.ingest("location_history", records(4, bad_every=0))
-    seal(conn)
-    with client(first, keys["alice"]) as alice:
-        everything = list(alice.changes())
+@contextlib.contextmanager
+def lake_grpc(db: str) -> Iterator[str]:
+    """`lake grpc --insecure` as a process of its own on a free port; its target. SIGINT at the
+    end, as Ctrl-C."""
+    argv = [str(Path(sys.executable).parent / "lake"), "grpc", "--insecure", "--port", "0"]
+    argv += ["--dsn", make_conninfo(db, user=SERVICE_ROLE)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"on (127\.0\.0\.1:\d+)", line)
+        assert found is not None, line + proc.stdout.read()
+        yield found.group(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_changes_resume_from_a_cursor_after_a_restart(
+    db: str, conn: Conn, keys: dict, serve: Serve
+) -> None:
+    with lake_grpc(db) as first:
+        for user in ("alice", "bob", "alice"):
+            with client(first, keys[user]) as lake:
+                lake.ingest("location_history", records(4, bad_every=0))
+        seal(conn)
+        with client(first, keys["alice"]) as alice:
+            everything = list(alice.changes())
+            cursor = next(iter(alice.changes(everything[2]["id"] - 1)))["id"]
     # lake.ingest's row events: alice's 8 rows, none of bob's, in commit order.
     assert len(everything) == 8 and {c["user_id"] for c in everything} == {"alice"}
     assert [c["id"] for c in everything] == sorted(c["id"] for c in everything)
-    cursor = everything[2]["id"]
-    second = serve()  # a new server process' worth: new pool, new port, nothing remembered
-    with client(second, keys["alice"]) as alice:
+    assert cursor == everything[2]["id"]
+    with lake_grpc(db) as second, client(second, keys["alice"]) as alice:
         assert list(alice.changes(cursor)) == everything[3:]
         # Followed: a change committed while the stream is open arrives.
         got: list[dict] = []
@@ -308,6 +338,16 @@ def test_health_the_standard_health_service_and_reflection(keys: dict, serve: Se
         )
         names = {s.name for r in replies for s in r.list_services_response.service}
     assert {"datapunk.lake.v1.Lake", "grpc.health.v1.Health"} <= names
+
+
+def test_an_unreachable_service_is_a_connection_failure() -> None:
+    # The service config's retries (UNAVAILABLE, 3 attempts) end in the lake's own error.
+    (port,) = free_ports(1)
+    with (
+        GrpcLake(f"127.0.0.1:{port}", "lake_x", insecure=True) as lake,
+        pytest.raises(errors.ConnectionFailed),
+    ):
+        lake.health()
 
 
 def test_plaintext_needs_to_be_asked_for() -> None:
