@@ -190,15 +190,16 @@ class GrpcLake:
         batch_namespace: uuid.UUID | None = None,
         timeout: float | None = None,
     ) -> IngestSummary:
-        """Stream records (dicts, or JSON text) in batches of `batch_size` (at most 1000), one
-        batch in memory at a time. With `batch_namespace`, batch i's id is uuid5(namespace, i):
-        sending the same records again stores nothing twice. The service reports totals, so the
-        summary holds one BatchResult for the whole stream (its batch_id the nil UUID)."""
+        """Stream records (dicts, or JSON text as str or bytes) in batches of `batch_size` (at
+        most 1000), one batch in memory at a time. With `batch_namespace`, batch i's id is
+        uuid5(namespace, i): sending the same records again stores nothing twice. The service
+        reports totals, so the summary holds one BatchResult for the whole stream (its batch_id
+        the nil UUID)."""
         if not 0 < batch_size <= MAX_BATCH:
             raise errors.InputError(f"batch_size must be 1 to {MAX_BATCH}")
 
         def batches() -> Iterator[Any]:
-            chunk: list[str] = []
+            chunk: list[bytes] = []
             n = 0
 
             def flush() -> Any:
@@ -208,8 +209,12 @@ class GrpcLake:
                 )
 
             for record in records:
-                text = record if isinstance(record, str) else orjson.dumps(record).decode()
-                chunk.append(text)
+                if isinstance(record, str):
+                    chunk.append(record.encode("utf-8", "surrogateescape"))
+                elif isinstance(record, bytes):
+                    chunk.append(record)
+                else:
+                    chunk.append(orjson.dumps(record))
                 if len(chunk) == batch_size:
                     yield flush()
                     chunk, n = [], n + 1

@@ -1,6 +1,9 @@
 """`lake grpc`: the lake's gRPC service (proto/datapunk/lake/v1/lake.proto), with the standard
 health service (grpc.health.v1) and server reflection, so that grpcurl works.
 
+Ingest stores each batch as `lake ingest` does (COPY into the dataset's inbox, lake.ingest_raw
+for what COPY refuses: lake_client.copy_ingest.store_batch), inside the call's transaction.
+
 Every call is an ordinary lake session: it takes a pooled connection and, in one transaction,
 establishes the caller's identity for that transaction only (lake.authenticate with the API key
 of the `authorization` metadata, then lake.act_as for the user a service names in
@@ -42,9 +45,10 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import errors
+from lake_client import copy_ingest, errors
 from lake_client.lakepb import lake_pb2, lake_pb2_grpc
 from lake_client.queries import sql
+from lake_client.records import Record
 from lake_client.server import check_postgres, check_redis
 from lake_client.session import Row
 
@@ -378,17 +382,12 @@ class LakeService(lake_pb2_grpc.LakeServicer):
                             f"batch_id must be a UUID (the batch's idempotency key), "
                             f"not {batch.batch_id!r}",
                         ) from exc
+                    chunk = [Record(f"[{i}]", raw) for i, raw in enumerate(batch.records)]
                     try:
                         self._begin(conn, context)
-                        row = conn.execute(
-                            sql("grpc_ingest"),
-                            {
-                                "dataset": batch.dataset,
-                                "records": "[" + ",".join(batch.records) + "]",
-                                "batch_id": batch_id,
-                                "origin": batch.origin or None,
-                            },
-                        ).fetchone()
+                        result = copy_ingest.store_batch(
+                            conn, batch.dataset, batch_id, chunk, batch.origin or None
+                        )
                         found = conn.execute(
                             sql("batch_reasons"), {"batch_ids": [batch_id]}
                         ).fetchall()
@@ -396,15 +395,14 @@ class LakeService(lake_pb2_grpc.LakeServicer):
                     except psycopg.Error as exc:
                         conn.rollback()
                         raise errors.from_psycopg(exc) from exc
-                    assert row is not None
                     summary.batches += 1
-                    if row["duplicate"]:
+                    if result.duplicate:
                         summary.duplicates += 1
                         continue  # counted when it was stored
-                    summary.received += row["received"]
-                    summary.accepted += row["accepted"]
-                    summary.quarantined += row["quarantined"]
-                    summary.archived += row["archived"]
+                    summary.received += result.received
+                    summary.accepted += result.accepted
+                    summary.quarantined += result.quarantined
+                    summary.archived += result.archived
                     for r in found:
                         entry = reasons.setdefault(r["rule"], [0, r["example"]])
                         entry[0] += r["records"]

@@ -44,6 +44,12 @@ def records(n: int, bad_every: int = 7) -> list[dict[str, object]]:
     ]
 
 
+def orjson_point() -> bytes:
+    import orjson
+
+    return orjson.dumps(point(1))
+
+
 def new_key(conn: Conn, principal: str) -> tuple[str, str]:
     row = conn.execute(
         "SELECT key_id, api_key FROM lake.create_api_key(%s, ARRAY['read', 'write'])", [principal]
@@ -122,6 +128,18 @@ def test_ingest_counts_equal_the_sql_paths(conn: Conn, keys: dict, serve: Serve)
         "SELECT user_id, count(*) FROM user_data.location_history GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert stored == [("alice", summary.accepted), ("bob", sql_path[1])]
+
+
+def test_what_is_not_json_is_quarantined_with_its_bytes(
+    conn: Conn, keys: dict, serve: Serve
+) -> None:
+    target = serve()
+    hostile = [b"not json", b'{"ts": "\xff\xfe"}', b'{"a": "\\u0000"}', orjson_point()]
+    with client(target, keys["alice"]) as alice:
+        summary = alice.ingest("location_history", hostile)
+    assert (summary.received, summary.accepted, summary.quarantined) == (4, 1, 3)
+    raws = conn.execute("SELECT raw FROM lake.quarantine ORDER BY id").fetchall()
+    assert sorted(r[0] for r in raws) == sorted(hostile[:3])
 
 
 def test_a_query_sees_only_the_callers_rows(conn: Conn, keys: dict, serve: Serve) -> None:
@@ -273,12 +291,12 @@ def test_changes_resume_from_a_cursor_after_a_restart(
     with lake_grpc(db) as first:
         for user in ("alice", "bob", "alice"):
             with client(first, keys[user]) as lake:
-                lake.ingest("location_history", records(4, bad_every=0))
+                lake.ingest("location_history", records(4, bad_every=0), batch_size=1)
         seal(conn)
         with client(first, keys["alice"]) as alice:
             everything = list(alice.changes())
             cursor = next(iter(alice.changes(everything[2]["id"] - 1)))["id"]
-    # lake.ingest's row events: alice's 8 rows, none of bob's, in commit order.
+    # A batch is one event (the COPY path): alice's 8 batches, none of bob's, in commit order.
     assert len(everything) == 8 and {c["user_id"] for c in everything} == {"alice"}
     assert [c["id"] for c in everything] == sorted(c["id"] for c in everything)
     assert cursor == everything[2]["id"]

@@ -14,12 +14,6 @@ SELECT user_id, service, principal FROM lake.current_identity()
 -- name: grpc_act_as
 SELECT lake.act_as(%(user_id)s, 'transaction')
 
--- name: grpc_ingest
--- One batch by the SQL path; duplicate: the batch id had been committed before (a resend).
-SELECT b.received, b.accepted, b.quarantined, b.archived,
-       b.xact_id <> pg_current_xact_id() AS duplicate
-  FROM lake.ingest(%(dataset)s, %(records)s::jsonb, %(batch_id)s, NULL, %(origin)s) AS b
-
 -- name: grpc_query
 -- {dataset} is an identifier (psycopg.sql). Row-level security limits it to the caller's rows;
 -- the user_id condition says so again, for a server that logs in as a role that bypasses it.
