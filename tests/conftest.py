@@ -316,10 +316,13 @@ def remove_test_archives(folder: Path) -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _test_archives_removed(settings: Settings) -> Iterator[None]:
+def _test_archives_removed() -> Iterator[None]:
     """Tests that archive without an archive_dir of their own write to the cluster's folder;
-    their files go when the session ends."""
+    their files go when the session ends. It reads the settings without the `settings`
+    fixture: an autouse fixture that took it would start the cluster for the fast tests too
+    (and pytest_runtest_setup fails every test marked fast that takes it)."""
     yield
+    settings = load_settings()
     if settings.embedded:
         remove_test_archives(local.Paths(settings.home).archive)
 

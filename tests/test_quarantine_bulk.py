@@ -13,13 +13,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests import test_retention
 from tests.conftest import ADMIN_ROLE, APP_ROLE, LOCATION_SCHEMA
 from tests.test_cli import lake as cli
 
 Conn = psycopg.Connection[Any]
-# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
-archive_dir = test_retention.archive_dir
 NOW = datetime.now(UTC)
 TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 LONG = "walking slowly along the river bank"  # 35 characters: maxLength 32 in version 1
