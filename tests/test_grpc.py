@@ -264,6 +264,19 @@ def test_a_deadline_cancels_the_statement(db: str, conn: Conn, keys: dict, serve
         assert list(alice.query("location_history")) == []
 
 
+def test_the_server_caps_a_call_without_a_deadline(db: str, keys: dict, serve: Serve) -> None:
+    target = serve(max_seconds=0.2)
+    with psycopg.connect(db) as locker:
+        locker.execute("LOCK TABLE user_data.location_history IN ACCESS EXCLUSIVE MODE")
+        with (
+            GrpcLake(target, keys["alice"][1], insecure=True, timeout=None) as alice,
+            pytest.raises(DeadlineExceeded) as err,
+        ):
+            list(alice.query("location_history"))
+        locker.rollback()
+    assert err.value.sqlstate == "57014"  # statement_timeout, sent back as the lake's error
+
+
 @contextlib.contextmanager
 def lake_grpc(db: str) -> Iterator[str]:
     """`lake grpc --insecure` as a process of its own on a free port; its target. SIGINT at the
@@ -368,6 +381,7 @@ def test_an_unreachable_service_is_a_connection_failure() -> None:
         lake.health()
 
 
+@pytest.mark.fast
 def test_plaintext_needs_to_be_asked_for() -> None:
     with pytest.raises(errors.ConfigurationError):
         make_server("dbname=none")
@@ -375,6 +389,7 @@ def test_plaintext_needs_to_be_asked_for() -> None:
         channel("127.0.0.1:1")
 
 
+@pytest.mark.fast
 def test_the_generated_code_is_the_protos(tmp_path: Path) -> None:
     # Built from proto/ at install time (setup.py); after an edit of the .proto, `make proto`.
     import runpy
