@@ -10,8 +10,8 @@ user with an API key. Then:
   lake  Lake.ingest of the file's lines as `lake ingest --api-key` runs it (COPY, batches of
         10 000, one session per server core);
   grpc  GrpcLake.ingest of the same lines through `lake grpc --insecure` (a process of its own on
-        loopback): one client stream of batches of 1 000, each stored by lake.ingest in one
-        transaction with the caller's identity.
+        loopback): as many Ingest streams side by side as lake ingest has sessions, batches of
+        1 000, each stored by COPY in one transaction with the caller's identity.
 
 It prints records/s of each and grpc/lake (the goal is 0.8), then the latency of Query calls that
 each stream 1 000 of the user's rows from a random point in time (p50, p99). Each path proves
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         lake.create_dataset(DATASET, SCHEMA, description="benchmark: location history")
         lake.create_user(LAKE_USER)
         key = str(lake.create_key(LAKE_USER)["api_key"])
+        cores = lake.server_cores()
     print("\n".join(machine_facts(dsn)))
     print(f"{args.records:,} records from {path}")
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         assert found is not None, "lake grpc did not start"
         with GrpcLake(found.group(1), key, insecure=True, timeout=None) as client:
             started = time.perf_counter()
-            summary = client.ingest(DATASET, lines(path), origin="bench")
+            summary = client.ingest(DATASET, lines(path), origin="bench", streams=cores)
             grpc_s = time.perf_counter() - started
             check("gRPC", summary, args.records)
             lake_rate, grpc_rate = args.records / lake_s, args.records / grpc_s

@@ -13,7 +13,10 @@ Changes the gateway's 30 s deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -189,14 +192,18 @@ class GrpcLake:
         origin: str | None = None,
         batch_namespace: uuid.UUID | None = None,
         timeout: float | None = None,
+        streams: int = 1,
     ) -> IngestSummary:
         """Stream records (dicts, or JSON text as str or bytes) in batches of `batch_size` (at
         most 1000), one batch in memory at a time. With `batch_namespace`, batch i's id is
         uuid5(namespace, i): sending the same records again stores nothing twice. The service
         reports totals, so the summary holds one BatchResult for the whole stream (its batch_id
-        the nil UUID)."""
+        the nil UUID). `streams` calls side by side take the batches in turn (each on a
+        connection of the server's, as `lake ingest --jobs` loads on several sessions)."""
         if not 0 < batch_size <= MAX_BATCH:
             raise errors.InputError(f"batch_size must be 1 to {MAX_BATCH}")
+        if streams < 1:
+            raise errors.InputError("streams must be at least 1")
 
         def batches() -> Iterator[Any]:
             chunk: list[bytes] = []
@@ -222,20 +229,84 @@ class GrpcLake:
                 yield flush()
 
         started = time.monotonic()
-        reply = self._call("Ingest", batches(), timeout)
+        replies = (
+            [self._call("Ingest", batches(), timeout)]
+            if streams == 1
+            else self._ingest_streams(batches(), streams, timeout)
+        )
+        reasons: dict[str, ReasonCount] = {}
+        for reply in replies:
+            for r in reply.reasons:
+                seen = reasons.setdefault(r.rule, ReasonCount(r.rule, 0, r.example))
+                seen.records += r.records
         total = BatchResult(
             batch_id=uuid.UUID(int=0),
-            received=reply.received,
-            accepted=reply.accepted,
-            quarantined=reply.quarantined,
-            archived=reply.archived,
+            received=sum(r.received for r in replies),
+            accepted=sum(r.accepted for r in replies),
+            quarantined=sum(r.quarantined for r in replies),
+            archived=sum(r.archived for r in replies),
         )
         return IngestSummary(
             dataset=dataset,
             batches=[total],
-            reasons=[ReasonCount(r.rule, r.records, r.example) for r in reply.reasons],
+            reasons=sorted(reasons.values(), key=lambda r: r.rule),
             seconds=time.monotonic() - started,
+            jobs=streams,
         )
+
+    def _ingest_streams(
+        self, batches: Iterator[Any], streams: int, timeout: float | None
+    ) -> list[Any]:
+        """Ingest calls side by side, each taking the next batch from one bounded queue (so at
+        most 2 per stream wait in memory); the first failure stops them all and is raised."""
+        pending: queue.Queue[Any] = queue.Queue(maxsize=2 * streams)
+        stop = threading.Event()
+        replies: list[Any] = []
+        failures: list[errors.LakeError] = []
+
+        def feed() -> Iterator[Any]:
+            while True:
+                try:
+                    item = pending.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    continue
+                if item is None:
+                    return
+                yield item
+
+        def run() -> None:
+            try:
+                replies.append(self._call("Ingest", feed(), timeout))
+            except errors.LakeError as exc:
+                failures.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=run, daemon=True) for _ in range(streams)]
+        for thread in threads:
+            thread.start()
+
+        def put(item: Any) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    pending.put(item, timeout=0.1)
+                    return
+
+        try:
+            for batch in batches:
+                put(batch)
+                if stop.is_set():
+                    break
+        finally:
+            for _ in threads:
+                put(None)
+            stop.set()  # a stream that has not seen its None ends at once
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
+        return replies
 
     def query(
         self,

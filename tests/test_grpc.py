@@ -107,6 +107,8 @@ def test_ingest_counts_equal_the_sql_paths(conn: Conn, keys: dict, serve: Serve)
         summary = alice.ingest("location_history", iter(data), batch_namespace=namespace)
         # The same stream again: every batch is recognised by its id and stored once.
         again = alice.ingest("location_history", iter(data), batch_namespace=namespace)
+        # Three calls side by side: the same batches (by id), nothing stored twice either.
+        side = alice.ingest("location_history", data, batch_namespace=namespace, streams=3)
     conn.execute("SELECT lake.act_as('bob', 'session')")
     sql_path = [0, 0, 0, 0]
     for start in range(0, len(data), 1000):
@@ -123,7 +125,19 @@ def test_ingest_counts_equal_the_sql_paths(conn: Conn, keys: dict, serve: Serve)
     assert [r.rule for r in summary.reasons] and sum(r.records for r in summary.reasons) >= (
         summary.quarantined
     )
-    assert again.received == 0  # only duplicates
+    assert again.received == 0 and side.received == 0  # only duplicates
+    fresh = uuid.uuid4()
+    with client(target, keys["bob"]) as bob:
+        parallel = bob.ingest("location_history", data, batch_namespace=fresh, streams=3)
+    assert (parallel.received, parallel.accepted, parallel.quarantined) == (
+        summary.received,
+        summary.accepted,
+        summary.quarantined,
+    )
+    assert [(r.rule, r.records) for r in parallel.reasons] == [
+        (r.rule, r.records) for r in summary.reasons
+    ]
+    sql_path[1] += parallel.accepted  # bob's rows: the SQL path's and the parallel streams'
     stored = conn.execute(
         "SELECT user_id, count(*) FROM user_data.location_history GROUP BY 1 ORDER BY 1"
     ).fetchall()
