@@ -8,7 +8,7 @@
 
 `channel()` is the stub factory's channel: it carries the service config that retries the
 idempotent methods (3 attempts, exponential from 1 s, on UNAVAILABLE) and gives every call but
-Changes the gateway's 30 s deadline.
+the streams Ingest and Changes the gateway's 30 s deadline.
 """
 
 from __future__ import annotations
@@ -45,11 +45,18 @@ _RETRY = {
 SERVICE_CONFIG: dict[str, Any] = {
     "methodConfig": [
         {
-            "name": [{"service": SERVICE, "method": m} for m in IDEMPOTENT if m != "Changes"],
+            "name": [
+                {"service": SERVICE, "method": m} for m in ("Query", "ListQuarantine", "Health")
+            ],
             "retryPolicy": _RETRY,
             "timeout": "30s",
         },
-        {"name": [{"service": SERVICE, "method": "Changes"}], "retryPolicy": _RETRY},
+        # Streams that last as long as their data: no deadline of their own (each batch's
+        # statements are still capped by the server).
+        {
+            "name": [{"service": SERVICE, "method": m} for m in ("Ingest", "Changes")],
+            "retryPolicy": _RETRY,
+        },
         {
             "name": [
                 {"service": SERVICE, "method": m}
@@ -161,6 +168,13 @@ class GrpcLake:
         except grpc.RpcError as exc:
             raise error_of(exc) from exc
 
+    def _stream_in(self, batches: Iterator[Any], timeout: float | None) -> Any:
+        """An Ingest call: no deadline unless given (it lasts as long as its records)."""
+        try:
+            return self.stub.Ingest(batches, metadata=self.metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise error_of(exc) from exc
+
     def _stream(self, method: str, request: Any, timeout: float | None) -> Iterator[Any]:
         call = getattr(self.stub, method)(request, metadata=self.metadata, timeout=timeout)
         try:
@@ -230,7 +244,7 @@ class GrpcLake:
 
         started = time.monotonic()
         replies = (
-            [self._call("Ingest", batches(), timeout)]
+            [self._stream_in(batches(), timeout)]
             if streams == 1
             else self._ingest_streams(batches(), streams, timeout)
         )
@@ -278,7 +292,7 @@ class GrpcLake:
 
         def run() -> None:
             try:
-                replies.append(self._call("Ingest", feed(), timeout))
+                replies.append(self._stream_in(feed(), timeout))
             except errors.LakeError as exc:
                 failures.append(exc)
                 stop.set()
