@@ -68,6 +68,7 @@ PUBLIC_API = {
     "set_setting",
     "set_user_enabled",
     "source_formats",
+    "user_changes",
     "verify_audit_chain",
     # a person's erasure (GDPR art. 17)
     "erase_user",

@@ -19,7 +19,7 @@ SELECT lake.act_as(%(user_id)s, 'transaction')
 -- the user_id condition says so again, for a server that logs in as a role that bypasses it.
 SELECT id, ts, doc::text AS doc, user_id
   FROM user_data.{dataset}
- WHERE user_id = lake.current_user_id()
+ WHERE user_id = (SELECT lake.current_user_id())
    AND ts >= coalesce(%(from_time)s::timestamptz, '-infinity')
    AND ts < coalesce(%(to_time)s::timestamptz, 'infinity')
    AND (ts, id) > (coalesce(%(after_ts)s::timestamptz, '-infinity'), coalesce(%(after_id)s::bigint, -1))
