@@ -1579,6 +1579,71 @@ def serve(
         server.server_close()
 
 
+# -- gRPC ---------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=_examples(
+        "lake grpc --insecure --dsn 'host=… user=gateway dbname=lake'",
+        "lake grpc --insecure --dsn '…' --admin-dsn '… user=lake_ops' --admin ops-service",
+        "grpcurl -plaintext 127.0.0.1:50051 list",
+    )
+)
+def grpc(
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve plaintext (required: TLS is the secure transport issue's to add, "
+            "which removes this flag). Keep it on loopback.",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 50051,
+    dsn: Annotated[
+        str | None,
+        typer.Option(help="The service's login: a role of lake_service. Default: the lake's."),
+    ] = None,
+    admin_dsn: Annotated[
+        str | None,
+        typer.Option(help="A lake_admin login for the administrator methods (off without)."),
+    ] = None,
+    admin: Annotated[
+        list[str] | None,
+        typer.Option(help="A principal (of an API key) that may call administrator methods."),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Calls served at once.")] = 8,
+    max_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Longest a call's statements may run.")
+    ] = 30.0,
+) -> None:
+    """Serve the lake's gRPC service (datapunk.lake.v1.Lake) with grpc.health.v1 and server
+    reflection until interrupted. Each call runs with the identity of its API key
+    (`authorization` metadata; a service names the user it acts for in `x-lake-user`)."""
+    from lake_client.grpc_server import make_server
+
+    settings = load_settings()
+    server, bound, service = make_server(
+        dsn or settings.dsn(),
+        host=host,
+        port=port,
+        insecure=insecure,
+        admin_dsn=admin_dsn,
+        admins=frozenset(admin or ()),
+        redis_url=settings.redis_url(),
+        workers=workers,
+        max_seconds=max_seconds,
+    )
+    render.say(f"serving gRPC (plaintext) on {host}:{bound} (Ctrl-C stops)", markup=False)
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop(5).wait()
+        service.close()
+
+
 # -- demo -------------------------------------------------------------------------------------
 
 

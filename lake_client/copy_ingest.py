@@ -31,7 +31,7 @@ from psycopg import sql as pgsql
 from lake_client.errors import LakeError
 from lake_client.queries import sql
 from lake_client.records import Record, from_objects
-from lake_client.session import RetryPolicy, Session, fetch
+from lake_client.session import RetryPolicy, Row, Session, fetch
 
 # Mirrors lake.parse_time(): RFC 3339 with a mandatory offset (seconds up to 59: the client
 # leaves leap seconds to the database). A record whose time the client cannot read this way is
@@ -361,11 +361,7 @@ def _ingest_batch(
     """One batch in one transaction, retried after transient failures; with `stop` (a parallel
     load), given up as _Stopped once it is set."""
     batch_id, chunk = batch.batch_id, batch.chunk
-    digest = hashlib.sha256()
-    for rec in chunk:
-        digest.update(rec.raw)
-        digest.update(b"\n")
-    checksum = digest.hexdigest()
+    checksum = _checksum(chunk)
     fallback = False
 
     def attempt(n: int) -> BatchResult:
@@ -373,7 +369,7 @@ def _ingest_batch(
         if not fallback:
             try:
                 result = _try_batch(
-                    session, dataset, batch_id, checksum, chunk, for_user, origin, stop=stop
+                    session.conn, dataset, batch_id, checksum, chunk, for_user, origin, stop=stop
                 )
                 result.attempts = n
                 return result
@@ -385,7 +381,7 @@ def _ingest_batch(
                 session.recover()
                 fallback = True
         result = _try_batch(
-            session, dataset, batch_id, checksum, chunk, for_user, origin, True, stop=stop
+            session.conn, dataset, batch_id, checksum, chunk, for_user, origin, True, stop=stop
         )
         result.attempts = n
         return result
@@ -406,8 +402,36 @@ def _check(stop: threading.Event | None) -> None:
         raise _Stopped("the load is stopping")
 
 
+def _checksum(chunk: list[Record]) -> str:
+    digest = hashlib.sha256()
+    for rec in chunk:
+        digest.update(rec.raw)
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def store_batch(
+    conn: psycopg.Connection[Row],
+    dataset: str,
+    batch_id: uuid.UUID,
+    chunk: list[Record],
+    origin: str | None,
+) -> BatchResult:
+    """One batch inside the caller's open transaction, whose identity the caller established
+    (the gRPC service): COPY into the inbox or, when COPY refuses a record, the whole batch
+    through lake.ingest_raw, each attempt in a savepoint. No retries here: the caller's
+    transaction is the unit, and the batch id makes sending it again safe."""
+    checksum = _checksum(chunk)
+    try:
+        return _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin)
+    except psycopg.Error as exc:
+        if not _copy_refused(exc):
+            raise
+    return _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin, True)
+
+
 def _try_batch(
-    session: Session,
+    conn: psycopg.Connection[Row],
     dataset: str,
     batch_id: uuid.UUID,
     checksum: str,
@@ -418,7 +442,6 @@ def _try_batch(
     *,
     stop: threading.Event | None = None,
 ) -> BatchResult:
-    conn = session.conn
     with conn.transaction():
         if for_user is not None:
             conn.execute(sql("act_as"), {"user_id": for_user, "scope": "transaction"})

@@ -165,6 +165,11 @@ def is_transient(exc: psycopg.Error) -> bool:
     return isinstance(exc, psycopg.OperationalError) or (exc.sqlstate or "") in RETRYABLE_SQLSTATES
 
 
+def from_sqlstate(sqlstate: str | None, message: str, hint: str | None = None) -> LakeError:
+    """The lake's error for a SQLSTATE reported from elsewhere (the gRPC service's details)."""
+    return _LAKE_SQLSTATES.get(sqlstate or "", DatabaseError)(message, hint=hint, sqlstate=sqlstate)
+
+
 def from_psycopg(exc: psycopg.Error, *, connecting: bool = False) -> LakeError:
     """Translate a psycopg error into the lake's hierarchy, keeping message and hint.
     `connecting`: it came from psycopg.connect (the server did not let us in)."""

@@ -68,6 +68,7 @@ PUBLIC_API = {
     "set_setting",
     "set_user_enabled",
     "source_formats",
+    "user_changes",
     "verify_audit_chain",
     # figures for `lake serve`'s metrics
     "storage_latency",

@@ -35,6 +35,8 @@ DISTRIBUTED = (
     "plpython",
     "migrations",
     "monitoring",
+    "setup.py",  # compiles proto/ into lake_client.lakepb
+    "proto",
 )
 
 

@@ -17,7 +17,6 @@ from tests.conftest import ADMIN_ROLE, APP_ROLE, LOCATION_SCHEMA
 from tests.test_cli import lake as cli
 
 Conn = psycopg.Connection[Any]
-# The fixture that sets a fresh archive_dir (retention's tests make archives the same way).
 NOW = datetime.now(UTC)
 TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 LONG = "walking slowly along the river bank"  # 35 characters: maxLength 32 in version 1
