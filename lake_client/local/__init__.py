@@ -39,6 +39,7 @@ import psycopg
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
 from lake_client.local import postgres, redis_server
+from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
     SETUP_HINT,
@@ -74,6 +75,8 @@ class ClusterStatus:
     redis_url_redacted: str
     extensions_available: dict[str, str | None] = field(default_factory=dict)
     # extension name -> default_version from pg_available_extensions, None if not installed
+    at_rest: dict[str, str] = field(default_factory=dict)
+    # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -103,6 +106,9 @@ class ClusterStatus:
                 )
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
         out.append(f"  url: {self.redis_url_redacted}")
+        if self.at_rest:
+            out.append("At rest (dm-crypt, e.g. LUKS):")
+            out.extend(f"  {name}: {found}" for name, found in self.at_rest.items())
         return out
 
 
@@ -155,6 +161,17 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     except psycopg.Error:
         running = False
     data_dir = paths.pg_data if s.embedded and is_initialised(paths) else None
+    at_rest: dict[str, str] = {}
+    if s.embedded:
+        archive = paths.archive
+        if running:
+            with contextlib.suppress(psycopg.Error), postgres.connect(s.dsn()) as conn:
+                archive = Path(postgres.archive_dir(conn) or paths.archive)
+        at_rest = {
+            "data": at_rest_check(paths.pg_data).describe(),
+            "archive": at_rest_check(archive).describe(),
+            "redis": at_rest_check(paths.redis).describe(),
+        }
     return ClusterStatus(
         embedded=s.embedded,
         pg_running=running,
@@ -164,6 +181,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         redis_running=redis_server.answers(s),
         redis_url_redacted=redis_server.url_redacted(s),
         extensions_available=extensions,
+        at_rest=at_rest,
     )
 
 
