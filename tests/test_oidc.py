@@ -6,8 +6,14 @@ alone (base64url JSON, RS256), so the test does not sign with the library that v
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -15,6 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from lake_client.client import Lake
+from lake_client.errors import AuthenticationFailed
 from tests.conftest import APP_ROLE, seal
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -223,3 +231,86 @@ def test_applications_cannot_configure_providers(idp, as_role):
         )
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT * FROM lake.oidc_providers")
+
+
+@pytest.fixture
+def served(idp: Issuer) -> Iterator[str]:
+    """The issuer's discovery document and JWKS over HTTP on a loopback port (a real server)."""
+    state: dict[str, str] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            base = state["issuer"]
+            docs = {
+                "/.well-known/openid-configuration": {"issuer": base, "jwks_uri": base + "/jwks"},
+                "/jwks": idp.jwks(),
+            }
+            body = json.dumps(docs[self.path]).encode() if self.path in docs else None
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["issuer"] = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state["issuer"]
+    server.shutdown()
+    thread.join()
+
+
+def test_lake_oidc_add_and_a_client_that_refreshes_once_on_an_unknown_key(
+    db: str, conn, idp: Issuer, served: str
+) -> None:
+    env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
+    cli = [sys.executable, "-m", "lake_client.cli", "oidc"]
+    add = subprocess.run(
+        [*cli, "add", "local", served, "--audience", AUDIENCE, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert add.returncode == 0, add.stderr
+    assert json.loads(add.stdout)[0]["keys"] == 1
+    conn.execute("SELECT lake.link_oauth('local', 'carol-sub', 'alice')")
+
+    def token(kid: str) -> str:
+        return sign(idp.keys[kid], kid, claims(sub="carol-sub", iss=served))
+
+    with Lake(db) as admin, Lake(db) as app:
+        assert app.authenticate_oidc(token("k1"), "n-0S6_WzA2Mj") == "alice"
+        idp.new_key("k2")  # the provider rotates: tokens now signed with k2
+        with pytest.raises(AuthenticationFailed) as err:
+            app.authenticate_oidc(token("k2"), "n-0S6_WzA2Mj")  # no refresh given
+        assert err.value.hint is not None and "refresh" in err.value.hint
+        refreshes: list[str] = []
+
+        def refresh() -> None:
+            refreshes.append("local")
+            admin.refresh_oidc_provider("local")
+
+        assert app.authenticate_oidc(token("k2"), "n-0S6_WzA2Mj", refresh=refresh) == "alice"
+        assert refreshes == ["local"]
+        # Another refusal (a wrong nonce) is no reason to fetch keys.
+        with pytest.raises(AuthenticationFailed):
+            app.authenticate_oidc(token("k2"), "other", refresh=refresh)
+        assert refreshes == ["local"]
+    listed = subprocess.run(
+        [*cli, "list", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert [(p["name"], p["keys"]) for p in json.loads(listed.stdout)] == [
+        ("local", 2),
+        ("testidp", 1),
+    ]
+    bad = subprocess.run(
+        [*cli, "add", "other", "http://example.invalid", "--audience", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0 and "https" in bad.stderr and "Traceback" not in bad.stderr
