@@ -5,9 +5,10 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, rabbitmq-server, python3-{fastjsonschema,jsonschema,venv}, prometheus,
-# prometheus-alertmanager, prometheus-{postgres,redis,node}-exporter (the services of these
-# Debian packages stopped and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
+# redis-server, rabbitmq-server, python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
+# (PyJWT checks OIDC ID tokens in PL/Python), prometheus, prometheus-alertmanager,
+# prometheus-{postgres,redis,node}-exporter (the services of these Debian packages stopped
+# and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
 # edition) as binary packages where the release has them (trixie), otherwise built from the
 # trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
 # A second run checks what is present and returns within a second or so, without apt-get update.
@@ -97,8 +98,10 @@ packages=(
     "postgresql-$major-pgtap"
     redis-server
     rabbitmq-server
+    python3-cryptography
     python3-fastjsonschema
     python3-jsonschema
+    python3-jwt
     python3-venv
 )
 build_packages=("postgresql-server-dev-$major" dpkg-dev build-essential cmake)

@@ -113,6 +113,15 @@ audit_app = _group("audit", "The audit log (administrators and auditors).")
 jobs_app = _group(
     "jobs", "The scheduled jobs that pg_cron runs inside PostgreSQL (administrators)."
 )
+oidc_app = _group(
+    "oidc",
+    "OpenID Connect providers whose ID tokens the lake checks itself (administrators).",
+    _examples(
+        "lake oidc add google https://accounts.google.com --audience 1234.apps.example.com",
+        "lake oidc refresh google   # after the provider rotated its keys",
+        "lake oidc list",
+    ),
+)
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
 ApiKey = Annotated[
@@ -1195,6 +1204,57 @@ def keys_revoke(
         render.json_doc({"key_id": key_id, "revoked": True})
         return
     render.say(f"revoked {key_id}")
+
+
+def _oidc_out(rows: list[dict[str, Any]], json_: bool) -> None:
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("name", "issuer", "audiences", "keys", "fetched"),
+        [
+            (r["name"], r["issuer"], ", ".join(r["audiences"]), r["keys"], r["fetched_at"])
+            for r in rows
+        ],
+    )
+
+
+@oidc_app.command("add")
+def oidc_add(
+    name: Annotated[str, typer.Argument(help="The provider's name in OAuth links, e.g. google.")],
+    issuer: Annotated[str, typer.Argument(help="The issuer, exactly as its tokens' iss reads.")],
+    audience: Annotated[
+        list[str], typer.Option(help="A client id whose tokens are accepted (repeat the option).")
+    ],
+    json_: Json = False,
+) -> None:
+    """Add a provider (or replace one): its keys are fetched here, through its discovery
+    document, and stored in the lake, which does not reach the network itself."""
+    from lake_client import oidc
+
+    jwks = oidc.fetch_keys(issuer)
+    with _lake() as lake:
+        row = lake.set_oidc_provider(name, issuer, audience, jwks)
+    _oidc_out([row], json_)
+
+
+@oidc_app.command("refresh")
+def oidc_refresh(
+    name: Annotated[str, typer.Argument(help="The provider.")],
+    json_: Json = False,
+) -> None:
+    """Fetch a provider's keys again (after it rotated them) and store them."""
+    with _lake() as lake:
+        row = lake.refresh_oidc_provider(name)
+    _oidc_out([row], json_)
+
+
+@oidc_app.command("list")
+def oidc_list(json_: Json = False) -> None:
+    """The providers: issuer, accepted audiences, how many keys, when fetched."""
+    with _lake() as lake:
+        rows = lake.oidc_providers()
+    _oidc_out(rows, json_)
 
 
 def _witness_redis() -> Any:

@@ -19,11 +19,12 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest, export, quarantine_files
+from lake_client import copy_ingest, export, oidc, quarantine_files
 from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
     AuthenticationFailed,
+    IdentityError,
     JobError,
     from_psycopg,
 )
@@ -168,6 +169,45 @@ class Lake:
             self._session_identity = ("authenticate", params)
         return str(principal)
 
+    def authenticate_oidc(
+        self,
+        token: str,
+        nonce: str,
+        scope: str = "session",
+        refresh: Callable[[], object] | None = None,
+    ) -> str:
+        """Sign in with an OpenID Connect ID token, which the lake checks itself (signature,
+        issuer, audience, expiry, the nonce the caller put in its authorization request); the
+        session becomes the lake user linked to the token's subject. Returns the user's id;
+        raises AuthenticationFailed for a token the lake refuses. When the lake does not know
+        the token's signing key (the provider rotated its keys), ``refresh`` (for example an
+        administrator's ``Lake.refresh_oidc_provider``) runs once and the sign-in is tried
+        again."""
+        params = {"token": token, "nonce": nonce, "scope": scope}
+        hints: list[str] = []
+
+        def keep_hint(diag: psycopg.errors.Diagnostic) -> None:
+            if diag.message_hint:
+                hints.append(diag.message_hint)
+
+        conn = self.conn
+        conn.add_notice_handler(keep_hint)
+        try:
+            user = self._query("authenticate_oidc", params)[0]["user_id"]
+        finally:
+            conn.remove_notice_handler(keep_hint)
+        if user is None and refresh is not None and any("rotated its keys" in h for h in hints):
+            refresh()
+            return self.authenticate_oidc(token, nonce, scope)
+        if user is None:
+            raise AuthenticationFailed(
+                "sign-in failed: the lake refused the ID token",
+                hint=hints[0] if hints else "the audit log (auth.failure) says why",
+            )
+        if scope == "session":
+            self._session_identity = ("authenticate_oidc", params)
+        return str(user)
+
     def identity(self) -> Row | None:
         """The session's identity (user_id, service, principal, key_id, scopes), or None."""
         rows = self._query("current_identity")
@@ -219,8 +259,41 @@ class Lake:
     def revoke_key(self, key_id: str) -> None:
         self._query("revoke_api_key", {"key_id": key_id})
 
-    def link_oauth(self, provider: str, subject: str, user_id: str) -> None:
-        self._query("link_oauth", {"provider": provider, "subject": subject, "user_id": user_id})
+    def link_oauth(
+        self,
+        provider: str,
+        subject: str,
+        user_id: str,
+        scopes: Sequence[str] = ("read", "write"),
+    ) -> None:
+        """Link an OAuth identity to a lake user (scopes: of sessions signed in through it)."""
+        self._query(
+            "link_oauth",
+            {"provider": provider, "subject": subject, "user_id": user_id, "scopes": list(scopes)},
+        )
+
+    def set_oidc_provider(
+        self, name: str, issuer: str, audiences: Sequence[str], jwks: dict[str, Any]
+    ) -> Row:
+        """Add an OpenID Connect provider, or replace its issuer, audiences and keys."""
+        params = {"name": name, "issuer": issuer, "audiences": list(audiences), "jwks": Jsonb(jwks)}
+        return self._query("set_oidc_provider", params)[0]
+
+    def oidc_providers(self, name: str | None = None) -> list[Row]:
+        """The OpenID Connect providers (name, issuer, audiences, fetched_at, keys)."""
+        return self._query("oidc_providers", {"name": name})
+
+    def refresh_oidc_provider(self, name: str, audiences: Sequence[str] | None = None) -> Row:
+        """Fetch a provider's keys again (its discovery document, then its JWKS) and store them;
+        with audiences, replace those too. Administrators."""
+        known = self.oidc_providers(name)
+        if not known:
+            raise IdentityError(
+                f"no OpenID Connect provider {name!r}", hint="add it first: lake oidc add"
+            )
+        issuer = str(known[0]["issuer"])
+        aud = list(audiences) if audiences else list(known[0]["audiences"])
+        return self.set_oidc_provider(name, issuer, aud, oidc.fetch_keys(issuer))
 
     def pii_reveal(self, dataset: str, ids: Sequence[int]) -> list[Row]:
         """Records with their pii_fields in clear (members of lake_pii_reader; audited)."""

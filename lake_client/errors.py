@@ -111,6 +111,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK013": IdentityError,  # the user exists already
     "LK014": IdentityError,  # the identity lacks the write scope
     "LK015": IdentityError,  # not a member of lake_pii_reader
+    "LK016": DatabaseError,  # personal identifiers sealed with a retired PII key (an old copy)
     "LK020": QuarantineError,  # no such quarantine item
     "LK021": QuarantineError,  # already decided
     "LK022": QuarantineError,  # still invalid

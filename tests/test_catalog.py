@@ -79,6 +79,10 @@ PUBLIC_API = {
     "request_erasure",
     # views that would show user data past row-level security
     "views_bypassing_rls",
+    # OpenID Connect sign-in checked by the lake; PII key rotation
+    "authenticate_oidc",
+    "set_oidc_provider",
+    "rotate_pii_key",
 }
 
 APPLICATION_ROLES = [

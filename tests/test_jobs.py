@@ -27,6 +27,7 @@ PROCEDURE_JOBS = [
     "premake",
     "checkpoints",
     "quarantine_review",
+    "pii_keys",
     "retention",
     "purge_changes",
     "purge_audit",

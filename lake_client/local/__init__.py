@@ -39,6 +39,7 @@ import psycopg
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
 from lake_client.local import postgres, rabbitmq, redis_server
+from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
     SETUP_HINT,
@@ -77,6 +78,8 @@ class ClusterStatus:
     # The embedded RabbitMQ (`lake up --with rabbitmq`): None when it was not started.
     rabbitmq_running: bool | None = None
     rabbitmq_url_redacted: str = ""
+    at_rest: dict[str, str] = field(default_factory=dict)
+    # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -109,6 +112,9 @@ class ClusterStatus:
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
             out.append(f"  url: {self.rabbitmq_url_redacted}")
+        if self.at_rest:
+            out.append("At rest (dm-crypt, e.g. LUKS):")
+            out.extend(f"  {name}: {found}" for name, found in self.at_rest.items())
         return out
 
 
@@ -172,6 +178,17 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     except psycopg.Error:
         running = False
     data_dir = paths.pg_data if s.embedded and is_initialised(paths) else None
+    at_rest: dict[str, str] = {}
+    if s.embedded:
+        archive = paths.archive
+        if running:
+            with contextlib.suppress(psycopg.Error), postgres.connect(s.dsn()) as conn:
+                archive = Path(postgres.archive_dir(conn) or paths.archive)
+        at_rest = {
+            "data": at_rest_check(paths.pg_data).describe(),
+            "archive": at_rest_check(archive).describe(),
+            "redis": at_rest_check(paths.redis).describe(),
+        }
     return ClusterStatus(
         embedded=s.embedded,
         pg_running=running,
@@ -183,6 +200,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         extensions_available=extensions,
         rabbitmq_running=None if rabbitmq.server_pid(paths) is None else rabbitmq.answers(s),
         rabbitmq_url_redacted=rabbitmq.url_redacted(s),
+        at_rest=at_rest,
     )
 
 

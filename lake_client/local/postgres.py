@@ -385,6 +385,15 @@ def server_facts(
     return version, available
 
 
+def archive_dir(conn: psycopg.Connection[tuple[object, ...]]) -> str | None:
+    """The lake's archive_dir setting ('' = the default folder), None before the migrations."""
+    row = conn.execute("SELECT to_regclass('lake.settings') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return None
+    row = conn.execute("SELECT value FROM lake.settings WHERE key = 'archive_dir'").fetchone()
+    return str(row[0]) if row else None
+
+
 def check_external(s: Settings) -> None:
     try:
         with connect(s.dsn()):

@@ -51,7 +51,7 @@ SELECT * FROM lake.rotate_api_key(%(key_id)s)
 SELECT lake.revoke_api_key(%(key_id)s)
 
 -- name: link_oauth
-SELECT lake.link_oauth(%(provider)s, %(subject)s, %(user_id)s)
+SELECT lake.link_oauth(%(provider)s, %(subject)s, %(user_id)s, %(scopes)s)
 
 -- name: pii_reveal
 SELECT id, user_id, doc FROM lake.pii_reveal(%(dataset)s, %(ids)s)
@@ -372,3 +372,19 @@ SELECT ok FROM lake.verify_audit_chain()
 
 -- name: metrics_build
 SELECT current_setting('server_version')
+
+-- name: authenticate_oidc
+-- NULL when the token is refused (the audit log says why; the warning's hint names a key refresh).
+SELECT lake.authenticate_oidc(%(token)s, %(nonce)s, %(scope)s) AS user_id
+
+-- name: set_oidc_provider
+SELECT name, issuer, audiences, fetched_at,
+       (SELECT count(*) FROM jsonb_array_elements(p.jwks -> 'keys')) AS keys
+  FROM lake.set_oidc_provider(%(name)s, %(issuer)s, %(audiences)s, %(jwks)s) AS p
+
+-- name: oidc_providers
+SELECT name, issuer, audiences, fetched_at,
+       (SELECT count(*) FROM jsonb_array_elements(p.jwks -> 'keys')) AS keys
+  FROM lake.oidc_providers AS p
+ WHERE %(name)s::text IS NULL OR p.name = %(name)s
+ ORDER BY name

@@ -1,6 +1,6 @@
--- Lake-wide settings of the lifecycle jobs (tiers, retention, archives), one row per key, with
--- their defaults. Administrators read them here and change them with lake.set_setting, which
--- knows the keys and checks the values.
+-- Lake-wide settings of the lifecycle jobs (tiers, retention, archives, PII keys), one row per
+-- key, with their defaults. Administrators read them here and change them with lake.set_setting,
+-- which knows the keys and checks the values.
 CREATE TABLE lake.settings (
     key         text PRIMARY KEY,
     -- Always text; lake.set_setting checks that it reads as what the key needs.
@@ -22,7 +22,11 @@ INSERT INTO lake.settings (key, value, description) VALUES
     ('tablespace_hot', '', 'tablespace for hot partitions ('''' = leave them where they are)'),
     ('tablespace_warm', '', 'tablespace for warm partitions ('''' = leave them where they are)'),
     ('tablespace_cold', '',
-     'tablespace for cold and expired partitions ('''' = leave them where they are)');
+     'tablespace for cold and expired partitions ('''' = leave them where they are)'),
+    ('pii_key_rotation', '90 days',
+     'the pii_keys job makes a new PII key when the newest is this old'),
+    ('pii_rekey_batch', '50000',
+     'how many sealed values per table the pii_keys job re-encrypts with the newest key per run');
 ALTER TABLE lake.settings OWNER TO lake_owner;
 GRANT SELECT ON lake.settings TO lake_admin;
 

@@ -1,7 +1,7 @@
 -- A record ready to be stored with its pii_fields protected: doc with each present field's value
 -- replaced by its mask (lake_internal._pii_mask), and pii, those values in clear as one JSON object
--- encrypted with the lake's key (pgcrypto, OpenPGP symmetric, AES-256; the key is random, so no key
--- stretching is needed). pii is NULL when none of the fields is present.
+-- encrypted with the lake's newest key (lake_internal._pii_encrypt). pii is NULL when none of the
+-- fields is present.
 CREATE FUNCTION lake_internal._pii_seal(p_fields text[], p_doc jsonb, OUT doc jsonb, OUT pii bytea)
 LANGUAGE plpgsql
 STABLE
@@ -25,9 +25,7 @@ BEGIN
     END LOOP;
     IF v_clear <> '{}' THEN
         doc := p_doc || v_masks;
-        pii := public.pgp_sym_encrypt(v_clear::text,
-                                      (SELECT k.key FROM lake_internal.pii_keys AS k WHERE k.id = 1),
-                                      'cipher-algo=aes256, s2k-mode=1');
+        pii := lake_internal._pii_encrypt(v_clear);
     END IF;
 END
 $$;
