@@ -135,6 +135,46 @@ def test_sql_conversion_of_takeout_locations(conn: psycopg.Connection[Any]):
     assert out[-2:] == [{"source_error": "a source record must be a JSON object"}, {}]
 
 
+def test_sql_conversion_of_takeout_locations_at_the_edges(conn: psycopg.Connection[Any]):
+    """Nulls are left out at every depth (as jsonb_strip_nulls would), text is escaped, and the
+    activity is the most confident object of the first reading."""
+    cases = [
+        ({"timestamp": 'a"b\\c\n', "timestampMs": "1"}, {"ts": 'a"b\\c\n'}),
+        ({"timestamp": "", "timestampMs": 253402300800000}, {"ts": "10000-01-01T00:00:00.000Z"}),
+        ({"timestampMs": "1000000000000000", "latitudeE7": -1}, {"lat": -0.0000001}),
+        (
+            {"accuracy": None, "altitude": {"a": None, "b": [None, {"c": None}]}, "deviceTag": 1},
+            {"altitude": {"b": [None, {}]}, "device_tag": 1},
+        ),
+        (
+            {"source": [], "heading": False, "velocity": {}},
+            {"source": [], "heading": False, "velocity": {}},
+        ),
+        ({"activity": [{"activity": [{"type": None, "confidence": None}]}]}, {}),
+        (
+            {
+                "activity": [
+                    {
+                        "activity": [
+                            {"confidence": "high"},
+                            {"type": "A", "confidence": 5},
+                            {"type": "B", "confidence": 5},
+                            7,
+                        ]
+                    }
+                ]
+            },
+            {"activity": "A", "activity_confidence": 5},
+        ),
+        ({"activity": [{"activity": [{"type": {"n": None}}]}]}, {"activity": {}}),
+    ]
+    (out,) = conn.execute(
+        "SELECT lake_internal._convert('google_takeout_records', %s::jsonb[])",
+        [[Jsonb(src) for src, _ in cases]],
+    ).fetchone()
+    assert out == [exp for _, exp in cases]
+
+
 @pytest.mark.fast
 def test_records_json_streams_its_locations(tmp_path: Path):
     path = tmp_path / "Records.json"

@@ -6,39 +6,52 @@ written as ``2024-01-05T08:00:00.123Z``), ``lat``/``lon`` in degrees from ``lati
 ``longitudeE7``, ``activity`` the most confident type of the first activity reading.
 
 Converted in SQL (one expression over the source record ``d``, set-based, no Python per
-record): these files hold a million locations and more. No regular expression: PostgreSQL
-builds its automaton afresh for each value (about 5 µs)."""
+record): these files hold a million locations and more. The record is written as JSON text and
+read once as jsonb: about a third cheaper than jsonb_build_object and jsonb_strip_nulls over the
+whole record (concat_ws leaves out what is absent or null; a value's own nulls are stripped as
+jsonb_strip_nulls of the record would). No regular expression: PostgreSQL builds its automaton
+afresh for each value (about 5 µs)."""
 
 DESCRIPTION = "Google Takeout location history (Records.json): one record per location"
 READER = "items:locations"
 MEMBER = r"(^|/)Location History( \(Timeline\))?/Records\.json$"
 
-SQL = """jsonb_strip_nulls(jsonb_build_object(
-    'ts', CASE WHEN jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''
-                    THEN d -> 'timestamp'
-               WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
-                    AND translate(d ->> 'timestampMs', '0123456789', '') = ''
-                    THEN to_jsonb(to_char(('epoch'::timestamptz
-                                           + (d ->> 'timestampMs')::bigint
-                                             * interval '1 millisecond') AT TIME ZONE 'UTC',
-                                          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END,
-    'lat', CASE WHEN jsonb_typeof(d -> 'latitudeE7') = 'number'
-                THEN to_jsonb(trim_scale((d -> 'latitudeE7')::numeric / 10000000)) END,
-    'lon', CASE WHEN jsonb_typeof(d -> 'longitudeE7') = 'number'
-                THEN to_jsonb(trim_scale((d -> 'longitudeE7')::numeric / 10000000)) END,
-    'accuracy', d -> 'accuracy',
-    'altitude', d -> 'altitude',
-    'velocity', d -> 'velocity',
-    'heading', d -> 'heading',
-    'source', d -> 'source',
-    'device_tag', d -> 'deviceTag'
-) || CASE WHEN d ? 'activity' THEN coalesce((
-    SELECT jsonb_strip_nulls(jsonb_build_object('activity', a.g -> 'type',
-                                                'activity_confidence', a.g -> 'confidence'))
-      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d -> 'activity' -> 0 -> 'activity') = 'array'
-                                     THEN d -> 'activity' -> 0 -> 'activity' END)
-           WITH ORDINALITY AS a(g, o)
-     WHERE jsonb_typeof(a.g) = 'object'
-     ORDER BY CASE WHEN jsonb_typeof(a.g -> 'confidence') = 'number'
-                   THEN (a.g -> 'confidence')::numeric END DESC NULLS LAST, a.o
-     LIMIT 1), '{}') ELSE '{}' END)"""
+
+def _field(key: str, value: str) -> str:
+    """`"key":value` as JSON text, NULL when the jsonb `value` is absent or JSON null."""
+    return (
+        f"""'"{key}":' || CASE WHEN jsonb_typeof({value}) <> 'null'"""
+        f" THEN jsonb_strip_nulls({value})::text END"
+    )
+
+
+SQL = f"""('{{' || concat_ws(',',
+    '"ts":' || CASE WHEN jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''
+                         THEN (d -> 'timestamp')::text
+                    WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
+                         AND translate(d ->> 'timestampMs', '0123456789', '') = ''
+                         THEN '"' || to_char(('epoch'::timestamptz
+                                              + (d ->> 'timestampMs')::bigint
+                                                * interval '1 millisecond') AT TIME ZONE 'UTC',
+                                             'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"' END,
+    '"lat":' || CASE WHEN jsonb_typeof(d -> 'latitudeE7') = 'number'
+                     THEN trim_scale((d -> 'latitudeE7')::numeric / 10000000)::text END,
+    '"lon":' || CASE WHEN jsonb_typeof(d -> 'longitudeE7') = 'number'
+                     THEN trim_scale((d -> 'longitudeE7')::numeric / 10000000)::text END,
+    {_field("accuracy", "d -> 'accuracy'")},
+    {_field("altitude", "d -> 'altitude'")},
+    {_field("velocity", "d -> 'velocity'")},
+    {_field("heading", "d -> 'heading'")},
+    {_field("source", "d -> 'source'")},
+    {_field("device_tag", "d -> 'deviceTag'")},
+    CASE WHEN d ? 'activity' THEN (
+        SELECT nullif(concat_ws(',', {_field("activity", "a.g -> 'type'")},
+                                     {_field("activity_confidence", "a.g -> 'confidence'")}), '')
+          FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d -> 'activity' -> 0 -> 'activity')
+                                              = 'array'
+                                         THEN d -> 'activity' -> 0 -> 'activity' END)
+               WITH ORDINALITY AS a(g, o)
+         WHERE jsonb_typeof(a.g) = 'object'
+         ORDER BY CASE WHEN jsonb_typeof(a.g -> 'confidence') = 'number'
+                       THEN (a.g -> 'confidence')::numeric END DESC NULLS LAST, a.o
+         LIMIT 1) END) || '}}')::jsonb"""

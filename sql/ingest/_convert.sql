@@ -1,6 +1,6 @@
 -- A statement's source records converted into the dataset's records by its source format
 -- (plpython/lake_formats), in order, in one call: the first step of lake_internal._ingest_docs
--- and of a COPY inbox of source records (_ingest_sources), so every ingest path converts the
+-- and of a COPY inbox of source records (_tg_inbox), so every ingest path converts the
 -- same way. A format is one SQL expression over the source record d, run here over all records
 -- at once, or Python (lake_internal._convert_py). A source record that is not a JSON object, or
 -- that a converter cannot read, becomes {"source_error": ...}, which the dataset's schema

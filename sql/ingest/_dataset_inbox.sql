@@ -3,8 +3,7 @@
 -- applications. Its trigger (lake_internal._dataset_triggers) validates the rows and stores the
 -- valid ones, so a row whose time is missing (ts NULL) is accepted here and quarantined there
 -- with its reason; ref, when given, names the record in its batch (e.g. "line 17") for the
--- quarantine. sent is the lake's own: the source record a converted row was made from
--- (lake_internal._ingest_sources), which the quarantine keeps instead of the conversion.
+-- quarantine.
 CREATE FUNCTION lake_internal._dataset_inbox(p_name text)
 RETURNS void
 LANGUAGE plpgsql
@@ -24,7 +23,6 @@ BEGIN
             batch_id    uuid NOT NULL
                         DEFAULT md5('lake:' || pg_current_xact_id()::text || ':' || %1$L)::uuid,
             ref         text,
-            sent        jsonb,
             xact_id     xid8 NOT NULL DEFAULT pg_current_xact_id()
         ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)$ddl$,
         p_name);
@@ -39,8 +37,6 @@ BEGIN
                    'the batch (lake.begin_batch), or one per transaction for plain COPY');
     EXECUTE format('COMMENT ON COLUMN inbox.%I.ref IS %L', p_name,
                    'where the record was in its batch, e.g. line 17 (for the quarantine)');
-    EXECUTE format('COMMENT ON COLUMN inbox.%I.sent IS %L', p_name,
-                   'the source record a converted row was made from (set by the lake)');
     EXECUTE format('COMMENT ON COLUMN inbox.%I.xact_id IS %L', p_name,
                    'the transaction that copied the row (set by the lake)');
     EXECUTE format('GRANT INSERT (ts, doc, batch_id, ref) ON inbox.%I TO lake_write, lake_admin',

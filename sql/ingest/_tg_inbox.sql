@@ -4,7 +4,7 @@
 --
 -- The shape of every ingest path (see also lake_internal._tg_validate and _ingest_docs): limits
 -- (lake_internal._limits), partitions on demand (_partitions_for), one set-based scan of the
--- transition table with the pass test (_passes_sql) once a row, whose passing rows go straight
+-- statement's rows with the pass test (_passes_sql) once a row, whose passing rows go straight
 -- into their monthly partitions of user_data.<dataset> in the same statement; reasons for the
 -- suspects only (_reasons, PL/Python for the schema); the quarantine writer (_quarantine) for the
 -- invalid ones (a row without a time, ts NULL, is always one); the archive writer
@@ -14,6 +14,13 @@
 -- not test these rows a second time, and invalid rows never enter user_data (no insert and
 -- delete, no dead rows). Applications cannot write the partitions themselves. Last, the inbox is
 -- emptied of this transaction's rows.
+--
+-- The statement's rows are the transition table, or, for a dataset with a source format, the
+-- records the lake makes of them: the source records are converted in one call
+-- (lake_internal._convert) and their times read from the converted records (lake.parse_times),
+-- since the client read none from the source records (their ts is ignored); the scan then reads
+-- those arrays, each row with its source record (sent), which the quarantine keeps instead of
+-- the conversion, as on every other path.
 CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -42,6 +49,12 @@ DECLARE
     v_moved   bigint;
     v_archived bigint;
     v_seqscan text := current_setting('enable_seqscan');
+    v_rows    text := 'new_rows';  -- the statement's rows, as the scan reads them
+    v_ts      timestamptz[];
+    v_docs    jsonb[];
+    v_batches uuid[];
+    v_refs    text[];
+    v_sent    jsonb[];
 BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LK010',
@@ -55,25 +68,29 @@ BEGIN
     END IF;
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
-    -- Source records (a dataset with a source format) are converted and come back into the
-    -- inbox as the dataset's records: lake_internal._ingest_sources.
-    IF ds.source_format IS NOT NULL
-       AND current_setting('lake.converting', true) IS DISTINCT FROM ds.name THEN
-        PERFORM lake_internal._ingest_sources(ds.name, a.b, a.r, a.d)
-           FROM (SELECT array_agg(r.batch_id) AS b, array_agg(r.ref) AS r, array_agg(r.doc) AS d
-                   FROM new_rows AS r) AS a;
-        RETURN NULL;
+    -- The statement's rows: a dataset with a source format converts them first (see above).
+    IF ds.source_format IS NOT NULL THEN
+        SELECT array_agg(r.batch_id), array_agg(r.ref), array_agg(r.doc)
+          INTO v_batches, v_refs, v_sent
+          FROM new_rows AS r;
+        v_docs := lake_internal._convert(ds.source_format, v_sent);
+        v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
+                                         FROM unnest(v_docs) WITH ORDINALITY AS x(d, o)
+                                        ORDER BY x.o),
+                                 ds.time_format);
+        v_rows := '(SELECT * FROM unnest($5, $6, $7, $8, $9) AS u(ts, doc, batch_id, ref, sent))';
+    ELSE
+        v_ts := ARRAY(SELECT r.ts FROM new_rows AS r);
     END IF;
     v_seq := pg_get_serial_sequence(format('user_data.%I', ds.name), 'id')::regclass;
 
     -- Limits once a statement, not once a row; then the partitions the rows need.
-    lim := lake_internal._partitions_for(lake_internal._limits(ds),
-                                         ARRAY(SELECT r.ts FROM new_rows AS r));
+    lim := lake_internal._partitions_for(lake_internal._limits(ds), v_ts);
 
     -- One INSERT into each month partition that can receive valid rows of this statement (none
     -- when no row may be stored: v_lo is NULL and the loop does not run).
-    SELECT min(r.ts), max(r.ts) INTO v_lo, v_hi
-      FROM new_rows AS r WHERE r.ts >= lim.accept_from AND r.ts < lim.accept_before;
+    SELECT min(t.t), max(t.t) INTO v_lo, v_hi
+      FROM unnest(v_ts) AS t(t) WHERE t.t >= lim.accept_from AND t.t < lim.accept_before;
     v_month := lake.month_start(v_lo);
     WHILE v_month <= v_hi LOOP
         v_next := (v_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
@@ -105,9 +122,9 @@ BEGIN
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
             SELECT x.*, CASE WHEN x.ok THEN nextval($2) END AS id
-              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref, r.sent,
+              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref, %s AS sent,
                            %s AS ok
-                      FROM new_rows AS r
+                      FROM %s AS r
                     OFFSET 0) AS x)%s
         SELECT s.batch_id,
                count(*) AS received,
@@ -117,9 +134,11 @@ BEGIN
                array_agg(coalesce(s.sent, s.doc)) FILTER (WHERE NOT s.ok) AS sents,
                %s AS pii_found
           FROM s
-         GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_ctes,
+         GROUP BY s.batch_id$q$,
+         CASE WHEN ds.source_format IS NULL THEN 'NULL::jsonb' ELSE 'r.sent' END,
+         lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_rows, v_ctes,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
-    USING lim, v_seq, v_user, ds.name
+    USING lim, v_seq, v_user, ds.name, v_ts, v_docs, v_batches, v_refs, v_sent
     LOOP
         v_moved := 0;
         v_archived := 0;
