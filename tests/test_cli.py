@@ -403,6 +403,39 @@ def test_output_to_a_pipe_is_tab_separated_and_whole(db: str, dataset: str, tmp_
 # -- interrupted and repeated loads -----------------------------------------------------------
 
 
+def interrupt_held_ingest(
+    db: str, conn: psycopg.Connection[tuple[object, ...]], argv: list[str]
+) -> tuple[int, bytes]:
+    """Run the `lake ingest` command line `argv` and press Ctrl-C in the middle of a batch:
+    once some batches are stored, `conn` (autocommit) holds lake.batches so that the next
+    ones wait on the lock, whatever the machine's speed, and the interrupt comes when a
+    session of the load waits on it (every batch before has been acknowledged to the client).
+    Returns the exit code and stderr."""
+    env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not conn.execute("SELECT count(*) FROM lake.batches").fetchone()[0]:
+            assert proc.poll() is None, proc.communicate()
+            conn.execute("SELECT pg_sleep(0.05)")
+        conn.execute("BEGIN")
+        conn.execute("LOCK TABLE lake.batches IN SHARE MODE")
+        # Asked on a connection of its own: pg_stat_activity holds still in a transaction.
+        with psycopg.connect(db, autocommit=True) as watch:
+            while not watch.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'lake-cli' AND wait_event_type = 'Lock'"
+            ).fetchone()[0]:
+                assert proc.poll() is None, proc.communicate()
+                watch.execute("SELECT pg_sleep(0.05)")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        conn.execute("ROLLBACK")
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stderr
+
+
 def test_ctrl_c_says_what_was_stored_and_a_rerun_resumes(db: str, dataset: str, tmp_path: Path):
     path = tmp_path / "big.jsonl"
     path.write_bytes(jsonl(records(10_000, bad_every=10_000)))  # the first one is bad
@@ -410,37 +443,12 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_resumes(db: str, dataset: str, 
     # One session: the stored records are then the first N (tests/test_ingest_jobs.py
     # interrupts several).
     argv += ["--user", "alice", "--batch-size", "50", "--jobs", "1"]
-    env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
     with psycopg.connect(db, autocommit=True) as conn:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            # Once some batches are stored, hold the next one: the load waits on the lock, so
-            # the interrupt lands in the middle of it whatever the machine's speed.
-            while not conn.execute("SELECT count(*) FROM lake.batches").fetchone()[0]:
-                assert proc.poll() is None, proc.communicate()
-                conn.execute("SELECT pg_sleep(0.05)")
-            conn.execute("BEGIN")
-            conn.execute("LOCK TABLE lake.batches IN SHARE MODE")
-            # Interrupt once the next batch waits on the lock: every batch before it has been
-            # acknowledged to the client, which must report exactly those.
-            # (Asked on a connection of its own: pg_stat_activity holds still in a transaction.)
-            with psycopg.connect(db, autocommit=True) as watch:
-                while not watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE application_name = 'lake-cli' AND wait_event_type = 'Lock'"
-                ).fetchone()[0]:
-                    assert proc.poll() is None, proc.communicate()
-                    watch.execute("SELECT pg_sleep(0.05)")
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=120)
-        finally:
-            conn.execute("ROLLBACK")
-            if proc.poll() is None:
-                proc.kill()
+        returncode, stderr = interrupt_held_ingest(db, conn, argv)
         stored_batches = conn.execute(
             "SELECT count(*), coalesce(sum(received), 0) FROM lake.batches"
         ).fetchone()
-    assert proc.returncode == 130, stderr
+    assert returncode == 130, stderr
     text = stderr.decode()
     n_batches, n_records = stored_batches
     assert "interrupted; stored so far:" in text

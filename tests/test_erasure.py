@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from tests.test_retention import AHEAD, OLDEST, scalar
 Conn = psycopg.Connection[tuple[object, ...]]
 
 # A Redis Cluster of the test's own (tests/redis_cluster.py), as the bridge's tests make it.
+Running = test_bridge.Running  # a bridge in a thread
 cluster = test_bridge.cluster
 cluster_client = test_bridge.cluster_client
 
@@ -124,21 +124,6 @@ def redis_text(client: redis.Redis, prefix: str) -> dict[str, str]:
         else:
             out[name] = kind
     return out
-
-
-class Running:
-    """A bridge in a thread."""
-
-    def __init__(self, bridge: Bridge) -> None:
-        self.bridge = bridge
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=bridge.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def halt(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from lake_client import loader
 from lake_client.demo import SCHEMA
 from lake_client.records import scan, sources
-from tests.test_cli import lake, records
+from tests.test_cli import interrupt_held_ingest, lake, records
 
 Conn = psycopg.Connection[tuple[object, ...]]
 BATCH = 100
@@ -189,30 +187,8 @@ def test_ctrl_c_stops_every_session_and_says_what_was_stored(
     path.write_bytes(jsonl(records(5_000, bad_every=5_000)))
     argv = [sys.executable, "-m", "lake_client.cli", "ingest", dataset, str(path)]
     argv += ["--user", "alice", "--batch-size", str(BATCH), "--jobs", "3"]
-    env = {**os.environ, "LAKE_DSN": db, "NO_COLOR": "1"}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        # Once some batches are stored, hold the next ones: every session waits on the lock,
-        # so the interrupt lands in the middle of their batches whatever the machine's speed.
-        while not conn.execute("SELECT count(*) FROM lake.batches").fetchone()[0]:
-            assert proc.poll() is None, proc.communicate()
-            conn.execute("SELECT pg_sleep(0.05)")
-        conn.execute("BEGIN")
-        conn.execute("LOCK TABLE lake.batches IN SHARE MODE")
-        with psycopg.connect(db, autocommit=True) as watch:
-            while not watch.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = 'lake-cli' AND wait_event_type = 'Lock'"
-            ).fetchone()[0]:
-                assert proc.poll() is None, proc.communicate()
-                watch.execute("SELECT pg_sleep(0.05)")
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        conn.execute("ROLLBACK")
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr
+    returncode, stderr = interrupt_held_ingest(db, conn, argv)
+    assert returncode == 130, stderr
     text = stderr.decode()
     assert "Traceback" not in text
     positions = batch_positions(path, dataset, 50)
