@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 # Fast compression: an archive is written once, under a lock that holds up erasure of that month.
@@ -90,6 +91,23 @@ def _write_atomically(path: str, write: Iterable[bytes], *, compress: bool) -> i
     finally:
         os.close(dir_fd)
     return os.path.getsize(path)
+
+
+# What an archive's lines are, as its manifest says.
+FORMAT = "JSON Lines, gzip; one object a row (row_to_json: times UTC, bytea hex)"
+
+
+def describe(dataset: str, partition: str, month: str, columns: object) -> dict[str, object]:
+    """The manifest's description of a new archive of `month` (YYYY-MM) of `partition`, made
+    now; write_archive adds the counts and digest."""
+    return {
+        "dataset": dataset,
+        "partition": partition,
+        "month": month,
+        "columns": columns,
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def write_archive(

@@ -15,10 +15,9 @@ SET TimeZone = 'UTC'
 AS $$
 if "lake_ready" not in GD:
     plpy.execute("SELECT lake_internal._plpy_bootstrap()")
-import datetime
 import itertools
 import json
-from lake_archive import archive_paths, read_lines, write_archive
+from lake_archive import archive_paths, describe, read_lines, write_archive
 
 month = p_month[:7]
 data_path, manifest_path = archive_paths(p_root, p_dataset, month, p_stamp)
@@ -26,12 +25,7 @@ old = read_lines(p_old_path) if p_old_path else ()
 manifest = write_archive(data_path, manifest_path, itertools.chain(old, p_lines or ()), {
     # Whose file it is, for the purge of orphans (lake_internal._archive_orphans).
     "database": plpy.execute("SELECT current_database() AS d")[0]["d"],
-    "dataset": p_dataset,
-    "partition": p_partition,
-    "month": month,
-    "columns": json.loads(p_columns),
-    "format": "JSON Lines, gzip; one object a row (row_to_json: times UTC, bytea hex)",
-    "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    **describe(p_dataset, p_partition, month, json.loads(p_columns)),
 })
 manifest["path"] = data_path
 manifest["manifest_path"] = manifest_path

@@ -15,20 +15,13 @@ SET synchronize_seqscans = off
 AS $$
 if "lake_ready" not in GD:
     plpy.execute("SELECT lake_internal._plpy_bootstrap()")
-import datetime
 import json
-from lake_archive import archive_paths, partition_lines, write_archive
+from lake_archive import archive_paths, describe, partition_lines, write_archive
 
 month = p_month[:7]
 data_path, manifest_path = archive_paths(p_root, p_dataset, month, p_stamp)
-manifest = write_archive(data_path, manifest_path, partition_lines(plpy, p_partition), {
-    "dataset": p_dataset,
-    "partition": p_partition,
-    "month": month,
-    "columns": json.loads(p_columns),
-    "format": "JSON Lines, gzip; one object a row (row_to_json: times UTC, bytea hex)",
-    "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-})
+manifest = write_archive(data_path, manifest_path, partition_lines(plpy, p_partition),
+                         describe(p_dataset, p_partition, month, json.loads(p_columns)))
 manifest["path"] = data_path
 manifest["manifest_path"] = manifest_path
 return json.dumps(manifest)
