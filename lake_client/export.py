@@ -15,6 +15,7 @@ import json
 import os
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,26 @@ class _Writer:
         return self.member
 
 
+@contextmanager
+def whole_file(lake: Lake, path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A file that appears under `path` only when complete: the block writes the `.part`
+    path it is given and commits its transaction. Should it fail, the part is deleted, the
+    session is made usable again (Lake.recover) and a database error is raised as the lake's."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        yield tmp
+    except psycopg.Error as exc:
+        lake.recover()
+        tmp.unlink(missing_ok=True)
+        raise from_psycopg(exc) from exc
+    except BaseException:
+        lake.recover()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+
+
 def export_user(
     lake: Lake, path: str | os.PathLike[str], user: str | None = None, *, fetch: int = 5000
 ) -> dict[str, Any]:
@@ -76,12 +97,10 @@ def export_user(
 
     Without `user`: the session's user (authenticated with their own key). With `user`: an
     administrator exports that person. The zip appears under its name only when complete."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
     conn = lake.conn
     members: list[Member] = []
     subject = user
-    try:
+    with whole_file(lake, path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             writer: _Writer | None = None
             with conn.cursor(name="lake_export", row_factory=tuple_row) as cur:
@@ -107,15 +126,6 @@ def export_user(
             }
             archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
         conn.commit()  # the export is audited (user.export) when this commits
-    except psycopg.Error as exc:
-        lake.recover()
-        tmp.unlink(missing_ok=True)
-        raise from_psycopg(exc) from exc
-    except BaseException:
-        lake.recover()
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, target)
     return manifest
 
 

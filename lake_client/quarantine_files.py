@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from psycopg.rows import dict_row
 
-from lake_client.errors import InputError, LakeError, from_psycopg
+from lake_client.errors import InputError, LakeError
+from lake_client.export import whole_file
 from lake_client.queries import sql
 
 if TYPE_CHECKING:
@@ -35,11 +35,9 @@ def export_pending(
     """Write the pending items matching `filters` (the parameters of
     lake.quarantine_pending) to `path`; returns how many. The file appears under its name only
     when complete."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
     conn = lake.conn
     n = 0
-    try:
+    with whole_file(lake, path) as tmp:
         with (
             tmp.open("w", encoding="utf-8") as out,
             conn.cursor(name="lake_quarantine_export", row_factory=dict_row) as cur,
@@ -55,15 +53,6 @@ def export_pending(
                 out.write(json.dumps(item, ensure_ascii=False) + "\n")
                 n += 1
         conn.commit()
-    except psycopg.Error as exc:
-        lake.recover()
-        tmp.unlink(missing_ok=True)
-        raise from_psycopg(exc) from exc
-    except BaseException:
-        lake.recover()
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, target)
     return n
 
 
