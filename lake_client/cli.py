@@ -1015,11 +1015,15 @@ def quarantine_export(
     rule: QRule = None,
     from_: QFrom = None,
     to: QTo = None,
+    json_: Json = False,
 ) -> None:
     """Write the items awaiting a decision that match the filters as JSON Lines (id, reasons,
     the record as sent in doc), to fix and import again as corrections."""
     with _lake() as lake:
         n = lake.quarantine_export(output, **_filters(dataset, batch, user, rule, from_, to))
+    if json_:
+        render.json_doc({"path": str(output), "items": n})
+        return
     render.say(
         f"wrote {n:,} pending item(s) to {render.shown(str(output))}; fix each doc, then: "
         f"lake quarantine import {render.shown(str(output))}",

@@ -292,7 +292,12 @@ def test_export_fix_import_round_trip(db: str, conn: Conn, batches: dict[str, st
 
     # Bytes that never parsed: exported as raw text, given a doc, stored.
     raw = tmp_path / "raw.jsonl"
-    cli("quarantine", "export", "--batch", batches["raw"], "-o", str(raw), dsn=db)
+    doc = json.loads(
+        cli(
+            "quarantine", "export", "--batch", batches["raw"], "-o", str(raw), "--json", dsn=db
+        ).stdout
+    )
+    assert doc == {"path": str(raw), "items": 1}
     (item,) = [json.loads(line) for line in raw.read_text().splitlines()]
     assert (item["doc"], item["raw"]) == (None, "{oops")
     raw.write_text(json.dumps({**item, "doc": {"ts": TS, "lat": 7, "lon": 7}}) + "\n")
