@@ -58,6 +58,11 @@ class Paths:
         return self.home / "lake_archive"
 
     @property
+    def tls(self) -> Path:
+        # the CA and the servers' certificates (lake_client.certs.TlsFiles, local.tls)
+        return self.home / "tls"
+
+    @property
     def pg_password(self) -> Path:
         return self.secrets / "pg.password"
 
