@@ -5,7 +5,8 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, rabbitmq-server, python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
+# redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`),
+# python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
 # (PyJWT checks OIDC ID tokens in PL/Python), prometheus, prometheus-alertmanager,
 # prometheus-{postgres,redis,node}-exporter (the services of these Debian packages stopped
 # and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
@@ -103,6 +104,7 @@ packages=(
     python3-jsonschema
     python3-jwt
     python3-venv
+    pgbackrest
 )
 build_packages=("postgresql-server-dev-$major" dpkg-dev build-essential cmake)
 
@@ -170,7 +172,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, prometheus)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus)"
     exit 0
 fi
 

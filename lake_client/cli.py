@@ -465,13 +465,69 @@ def _month(value: str) -> str:
     return value
 
 
-@app.command()
+def _moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise typer.BadParameter("a time such as 2026-12-08T10:15:00Z") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("the time needs a time zone, e.g. 2026-12-08T10:15:00Z")
+    return moment
+
+
+@app.command(
+    epilog=_examples(
+        "lake restore location_history 2025-11   # an archived month",
+        "lake restore --to 2026-12-08T10:15:00Z --target-dir /srv/lake-restored",
+    )
+)
 def restore(
-    dataset: Annotated[str, typer.Argument(help="The dataset.")],
-    month: Annotated[str, typer.Argument(help="The archived month, YYYY-MM.", callback=_month)],
+    dataset: Annotated[str | None, typer.Argument(help="The dataset.")] = None,
+    month: Annotated[
+        str | None, typer.Argument(help="The archived month, YYYY-MM.", callback=_month)
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Restore the whole lake from its backups as it was at this time (with a time"
+            " zone), into a fresh data directory (point-in-time recovery).",
+        ),
+    ] = None,
+    target_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --to: where the restored data directory goes (absent or empty; default"
+            " LAKE_HOME/pg, which must then be moved away first).",
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
-    """Bring an archived month back into the dataset (administrators)."""
+    """Bring an archived month back into the dataset (administrators), or with --to the whole
+    lake from its backups (`lake backup`) as it was at that time."""
+    moment = _moment(to)
+    if moment is not None:
+        if dataset is not None or month is not None:
+            raise typer.BadParameter("--to restores the whole lake: give no dataset or month")
+        from lake_client.local import backup as lake_backup
+
+        done = lake_backup.restore(load_settings(), moment, target_dir, render.note)
+        if json_:
+            render.json_doc(done)
+            return
+        render.say(
+            f"restored the lake as of {done['to']} into {done['target_dir']} (timeline "
+            f"{done['timeline']}); to switch over: lake down, move LAKE_HOME/pg away, move "
+            f"{done['target_dir']} to LAKE_HOME/pg, lake up",
+            markup=False,
+        )
+        return
+    if dataset is None or month is None:
+        raise typer.BadParameter("give a dataset and an archived month, or --to TIME")
+    if target_dir is not None:
+        raise typer.BadParameter("--target-dir goes with --to")
     with _lake() as lake:
         row = lake.restore(dataset, month)
     if json_:
@@ -481,6 +537,76 @@ def restore(
         f"restored {row['dataset']} {row['month']}: {row['rows']:,} rows from {row['path']}; "
         f"kept until at least {row['hold_until']:%Y-%m-%d %H:%M} UTC"
     )
+
+
+# -- backups ----------------------------------------------------------------------------------
+
+backup_app = typer.Typer(
+    help="Backups of the embedded cluster with pgBackRest (encrypted repository, WAL archived"
+    " continuously): `lake backup` takes one, `lake backup list` lists them; `lake restore --to`"
+    " brings the lake back to a point in time.",
+    epilog=_examples(
+        "lake backup --type full",
+        "lake backup   # incremental (full when there is none yet)",
+        "lake backup list --json",
+    ),
+    invoke_without_command=True,
+    rich_markup_mode="markdown",
+    context_settings=CONTEXT,
+)
+app.add_typer(backup_app, name="backup")
+
+
+def _backup_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r["label"],
+            r["type"],
+            r["stopped_at"],
+            f"{r['seconds']} s",
+            f"{(r['database_bytes'] or 0) / 2**20:,.1f} MB",
+            f"{(r['repository_bytes'] or 0) / 2**20:,.1f} MB",
+        )
+        for r in rows
+    ]
+
+
+_BACKUP_HEADERS = ("label", "type", "finished", "took", "database", "stored")
+
+
+@backup_app.callback()
+def backup_take(
+    ctx: typer.Context,
+    type_: Annotated[
+        str,
+        typer.Option("--type", help="full, diff or incr (the first backup is always full)."),
+    ] = "incr",
+    json_: Json = False,
+) -> None:
+    """Take a backup now (and expire those past backup_retention_full)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lake_client.local import backup as lake_backup
+
+    if type_ not in lake_backup.BACKUP_TYPES:
+        raise typer.BadParameter("full, diff or incr", param_hint="--type")
+    row = lake_backup.backup(load_settings(), type_)
+    if json_:
+        render.json_doc(row)
+        return
+    render.table(_BACKUP_HEADERS, _backup_rows([row]))
+
+
+@backup_app.command("list")
+def backup_list(json_: Json = False) -> None:
+    """The backups in the repository, oldest first."""
+    from lake_client.local import backup as lake_backup
+
+    rows = lake_backup.backups(load_settings())
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(_BACKUP_HEADERS, _backup_rows(rows))
 
 
 # -- ingest -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from lake_client.config import Settings
 from lake_client.errors import ClusterError
+from lake_client.local import backup
 from lake_client.local.processes import (
     SETUP_HINT,
     Paths,
@@ -179,6 +180,7 @@ def _lake_conf(s: Settings, paths: Paths) -> str:
         ("log_temp_files", "10MB"),
         ("log_autovacuum_min_duration", "10s"),
     ]
+    settings += backup.conf_settings(paths)  # WAL archiving for `lake backup` (local.backup)
     width = max(len(name) for name, _ in settings)
     body = "\n".join(f"{name.ljust(width)} = {value}" for name, value in settings)
     return (
