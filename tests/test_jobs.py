@@ -34,6 +34,7 @@ PROCEDURE_JOBS = [
     "purge_logs",
     "purge_cron_history",
     "analyze",
+    "backups",
 ]
 
 

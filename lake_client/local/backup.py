@@ -99,6 +99,8 @@ def conf_settings(paths: Paths) -> list[tuple[str, str]]:
         ("archive_mode", "on"),
         ("archive_command", "'" + command.replace("\\", "\\\\").replace("'", "''") + "'"),
         ("archive_timeout", "'5min'"),
+        # where the backups job (sql/jobs/_job_backups.sql) finds pgBackRest's configuration
+        ("lake.backup_config", "'" + str(files.conf).replace("'", "''") + "'"),
     ]
 
 
@@ -275,14 +277,6 @@ def restore(
         raise ClusterError("the restore time needs a time zone", hint="e.g. 2026-12-08T10:15:00Z")
     paths = Paths(s.home)
     files = BackupFiles(s.home)
-    if not files.conf.exists() and files.passphrase.exists():
-        configure(s)  # a new LAKE_HOME with the old passphrase and LAKE_BACKUP_DIR
-    if not files.conf.exists():
-        raise ClusterError(
-            f"no backup configuration in {files.folder}",
-            hint="`lake backup` makes the first backup; to restore on a new machine, put the "
-            "passphrase in secrets/backup.passphrase and set LAKE_BACKUP_DIR to the repository",
-        )
     target = (target_dir or paths.pg_data).absolute()
     live = postgres.postmaster(paths)
     if target == paths.pg_data.absolute() and live is not None:
@@ -294,6 +288,14 @@ def restore(
     if target.exists() and any(target.iterdir()):
         raise ClusterError(
             f"{target} is not empty", hint="restore into a fresh (absent or empty) directory"
+        )
+    if not files.conf.exists() and files.passphrase.exists():
+        configure(s)  # a new LAKE_HOME with the old passphrase and LAKE_BACKUP_DIR
+    if not files.conf.exists():
+        raise ClusterError(
+            f"no backup configuration in {files.folder}",
+            hint="`lake backup` makes the first backup; to restore on a new machine, put the "
+            "passphrase in secrets/backup.passphrase and set LAKE_BACKUP_DIR to the repository",
         )
     user = server_user(paths)
     if live is not None:

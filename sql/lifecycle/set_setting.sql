@@ -3,7 +3,8 @@
 -- directory); archive_retention and restore_hold intervals (a day or more; restore_hold may be
 -- 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10; tablespace_hot,
 -- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move); pii_key_rotation
--- an interval of a day or more; pii_rekey_batch 1 to 10 million. Audited.
+-- an interval of a day or more; pii_rekey_batch 1 to 10 million; backup_full_every and
+-- backup_incr_every an hour or more; backup_retention_full 1-100. Audited.
 -- Administrators only.
 CREATE FUNCTION lake.set_setting(key text, value text)
 RETURNS lake.settings
@@ -38,6 +39,9 @@ BEGIN
             WHEN p_key = 'lock_attempts' THEN p_value::integer BETWEEN 1 AND 10
             WHEN p_key = 'pii_key_rotation' THEN p_value::interval >= interval '1 day'
             WHEN p_key = 'pii_rekey_batch' THEN p_value::integer BETWEEN 1 AND 10000000
+            WHEN p_key IN ('backup_full_every', 'backup_incr_every') THEN
+                p_value::interval >= interval '1 hour'
+            WHEN p_key = 'backup_retention_full' THEN p_value::integer BETWEEN 1 AND 100
             WHEN p_key LIKE 'tablespace\_%' THEN
                 p_value = '' OR EXISTS (SELECT FROM pg_catalog.pg_tablespace WHERE spcname = p_value)
             ELSE false END;

@@ -1,4 +1,4 @@
--- Lake-wide settings of the lifecycle jobs (tiers, retention, archives, PII keys), one row per
+-- Lake-wide settings of the lifecycle jobs (tiers, retention, archives, PII keys, backups), one row per
 -- key, with their defaults. Administrators read them here and change them with lake.set_setting,
 -- which knows the keys and checks the values.
 CREATE TABLE lake.settings (
@@ -26,7 +26,13 @@ INSERT INTO lake.settings (key, value, description) VALUES
     ('pii_key_rotation', '90 days',
      'the pii_keys job makes a new PII key when the newest is this old'),
     ('pii_rekey_batch', '50000',
-     'how many sealed values per table the pii_keys job re-encrypts with the newest key per run');
+     'how many sealed values per table the pii_keys job re-encrypts with the newest key per run'),
+    ('backup_full_every', '7 days',
+     'the backups job takes a full backup when the newest full one is this old'),
+    ('backup_incr_every', '1 day',
+     'the backups job takes an incremental backup when the newest backup is this old'),
+    ('backup_retention_full', '2',
+     'how many full backups (with the backups and WAL that depend on them) the repository keeps');
 ALTER TABLE lake.settings OWNER TO lake_owner;
 GRANT SELECT ON lake.settings TO lake_admin;
 
