@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc proto lint psql clean
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-export: migrate  ## a person's export of 1 000 000 records: records/s, rat
 
 bench-grpc: migrate  ## 1 000 000 records through `lake grpc` as a ratio to `lake ingest`; Query p50/p99
 	@$(BIN)/python bench/grpc_bench.py $(BENCH_ARGS)
+
+bench-ha: venv  ## backup and restore throughput (pgBackRest) against tar of the same data directory (ROWS=1000000)
+	@$(BIN)/python bench/backup.py --rows $(or $(ROWS),1000000)
 
 proto: venv  ## compile proto/ into lake_client/lakepb again (after editing the .proto)
 	@$(BIN)/python proto/generate.py

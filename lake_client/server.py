@@ -8,7 +8,8 @@
                        storage_latency_seconds; the lake's jobs (last outcome, runs by outcome),
                        the quarantine by status, batch totals and partitions by tier, the bridges'
                        lag, the sealer's backlog, the notification queue's usage, cache hit
-                       ratios, WAL written, the audit chain's state and build info, read from
+                       ratios, WAL written, the audit chain's state, build info and the newest
+                       backup (pgBackRest), read from
                        the database (and Redis) at scrape time;
                        ``lake_database_up`` is 0 when it cannot be read.
 
@@ -335,6 +336,30 @@ class LakeCollector(Collector):
         for (server_version,) in conn.execute(sql("metrics_build")):
             build.add_metric([], {"version": __version__, "postgres_version": server_version})
         yield build
+        yield from _backup_families(conn)
+
+
+def _backup_families(conn: psycopg.Connection[tuple[Any, ...]]) -> Iterable[Metric]:
+    """The newest backup and the repository's count (lake.backups() asks pgBackRest)."""
+    try:
+        rows = conn.execute(sql("metrics_backups")).fetchall()
+    except psycopg.Error:
+        return  # no pgBackRest, or a repository it cannot read: no backup figures
+    for last, size, n in rows:
+        count = GaugeMetricFamily("lake_backups", "backups in the pgBackRest repository")
+        count.add_metric([], n)
+        yield count
+        if last is not None:
+            when = GaugeMetricFamily(
+                "lake_backup_last_success_timestamp_seconds", "when the newest backup finished"
+            )
+            when.add_metric([], last)
+            yield when
+            stored = GaugeMetricFamily(
+                "lake_backup_last_size_bytes", "bytes the newest backup added to the repository"
+            )
+            stored.add_metric([], size)
+            yield stored
 
 
 def _le(bound: float) -> str:

@@ -130,10 +130,27 @@ def test_point_in_time_restore_brings_back_every_acknowledged_row(private: Setti
         ok, _ = conn.execute("SELECT ok, entries FROM lake.verify_audit_chain()").fetchone()
         assert ok is True
 
-    # The restored lake archives on its new timeline: the next backup goes to the same
-    # repository, and both are listed.
-    again = backup.backup(s, "incr")
-    assert [b["label"] for b in backup.backups(s)][-1] == again["label"]
+    # The restored lake archives on its new timeline into the same repository, and the backups
+    # job takes what is due there: a full backup 8 days on (backup_full_every, 7 days), then
+    # nothing at the same moment (backup_incr_every, 1 day, has not passed).
+    with psycopg.connect(s.dsn(), autocommit=True) as conn:
+        later = _scalar(conn, "SELECT now() + interval '8 days'")
+        runs = []
+        for _ in range(2):
+            conn.execute("CALL lake.run_maintenance('backups', %s)", [later])
+            runs += conn.execute(
+                "SELECT status, details, error FROM lake.job_runs WHERE job = 'backups'"
+                " ORDER BY id DESC LIMIT 1"
+            ).fetchall()
+    assert [r[0] for r in runs] == ["ok", "ok"], runs
+    made, again = runs[0][1], runs[1][1]
+    assert isinstance(made, dict) and made["type"] == "full"
+    assert isinstance(again, dict) and again["backup"] is None
+    assert [b["label"] for b in backup.backups(s)][-1] == made["backup"]
+    with psycopg.connect(s.dsn(), autocommit=True) as conn:
+        listed = [r[0] for r in conn.execute("SELECT label FROM lake.backups()")]
+    assert listed == [b["label"] for b in backup.backups(s)]
+    assert local.status(s).backups[-1]["label"] == made["backup"]
 
 
 def test_restore_refuses_a_non_empty_target(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ PUBLIC_API = {
     "apply_retention",
     "arm_sealer",
     "authenticate",
+    "backups",
     "batch_reasons",
     "begin_batch",
     "bridge_advance",

@@ -6,7 +6,9 @@ Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.l
     run/       Unix sockets and the Redis pid file (mode 0700, owned by the server user)
     log/       PostgreSQL JSON logs (postgresql-<day>.json), startup.log, redis.log
     redis/     redis.conf and Redis' append-only files
-    secrets/   pg.password and redis.password (mode 0600, owned by the invoking user)
+    secrets/   pg.password, redis.password and backup.passphrase (mode 0600, owned by the
+               invoking user)
+    pgbackrest/, backup/   pgBackRest's configuration and the backup repository (local.backup)
 
 PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
 127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
@@ -33,12 +35,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import postgres, rabbitmq, redis_server
+from lake_client.local import backup, postgres, rabbitmq, redis_server
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -80,6 +83,8 @@ class ClusterStatus:
     rabbitmq_url_redacted: str = ""
     at_rest: dict[str, str] = field(default_factory=dict)
     # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    # the newest 3 backups of local.backup (embedded only; [] before the first `lake backup`)
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -115,6 +120,13 @@ class ClusterStatus:
         if self.at_rest:
             out.append("At rest (dm-crypt, e.g. LUKS):")
             out.extend(f"  {name}: {found}" for name, found in self.at_rest.items())
+        if self.backups:
+            out.append("Backups (pgBackRest; `lake backup list` lists all):")
+            out.extend(
+                f"  {b['label']} {b['type']}, finished {b['stopped_at']}, "
+                f"{(b['repository_bytes'] or 0) / 2**20:,.1f} MB stored"
+                for b in self.backups
+            )
         return out
 
 
@@ -189,6 +201,10 @@ def status(settings: Settings | None = None) -> ClusterStatus:
             "archive": at_rest_check(archive).describe(),
             "redis": at_rest_check(paths.redis).describe(),
         }
+    found_backups: list[dict[str, Any]] = []
+    if s.embedded and backup.BackupFiles(s.home).conf.exists():
+        with contextlib.suppress(ClusterError):
+            found_backups = backup.backups(s)[-3:]
     return ClusterStatus(
         embedded=s.embedded,
         pg_running=running,
@@ -201,6 +217,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         rabbitmq_running=None if rabbitmq.server_pid(paths) is None else rabbitmq.answers(s),
         rabbitmq_url_redacted=rabbitmq.url_redacted(s),
         at_rest=at_rest,
+        backups=found_backups,
     )
 
 

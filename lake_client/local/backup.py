@@ -302,6 +302,19 @@ def restore(
         # Everything committed until now into the archive (pgbackrest check switches the WAL
         # segment and waits until it is archived): a target just before now is then reachable.
         _pgbackrest(s, ["check"], what="pgbackrest check", timeout=600)
+    # pgBackRest would pick the backup itself, but compares whole seconds and strictly: a
+    # target in the second a backup finished would find none. Its stop second is truncated, so a
+    # backup that stopped in the target's second or before is the one to start from.
+    done = [
+        b
+        for b in backups(s)
+        if not b["error"] and datetime.fromisoformat(b["stopped_at"]).timestamp() <= to.timestamp()
+    ]
+    if not done:
+        raise ClusterError(
+            f"no backup had finished by {to.isoformat()}",
+            hint="`lake backup list` shows the backups and when they finished",
+        )
     mkdir(target, 0o700, user)
     when = to.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     started = time.monotonic()
@@ -309,6 +322,7 @@ def restore(
         s,
         [
             f"--pg1-path={target}",
+            f"--set={done[-1]['label']}",
             "--type=time",
             f"--target={when}",
             "--target-action=promote",

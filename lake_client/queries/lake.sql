@@ -370,6 +370,14 @@ SELECT job, status, runs FROM lake_internal.job_outcomes
 -- name: metrics_audit_chain
 SELECT ok FROM lake.verify_audit_chain()
 
+-- name: metrics_backups
+-- The newest backup's end and size, and how many the repository keeps (lake.backups() runs
+-- pgbackrest info; no rows' worth of figures before the first backup).
+SELECT extract(epoch FROM max(stopped_at))::float8,
+       (array_agg(repository_bytes ORDER BY stopped_at DESC))[1]::float8,
+       count(*)::float8
+  FROM lake.backups()
+
 -- name: metrics_build
 SELECT current_setting('server_version')
 

@@ -3,9 +3,9 @@
 -- the newest backup is backup_incr_every old (1 day); pgBackRest then expires what
 -- backup_retention_full (2 full backups and what depends on them) does not keep. The server has
 -- WAL archived all along (lake.conf), so these backups restore to any moment since the oldest.
--- Nothing happens in a database other than pg_cron's (the backup is the cluster's, once), nor
--- before `lake backup` wrote pgBackRest's configuration (lake.backup_config in lake.conf names
--- it). pgBackRest runs as a child of this session, as the server's OS user: the job's
+-- Nothing happens in a database where pg_cron does not schedule it (the backup is the
+-- cluster's, taken once, from the lake's own database), nor before `lake backup` wrote
+-- pgBackRest's configuration (lake.backup_config in lake.conf names it). pgBackRest runs as a child of this session, as the server's OS user: the job's
 -- transaction stays open while it copies (minutes), holding back vacuum meanwhile, and an error
 -- of pgBackRest fails the run with its message.
 CREATE FUNCTION lake_internal._job_backups(p_now timestamptz)
@@ -19,11 +19,11 @@ import subprocess
 
 facts = plpy.execute(
     "SELECT coalesce(current_setting('lake.backup_config', true), '') AS conf,"
-    " current_database() = current_setting('cron.database_name', true) AS cron_db"
+    " EXISTS (SELECT FROM lake_internal._cron_jobs() AS j WHERE j.job = 'backups') AS cron_db"
 )[0]
 conf = facts["conf"]
 if not facts["cron_db"]:
-    return json.dumps({"skipped": "not the database pg_cron runs in (cron.database_name)"})
+    return json.dumps({"skipped": "pg_cron does not schedule the lake's jobs in this database"})
 if not conf or not os.path.exists(conf):
     return json.dumps({"skipped": "no backup configuration yet (`lake backup` makes the first)"})
 base = ["pgbackrest", f"--config={conf}", "--stanza=lake"]
