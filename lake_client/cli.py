@@ -459,8 +459,8 @@ def archives(
     render.table(("id", "dataset", "month", "rows", "size", "status", "created", "path"), out)
 
 
-def _month(value: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+def _month(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
         raise typer.BadParameter("the month is written YYYY-MM, e.g. 2025-11")
     return value
 

@@ -131,13 +131,13 @@ def test_point_in_time_restore_brings_back_every_acknowledged_row(private: Setti
         assert ok is True
 
     # The restored lake archives on its new timeline into the same repository, and the backups
-    # job takes what is due there: a full backup 8 days on (backup_full_every, 7 days), then
-    # nothing at the same moment (backup_incr_every, 1 day, has not passed).
+    # job takes what is due there: a full backup 8 days on (backup_full_every, 7 days); now,
+    # nothing (that backup is younger than backup_incr_every, 1 day).
     with psycopg.connect(s.dsn(), autocommit=True) as conn:
         later = _scalar(conn, "SELECT now() + interval '8 days'")
         runs = []
-        for _ in range(2):
-            conn.execute("CALL lake.run_maintenance('backups', %s)", [later])
+        for when in (later, _scalar(conn, "SELECT now()")):
+            conn.execute("CALL lake.run_maintenance('backups', %s)", [when])
             runs += conn.execute(
                 "SELECT status, details, error FROM lake.job_runs WHERE job = 'backups'"
                 " ORDER BY id DESC LIMIT 1"
