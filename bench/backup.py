@@ -53,11 +53,11 @@ def _load(dsn: str, rows: int) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO user_data.bench (user_id, ts, doc)"
-            " SELECT 'user' || (i % 50), t, jsonb_build_object('ts', to_char(t AT TIME ZONE 'UTC',"
+            " SELECT 'user' || (i %% 50), t, jsonb_build_object('ts', to_char(t AT TIME ZONE 'UTC',"
             " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'lat', 52 + random(), 'lon', 13 + random(),"
             " 'note', md5(i::text))"
             " FROM generate_series(1, %s) AS i,"
-            " LATERAL (SELECT now() - (i % 86400) * interval '1 second' AS t) AS x",
+            " LATERAL (SELECT now() - (i %% 86400) * interval '1 second' AS t) AS x",
             [rows],
         )
 

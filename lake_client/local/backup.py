@@ -299,8 +299,11 @@ def restore(
         )
     user = server_user(paths)
     if live is not None:
-        # Everything committed until now into the archive (pgbackrest check switches the WAL
-        # segment and waits until it is archived): a target just before now is then reachable.
+        # Recovery stops at the first commit after the target, and fails if the archive holds
+        # none: commit one now (an empty transaction with an xid), then have everything up to it
+        # archived (pgbackrest check switches the WAL segment and waits until it is archived).
+        with _connect(s) as conn:
+            conn.execute("SELECT pg_current_xact_id()")
         _pgbackrest(s, ["check"], what="pgbackrest check", timeout=600)
     # pgBackRest would pick the backup itself, but compares whole seconds and strictly: a
     # target in the second a backup finished would find none. Its stop second is truncated, so a
@@ -375,8 +378,10 @@ def _recover(s: Settings, target: Path, port: int, user: ServerUser, say: Say | 
                     return int(got[0]) if got else 0
             # a grace period: the postmaster writes its pid file a moment after pg_ctl returns
             if _target_pid(target) is None and time.monotonic() - started > 5:
+                json_log = postgres._newest(paths.log, "postgresql-*.json")
                 raise ClusterError(
-                    f"the restored server stopped during recovery:\n{tail_file(log)}",
+                    "the restored server stopped during recovery:\n"
+                    + (tail_file(json_log, 5) if json_log else tail_file(log)),
                     hint="a target after the last archived commit cannot be reached; "
                     "`lake backup list` shows the backups' times",
                 )
