@@ -304,7 +304,13 @@ def restore(
         # archived (pgbackrest check switches the WAL segment and waits until it is archived).
         with _connect(s) as conn:
             conn.execute("SELECT pg_current_xact_id()")
+            row = conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()
         _pgbackrest(s, ["check"], what="pgbackrest check", timeout=600)
+        # The running lake's history, not the newest timeline in the archive: an earlier restore
+        # that was never switched to has left a later timeline there.
+        history = [f"--target-timeline={row[0]}"] if row is not None else []
+    else:
+        history = []
     # pgBackRest would pick the backup itself, but compares whole seconds and strictly: a
     # target in the second a backup finished would find none. Its stop second is truncated, so a
     # backup that stopped in the target's second or before is the one to start from.
@@ -329,6 +335,7 @@ def restore(
             "--type=time",
             f"--target={when}",
             "--target-action=promote",
+            *history,
             "restore",
         ],
         what="pgbackrest restore",
