@@ -1,4 +1,4 @@
-"""Vectors benchmark: the filtered nearest-neighbour search of lake.similar under row-level security.
+"""Vectors benchmark: the filtered nearest-neighbour search of lake.similar under RLS.
 
     .venv/bin/python bench/vectors.py [--rows 1000000] [--users 100] [--dims 384] [--months 4]
                                       [--queries 5] [--rebuild] [--drop]
@@ -111,7 +111,7 @@ def build(settings: Any, args: argparse.Namespace, params: dict[str, Any]) -> st
     per_user = args.rows // args.users
     with psycopg.connect(dsn, autocommit=True) as su:
         su.execute(
-            "SELECT lake.create_dataset(%s, '{\"type\": \"object\"}', '{\"pii_scan\": false}')",
+            'SELECT lake.create_dataset(%s, \'{"type": "object"}\', \'{"pii_scan": false}\')',
             [DATASET],
         )
         for user in users:
@@ -168,8 +168,10 @@ def build(settings: Any, args: argparse.Namespace, params: dict[str, Any]) -> st
             if u % 10 == 9:
                 print(f"  vectors of {u + 1} users in {time.monotonic() - t0:.0f} s", flush=True)
     load_s = time.monotonic() - t0
-    print(f"vectors: {args.rows:,} by Lake.put_embeddings in {load_s:.0f} s"
-          f" ({args.rows / load_s:,.0f} vectors/s)")
+    print(
+        f"vectors: {args.rows:,} by Lake.put_embeddings in {load_s:.0f} s"
+        f" ({args.rows / load_s:,.0f} vectors/s)"
+    )
 
     with psycopg.connect(dsn, autocommit=True) as su:
         su.execute("SET maintenance_work_mem = '2GB'")
@@ -177,8 +179,10 @@ def build(settings: Any, args: argparse.Namespace, params: dict[str, Any]) -> st
         t0 = time.monotonic()
         su.execute("SELECT lake_internal._embedding_index(%s, %s)", [DATASET, MODEL])
         build_s = time.monotonic() - t0
-        print(f"HNSW (m 16, ef_construction 64), {args.months} monthly partitions:"
-              f" built in {build_s:.0f} s")
+        print(
+            f"HNSW (m 16, ef_construction 64), {args.months} monthly partitions:"
+            f" built in {build_s:.0f} s"
+        )
         su.execute(f"VACUUM ANALYZE user_data.{DATASET}, user_data.{DATASET}__embeddings")
         su.execute(
             "CREATE TABLE public.bench_vectors_meta (params jsonb, load_s float8, build_s float8)"
@@ -211,8 +215,10 @@ def measure(dsn: str, args: argparse.Namespace) -> None:
             vecs = user_vectors(u, len(ids), cen)
             for q in user_queries(u, args.queries, cen):
                 truth.append((user, q, exact_top(vecs, ids, q)))
-        print(f"{len(truth)} searches a setting ({args.queries} for each of {args.users} users),"
-              f" k = {K}; exact answers from numpy")
+        print(
+            f"{len(truth)} searches a setting ({args.queries} for each of {args.users} users),"
+            f" k = {K}; exact answers from numpy"
+        )
 
         def run(search: Any) -> tuple[float, int, float, float]:
             recalls, lat, short = [], [], 0
@@ -247,18 +253,33 @@ def measure(dsn: str, args: argparse.Namespace) -> None:
             return ids
 
         print("warming the caches (one untimed pass)…", flush=True)
-        lake.declare_embeddings(DATASET, MODEL, args.dims, ef_search=40,
-                                iterative_scan="relaxed_order", max_scan_tuples=20000)
+        lake.declare_embeddings(
+            DATASET,
+            MODEL,
+            args.dims,
+            ef_search=40,
+            iterative_scan="relaxed_order",
+            max_scan_tuples=20000,
+        )
         run(similar)
         print(f"{'setting':40} {'recall@10':>9} {'short':>6} {'p50 ms':>8} {'p99 ms':>8}")
         for label, ef, mode, max_scan in SETTINGS:
-            lake.declare_embeddings(DATASET, MODEL, args.dims, ef_search=ef,
-                                    iterative_scan=mode, max_scan_tuples=max_scan)
+            lake.declare_embeddings(
+                DATASET,
+                MODEL,
+                args.dims,
+                ef_search=ef,
+                iterative_scan=mode,
+                max_scan_tuples=max_scan,
+            )
             recall, short, p50, p99 = run(similar)
             print(f"{label:40} {recall:9.3f} {short:6d} {p50:8.1f} {p99:8.1f}", flush=True)
         recall, short, p50, p99 = run(exact)
-        print(f"{'exact: (user_id, ts) index, no HNSW':40} {recall:9.3f} {short:6d}"
-              f" {p50:8.1f} {p99:8.1f}", flush=True)
+        print(
+            f"{'exact: (user_id, ts) index, no HNSW':40} {recall:9.3f} {short:6d}"
+            f" {p50:8.1f} {p99:8.1f}",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -281,9 +302,11 @@ def main() -> int:
     else:
         with psycopg.connect(dsn) as conn:
             row = conn.execute("SELECT load_s, build_s FROM public.bench_vectors_meta").fetchone()
-        print(f"reusing {DB} ({json.dumps(params)}; built before: vectors loaded in"
-              f" {row[0] if row else 0:.0f} s, HNSW built in {row[1] if row else 0:.0f} s);"
-              " --rebuild makes it again")
+        print(
+            f"reusing {DB} ({json.dumps(params)}; built before: vectors loaded in"
+            f" {row[0] if row else 0:.0f} s, HNSW built in {row[1] if row else 0:.0f} s);"
+            " --rebuild makes it again"
+        )
     measure(dsn, args)
     if args.drop:
         drop_database(settings, DB)
