@@ -83,6 +83,10 @@ PUBLIC_API = {
     "authenticate_oidc",
     "set_oidc_provider",
     "rotate_pii_key",
+    # embeddings and the similarity search (pgvector)
+    "declare_embeddings",
+    "put_embeddings",
+    "similar",
 }
 
 APPLICATION_ROLES = [

@@ -345,3 +345,39 @@ def test_embeddings_leave_with_their_person_and_dataset(conn: Conn, notes: str):
         "SELECT count(*) FROM pg_tables WHERE schemaname = 'user_data_partitions'"
         " AND tablename LIKE 'notes%'"
     ).fetchone() == (0,)
+
+
+def test_the_embeddings_table_is_guarded_as_the_records(conn: Conn, notes: str):
+    """RLS enabled and forced, the records' policies, owned by no login role; every month of
+    records has its month of embeddings, each with the model's HNSW index."""
+    row = conn.execute(
+        "SELECT c.relrowsecurity, c.relforcerowsecurity, r.rolcanlogin,"
+        "       array(SELECT polname::text FROM pg_policy WHERE polrelid = c.oid ORDER BY 1)"
+        "  FROM pg_class AS c JOIN pg_roles AS r ON r.oid = c.relowner"
+        " WHERE c.oid = 'user_data.notes__embeddings'::regclass"
+    ).fetchone()
+    assert row == (
+        True,
+        True,
+        False,
+        ["lake_internal", "scope_delete", "scope_insert", "scope_update", "user_isolation"],
+    )
+    months = conn.execute(
+        "SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_data.notes'::regclass)"
+        " - 2,"  # the two overflow partitions have no embeddings' twin
+        " (SELECT count(*) FROM pg_inherits"
+        "   WHERE inhparent = 'user_data.notes__embeddings'::regclass),"
+        " (SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_data_partitions'"
+        "   AND indexdef LIKE '%USING hnsw%')"
+    ).fetchone()
+    assert months is not None and months[0] == months[1] == months[2] > 0
+    # A month made later (premake, ensure_partitions) gets its twin and index too.
+    conn.execute(
+        "SELECT lake.ensure_partitions('notes', now() + interval '2 years',"
+        " now() + interval '2 years')"
+    )
+    after = conn.execute(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_data_partitions'"
+        " AND indexdef LIKE '%USING hnsw%'"
+    ).fetchone()
+    assert after is not None and after[0] > months[2]
