@@ -381,3 +381,44 @@ def test_the_embeddings_table_is_guarded_as_the_records(conn: Conn, notes: str):
         " AND indexdef LIKE '%USING hnsw%'"
     ).fetchone()
     assert after is not None and after[0] > months[2]
+
+
+def test_a_month_leaves_with_its_embeddings_and_comes_back_without(
+    conn: Conn, notes: str, archive_dir: object, as_role: Callable[[str], Conn]
+):
+    """Retention drops a month's embeddings with its records; a restored month's records come
+    back, with an empty month of embeddings that takes vectors again (they are not archived)."""
+    ahead = "(date_trunc('month', now(), 'UTC') + interval '3 months 14 days')"
+    oldest = (
+        "greatest(lake.month_start(now() - interval '12 months') + interval '27 days',"
+        " now() - interval '12 months' + interval '1 hour')"
+    )
+    conn.execute(
+        "INSERT INTO user_data.notes (user_id, ts, doc)"
+        f" SELECT 'alice', t, jsonb_build_object('ts', t) FROM (VALUES ({oldest}), (now())) AS v(t)"
+    )
+    ids = [int(str(r[0])) for r in conn.execute("SELECT id FROM user_data.notes ORDER BY ts")]
+    adm = as_role(ADMIN_ROLE)
+    adm.execute("SELECT lake.act_as('alice', 'session')")
+    put = "SELECT lake.put_embeddings('notes', 'm8', %s, %s::vector[])"
+    adm.execute(put, [ids, ["[1,0,0,0,0,0,0,0]", "[0,1,0,0,0,0,0,0]"]])
+    month = conn.execute(f"SELECT lake.month_start({oldest})").fetchone()
+    assert month is not None
+    part = conn.execute(
+        "SELECT lake_internal._partition_name('notes', %s) || '_e'", [month[0]]
+    ).fetchone()
+    assert part is not None
+    exists = "SELECT to_regclass(format('user_data_partitions.%%I', %s::text)) IS NOT NULL"
+    assert conn.execute(exists, [part[0]]).fetchone() == (True,)
+
+    report = conn.execute(f"CALL lake.apply_retention({ahead})").fetchone()
+    assert report is not None and report[0]["datasets"]["notes"]["archived"] == 1  # type: ignore[index]
+    assert conn.execute(exists, [part[0]]).fetchone() == (False,)
+    query = "SELECT id FROM lake.similar('notes', '[1,0,0,0,0,0,0,0]', 5)"
+    assert adm.execute(query).fetchall() == [(ids[1],)]
+
+    conn.execute(f"SELECT lake.restore_partition('notes', %s, {ahead})", [month[0]])
+    assert conn.execute(exists, [part[0]]).fetchone() == (True,)
+    assert adm.execute(query).fetchall() == [(ids[1],)]  # the record is back, its vector not
+    adm.execute(put, [ids[:1], ["[1,0,0,0,0,0,0,0]"]])
+    assert adm.execute(query).fetchall() == [(ids[0],), (ids[1],)]
