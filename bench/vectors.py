@@ -64,7 +64,8 @@ SETTINGS = [
 
 def centres(dims: int) -> np.ndarray:
     c = np.random.default_rng([SEED, 0]).standard_normal((CLUSTERS, dims), dtype=np.float32)
-    return c / np.linalg.norm(c, axis=1, keepdims=True)
+    unit: np.ndarray = c / np.linalg.norm(c, axis=1, keepdims=True)
+    return unit
 
 
 def draw(rng: np.random.Generator, cen: np.ndarray, n: int) -> np.ndarray:
@@ -73,7 +74,8 @@ def draw(rng: np.random.Generator, cen: np.ndarray, n: int) -> np.ndarray:
     picks = rng.integers(0, CLUSTERS, n)
     noise = rng.standard_normal((n, dims), dtype=np.float32) * (NOISE / np.sqrt(dims))
     v = cen[picks] + noise
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    unit: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit
 
 
 def user_vectors(u: int, n: int, cen: np.ndarray) -> np.ndarray:
