@@ -254,6 +254,25 @@ def measure(dsn: str, args: argparse.Namespace) -> None:
             conn.commit()
             return ids
 
+        def plan(ef: int, mode: str, max_scan: int) -> str:
+            """What the planner does with the search, under RLS, for the first user's first
+            query: the query of lake.similar without its record check, as that user."""
+            user, q, _ = truth[0]
+            lake.act_as(user)
+            conn = lake.conn
+            for name, value in (("ef_search", ef), ("iterative_scan", mode)):
+                conn.execute("SELECT set_config(%s, %s, true)", [f"hnsw.{name}", str(value)])
+            conn.execute("SELECT set_config('hnsw.max_scan_tuples', %s, true)", [str(max_scan)])
+            rows = conn.execute(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + exact_sql,
+                [MODEL, "[" + ",".join(map(str, q.tolist())) + "]"],
+            ).fetchall()
+            conn.commit()
+            lines = [str(next(iter(r.values()))) for r in rows]
+            hnsw = sum("_hnsw_" in ln and "Index Scan" in ln for ln in lines)
+            top = lines[1].strip().lstrip("-> ") if len(lines) > 1 else lines[0]
+            return f"{top.split('  ')[0]}; HNSW scans: {hnsw}"
+
         print("warming the caches (one untimed pass)…", flush=True)
         lake.declare_embeddings(
             DATASET,
@@ -275,7 +294,11 @@ def measure(dsn: str, args: argparse.Namespace) -> None:
                 max_scan_tuples=max_scan,
             )
             recall, short, p50, p99 = run(similar)
-            print(f"{label:40} {recall:9.3f} {short:6d} {p50:8.1f} {p99:8.1f}", flush=True)
+            print(
+                f"{label:40} {recall:9.3f} {short:6d} {p50:8.1f} {p99:8.1f}"
+                f"   plan: {plan(ef, mode, max_scan)}",
+                flush=True,
+            )
         recall, short, p50, p99 = run(exact)
         print(
             f"{'exact: (user_id, ts) index, no HNSW':40} {recall:9.3f} {short:6d}"
