@@ -506,6 +506,7 @@ class Lake:
         ef_search: int | None = None,
         iterative_scan: str | None = None,
         max_scan_tuples: int | None = None,
+        exact_below: int | None = None,
     ) -> dict[str, Any]:
         """Declare an embedding model of a dataset (lake.declare_embeddings, administrators);
         declaring it again changes only the search settings given."""
@@ -518,6 +519,7 @@ class Lake:
             ef_search=ef_search,
             iterative_scan=iterative_scan,
             max_scan_tuples=max_scan_tuples,
+            exact_below=exact_below,
         )
 
     def embedding_models(self, dataset: str | None = None) -> list[dict[str, Any]]:

@@ -150,6 +150,7 @@ def declare(
     ef_search: int | None = None,
     iterative_scan: str | None = None,
     max_scan_tuples: int | None = None,
+    exact_below: int | None = None,
 ) -> dict[str, Any]:
     """lake.declare_embeddings (administrators)."""
     params = {
@@ -160,6 +161,7 @@ def declare(
         "ef_search": ef_search,
         "iterative_scan": iterative_scan,
         "max_scan_tuples": max_scan_tuples,
+        "exact_below": exact_below,
     }
     return dict(lake._query("declare_embeddings", params)[0])
 

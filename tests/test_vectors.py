@@ -228,8 +228,9 @@ def test_a_user_never_finds_another_users_vectors(
 def test_a_user_with_1_percent_of_the_rows_gets_k_results(
     conn: Conn, notes: str, mode: str, as_role: Callable[[str], Conn]
 ):
-    """The HNSW index returns ef_search candidates, of which alice owns 1 %: without the
-    iterative scan she gets next to nothing, with it k."""
+    """Through the HNSW index (exact_below 0), which returns ef_search candidates of which alice
+    owns 1 %: without the iterative scan she gets next to nothing, with it k. By default (she
+    has fewer vectors than exact_below) her own vectors are searched exactly."""
     rng = np.random.default_rng(3)
     ids = {"bob": add_records(conn, "bob", 2970), "alice": add_records(conn, "alice", 30)}
     vecs = {u: unit(rng, len(ids[u])) for u in ids}
@@ -243,11 +244,17 @@ def test_a_user_with_1_percent_of_the_rows_gets_k_results(
     adm = as_role(ADMIN_ROLE)  # row-level security applies (not to the superuser)
     adm.execute("SELECT lake.act_as('alice', 'session')")
     # The planner's other paths (her rows, or all, read and sorted) are exact and always find k:
-    # without sorts the search can only walk the HNSW index, which is what this test examines.
+    # without sorts the HNSW path can only walk the index, which is what this test examines.
     adm.execute("SET enable_sort = off")
     queries = unit(rng, 10)
+    exact = [{ids["alice"][i] for i in np.argsort(1 - vecs["alice"] @ q)[:10]} for q in queries]
 
-    def search() -> list[list[int]]:
+    def search(**settings: object) -> list[list[int]]:
+        conn.execute(
+            "SELECT lake.declare_embeddings('notes', 'm8', 8, iterative_scan => %(mode)s,"
+            " exact_below => %(exact_below)s)",
+            settings,
+        )
         return [
             [
                 int(str(r[0]))
@@ -256,17 +263,18 @@ def test_a_user_with_1_percent_of_the_rows_gets_k_results(
             for q in queries
         ]
 
-    conn.execute("SELECT lake.declare_embeddings('notes', 'm8', 8, iterative_scan => 'off')")
-    without = search()
+    def recall(found: list[list[int]]) -> float:
+        return float(np.mean([len(set(f) & e) / 10 for f, e in zip(found, exact, strict=True)]))
+
+    without = search(mode="off", exact_below=0)
     assert sum(len(r) for r in without) < 10 * 10 / 2  # the index alone finds few of hers
-    conn.execute("SELECT lake.declare_embeddings('notes', 'm8', 8, iterative_scan => %s)", [mode])
-    with_iterative = search()
+    with_iterative = search(mode=mode, exact_below=0)
     assert all(len(r) == 10 for r in with_iterative)
-    recall = [
-        len(set(got) & {ids["alice"][i] for i in np.argsort(1 - vecs["alice"] @ q)[:10]}) / 10
-        for got, q in zip(with_iterative, queries, strict=True)
-    ]
-    assert np.mean(recall) >= 0.9
+    assert recall(with_iterative) >= 0.9
+    # The default: fewer vectors of hers than exact_below, an exact search (whatever the scan).
+    exact_path = search(mode="off", exact_below=50000)
+    assert all(len(r) == 10 for r in exact_path)
+    assert recall(exact_path) == 1.0
 
 
 class Running:

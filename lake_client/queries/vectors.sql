@@ -19,15 +19,17 @@ SELECT lake.put_embeddings(%(dataset)s, %(model)s,
   FROM pg_temp.lake_embeddings_in
 
 -- name: embedding_models
-SELECT dataset, model, dimensions, metric, ef_search, iterative_scan, max_scan_tuples, created_at
+SELECT dataset, model, dimensions, metric, ef_search, iterative_scan, max_scan_tuples,
+       exact_below, created_at
   FROM lake.embedding_models
  WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
  ORDER BY dataset, model
 
 -- name: declare_embeddings
-SELECT dataset, model, dimensions, metric, ef_search, iterative_scan, max_scan_tuples
+SELECT dataset, model, dimensions, metric, ef_search, iterative_scan, max_scan_tuples, exact_below
   FROM lake.declare_embeddings(%(dataset)s, %(model)s, %(dimensions)s, %(metric)s,
-                               %(ef_search)s, %(iterative_scan)s, %(max_scan_tuples)s)
+                               %(ef_search)s, %(iterative_scan)s, %(max_scan_tuples)s,
+                               %(exact_below)s)
 
 -- name: similar
 -- ts as RFC 3339 text, so that a result is the same JSON whether it comes from here or Redis.

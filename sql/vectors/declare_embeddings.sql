@@ -8,7 +8,8 @@ CREATE FUNCTION lake.declare_embeddings(dataset text, model text, dimensions int
                                         metric text DEFAULT 'cosine',
                                         ef_search integer DEFAULT NULL,
                                         iterative_scan text DEFAULT NULL,
-                                        max_scan_tuples integer DEFAULT NULL)
+                                        max_scan_tuples integer DEFAULT NULL,
+                                        exact_below integer DEFAULT NULL)
 RETURNS lake.embedding_models
 LANGUAGE plpgsql
 VOLATILE
@@ -25,6 +26,7 @@ DECLARE
     p_ef_search ALIAS FOR ef_search;
     p_iterative_scan ALIAS FOR iterative_scan;
     p_max_scan_tuples ALIAS FOR max_scan_tuples;
+    p_exact_below ALIAS FOR exact_below;
     ds      lake.datasets;
     m       lake.embedding_models;
     v_table text := p_dataset || '__embeddings';
@@ -50,13 +52,15 @@ BEGIN
     END IF;
     BEGIN
         INSERT INTO lake.embedding_models AS e (dataset, model, dimensions, metric, ef_search,
-                                                iterative_scan, max_scan_tuples)
+                                                iterative_scan, max_scan_tuples, exact_below)
         VALUES (p_dataset, p_model, p_dimensions, p_metric, coalesce(p_ef_search, 40),
-                coalesce(p_iterative_scan, 'relaxed_order'), coalesce(p_max_scan_tuples, 20000))
+                coalesce(p_iterative_scan, 'relaxed_order'), coalesce(p_max_scan_tuples, 20000),
+                coalesce(p_exact_below, 50000))
         ON CONFLICT (dataset, model) DO UPDATE
            SET ef_search = coalesce(p_ef_search, e.ef_search),
                iterative_scan = coalesce(p_iterative_scan, e.iterative_scan),
-               max_scan_tuples = coalesce(p_max_scan_tuples, e.max_scan_tuples)
+               max_scan_tuples = coalesce(p_max_scan_tuples, e.max_scan_tuples),
+               exact_below = coalesce(p_exact_below, e.exact_below)
         RETURNING e.* INTO m;
     EXCEPTION WHEN check_violation OR not_null_violation THEN
         RAISE EXCEPTION USING ERRCODE = 'LK093',
@@ -64,7 +68,7 @@ BEGIN
                              p_dataset, SQLERRM),
             HINT = 'model: 1-63 of a-z 0-9 _ . - starting with a letter; dimensions 1-2000; '
                    'metric cosine, l2 or inner_product; ef_search 1-1000; iterative_scan off, '
-                   'relaxed_order or strict_order; max_scan_tuples >= 1.';
+                   'relaxed_order or strict_order; max_scan_tuples >= 1; exact_below >= 0.';
     END;
 
     IF to_regclass(format('user_data.%I', v_table)) IS NULL THEN
@@ -78,7 +82,8 @@ BEGIN
                 created_at  timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (record_id, ts, model)
             ) PARTITION BY RANGE (ts)$ddl$, v_table);
-        EXECUTE format('CREATE INDEX %I ON user_data.%I (user_id, ts)',
+        -- The exact search of a caller's own vectors (lake.similar) and erasure read by it.
+        EXECUTE format('CREATE INDEX %I ON user_data.%I (user_id, model, ts)',
                        p_dataset || '_emb_user_ts', v_table);
         EXECUTE format('COMMENT ON TABLE user_data.%I IS %L', v_table,
                        'Embeddings of the records of user_data.' || p_dataset
@@ -108,14 +113,14 @@ BEGIN
     RETURN m;
 END
 $$;
-ALTER FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer)
+ALTER FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer, integer)
     OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer)
+REVOKE ALL ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer, integer)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer)
+GRANT EXECUTE ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer, integer)
     TO lake_admin;
 
-COMMENT ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer) IS
+COMMENT ON FUNCTION lake.declare_embeddings(text, text, integer, text, integer, text, integer, integer) IS
     'Declare an embedding model of a dataset (dimensions, metric cosine | l2 | inner_product, '
     'search settings of lake.similar): user_data.<dataset>__embeddings with an HNSW index per '
     'month. Administrators.';

@@ -1,6 +1,6 @@
 -- The embedding models a dataset declares (lake.declare_embeddings): one row per dataset and
 -- model, with the vectors' dimensions, the distance they are compared by, and how lake.similar
--- searches them (pgvector's HNSW settings, chosen by make bench-vectors).
+-- searches them (exactly, or pgvector's HNSW with its settings: see make bench-vectors).
 CREATE TABLE lake.embedding_models (
     dataset         text NOT NULL REFERENCES lake.datasets (name) ON DELETE CASCADE,
     -- The model's name as the service knows it, e.g. minilm_l6; a plain identifier-like name.
@@ -23,6 +23,11 @@ CREATE TABLE lake.embedding_models (
     iterative_scan  text NOT NULL DEFAULT 'relaxed_order'
                     CHECK (iterative_scan IN ('off', 'relaxed_order', 'strict_order')),
     max_scan_tuples integer NOT NULL DEFAULT 20000 CHECK (max_scan_tuples >= 1),
+    -- A caller with fewer vectors of the model than this (in the range asked) is searched
+    -- exactly: their vectors read by the (user_id, model, ts) index and sorted. Where a user holds
+    -- a small share of the rows, that is faster than walking the HNSW graph past everyone else's
+    -- vectors, and its recall is 1 (make bench-vectors).
+    exact_below     integer NOT NULL DEFAULT 50000 CHECK (exact_below >= 0),
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (dataset, model)
 );
@@ -47,4 +52,6 @@ COMMENT ON COLUMN lake.embedding_models.iterative_scan IS
     'hnsw.iterative_scan of lake.similar: off, relaxed_order or strict_order.';
 COMMENT ON COLUMN lake.embedding_models.max_scan_tuples IS
     'hnsw.max_scan_tuples of lake.similar: where an iterative scan gives up.';
+COMMENT ON COLUMN lake.embedding_models.exact_below IS
+    'lake.similar searches a caller with fewer vectors than this exactly (no HNSW); 0: never.';
 COMMENT ON COLUMN lake.embedding_models.created_at IS 'When the model was declared.';

@@ -2,11 +2,16 @@
 -- first): each record's id, time, distance and record. Optional: a time range [from_ts, to_ts),
 -- a filter (the record contains it: doc @> filter), the model (the dataset's only one when not
 -- named). It runs with the caller's rights, so row-level security makes every search a filtered
--- one: the HNSW index of each month (lake_internal._embedding_index) is walked with pgvector's
--- iterative index scan, which goes on past ef_search until k of the caller's rows are found or
--- max_scan_tuples are seen (the model's settings in lake.embedding_models, scoped to this call by
--- the SET clauses). A relaxed-order scan may return the k slightly out of order: they are sorted
--- again. A record that is gone takes its vectors out of the results.
+-- one, searched one of two ways (make bench-vectors measured both):
+--   exact  when the caller has fewer than the model's exact_below vectors in the range: their
+--          own vectors, read by the (user_id, model, ts) index, sorted by distance. Recall 1;
+--          the cost grows with the caller's rows, not everyone's.
+--   HNSW   otherwise: the index of each month (lake_internal._embedding_index) walked with
+--          pgvector's iterative index scan, which goes on past ef_search until k of the caller's
+--          rows pass the filter or max_scan_tuples are seen (the model's settings in
+--          lake.embedding_models, confined to this call by the SET clauses). A relaxed-order
+--          scan may return the k slightly out of order: they are sorted again.
+-- A record that is gone takes its vectors out of the results.
 CREATE FUNCTION lake.similar(dataset text, query public.vector, k integer DEFAULT 10,
                              from_ts timestamptz DEFAULT NULL, to_ts timestamptz DEFAULT NULL,
                              filter jsonb DEFAULT NULL, model text DEFAULT NULL)
@@ -25,6 +30,9 @@ DECLARE
     p_model ALIAS FOR model;
     m       lake.embedding_models;
     v_where text := '';
+    v_table text := p_dataset || '__embeddings';
+    v_dist  text;
+    v_mine  bigint;
 BEGIN
     SELECT * INTO m FROM lake.embedding_models AS e
      WHERE e.dataset = p_dataset
@@ -47,9 +55,6 @@ BEGIN
     IF k IS NULL OR k NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = 'LK011', MESSAGE = format('k must be 1-1000, not %s', k);
     END IF;
-    PERFORM set_config('hnsw.ef_search', m.ef_search::text, true),
-            set_config('hnsw.iterative_scan', m.iterative_scan, true),
-            set_config('hnsw.max_scan_tuples', m.max_scan_tuples::text, true);
     -- Conditions only when given, so the months outside the range are pruned at planning.
     IF from_ts IS NOT NULL THEN
         v_where := v_where || ' AND e.ts >= $2';
@@ -57,22 +62,56 @@ BEGIN
     IF to_ts IS NOT NULL THEN
         v_where := v_where || ' AND e.ts < $3';
     END IF;
+    v_dist := format('e.embedding::public.vector(%s) OPERATOR(public.%s) $1', m.dimensions,
+                     m.operator);
+    IF m.exact_below > 0 THEN
+        -- How many vectors of the caller's are in range, counted up to exact_below only.
+        EXECUTE format('SELECT count(*) FROM (SELECT FROM user_data.%I AS e'
+                       ' WHERE e.user_id = (SELECT lake.current_user_id()) AND e.model = %L %s'
+                       ' LIMIT $6) AS x', v_table, m.model, v_where)
+        INTO v_mine USING query, from_ts, to_ts, filter, k, m.exact_below;
+    END IF;
+    IF v_mine < m.exact_below THEN
+        -- Exact: the caller's vectors sorted (OFFSET 0 keeps the HNSW index out of it); the
+        -- records are looked up for the nearest only (with room for a few whose record is
+        -- gone), or for all when a filter needs them.
+        IF filter IS NOT NULL THEN
+            v_where := v_where || format(' AND EXISTS (SELECT FROM user_data.%I AS r'
+                                         ' WHERE r.user_id = e.user_id AND r.ts = e.ts'
+                                         ' AND r.id = e.record_id AND r.doc @> $4)', p_dataset);
+        END IF;
+        RETURN QUERY EXECUTE format($q$
+            SELECT n.record_id, n.ts, n.distance::double precision, r.doc
+              FROM (SELECT e.record_id, e.ts, %1$s AS distance
+                      FROM (SELECT * FROM user_data.%2$I AS e
+                             WHERE e.user_id = (SELECT lake.current_user_id())
+                               AND e.model = %3$L %4$s OFFSET 0) AS e
+                     ORDER BY 3 LIMIT $5 + 10) AS n
+              JOIN user_data.%5$I AS r ON r.ts = n.ts AND r.id = n.record_id
+             ORDER BY n.distance, n.record_id
+             LIMIT $5$q$,
+            v_dist, v_table, m.model, v_where, p_dataset)
+        USING query, from_ts, to_ts, filter, k;
+        RETURN;
+    END IF;
+    PERFORM set_config('hnsw.ef_search', m.ef_search::text, true),
+            set_config('hnsw.iterative_scan', m.iterative_scan, true),
+            set_config('hnsw.max_scan_tuples', m.max_scan_tuples::text, true);
     RETURN QUERY EXECUTE format($q$
         WITH nearest AS MATERIALIZED (
-            SELECT e.record_id, e.ts,
-                   e.embedding::public.vector(%1$s) OPERATOR(public.%2$s) $1 AS distance
-              FROM user_data.%3$I AS e
-             WHERE e.model = %4$L %5$s
-               AND EXISTS (SELECT FROM user_data.%6$I AS r
+            SELECT e.record_id, e.ts, %1$s AS distance
+              FROM user_data.%2$I AS e
+             WHERE e.model = %3$L %4$s
+               AND EXISTS (SELECT FROM user_data.%5$I AS r
                             WHERE r.user_id = e.user_id AND r.ts = e.ts AND r.id = e.record_id
                               AND ($4::jsonb IS NULL OR r.doc @> $4))
-             ORDER BY e.embedding::public.vector(%1$s) OPERATOR(public.%2$s) $1
+             ORDER BY %1$s
              LIMIT $5)
         SELECT n.record_id, n.ts, n.distance::double precision, r.doc
           FROM nearest AS n
-          JOIN user_data.%6$I AS r ON r.ts = n.ts AND r.id = n.record_id
+          JOIN user_data.%5$I AS r ON r.ts = n.ts AND r.id = n.record_id
          ORDER BY n.distance, n.record_id$q$,
-        m.dimensions, m.operator, p_dataset || '__embeddings', m.model, v_where, p_dataset)
+        v_dist, v_table, m.model, v_where, p_dataset)
     USING query, from_ts, to_ts, filter, k;
 END
 $$;
@@ -85,6 +124,7 @@ GRANT EXECUTE ON FUNCTION lake.similar(text, public.vector, integer, timestamptz
 
 COMMENT ON FUNCTION lake.similar(text, public.vector, integer, timestamptz, timestamptz, jsonb,
                                  text) IS
-    'The session user''s k records nearest to a query vector (HNSW per month, iterative scan '
-    'under row-level security): id, ts, distance, doc. Users, services acting for one, '
-    'administrators acting for one.';
+    'The session user''s k records nearest to a query vector (exact below the model''s '
+    'exact_below vectors of theirs, else HNSW per month with an iterative scan under row-level '
+    'security): id, ts, distance, doc. Users, services acting for one, administrators acting '
+    'for one.';
