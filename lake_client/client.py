@@ -19,7 +19,8 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest, export, oidc, quarantine_files
+from lake_client import copy_ingest, export, oidc, quarantine_files, vectors
+from lake_client.cache import LakeCache
 from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.errors import (
@@ -492,6 +493,84 @@ class Lake:
         """The CPU cores the server may use (lake.server_cores): how many sessions ingest
         loads with by default."""
         return copy_ingest.server_cores(self)
+
+    # -- embeddings and similarity search ----------------------------------------------------
+
+    def declare_embeddings(
+        self,
+        dataset: str,
+        model: str,
+        dimensions: int,
+        metric: str = "cosine",
+        *,
+        ef_search: int | None = None,
+        iterative_scan: str | None = None,
+        max_scan_tuples: int | None = None,
+        exact_below: int | None = None,
+    ) -> dict[str, Any]:
+        """Declare an embedding model of a dataset (lake.declare_embeddings, administrators);
+        declaring it again changes only the search settings given."""
+        return vectors.declare(
+            self,
+            dataset,
+            model,
+            dimensions,
+            metric,
+            ef_search=ef_search,
+            iterative_scan=iterative_scan,
+            max_scan_tuples=max_scan_tuples,
+            exact_below=exact_below,
+        )
+
+    def embedding_models(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        """The declared embedding models (lake.embedding_models)."""
+        return vectors.models(self, dataset)
+
+    def put_embeddings(
+        self,
+        dataset: str,
+        model: str,
+        items: Iterable[tuple[int, Any]],
+        *,
+        batch_size: int = vectors.BATCH_SIZE,
+        cache: LakeCache | None = None,
+    ) -> int:
+        """Write (record id, vector) pairs for the session user's records of `dataset`, in
+        batches of `batch_size` by binary COPY, each an upsert per record and model
+        (lake.put_embeddings); vectors are numpy arrays, pgvector Vectors or lists of numbers.
+        With `cache`, the user's cached searches are invalidated after each batch. Returns how
+        many were written."""
+        return vectors.put_embeddings(
+            self, dataset, model, items, batch_size=batch_size, cache=cache
+        )
+
+    def similar(
+        self,
+        dataset: str,
+        query: Any,
+        k: int = 10,
+        *,
+        from_ts: datetime | str | None = None,
+        to_ts: datetime | str | None = None,
+        filter: dict[str, Any] | None = None,
+        model: str | None = None,
+        cache: LakeCache | None = None,
+    ) -> list[dict[str, Any]]:
+        """The session user's `k` records nearest to `query` (lake.similar): id, ts, distance,
+        doc, nearest first; only in [from_ts, to_ts) and containing `filter` when given. With
+        `cache`, read through Redis (invalidated by the bridge after the user's changes and by
+        put_embeddings)."""
+        return vectors.similar(
+            self,
+            dataset,
+            query,
+            k,
+            from_ts=from_ts,
+            to_ts=to_ts,
+            filter=filter,
+            model=model,
+            cache=cache,
+        )
 
     # -- a person's rights -------------------------------------------------------------------
 

@@ -135,6 +135,10 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK075": CheckpointError,  # transaction ids of another cluster (dump restored, upgrade)
     "LK080": JobError,  # no such job
     "LK081": JobError,  # a statement job (vacuum, reindex) cannot run inside the procedure
+    "LK091": InputError,  # an embedding (or a query vector) of the wrong dimensions
+    "LK092": DatasetError,  # the dataset declares no such embedding model
+    "LK093": DatasetError,  # invalid embedding model, or its dimensions / metric changed
+    "LK094": InputError,  # embeddings for records that are not the session user's
 }
 
 # Check constraints that guard a value the caller chose: the error its violation is, and the rule.

@@ -84,6 +84,10 @@ PUBLIC_API = {
     "authenticate_oidc",
     "set_oidc_provider",
     "rotate_pii_key",
+    # embeddings and the similarity search (pgvector)
+    "declare_embeddings",
+    "put_embeddings",
+    "similar",
 }
 
 APPLICATION_ROLES = [
@@ -234,11 +238,12 @@ SELECT 'column ' || c.oid::regclass::text || '.' || a.attname
 
 def test_every_public_object_has_a_comment(conn: Conn, location_dataset: str):
     """\\d+ and \\df+ explain every function, table, view and column of schema lake and every
-    dataset's table (the one create_dataset made here). Partitions (the audit log's months)
-    share their parent's meaning and are left out."""
+    dataset's table (the one create_dataset made here, and its embeddings'). Partitions (the
+    audit log's months) share their parent's meaning and are left out."""
     conn.execute(
         'SELECT lake.create_dataset(\'plain\', \'{"type": "object"}\', \'{"pii_fields": ["x"]}\')'
     )
+    conn.execute("SELECT lake.declare_embeddings('plain', 'm', 3)")  # user_data.plain__embeddings
     missing = [name for (name,) in conn.execute(UNCOMMENTED).fetchall()]
     assert missing == []
     # The check sees what it should: a new column without a comment is caught.

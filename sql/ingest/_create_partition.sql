@@ -28,6 +28,10 @@ BEGIN
                    v_name, p_dataset, v_bound);
     -- No policies: nobody but the owner reads a partition directly; access is through the parent.
     EXECUTE format('ALTER TABLE user_data_partitions.%I ENABLE ROW LEVEL SECURITY', v_name);
+    IF p_kind = 'month' THEN
+        -- The month of the dataset's embeddings, if it declares any.
+        PERFORM lake_internal._embedding_partition(p_dataset, p_from);
+    END IF;
     RETURN v_name;
 END
 $$;

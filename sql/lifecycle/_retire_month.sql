@@ -218,6 +218,7 @@ BEGIN
         END;
     END LOOP;
     EXECUTE format('DROP TABLE user_data_partitions.%I', v_part);
+    PERFORM lake_internal._drop_embedding_partition(ds.name, v_month);
     PERFORM lake_internal._drop_overflow(ds.name, 'before');
     PERFORM lake_internal._create_partition(ds.name, 'before', v_next);
     UPDATE lake.datasets SET partitions_from = v_next WHERE name = ds.name;

@@ -100,6 +100,8 @@ BEGIN
 
     SELECT count(*) INTO v_quarantine FROM lake.quarantine AS q WHERE q.dataset = ds.name;
     SELECT count(*) INTO v_batches FROM lake.batches AS b WHERE b.dataset = ds.name;
+    -- Its embeddings (lake.declare_embeddings) go with it; their models with the registry row.
+    EXECUTE format('DROP TABLE IF EXISTS user_data.%I', ds.name || '__embeddings');
     EXECUTE format('DROP TABLE user_data.%1$I, inbox.%1$I', ds.name);
     DELETE FROM lake_internal.row_undo AS u WHERE u.dataset = ds.name;
     DELETE FROM lake_internal.restore_marks AS m WHERE m.dataset = ds.name;

@@ -165,6 +165,8 @@ BEGIN
                    ' FOR VALUES FROM (%L) TO (%L)', ds.name, v_part, v_month, v_next);
     EXECUTE format('ALTER TABLE user_data_partitions.%I DROP CONSTRAINT %I', v_part,
                    'restore_bounds');
+    -- The month's embeddings come back empty: they are not archived (the service embeds again).
+    PERFORM lake_internal._embedding_partition(ds.name, v_month);
     INSERT INTO lake.partition_tiers AS t (dataset, month, partition, tier, as_of)
     VALUES (ds.name, v_month, v_part, lake_internal._tier(ds.tiers, v_next, p_now), p_now)
     ON CONFLICT (dataset, month) DO UPDATE

@@ -82,6 +82,12 @@ BEGIN
                                                      WHERE f.user_id = p_user_id));
     -- Records first: their deletes write change, audit and undo entries, erased below.
     FOR v_ds IN SELECT d.name FROM lake.datasets AS d ORDER BY d.name LOOP
+        -- Their vectors first (derived from their records, never archived nor captured).
+        IF EXISTS (SELECT FROM lake.embedding_models AS e WHERE e.dataset = v_ds.name) THEN
+            EXECUTE format('DELETE FROM user_data.%I AS t WHERE t.user_id = $1',
+                           v_ds.name || '__embeddings')
+            USING p_user_id;
+        END IF;
         EXECUTE format('DELETE FROM user_data.%I AS t WHERE t.user_id = $1', v_ds.name)
         USING p_user_id;
         GET DIAGNOSTICS v_n = ROW_COUNT;
