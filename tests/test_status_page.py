@@ -92,8 +92,9 @@ def base_url(db: str, settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture
-def lake_home_with_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """LAKE_HOME for the page's certificates section: a tls/ folder with a CA."""
+def lake_home_with_ca(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """LAKE_HOME for the page's certificates section: a tls/ folder with a CA. (After
+    `settings`, which reads LAKE_HOME for the servers' own state.)"""
     home = tmp_path / "lake-home"
     (home / "tls").mkdir(parents=True)
     (home / "tls" / "ca.crt").write_bytes(rules().create_ca("Datapunk Lake CA").cert_pem)
@@ -139,14 +140,15 @@ def test_the_status_page_shows_the_lake_in_a_browser(
     text = " ".join(dom.text)
     assert "Datapunk Lake" in text and "cannot be read" not in text
 
-    # Quality per day: one point per day, at the score the batches give.
-    today = dt.datetime.now(dt.UTC).date()
+    # Quality per day: one point per day (UTC) of the batches, at the score they give.
+    days = [
+        str(d)
+        for (d,) in conn.execute(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date FROM lake.batches ORDER BY created_at"
+        )
+    ]
     points = {p["data-x"]: float(p["data-y"]) for p in dom.find("circle", "point")}
-    assert points == {
-        (today - dt.timedelta(days=2)).isoformat(): 1.0,
-        (today - dt.timedelta(days=1)).isoformat(): 0.75,
-        today.isoformat(): 0.4,
-    }
+    assert points == dict(zip(days, (1.0, 0.75, 0.4), strict=True))
     assert [s["data-series"] for s in dom.find("g", "series")] == ["location_history"]
 
     # The quarantine queue by rule: the bars and the table say what the database holds.
