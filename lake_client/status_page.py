@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import string
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -211,7 +212,9 @@ def _quarantine(rows: list[Row]) -> str:
     if not rows:
         return _empty("The quarantine queue is empty: no item awaits a decision.")
     # The bars carry their labels and figures as text: no table beside them.
-    return _bar_plot([(f"{r['dataset']} · {r['rule']}", int(r["items"]), r) for r in rows])
+    return _bar_plot(
+        [(f"{_short(r['dataset'], 22)} · {r['rule']}", int(r["items"]), r) for r in rows]
+    )
 
 
 def _jobs(rows: list[Row]) -> str:
@@ -369,15 +372,19 @@ def _line_plot(series: dict[str, list[tuple[dt.date, float, str]]], what: str) -
             return LEFT + plot_w / 2
         return LEFT + plot_w * (day - first).days / span
 
+    # From the quarter below the lowest score to 1: the axis is labelled, the lines stay apart.
+    low = min(0.75, math.floor(min(v for p in series.values() for _, v, _ in p) * 4) / 4)
+
     def y(value: float) -> float:
-        return TOP + plot_h * (1 - max(0.0, min(1.0, value)))
+        return TOP + plot_h * (1 - value) / (1 - low)
 
     parts = []
-    for tick in (0, 0.25, 0.5, 0.75, 1):
+    step = 0.25 if low < 0.75 else 0.05
+    for tick in (low + step * k for k in range(round((1 - low) / step) + 1)):
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" '
             f'y2="{y(tick):.1f}"/><text class="tick" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" '
-            f'text-anchor="end">{tick:g}</text>'
+            f'text-anchor="end">{tick:.2f}</text>'
         )
     for day in _date_ticks(days):
         # the first and last labels inside the plot's edges, not cut by them
@@ -401,11 +408,16 @@ def _line_plot(series: dict[str, list[tuple[dt.date, float, str]]], what: str) -
                 "</circle>"
             )
         parts.append("</g>")
+        # the legend: four names a row, as many rows as needed
         parts.append(
-            f'<text class="legend" x="{LEFT + 8 + 160 * i}" y="{HEIGHT - 6}" fill="{colour}">'
-            f"■ {_e(name)}</text>"
+            f'<text class="legend" x="{LEFT + 8 + 170 * (i % 4)}" y="{HEIGHT - 6 + 16 * (i // 4)}"'
+            f' fill="{colour}">■ {_e(_short(name, 22))}<title>{_e(name)}</title></text>'
         )
-    return _svg("line", f"{what} per day", parts)
+    return _svg("line", f"{what} per day", parts, HEIGHT + 16 * ((len(series) - 1) // 4))
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _date_ticks(days: list[dt.date], most: int = 6) -> list[dt.date]:
@@ -417,7 +429,7 @@ def _date_ticks(days: list[dt.date], most: int = 6) -> list[dt.date]:
 
 def _bar_plot(bars: list[tuple[str, int, Row]]) -> str:
     """Horizontal bars, one per (label, count), longest first."""
-    bar_h, gap, label_w = 22, 6, 260
+    bar_h, gap, label_w = 22, 6, 300
     height = TOP + len(bars) * (bar_h + gap) + 8
     top = max(n for _, n, _ in bars) or 1
     plot_w = WIDTH - label_w - RIGHT - 40
@@ -427,10 +439,11 @@ def _bar_plot(bars: list[tuple[str, int, Row]]) -> str:
         w = max(plot_w * n / top, 1.0)
         parts.append(
             f'<text class="label" x="{label_w - 8}" y="{y0 + 15}" text-anchor="end">'
-            f"{_e(label)}</text>"
+            f"{_e(_short(label, 46))}</text>"
             f'<rect class="bar" x="{label_w}" y="{y0}" width="{w:.1f}" height="{bar_h}" '
             f'fill="{PALETTE[0]}" data-dataset="{_e(row["dataset"])}" '
-            f'data-rule="{_e(row["rule"])}" data-value="{n}"><title>{_e(label)}: {n}</title></rect>'
+            f'data-rule="{_e(row["rule"])}" data-value="{n}">'
+            f"<title>{_e(row['dataset'])} · {_e(row['rule'])}: {n}</title></rect>"
             f'<text class="value" x="{label_w + w + 6:.1f}" y="{y0 + 15}">{n}</text>'
         )
     return _svg("bars", "quarantine items pending by rule", parts, height)

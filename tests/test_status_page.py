@@ -248,3 +248,31 @@ def test_everything_from_users_is_escaped() -> None:
     page = status_page.render(figures, when)
     assert "<script" not in page and "&lt;script&gt;" in page
     assert 'alert("x")' not in page  # quotes too: nothing breaks out of an attribute
+
+
+@pytest.mark.fast
+def test_long_names_are_shortened_on_the_plots_and_whole_in_their_tooltips() -> None:
+    long = "a_dataset_with_a_rather_long_name_indeed"
+    when = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    figures = status_page.Figures(
+        quality_daily=[
+            {"dataset": f"{long}_{i}", "day": when.date(), "received": 10, "quarantined": i}
+            for i in range(6)
+        ],
+        quality_now=[],
+        quarantine=[{"dataset": long, "rule": "additionalProperties", "items": 3}],
+        jobs=[],
+        storage_months=[],
+        storage_now=[],
+        bridges=[],
+        certificates=[],
+    )
+    page = status_page.render(figures, when)
+    dom = Dom(page)
+    assert len(dom.find("circle", "point")) == 6
+    assert len(dom.find("text", "legend")) == 6  # two rows: the plot grows to hold them
+    assert f"<title>{long}_5</title>" in page
+    assert "a_dataset_with_a_rath… · additionalProperties" in dom.text
+    assert f"<title>{long} · additionalProperties: 3</title>" in page
+    # The score axis starts at the quarter below the lowest score (0.5 here), labelled.
+    assert "0.50" in dom.text and "0.00" not in dom.text
