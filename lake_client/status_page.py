@@ -30,6 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from lake_client.config import lake_home
+from lake_client.errors import LakeError
 from lake_client.queries import sql
 
 STATEMENT_TIMEOUT_MS = 5000
@@ -104,7 +105,7 @@ def read_certificates(folder: Path) -> list[Row]:
     for path in sorted(folder.glob("*.crt")):
         try:
             info = rules().info(path.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, LakeError) as exc:  # LakeError: lake_certs not found
             found.append({"file": path.name, "error": str(exc) or type(exc).__name__})
             continue
         found.append(

@@ -276,3 +276,14 @@ def test_long_names_are_shortened_on_the_plots_and_whole_in_their_tooltips() -> 
     assert f"<title>{long} · additionalProperties: 3</title>" in page
     # The score axis starts at the quarter below the lowest score (0.5 here), labelled.
     assert "0.50" in dom.text and "0.00" not in dom.text
+
+
+@pytest.mark.fast
+def test_a_certificate_that_cannot_be_read_is_listed_with_why(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_bytes(rules().create_ca("Datapunk Lake CA").cert_pem)
+    (tmp_path / "http.crt").write_text("not a certificate\n")
+    found = status_page.read_certificates(tmp_path)
+    assert [c["file"] for c in found] == ["ca.crt", "http.crt"]
+    assert found[0]["common_name"] == "Datapunk Lake CA" and found[0]["is_ca"] is True
+    assert "error" in found[1] and found[1]["error"]
+    assert status_page.read_certificates(tmp_path / "absent") == []
