@@ -7,7 +7,8 @@
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
 # redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`),
 # python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
-# (PyJWT checks OIDC ID tokens in PL/Python), prometheus, prometheus-alertmanager,
+# (PyJWT checks OIDC ID tokens in PL/Python), chromium (tests/test_status_page.py loads the
+# status page of `lake serve` in it, headless), prometheus, prometheus-alertmanager,
 # prometheus-{postgres,redis,node}-exporter (the services of these Debian packages stopped
 # and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
 # edition) as binary packages where the release has them (trixie), otherwise built from the
@@ -105,6 +106,8 @@ packages=(
     python3-jwt
     python3-venv
     pgbackrest
+    # the browser of tests/test_status_page.py (headless: no desktop is needed)
+    chromium
 )
 build_packages=("postgresql-server-dev-$major" dpkg-dev build-essential cmake)
 
@@ -172,7 +175,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus, chromium)"
     exit 0
 fi
 

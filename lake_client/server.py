@@ -3,6 +3,7 @@
 ``GET /health/live``   200 while the process serves requests (it checks nothing else).
 ``GET /health/ready``  200 when PostgreSQL answers within 2 s and Redis within 1 s; 503 otherwise,
                        with what failed. JSON either way.
+``GET /status``        the status page (also ``/``): lake_client/status_page.py.
 ``GET /metrics``       Prometheus text format: the specification's data_quality_score,
                        storage_usage_bytes, data_processing_duration_seconds and
                        storage_latency_seconds; the lake's jobs (last outcome, runs by outcome),
@@ -43,7 +44,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from lake_client import __version__
+from lake_client import __version__, status_page
 from lake_client.queries import sql
 
 PG_TIMEOUT_S = 2
@@ -396,10 +397,16 @@ def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTP
                 self._json(503 if problems else 200, body)
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif path in ("/", "/status"):
+                code, page = status_page.page(dsn)
+                self._send(code, "text/html; charset=utf-8", page)
             else:
                 self._json(
                     404,
-                    {"error": "not found", "paths": ["/health/live", "/health/ready", "/metrics"]},
+                    {
+                        "error": "not found",
+                        "paths": ["/health/live", "/health/ready", "/metrics", "/status"],
+                    },
                 )
 
         def _json(self, code: int, body: dict[str, Any]) -> None:

@@ -158,7 +158,10 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
             "import lake_client.config as c; print(c.__file__); print(c.source_root()); "
             "print(c.checkout_root()); print(c.lake_home()); "
             "from lake_client.local.monitoring import config_dir as m; "
-            "print((m() / 'rules' / 'lake.rules.yml').is_file())",
+            "print((m() / 'rules' / 'lake.rules.yml').is_file()); "
+            "from importlib.resources import files; "
+            "print(files('lake_client').joinpath('static', 'status.html').is_file()"
+            " and (m() / 'grafana' / 'lake-dashboard.json').is_file())",
         ],
         run,
         env,
@@ -169,6 +172,7 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
     data_home = "/var/lib/datapunk-lake" if os.geteuid() == 0 else str(Path.home() / ".local/share")
     assert where[3].startswith(data_home), where
     assert where[4] == "True", where  # the monitoring configuration travels with the wheel
+    assert where[5] == "True", where  # and the status page's files, the Grafana dashboard
 
     pg_port, redis_port = free_ports(2)
     env.update(
