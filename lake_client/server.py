@@ -341,26 +341,26 @@ class LakeCollector(Collector):
 
 
 def _backup_families(conn: psycopg.Connection[tuple[Any, ...]]) -> Iterable[Metric]:
-    """The newest backup and the repository's count (lake.backups() asks pgBackRest)."""
+    """The newest backup and the repository's count (lake.backups() asks pgBackRest). The
+    families are always there; they have no sample while there is nothing to say (no pgBackRest,
+    a repository it cannot read, no backup yet)."""
+    count = GaugeMetricFamily("lake_backups", "backups in the pgBackRest repository")
+    when = GaugeMetricFamily(
+        "lake_backup_last_success_timestamp_seconds", "when the newest backup finished"
+    )
+    stored = GaugeMetricFamily(
+        "lake_backup_last_size_bytes", "bytes the newest backup added to the repository"
+    )
     try:
         rows = conn.execute(sql("metrics_backups")).fetchall()
     except psycopg.Error:
-        return  # no pgBackRest, or a repository it cannot read: no backup figures
+        rows = []
     for last, size, n in rows:
-        count = GaugeMetricFamily("lake_backups", "backups in the pgBackRest repository")
         count.add_metric([], n)
-        yield count
         if last is not None:
-            when = GaugeMetricFamily(
-                "lake_backup_last_success_timestamp_seconds", "when the newest backup finished"
-            )
             when.add_metric([], last)
-            yield when
-            stored = GaugeMetricFamily(
-                "lake_backup_last_size_bytes", "bytes the newest backup added to the repository"
-            )
             stored.add_metric([], size)
-            yield stored
+    yield from (count, when, stored)
 
 
 def _le(bound: float) -> str:
