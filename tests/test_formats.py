@@ -99,9 +99,10 @@ def formats_module() -> Any:
 def test_every_format_module_is_listed_and_described(formats_module: Any):
     on_disk = {p.stem for p in (PLPYTHON / "lake_formats").glob("*.py")} - {"__init__", "_time"}
     assert set(formats_module.FORMATS) == on_disk
-    for name, description, reader, member, sql in formats_module.describe():
+    for name, description, reader, member, sql, time_field, time_sql in formats_module.describe():
         assert description and member and (reader in ("json", "jsonl") or ":" in reader), name
         assert (sql is None) == hasattr(formats_module.module(name), "convert"), name
+        assert (time_sql is None or sql is not None) and (time_sql is None) == (time_field is None)
 
 
 @pytest.mark.fast
@@ -173,6 +174,56 @@ def test_sql_conversion_of_takeout_locations_at_the_edges(conn: psycopg.Connecti
         [[Jsonb(src) for src, _ in cases]],
     ).fetchone()
     assert out == [exp for _, exp in cases]
+
+
+def test_takeout_times_handed_over_are_what_the_lake_reads(conn: psycopg.Connection[Any]):
+    """google_takeout_records gives the time it computes from timestampMs with the record
+    (TIME_SQL): exactly what lake.parse_times reads from the record's ts, in any session time
+    zone; the other forms, and times beyond what RFC 3339 can write, are read from ts."""
+    conn.execute("SET TimeZone = 'America/St_Johns'")  # -03:30: a time zone leak shows
+    cases: list[tuple[Any, bool]] = [(samples.takeout_location(i)[0], i % 3 != 2) for i in range(9)]
+    cases += [
+        ({"timestampMs": "0"}, True),
+        ({"timestampMs": 253402300799999}, True),  # the last millisecond of 9999
+        ({"timestamp": "", "timestampMs": "1700000000123"}, True),
+        ({"timestampMs": 253402300800000}, False),  # year 10000: no time
+        ({"timestampMs": "1000000000000000"}, False),
+        ({"timestamp": "2024-02-30T00:00:00.000Z", "timestampMs": "1"}, False),
+        ({"timestamp": "2024-02-29T23:59:60Z"}, False),
+        ({"timestampMs": "\uff11\uff12"}, False),  # full-width digits
+        ({"timestampMs": 1.5}, False),
+        ({"timestampMs": "-5"}, False),
+        ([1], False),
+    ]
+    sources = [Jsonb(src) for src, _ in cases]
+    (time_sql,) = conn.execute(
+        "SELECT time_sql FROM lake_internal._source_formats() WHERE name = 'google_takeout_records'"
+    ).fetchone()
+    (handed,) = conn.execute(
+        f"SELECT array_agg(({time_sql.replace('%', '%%')}) ORDER BY o) FROM unnest(%s::jsonb[])"
+        " WITH ORDINALITY AS u(d, o)",
+        [sources],
+    ).fetchone()
+    docs, times = conn.execute(
+        "SELECT c.docs, c.times FROM lake_internal._convert_timed("
+        "'google_takeout_records', %s::jsonb[], 'ts', 'rfc3339') AS c",
+        [sources],
+    ).fetchone()
+    (read,) = conn.execute(
+        "SELECT lake.parse_times(%s::jsonb[])",
+        [[Jsonb(d.get("ts")) for d in docs]],
+    ).fetchone()
+    assert [h is not None for h in handed] == [h for _, h in cases]
+    assert times == read
+    assert [t for t, h in zip(times, handed, strict=True) if h] == [h for h in handed if h]
+    assert sum(t is not None for t in times) == 13  # nine samples, three edges, a leap second
+    # a dataset whose time is another field, or not RFC 3339, reads it as it always did
+    (other,) = conn.execute(
+        "SELECT c.times FROM lake_internal._convert_timed("
+        "'google_takeout_records', %s::jsonb[], 'ts', 'epoch_ms') AS c",
+        [sources],
+    ).fetchone()
+    assert other == [None] * len(cases)
 
 
 @pytest.mark.fast

@@ -20,7 +20,14 @@ listed in FORMATS below, with:
   ``convert(doc) -> dict``: Python, one source record (parsed JSON) to the record.
   Either never fails for a bad record: it leaves out what it cannot read, and the dataset's
   JSON Schema says what is missing (the reasons of the quarantine entry). A source record that
-  is not a JSON object becomes ``{"source_error": ...}`` before either sees it.
+  is not a JSON object becomes ``{"source_error": ...}`` before either sees it;
+* optionally, with ``SQL``, ``TIME_FIELD`` and ``TIME_SQL``: the record's time where the
+  conversion computes it anyway (e.g. from milliseconds), an SQL expression over ``d`` giving a
+  timestamptz, or NULL where the lake must read the record's ``TIME_FIELD`` as it reads any
+  record's time (lake.parse_times). ``SQL`` may use it as ``t``. The lake takes it instead of
+  reading the field back, for a dataset whose time field is ``TIME_FIELD`` in RFC 3339, so it
+  must be exactly what lake.parse_times reads from the field's value in the record (it is
+  handed only where it is; tests/test_formats.py checks this on every form).
 
 Runs under PL/Python and in plain Python (tests), like lake_validate.
 """
@@ -50,10 +57,19 @@ def module(name: str) -> ModuleType:
     return _modules[name]
 
 
-def describe() -> list[tuple[str, str, str, str, str | None]]:
-    """(name, description, reader, member pattern, SQL expression or None) of every format."""
+def describe() -> list[tuple[str, str, str, str, str | None, str | None, str | None]]:
+    """(name, description, reader, member pattern, SQL expression or None, the time field and
+    the SQL expression of its time or None) of every format."""
     return [
-        (n, m.DESCRIPTION, m.READER, m.MEMBER, getattr(m, "SQL", None))
+        (
+            n,
+            m.DESCRIPTION,
+            m.READER,
+            m.MEMBER,
+            getattr(m, "SQL", None),
+            getattr(m, "TIME_FIELD", None),
+            getattr(m, "TIME_SQL", None),
+        )
         for n, m in ((n, module(n)) for n in FORMATS)
     ]
 

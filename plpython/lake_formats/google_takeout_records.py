@@ -10,7 +10,16 @@ record): these files hold a million locations and more. The record is written as
 read once as jsonb: about a third cheaper than jsonb_build_object and jsonb_strip_nulls over the
 whole record (concat_ws leaves out what is absent or null; a value's own nulls are stripped as
 jsonb_strip_nulls of the record would). No regular expression: PostgreSQL builds its automaton
-afresh for each value (about 5 µs)."""
+afresh for each value (about 5 µs).
+
+The instant of ``timestampMs`` is computed once (TIME_SQL, ``t`` in SQL) and handed to the lake
+with the record, so the lake does not read ``ts`` back from the text it was written as. It is
+handed only where ``ts`` is that instant's text as the lake would read it: years up to 9999
+(beyond them ``to_char`` writes five digits, which RFC 3339 does not allow, and the record has
+no time). Seconds and milliseconds are added apart: an interval times a number is computed in
+double precision, exact to the microsecond for whole seconds up to the year 20000 but for
+milliseconds only up to the year 4254. ``timestamp`` is text as sent: the lake reads it as any
+record's time."""
 
 DESCRIPTION = "Google Takeout location history (Records.json): one record per location"
 READER = "items:locations"
@@ -25,8 +34,25 @@ def _field(key: str, value: str) -> str:
     )
 
 
+# The time the newer form's "timestamp" (a non-empty string) gives: it comes before timestampMs.
+_TIMESTAMP = "jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''"
+
+TIME_FIELD = "ts"
+TIME_SQL = f"""CASE WHEN {_TIMESTAMP} THEN NULL
+    WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
+         AND translate(d ->> 'timestampMs', '0123456789', '') = ''
+    THEN CASE WHEN (d ->> 'timestampMs')::bigint <= 253402300799999
+              THEN 'epoch'::timestamptz
+                   + (d ->> 'timestampMs')::bigint / 1000 * interval '1 second'
+                   + (d ->> 'timestampMs')::bigint % 1000 * interval '1 millisecond'
+              END
+    END"""
+
 SQL = f"""('{{' || concat_ws(',',
-    '"ts":' || CASE WHEN jsonb_typeof(d -> 'timestamp') = 'string' AND d ->> 'timestamp' <> ''
+    '"ts":' || CASE WHEN t IS NOT NULL
+                         THEN '"' || to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                              || '"'
+                    WHEN {_TIMESTAMP}
                          THEN (d -> 'timestamp')::text
                     WHEN length(d ->> 'timestampMs') BETWEEN 1 AND 15
                          AND translate(d ->> 'timestampMs', '0123456789', '') = ''

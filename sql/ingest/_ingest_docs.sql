@@ -1,15 +1,16 @@
 -- The lake's own ingest of parsed records into an open batch (lake.ingest, lake.ingest_raw,
 -- lake.quarantine_release). The same shape as the two validation triggers, after one step of its
--- own: a dataset with a source format converts the source records (lake_internal._convert); then
--- limits (lake_internal._limits), partitions on demand (_partitions_for), the set-based pass test
--- (_passes_sql), reasons for the suspects only (_reasons), the quarantine writer (_quarantine,
--- keeping each record's reference, e.g. "line 17", and the record as sent), the archive writer
--- (_archive_records) for valid records older than the first month in the lake, store (an INSERT
--- into the parent, whose validation trigger checks the rows again and counts them), count (the
--- quarantined and the archived here). It returns each record's outcome (stored, archived or
--- invalid, with its reasons); with p_judge_only it stops there, before writing anything but the
--- partitions the records need: how the quarantine's release (lake_internal._release) learns
--- what would become of records by the very rules that then store them.
+-- own: a dataset with a source format converts the source records, with their times
+-- (lake_internal._convert_timed); then limits (lake_internal._limits), partitions on demand
+-- (_partitions_for), the set-based pass test (_passes_sql), reasons for the suspects only
+-- (_reasons), the quarantine writer (_quarantine, keeping each record's reference, e.g. "line
+-- 17", and the record as sent), the archive writer (_archive_records) for valid records older
+-- than the first month in the lake, store (an INSERT into the parent, whose validation trigger
+-- checks the rows again and counts them), count (the quarantined and the archived here). It
+-- returns each record's outcome (stored, archived or invalid, with its reasons); with
+-- p_judge_only it stops there, before writing anything but the partitions the records need: how
+-- the quarantine's release (lake_internal._release) learns what would become of records by the
+-- very rules that then store them.
 CREATE FUNCTION lake_internal._ingest_docs(
     p_dataset text,
     p_batch_id uuid,
@@ -43,11 +44,16 @@ BEGIN
     SELECT * INTO v_schema FROM lake.dataset_schemas
      WHERE dataset = ds.name AND version = ds.schema_version;
     -- A dataset with a source format: its records are made from the source records first.
-    p_docs := CASE WHEN ds.source_format IS NULL THEN p_docs
-                   ELSE lake_internal._convert(ds.source_format, p_docs) END;
-    v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
-                                     FROM unnest(p_docs) WITH ORDINALITY AS x(d, o) ORDER BY x.o),
-                               ds.time_format);
+    IF ds.source_format IS NULL THEN
+        v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
+                                         FROM unnest(p_docs) WITH ORDINALITY AS x(d, o)
+                                        ORDER BY x.o),
+                                 ds.time_format);
+    ELSE
+        SELECT c.docs, c.times INTO p_docs, v_ts
+          FROM lake_internal._convert_timed(ds.source_format, p_docs, ds.time_field,
+                                            ds.time_format) AS c;
+    END IF;
     lim := lake_internal._partitions_for(lake_internal._limits(ds), v_ts);
 
     EXECUTE format($q$

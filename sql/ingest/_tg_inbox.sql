@@ -16,11 +16,12 @@
 -- emptied of this transaction's rows.
 --
 -- The statement's rows are the transition table, or, for a dataset with a source format, the
--- records the lake makes of them: the source records are converted in one call
--- (lake_internal._convert) and their times read from the converted records (lake.parse_times),
--- since the client read none from the source records (their ts is ignored); the scan then reads
--- those arrays, each row with its source record (sent), which the quarantine keeps instead of
--- the conversion, as on every other path.
+-- records the lake makes of them: the source records are converted in one call, with the
+-- converted records' times (lake_internal._convert_timed), since the client read none from the
+-- source records (their ts is ignored); the scan then reads those arrays, each row with its
+-- place (o) among the source records (v_sent): the quarantine keeps an invalid row's source record
+-- instead of its conversion, as on every other path. The scan carries the place, not the source
+-- record: every month's INSERT reads the whole scan again (≈ 2 µs a row less).
 CREATE FUNCTION lake_internal._tg_inbox()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -73,12 +74,12 @@ BEGIN
         SELECT array_agg(r.batch_id), array_agg(r.ref), array_agg(r.doc)
           INTO v_batches, v_refs, v_sent
           FROM new_rows AS r;
-        v_docs := lake_internal._convert(ds.source_format, v_sent);
-        v_ts := lake.parse_times(ARRAY(SELECT x.d -> ds.time_field
-                                         FROM unnest(v_docs) WITH ORDINALITY AS x(d, o)
-                                        ORDER BY x.o),
-                                 ds.time_format);
-        v_rows := '(SELECT * FROM unnest($5, $6, $7, $8, $9) AS u(ts, doc, batch_id, ref, sent))';
+        SELECT c.docs, c.times INTO v_docs, v_ts
+          FROM lake_internal._convert_timed(ds.source_format, v_sent, ds.time_field,
+                                            ds.time_format) AS c;
+        -- unnest in the select list: the arrays are read in step, not copied into tuplestores
+        v_rows := '(SELECT unnest($5) AS ts, unnest($6) AS doc, unnest($7) AS batch_id,'
+                  ' unnest($8) AS ref, generate_series(1, cardinality($5)) AS o)';
     ELSE
         v_ts := ARRAY(SELECT r.ts FROM new_rows AS r);
     END IF;
@@ -122,7 +123,7 @@ BEGIN
     FOR g IN EXECUTE format($q$
         WITH s AS MATERIALIZED (
             SELECT x.*, CASE WHEN x.ok THEN nextval($2) END AS id
-              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref, %s AS sent,
+              FROM (SELECT r.ts, r.doc, r.batch_id, r.ref, %s AS o,
                            %s AS ok
                       FROM %s AS r
                     OFFSET 0) AS x)%s
@@ -131,21 +132,21 @@ BEGIN
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
                array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs,
-               array_agg(coalesce(s.sent, s.doc)) FILTER (WHERE NOT s.ok) AS sents,
+               array_agg(s.o) FILTER (WHERE NOT s.ok) AS os,
                %s AS pii_found
           FROM s
          GROUP BY s.batch_id$q$,
-         CASE WHEN ds.source_format IS NULL THEN 'NULL::jsonb' ELSE 'r.sent' END,
+         CASE WHEN ds.source_format IS NULL THEN 'NULL::integer' ELSE 'r.o' END,
          lake_internal._passes_sql(v_schema.predicate, 'r', 1), v_rows, v_ctes,
          CASE WHEN ds.pii_scan THEN '(SELECT p.n FROM p)' ELSE 'NULL::integer' END)
-    USING lim, v_seq, v_user, ds.name, v_ts, v_docs, v_batches, v_refs, v_sent
+    USING lim, v_seq, v_user, ds.name, v_ts, v_docs, v_batches, v_refs
     LOOP
         v_moved := 0;
         v_archived := 0;
         IF g.docs IS NOT NULL THEN
             -- The suspects: reasons, then the invalid ones to the quarantine as they were sent
-            -- (sents: the source record of a converted row), with a record_ref of "row <id>", an
-            -- id of the dataset's sequence, when the client gave none.
+            -- (a converted row's source record: v_sent at its place), with a record_ref of
+            -- "row <id>", an id of the dataset's sequence, when the client gave none.
             v_reasons := lake_internal._reasons(lim, v_schema,
                                                 array_fill(v_user, ARRAY[cardinality(g.docs)]),
                                                 g.tss, g.docs);
@@ -160,7 +161,11 @@ BEGIN
                 ARRAY(SELECT coalesce(g.refs[i], 'row ' || nextval(v_seq)) FROM unnest(v_bad) i),
                 array_fill(v_user, ARRAY[cardinality(v_bad)]),
                 ARRAY(SELECT g.tss[i] FROM unnest(v_bad) i),
-                ARRAY(SELECT g.sents[i] FROM unnest(v_bad) i),
+                CASE WHEN ds.source_format IS NULL THEN ARRAY(SELECT g.docs[i] FROM unnest(v_bad) i)
+                     ELSE ARRAY(SELECT x.d
+                                  FROM unnest(v_bad) WITH ORDINALITY AS b(i, k)
+                                  JOIN unnest(v_sent) WITH ORDINALITY AS x(d, o) ON x.o = g.os[b.i]
+                                 ORDER BY b.k) END,
                 NULL,
                 ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
             -- Valid, but older than the first month in the lake: to the month's archive.
