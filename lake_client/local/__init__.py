@@ -38,7 +38,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import postgres, rabbitmq, redis_server
+from lake_client.local import postgres, rabbitmq, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -47,9 +47,12 @@ from lake_client.local.processes import (
     Say,
     exclusive,
     is_initialised,
+    server_user,
     silent,
     to_stderr,
 )
+
+TLS_CHECK_S = 60.0  # how often `lake up --foreground` makes Redis take a renewed certificate
 
 __all__ = [
     "EXTENSIONS",
@@ -139,6 +142,11 @@ def up(
                 postgres.up(s, say)
             if s.external_redis is None:
                 redis_server.up(s, say)
+            # The doors' certificates (`lake serve`, `lake grpc`), so that they exist, owned by
+            # the server user, for the database's job to renew.
+            paths = Paths(s.home)
+            for door in tls.DOORS:
+                tls.ensure_server_cert(paths, server_user(paths), door, say)
     if with_rabbitmq:
         with exclusive(Paths(s.home), create=True):
             rabbitmq.up(s, say)
@@ -238,8 +246,12 @@ def foreground(
     try:
         up(s, with_rabbitmq=with_rabbitmq)
         to_stderr("running; stop with Ctrl-C or SIGTERM")
+        checked = time.monotonic()
         while not stop and died is None:
             time.sleep(poll_interval)
+            if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
+                checked = time.monotonic()
+                redis_server.reload_tls(s)
             if s.embedded and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
