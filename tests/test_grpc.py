@@ -407,7 +407,7 @@ def test_plaintext_needs_to_be_asked_for(tmp_path: Path) -> None:
     with pytest.raises(errors.ConfigurationError):
         make_server("dbname=none", tls=ServerFiles(tmp_path / "a", tmp_path / "b"), insecure=True)
     # A TLS channel needs a CA it can read.
-    with pytest.raises(errors.ConfigurationError, match="CA|TLS"):
+    with pytest.raises(errors.ConfigurationError, match="TLS files"):
         channel("127.0.0.1:1", ca_file=tmp_path / "missing.crt")
 
 
