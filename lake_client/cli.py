@@ -1562,10 +1562,11 @@ def bridge(
         _amqp_bridge(settings, amqp, name, batch_size, poll)
         return
     redis_url = settings.redis_url()
+    where = redis_url.split("@")[-1].split("?")[0]  # no password, no options
 
     def started(b: lake_bridge.Bridge) -> None:
         render.say(
-            f"bridge {b.name}: lake.data_changes -> {redis_url.split('@')[-1]} (Ctrl-C stops)",
+            f"bridge {b.name}: lake.data_changes -> {where} (Ctrl-C stops)",
             markup=False,
         )
 
@@ -1631,7 +1632,6 @@ def serve(
     import threading
     import time
 
-    from lake_client.local import redis_server
     from lake_client.local.tls import door_files
     from lake_client.server import make_server
 
@@ -1639,12 +1639,12 @@ def serve(
     files = door_files(settings.home, "http", lambda m: render.say(m, markup=False))
     server = make_server(host, port, settings.dsn(), settings.redis_url(), files)
 
-    def keep_redis_certificate_current() -> None:
-        while True:  # a renewed redis.crt: Redis reads it again (local.redis_server.reload_tls)
-            redis_server.reload_tls(settings)
+    def keep_certificates_current() -> None:
+        while True:  # renewed redis.crt, rabbitmq.crt: the servers read them again
+            local.reload_tls(settings)
             time.sleep(60)
 
-    threading.Thread(target=keep_redis_certificate_current, daemon=True).start()
+    threading.Thread(target=keep_certificates_current, daemon=True).start()
     render.say(
         f"serving https://{host}:{server.server_port}/health/ready and /metrics"
         f" (CA: {settings.ca_file}; Ctrl-C stops)",

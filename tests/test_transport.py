@@ -32,58 +32,16 @@ from lake_client.local.processes import Paths
 from lake_client.local.tls import files
 from lake_client.server import make_server as make_http_server
 from lake_client.transport import ServerFiles, client_context
-
-LOOPBACK = "127.0.0.1"
-
+from tests import tls_probe
+from tests.tls_probe import LOOPBACK, handshake, renew_in_place
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def foreign_ca(tmp_path: Path) -> Path:
-    """A CA that is not the lake's (and a server certificate it signed is none of ours)."""
-    path = tmp_path / "foreign-ca.crt"
-    path.write_bytes(rules().create_ca("Someone Else's CA").cert_pem)
-    return path
-
-
-def handshake(
-    port: int, ca: Path, *, tls12: bool = False, alpn: list[str] | None = None
-) -> tuple[str, bytes]:
-    """A TLS handshake with LOOPBACK:port (TLS 1.2 at most when ``tls12``); the version agreed
-    and the server's certificate (DER). Raises ssl.SSLError (or OSError) when refused."""
-    context = ssl.create_default_context(cafile=str(ca))
-    if tls12:
-        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
-    if alpn:
-        context.set_alpn_protocols(alpn)
-    with (
-        socket.create_connection((LOOPBACK, port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=LOOPBACK) as conn,
-    ):
-        der = conn.getpeercert(binary_form=True)
-        version = conn.version()
-    assert der is not None and version is not None
-    return version, der
-
-
-def issue_into(settings: Settings, name: str, folder: Path) -> ServerFiles:
-    """A fresh server certificate of the lake's CA, written as ``folder/<name>.crt`` and ``.key``
-    by replacing the files (as the renewal job does: a rename, never a half-written file), with
-    the owner the files had."""
-    tls = files(Paths(settings.home))
-    ca = rules().Pair(tls.ca_cert.read_bytes(), tls.ca_key.read_bytes())
-    pair = rules().issue(ca, name, days=30, server_names=[LOOPBACK, "localhost"])
-    target = ServerFiles(folder / f"{name}.crt", folder / f"{name}.key")
-    for path, pem in ((target.key, pair.key_pem), (target.cert, pair.cert_pem)):
-        tmp = path.with_name(path.name + ".new")
-        tmp.write_bytes(pem)
-        tmp.chmod(0o600 if path == target.key else 0o644)
-        if path.exists():
-            owner = path.stat()
-            os.chown(tmp, owner.st_uid, owner.st_gid)
-        os.replace(tmp, path)
-    return target
+    """A CA that is not the lake's."""
+    return tls_probe.foreign_ca(tmp_path)
 
 
 def der_of(cert: Path) -> bytes:
@@ -139,7 +97,7 @@ def test_redis_takes_a_renewed_certificate_and_open_connections_go_on(
     assert redis_server.reload_tls(settings) is False  # it serves the file's: nothing to do
     with redis.Redis.from_url(settings.redis_url(), single_connection_client=True) as old:
         old.set("lake:test:renewal", "before")
-        issue_into(settings, "redis", tls.folder)
+        renew_in_place(settings, "redis")
         after = der_of(tls.cert("redis"))
         assert after != before
         assert handshake(settings.redis_port, settings.ca_file)[1] == before  # not yet taken
@@ -159,7 +117,7 @@ def test_redis_takes_a_renewed_certificate_and_open_connections_go_on(
 def https(db: str, settings: Settings, tmp_path: Path) -> Iterator[tuple[int, ServerFiles]]:
     """`lake serve`'s server on a free port with a certificate of its own in tmp_path (so that a
     test may renew it); its port and files."""
-    tls = issue_into(settings, "http", tmp_path)
+    tls = renew_in_place(settings, "http", tmp_path)
     server = make_http_server(LOOPBACK, 0, db, settings.redis_url(), tls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_port, tls
@@ -200,7 +158,7 @@ def test_lake_serve_takes_a_renewed_certificate_and_open_connections_go_on(
         context.wrap_socket(raw, server_hostname=LOOPBACK) as old,
     ):
         assert old.getpeercert(binary_form=True) == before
-        issue_into(settings, "http", tls.cert.parent)
+        renew_in_place(settings, "http", tls.cert.parent)
         after = der_of(tls.cert)
         assert after != before
         assert handshake(port, settings.ca_file)[1] == after  # taken at the next connection
@@ -220,7 +178,7 @@ def grpc_door(db: str, settings: Settings, tmp_path: Path) -> Iterator[Callable[
     running: list[tuple[grpc.Server, object]] = []
 
     def start(client_ca: Path | None = None) -> int:
-        tls = issue_into(settings, "grpc", tmp_path)
+        tls = renew_in_place(settings, "grpc", tmp_path)
         server, port, service = make_grpc_server(
             db, tls=tls, client_ca=client_ca, redis_url=settings.redis_url()
         )
@@ -267,7 +225,7 @@ def test_grpc_takes_a_renewed_certificate_and_open_channels_go_on(
     before = der_of(tmp_path / "grpc.crt")
     with channel(target) as old:
         assert health(old) == SERVING  # connected, before the renewal
-        issue_into(settings, "grpc", tmp_path)
+        renew_in_place(settings, "grpc", tmp_path)
         after = der_of(tmp_path / "grpc.crt")
         assert handshake(port, settings.ca_file, alpn=["h2"])[1] == after
         assert health(old) == SERVING  # the open channel's connection goes on

@@ -7,10 +7,11 @@ Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.l
     log/       PostgreSQL JSON logs (postgresql-<day>.json), startup.log, redis.log
     redis/     redis.conf and Redis' append-only files
     secrets/   pg.password and redis.password (mode 0600, owned by the invoking user)
+    tls/       the lake's CA and the servers' certificates (lake_client.certs.TlsFiles)
 
 PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
 127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
-127.0.0.1:``LAKE_REDIS_PORT`` with the password in ``secrets/redis.password``.
+127.0.0.1:``LAKE_REDIS_PORT``, TLS 1.3 only, with the password in ``secrets/redis.password``.
 
 Run as root, the servers run as the ``postgres`` OS user (PostgreSQL refuses to run as root), or as
 the owner of an existing data directory; otherwise they run as the current user. Server binaries
@@ -52,7 +53,7 @@ from lake_client.local.processes import (
     to_stderr,
 )
 
-TLS_CHECK_S = 60.0  # how often `lake up --foreground` makes Redis take a renewed certificate
+TLS_CHECK_S = 60.0  # how often `lake up --foreground` has the servers take renewed certificates
 
 __all__ = [
     "EXTENSIONS",
@@ -60,6 +61,7 @@ __all__ = [
     "down",
     "foreground",
     "psql_command",
+    "reload_tls",
     "status",
     "up",
 ]
@@ -212,6 +214,15 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     )
 
 
+def reload_tls(settings: Settings | None = None) -> None:
+    """Make the running embedded Redis and RabbitMQ serve their renewed certificates, if the
+    database's job renewed them (each checks what it serves against the file first). PostgreSQL
+    takes its own at pg_reload_conf(); `lake serve` and `lake grpc` at their next connection."""
+    s = settings if settings is not None else load_settings()
+    redis_server.reload_tls(s)
+    rabbitmq.reload_tls(s)
+
+
 def psql_command(settings: Settings | None = None) -> list[str]:
     """The argv that runs ``psql`` against the lake's database (for ``lake psql``)."""
     s = settings if settings is not None else load_settings()
@@ -251,7 +262,7 @@ def foreground(
             time.sleep(poll_interval)
             if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
                 checked = time.monotonic()
-                redis_server.reload_tls(s)
+                reload_tls(s)
             if s.embedded and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:

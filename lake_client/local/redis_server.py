@@ -7,8 +7,8 @@ authenticates them, and redis-py, the exporter and redis-cli then need only the 
 A renewed ``redis.crt`` (the database's job replaces the file in place) is taken by
 :func:`reload_tls`: when the certificate Redis serves differs from the file, ``CONFIG SET`` of its
 TLS files makes Redis read them again. New connections get the new certificate; open ones keep
-their session. ``lake up``, ``lake up --foreground`` (each minute) and ``lake serve`` (each
-minute) call it.
+their session. ``lake up``, ``lake up --foreground`` and ``lake serve`` call it (the last two each
+minute, through ``lake_client.local.reload_tls``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import ssl
 import time
 from pathlib import Path
@@ -183,19 +182,6 @@ def _redis_ping(url: str) -> bool:
         return False
 
 
-def served_certificate(host: str, port: int, ca_file: Path, timeout: float = 2.0) -> bytes:
-    """The certificate (DER) that the TLS server at host:port presents, verified against ca_file."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    with (
-        socket.create_connection((host, port), timeout=timeout) as raw,
-        context.wrap_socket(raw, server_hostname=host) as conn,
-    ):
-        der = conn.getpeercert(binary_form=True)
-    if der is None:
-        raise ssl.SSLError("the server presented no certificate")
-    return der
-
-
 def reload_tls(s: Settings) -> bool:
     """Make the embedded Redis serve the certificate now in ``redis.crt`` (after a renewal):
     when what it serves differs from the file, CONFIG SET its TLS files, which Redis reads again.
@@ -205,7 +191,7 @@ def reload_tls(s: Settings) -> bool:
     files = tls.files(Paths(s.home))
     try:
         on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())
-        if served_certificate("127.0.0.1", s.redis_port, files.ca_cert) == on_disk:
+        if tls.served_certificate("127.0.0.1", s.redis_port, files.ca_cert) == on_disk:
             return False
         client = _redis_client(s.redis_url(), timeout=5.0)
         try:

@@ -4,6 +4,8 @@ afterwards. Layout: :class:`lake_client.certs.TlsFiles`."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,3 +65,16 @@ def door_files(home: Path, name: str, say: Say) -> ServerFiles:
     if not (tls.cert(name).exists() and tls.key(name).exists()):
         ensure_server_cert(paths, server_user(paths), name, say)
     return ServerFiles(tls.cert(name), tls.key(name))
+
+
+def served_certificate(host: str, port: int, ca_file: Path, timeout: float = 2.0) -> bytes:
+    """The certificate (DER) that the TLS server at host:port presents, verified against ca_file."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        der = conn.getpeercert(binary_form=True)
+    if der is None:
+        raise ssl.SSLError("the server presented no certificate")
+    return der
