@@ -43,6 +43,8 @@ from typing import Any, NoReturn
 
 import grpc
 import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg import sql as pgsql
@@ -555,6 +557,14 @@ def server_credentials(tls: ServerFiles, client_ca: Path | None = None) -> grpc.
     handshake, and it hands over a new configuration only when the files changed (and the new
     certificate and key belong together: a half-replaced pair waits for the next call)."""
     check_grpc_tls13_only()
+    cert_pem, _ = tls.read()
+    if not isinstance(
+        x509.load_pem_x509_certificate(cert_pem).public_key(), ec.EllipticCurvePublicKey
+    ):  # with an RSA key, the TLS 1.2 suite that blocks TLS 1.2 would match
+        raise errors.ConfigurationError(
+            f"{tls.cert} has no ECDSA key: gRPC would accept TLS 1.2 with it",
+            hint="use the lake's certificates (LAKE_HOME/tls/grpc.crt), which are ECDSA",
+        )
     roots = client_ca.read_bytes() if client_ca is not None else None
     seen = [tls.stamp()]
 
@@ -596,6 +606,7 @@ def make_server(
             "the gRPC service needs its certificate (tls) or, for plaintext, insecure=True",
             hint="`lake grpc` serves TLS with LAKE_HOME/tls/grpc.crt; --insecure opts out",
         )
+    credentials = None if tls is None else server_credentials(tls, client_ca)
     service = LakeService(
         dsn,
         admin_dsn=admin_dsn,
@@ -617,10 +628,10 @@ def make_server(
     )
     reflection.enable_server_reflection(names, server)
     address = f"{host}:{port}"
-    if tls is None:
+    if credentials is None:
         bound = server.add_insecure_port(address)
     else:
-        bound = server.add_secure_port(address, server_credentials(tls, client_ca))
+        bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise errors.ConfigurationError(f"cannot listen on {host}:{port}")
     server.start()

@@ -266,3 +266,42 @@ def test_this_process_grpc_refuses_tls12() -> None:
 
     assert os.environ.get("GRPC_SSL_CIPHER_SUITES") == GRPC_TLS12_CIPHERS
     check_grpc_tls13_only()
+
+
+@pytest.mark.fast
+def test_grpc_refuses_a_certificate_whose_key_would_let_tls12_in(tmp_path: Path) -> None:
+    """TLS 1.2 is kept out of gRPC by a TLS 1.2 suite for RSA keys only: an RSA certificate
+    would let it in, so the server refuses to start with one."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from lake_client import errors
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    tls = ServerFiles(tmp_path / "rsa.crt", tmp_path / "rsa.key")
+    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(errors.ConfigurationError, match="no ECDSA key"):
+        make_grpc_server("dbname=none", tls=tls)
