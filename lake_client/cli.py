@@ -1688,10 +1688,11 @@ def bridge(
         _amqp_bridge(settings, amqp, name, batch_size, poll)
         return
     redis_url = settings.redis_url()
+    where = redis_url.split("@")[-1].split("?")[0]  # no password, no options
 
     def started(b: lake_bridge.Bridge) -> None:
         render.say(
-            f"bridge {b.name}: lake.data_changes -> {redis_url.split('@')[-1]} (Ctrl-C stops)",
+            f"bridge {b.name}: lake.data_changes -> {where} (Ctrl-C stops)",
             markup=False,
         )
 
@@ -1744,7 +1745,7 @@ def _amqp_bridge(settings: Settings, url: str, name: str, batch_size: int, poll:
     epilog=_examples(
         "lake serve",
         "lake serve --host 0.0.0.0 --port 9478   # for Prometheus in another container",
-        "curl -s localhost:9478/health/ready",
+        "curl -s --cacert $LAKE_HOME/tls/ca.crt https://localhost:9478/health/ready",
     )
 )
 def serve(
@@ -1752,13 +1753,27 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 9478,
 ) -> None:
     """Serve /health/live, /health/ready (PostgreSQL within 2 s, Redis within 1 s) and
-    Prometheus /metrics (jobs, quarantine, batches, partitions) until interrupted."""
+    Prometheus /metrics (jobs, quarantine, batches, partitions) over HTTPS (TLS 1.3, the lake's
+    `http` certificate in LAKE_HOME/tls, taken again when renewed) until interrupted."""
+    import threading
+    import time
+
+    from lake_client.local.tls import door_files
     from lake_client.server import make_server
 
     settings = load_settings()
-    server = make_server(host, port, settings.dsn(), settings.redis_url())
+    files = door_files(settings.home, "http", lambda m: render.say(m, markup=False))
+    server = make_server(host, port, settings.dsn(), settings.redis_url(), files)
+
+    def keep_certificates_current() -> None:
+        while True:  # renewed redis.crt, rabbitmq.crt: the servers read them again
+            local.reload_tls(settings)
+            time.sleep(60)
+
+    threading.Thread(target=keep_certificates_current, daemon=True).start()
     render.say(
-        f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)",
+        f"serving https://{host}:{server.server_port}/health/ready and /metrics"
+        f" (CA: {settings.ca_file}; Ctrl-C stops)",
         markup=False,
     )
     try:
@@ -1774,9 +1789,9 @@ def serve(
 
 @app.command(
     epilog=_examples(
-        "lake grpc --insecure --dsn 'host=… user=gateway dbname=lake'",
-        "lake grpc --insecure --dsn '…' --admin-dsn '… user=lake_ops' --admin ops-service",
-        "grpcurl -plaintext 127.0.0.1:50051 list",
+        "lake grpc --dsn 'host=… user=gateway dbname=lake'",
+        "lake grpc --dsn '…' --admin-dsn '… user=lake_ops' --admin ops-service",
+        "grpcurl -cacert $LAKE_HOME/tls/ca.crt 127.0.0.1:50051 list",
     )
 )
 def grpc(
@@ -1784,10 +1799,16 @@ def grpc(
         bool,
         typer.Option(
             "--insecure",
-            help="Serve plaintext (required: TLS is the secure transport issue's to add, "
-            "which removes this flag). Keep it on loopback.",
+            help="Serve plaintext instead of TLS 1.3 (an explicit opt-out: keep it on loopback).",
         ),
     ] = False,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="Require client certificates signed by this CA (mTLS for a gateway; the "
+            "lake's own: LAKE_HOME/tls/ca.crt). API keys still say who calls.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 50051,
     dsn: Annotated[
@@ -1808,15 +1829,26 @@ def grpc(
     ] = 30.0,
 ) -> None:
     """Serve the lake's gRPC service (datapunk.lake.v1.Lake) with grpc.health.v1 and server
-    reflection until interrupted. Each call runs with the identity of its API key
-    (`authorization` metadata; a service names the user it acts for in `x-lake-user`)."""
+    reflection until interrupted, over TLS 1.3 with the lake's `grpc` certificate (taken again
+    when renewed). Each call runs with the identity of its API key (`authorization` metadata; a
+    service names the user it acts for in `x-lake-user`)."""
     from lake_client.grpc_server import make_server
+    from lake_client.local.tls import door_files
 
     settings = load_settings()
+    if insecure and client_ca is not None:
+        raise typer.BadParameter("--client-ca needs TLS: drop --insecure")
+    files = (
+        None
+        if insecure
+        else door_files(settings.home, "grpc", lambda m: render.say(m, markup=False))
+    )
     server, bound, service = make_server(
         dsn or settings.dsn(),
         host=host,
         port=port,
+        tls=files,
+        client_ca=client_ca,
         insecure=insecure,
         admin_dsn=admin_dsn,
         admins=frozenset(admin or ()),
@@ -1824,7 +1856,8 @@ def grpc(
         workers=workers,
         max_seconds=max_seconds,
     )
-    render.say(f"serving gRPC (plaintext) on {host}:{bound} (Ctrl-C stops)", markup=False)
+    how = "plaintext" if insecure else f"TLS 1.3{', mTLS' if client_ca else ''}"
+    render.say(f"serving gRPC ({how}) on {host}:{bound} (Ctrl-C stops)", markup=False)
     try:
         server.wait_for_termination()
     except KeyboardInterrupt:

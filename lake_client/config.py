@@ -5,7 +5,9 @@ Resolution order for PostgreSQL:
   2. any of the standard libpq variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``,
      ``PGSERVICE``): libpq reads them itself, so the DSN is left empty;
   3. the embedded cluster under ``LAKE_HOME`` (default: see ``lake_home``).
-Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server``.
+Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server`` (TLS only: ``rediss://``, verified
+against the lake's CA, ``LAKE_HOME/tls/ca.crt``). An external Redis behind TLS signed by its own CA
+names that CA in its URL: ``rediss://:pw@host:6380/0?ssl_ca_certs=/path/to/ca.crt``.
 
 The schema's sources (sql/, plpython/, migrations/) are found by ``source_root``, from a checkout
 as from an installed wheel.
@@ -18,6 +20,7 @@ import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from lake_client.errors import ConfigurationError
 
@@ -115,11 +118,22 @@ class Settings:
             return make_conninfo(self.external_dsn, dbname=db)
         return f"host={self.socket_dir} port={self.pg_port} user=postgres dbname={db}"
 
+    @property
+    def ca_file(self) -> Path:
+        """The lake's CA certificate (lake_client.certs.TlsFiles.ca_cert): what clients of the
+        embedded servers trust."""
+        return self.home / "tls" / "ca.crt"
+
     def redis_url(self) -> str:
+        """The Redis URL for redis-py's ``from_url``. The embedded Redis speaks TLS only: the URL
+        carries the CA to verify it with and asks for the host name to be checked."""
         if self.external_redis:
             return self.external_redis
         password = (self.home / "secrets" / "redis.password").read_text().strip()
-        return f"redis://:{password}@127.0.0.1:{self.redis_port}/0"
+        return (
+            f"rediss://:{quote(password, safe='')}@127.0.0.1:{self.redis_port}/0"
+            f"?ssl_ca_certs={quote(str(self.ca_file), safe='')}&ssl_check_hostname=true"
+        )
 
 
 def load_settings() -> Settings:

@@ -21,12 +21,14 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
 import orjson
 
 from lake_client import errors
+from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
 from lake_client.lakepb import lake_pb2, lake_pb2_grpc
 from lake_client.session import Row
@@ -80,23 +82,41 @@ class DeadlineExceeded(errors.LakeError):
     """The call's deadline passed; the service cancelled its statements."""
 
 
-def channel(target: str, *, insecure: bool = False) -> grpc.Channel:
-    """A channel to `lake grpc` with the service config. Plaintext needs insecure=True (until the
-    secure transport issue lands)."""
-    if not insecure:
-        raise errors.ConfigurationError(
-            "the gRPC service has no TLS yet: a plaintext channel needs insecure=True"
-        )
+def channel(
+    target: str,
+    *,
+    ca_file: Path | None = None,
+    client_cert: tuple[Path, Path] | None = None,
+    insecure: bool = False,
+) -> grpc.Channel:
+    """A channel to `lake grpc` with the service config: TLS, the server verified against
+    ``ca_file`` (default: the lake's CA, LAKE_HOME/tls/ca.crt) and its name against ``target``'s
+    host; ``client_cert`` (certificate and key files) for a server that asks for one (mTLS).
+    Plaintext only with insecure=True."""
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
     ]
-    return grpc.insecure_channel(target, options=options)
+    if insecure:
+        return grpc.insecure_channel(target, options=options)
+    ca = ca_file if ca_file is not None else load_settings().ca_file
+    try:
+        roots = ca.read_bytes()
+        cert = key = None
+        if client_cert is not None:
+            cert, key = client_cert[0].read_bytes(), client_cert[1].read_bytes()
+    except OSError as exc:
+        raise errors.ConfigurationError(
+            f"cannot read the gRPC channel's TLS files: {exc}",
+            hint="run `lake up` (it creates the lake's CA), or name the CA with ca_file",
+        ) from None
+    credentials = grpc.ssl_channel_credentials(roots, private_key=key, certificate_chain=cert)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
-def stub(target: str, *, insecure: bool = False) -> lake_pb2_grpc.LakeStub:
-    """The stub factory: a LakeStub on channel(target)."""
-    return lake_pb2_grpc.LakeStub(channel(target, insecure=insecure))  # type: ignore[no-untyped-call]
+def stub(target: str, **tls: Any) -> lake_pb2_grpc.LakeStub:
+    """The stub factory: a LakeStub on channel(target, **tls)."""
+    return lake_pb2_grpc.LakeStub(channel(target, **tls))  # type: ignore[no-untyped-call]
 
 
 def error_of(exc: grpc.RpcError) -> errors.LakeError:
@@ -141,10 +161,12 @@ class GrpcLake:
         api_key: str,
         *,
         act_for: str | None = None,
+        ca_file: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
         insecure: bool = False,
         timeout: float | None = 30.0,
     ) -> None:
-        self._channel = channel(target, insecure=insecure)
+        self._channel = channel(target, ca_file=ca_file, client_cert=client_cert, insecure=insecure)
         self.stub = lake_pb2_grpc.LakeStub(self._channel)  # type: ignore[no-untyped-call]
         self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),)
         if act_for:

@@ -18,8 +18,11 @@ applies the rules for services). Administrator methods (CreateDataset, the quara
 Deadlines: each call's statements get statement_timeout = the caller's time left (at most
 `max_seconds`), and a call that ends early (deadline, cancel) cancels its running statement.
 
-Plaintext only, on loopback unless told otherwise: serving needs `insecure=True` until the
-secure transport issue (TLS 1.3, service certificates) lands and removes that option.
+TLS by default, with the lake's ``grpc`` certificate (LAKE_HOME/tls): credentials that gRPC asks
+for again at each handshake (``dynamic_ssl_server_credentials``), so a renewal by the database's
+job is served to new connections while open ones go on. With ``client_ca`` it asks each client
+for a certificate signed by that CA (mTLS for a gateway). Plaintext only with ``insecure=True``
+(`lake grpc --insecure`), an explicit opt-out for loopback experiments.
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
 import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg import sql as pgsql
@@ -51,6 +57,7 @@ from lake_client.queries import sql
 from lake_client.records import Record
 from lake_client.server import check_postgres, check_redis
 from lake_client.session import Row
+from lake_client.transport import ServerFiles, check_grpc_tls13_only
 
 SERVICE = "datapunk.lake.v1.Lake"
 MAX_BATCH = 1000
@@ -545,11 +552,45 @@ class LakeService(lake_pb2_grpc.LakeServicer):
         return self._run(context, work, admin=True)
 
 
+def server_credentials(tls: ServerFiles, client_ca: Path | None = None) -> grpc.ServerCredentials:
+    """Credentials that follow the certificate files: gRPC calls the fetcher before each new
+    handshake, and it hands over a new configuration only when the files changed (and the new
+    certificate and key belong together: a half-replaced pair waits for the next call)."""
+    check_grpc_tls13_only()
+    cert_pem, _ = tls.read()
+    if not isinstance(
+        x509.load_pem_x509_certificate(cert_pem).public_key(), ec.EllipticCurvePublicKey
+    ):  # with an RSA key, the TLS 1.2 suite that blocks TLS 1.2 would match
+        raise errors.ConfigurationError(
+            f"{tls.cert} has no ECDSA key: gRPC would accept TLS 1.2 with it",
+            hint="use the lake's certificates (LAKE_HOME/tls/grpc.crt), which are ECDSA",
+        )
+    roots = client_ca.read_bytes() if client_ca is not None else None
+    seen = [tls.stamp()]
+
+    def configuration() -> Any:
+        cert, key = tls.read()
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=roots)
+
+    def fetch() -> Any:
+        stamp = tls.stamp()
+        if stamp == seen[0] or not tls.matches():
+            return None  # keep the current certificate
+        seen[0] = stamp
+        return configuration()
+
+    return grpc.dynamic_ssl_server_credentials(
+        configuration(), fetch, require_client_authentication=client_ca is not None
+    )
+
+
 def make_server(
     dsn: str,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    tls: ServerFiles | None = None,
+    client_ca: Path | None = None,
     insecure: bool = False,
     admin_dsn: str | None = None,
     admins: frozenset[str] = frozenset(),
@@ -557,13 +598,15 @@ def make_server(
     workers: int = 8,
     max_seconds: float = 30.0,
 ) -> tuple[grpc.Server, int, LakeService]:
-    """A started gRPC server and the port it listens on (port 0: a free one). Plaintext only,
-    and only with insecure=True: TLS is the secure transport issue's to add."""
-    if not insecure:
+    """A started gRPC server and the port it listens on (port 0: a free one). TLS with the
+    certificate files of ``tls`` (and client certificates signed by ``client_ca`` required when
+    given); plaintext only with ``insecure=True`` and no ``tls``."""
+    if (tls is None) != insecure:
         raise errors.ConfigurationError(
-            "the gRPC service has no TLS yet: serving plaintext needs --insecure",
-            hint="keep it on loopback; the secure transport issue (TLS 1.3) removes this flag",
+            "the gRPC service needs its certificate (tls) or, for plaintext, insecure=True",
+            hint="`lake grpc` serves TLS with LAKE_HOME/tls/grpc.crt; --insecure opts out",
         )
+    credentials = None if tls is None else server_credentials(tls, client_ca)
     service = LakeService(
         dsn,
         admin_dsn=admin_dsn,
@@ -584,7 +627,11 @@ def make_server(
         reflection.SERVICE_NAME,
     )
     reflection.enable_server_reflection(names, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise errors.ConfigurationError(f"cannot listen on {host}:{port}")
     server.start()

@@ -1,4 +1,5 @@
-"""The health and metrics server (`lake serve`).
+"""The health and metrics server (`lake serve`), over HTTPS only (TLS 1.3, the lake's ``http``
+certificate; a renewed certificate is taken at the next connection: lake_client.transport).
 
 ``GET /health/live``   200 while the process serves requests (it checks nothing else).
 ``GET /health/ready``  200 when PostgreSQL answers within 2 s and Redis within 1 s; 503 otherwise,
@@ -27,6 +28,9 @@ connection, which is all a scrape every 15 s or so needs.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,8 +50,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from lake_client import __version__, status_page
 from lake_client.queries import sql
+from lake_client.transport import ServerContext, ServerFiles
 
 PG_TIMEOUT_S = 2
+HANDSHAKE_TIMEOUT_S = 10  # a client that connects and says nothing holds a thread this long
 REDIS_TIMEOUT_S = 1
 # lake_notification_queue_usage alerts at this fraction. A listener that sits idle inside an open
 # transaction holds back the queue's tail; at 1.0 every NOTIFY (each commit of a writer while the
@@ -368,8 +374,53 @@ def _le(bound: float) -> str:
     return repr(float(bound))
 
 
-def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTPServer:
-    """An HTTP server (not yet serving: call serve_forever) for the three endpoints."""
+class HttpsServer(ThreadingHTTPServer):
+    """A threading HTTP server that speaks TLS 1.3 only. The handshake runs in the connection's
+    own thread (a slow client holds no one else up); a client that fails it (plaintext, TLS 1.2,
+    one that does not trust the lake's CA) is dropped with a line on stderr."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        tls: ServerFiles,
+    ) -> None:
+        self.tls = ServerContext(tls)  # before binding: a missing certificate says so first
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        wrapped = self.tls.get().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return wrapped, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(HANDSHAKE_TIMEOUT_S)
+            request.do_handshake()
+            request.settimeout(None)
+        except (ssl.SSLError, OSError) as exc:
+            print(
+                f"lake serve: TLS handshake with {client_address[0]} failed: {exc}", file=sys.stderr
+            )
+            return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):  # the client left (a scrape timed out)
+            print(f"lake serve: {client_address[0]} left: {sys.exc_info()[1]}", file=sys.stderr)
+        else:
+            super().handle_error(request, client_address)
+
+
+def make_server(
+    host: str,
+    port: int,
+    dsn: str,
+    redis_url: str,
+    tls: ServerFiles,
+) -> HttpsServer:
+    """An HTTPS server (not yet serving: call serve_forever) for the three endpoints, with the
+    certificate and key of ``tls``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LakeCollector(dsn, redis_url))
 
@@ -422,4 +473,4 @@ def make_server(host: str, port: int, dsn: str, redis_url: str) -> ThreadingHTTP
         def log_message(self, format: str, *args: Any) -> None:
             pass  # scrapes every few seconds would flood the terminal
 
-    return ThreadingHTTPServer((host, port), Handler)
+    return HttpsServer((host, port), Handler, tls)

@@ -13,15 +13,19 @@ import dataclasses
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aio_pika
+import aiormq
 import orjson
 import psycopg
 import pytest
@@ -31,9 +35,11 @@ from lake_client import amqp
 from lake_client.amqp import AmqpBridge
 from lake_client.config import Settings
 from lake_client.local import rabbitmq
-from lake_client.local.processes import silent
+from lake_client.local.processes import Paths, silent
+from lake_client.local.tls import files
 from lake_client.queries import sql
 from tests.conftest import LOCATION_SCHEMA, point, private_settings, seal, server_folder
+from tests.tls_probe import foreign_ca, handshake, renew_in_place
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -85,6 +91,67 @@ def broker() -> Iterator[Broker]:
     finally:
         rabbitmq.down(s)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _login(url: str) -> None:
+    async def login() -> None:
+        connection = await aio_pika.connect(url, timeout=10)
+        await connection.close()
+
+    asyncio.run(login())
+
+
+def test_the_broker_speaks_amqps_tls13_only_to_clients_that_trust_the_lake(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """amqps only, TLS 1.3 only: the lake's URL (its CA) logs in; TLS 1.2, plaintext AMQP with
+    the right password, and TLS trusting another CA are refused."""
+    s = broker.settings
+    assert broker.url.startswith("amqps://")
+    _login(broker.url)
+    assert handshake(s.amqp_port, s.ca_file)[0] == "TLSv1.3"
+    with pytest.raises(ssl.SSLError):
+        handshake(s.amqp_port, s.ca_file, tls12=True)
+    bare = broker.url.split("?", 1)[0]
+    with pytest.raises((aiormq.exceptions.AMQPError, OSError)):  # no AMQP greeting comes back
+        _login(bare.replace("amqps://", "amqp://", 1))
+    foreign = foreign_ca(tmp_path)
+    with pytest.raises((aiormq.exceptions.AMQPError, OSError)) as refused:
+        _login(f"{bare}?cafile={quote(str(foreign), safe='')}")
+    assert "CERTIFICATE_VERIFY_FAILED" in repr(refused.value) + repr(refused.value.__cause__)
+    _login(broker.url)  # and it still serves
+
+
+def test_the_broker_takes_a_renewed_certificate_and_open_connections_go_on(
+    broker: Broker,
+) -> None:
+    """The files replaced in place (as the database's job does): after rabbitmq.reload_tls new
+    connections get the new certificate; a connection opened before goes on publishing."""
+    s = broker.settings
+    tls = files(Paths(s.home))
+    before = ssl.PEM_cert_to_DER_cert(tls.cert(rabbitmq.NAME).read_text())
+    assert handshake(s.amqp_port, s.ca_file)[1] == before
+
+    async def scenario() -> bytes:
+        connection = await aio_pika.connect(broker.url, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("t-renewal", auto_delete=True)
+            renew_in_place(s, rabbitmq.NAME)
+            after = ssl.PEM_cert_to_DER_cert(tls.cert(rabbitmq.NAME).read_text())
+            assert handshake(s.amqp_port, s.ca_file)[1] == before  # cached: not yet taken
+            assert rabbitmq.reload_tls(s) is True
+            assert handshake(s.amqp_port, s.ca_file)[1] == after
+            assert rabbitmq.reload_tls(s) is False  # nothing more to do
+            # The connection opened before the renewal publishes and consumes on.
+            await channel.default_exchange.publish(aio_pika.Message(b"after"), "t-renewal")
+            message = await queue.get(timeout=10)
+            assert message is not None
+            await message.ack()
+            return message.body
+
+    assert asyncio.run(scenario()) == b"after"
+    _login(broker.url)  # and a new connection works with the new certificate
 
 
 @dataclass

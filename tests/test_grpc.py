@@ -30,6 +30,8 @@ from psycopg.types.json import Jsonb
 from lake_client import errors
 from lake_client.grpc_client import DeadlineExceeded, GrpcLake, channel
 from lake_client.grpc_server import APPLICATION_NAME, make_server
+from lake_client.local.tls import door_files
+from lake_client.transport import ServerFiles
 from tests.conftest import ADMIN_ROLE, CHECKOUT, SERVICE_ROLE, Settings, point, seal
 from tests.redis_cluster import free_ports
 
@@ -73,14 +75,16 @@ Serve = Callable[..., str]
 
 @pytest.fixture
 def serve(db: str, settings: Settings) -> Iterator[Serve]:
-    """Start `lake grpc`'s server on a free port (plaintext, loopback) as the service login, with
-    the administrator login for `ops`; returns its target. Stopped after the test."""
+    """Start `lake grpc`'s server on a free port (TLS, the lake's grpc certificate, loopback) as
+    the service login, with the administrator login for `ops`; returns its target. Stopped after
+    the test."""
     running: list[Any] = []
+    tls = door_files(settings.home, "grpc", print)
 
     def start(**options: Any) -> str:
         server, port, service = make_server(
             make_conninfo(db, user=SERVICE_ROLE),
-            insecure=True,
+            tls=tls,
             admin_dsn=make_conninfo(db, user=ADMIN_ROLE),
             admins=frozenset({"ops"}),
             redis_url=settings.redis_url(),
@@ -96,7 +100,7 @@ def serve(db: str, settings: Settings) -> Iterator[Serve]:
 
 
 def client(target: str, key: tuple[str, str], act_for: str | None = None) -> GrpcLake:
-    return GrpcLake(target, key[1], act_for=act_for, insecure=True)
+    return GrpcLake(target, key[1], act_for=act_for)
 
 
 def test_ingest_counts_equal_the_sql_paths(conn: Conn, keys: dict, serve: Serve) -> None:
@@ -283,7 +287,7 @@ def test_the_server_caps_a_call_without_a_deadline(db: str, keys: dict, serve: S
     with psycopg.connect(db) as locker:
         locker.execute("LOCK TABLE user_data.location_history IN ACCESS EXCLUSIVE MODE")
         with (
-            GrpcLake(target, keys["alice"][1], insecure=True, timeout=None) as alice,
+            GrpcLake(target, keys["alice"][1], timeout=None) as alice,
             pytest.raises(DeadlineExceeded) as err,
         ):
             list(alice.query("location_history"))
@@ -293,9 +297,9 @@ def test_the_server_caps_a_call_without_a_deadline(db: str, keys: dict, serve: S
 
 @contextlib.contextmanager
 def lake_grpc(db: str) -> Iterator[str]:
-    """`lake grpc --insecure` as a process of its own on a free port; its target. SIGINT at the
-    end, as Ctrl-C."""
-    argv = [str(Path(sys.executable).parent / "lake"), "grpc", "--insecure", "--port", "0"]
+    """`lake grpc` as a process of its own on a free port; its target. SIGINT at the end, as
+    Ctrl-C."""
+    argv = [str(Path(sys.executable).parent / "lake"), "grpc", "--port", "0"]
     argv += ["--dsn", make_conninfo(db, user=SERVICE_ROLE)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -373,7 +377,7 @@ def test_health_the_standard_health_service_and_reflection(keys: dict, serve: Se
     target = serve()
     with client(target, keys["alice"]) as alice:
         assert alice.health()["postgres"] == "ok"
-    with channel(target, insecure=True) as ch:
+    with channel(target) as ch:
         check = health_pb2_grpc.HealthStub(ch).Check(
             health_pb2.HealthCheckRequest(service="datapunk.lake.v1.Lake"), timeout=5
         )
@@ -389,18 +393,22 @@ def test_an_unreachable_service_is_a_connection_failure() -> None:
     # The service config's retries (UNAVAILABLE, 3 attempts) end in the lake's own error.
     (port,) = free_ports(1)
     with (
-        GrpcLake(f"127.0.0.1:{port}", "lake_x", insecure=True) as lake,
+        GrpcLake(f"127.0.0.1:{port}", "lake_x") as lake,
         pytest.raises(errors.ConnectionFailed),
     ):
         lake.health()
 
 
 @pytest.mark.fast
-def test_plaintext_needs_to_be_asked_for() -> None:
+def test_plaintext_needs_to_be_asked_for(tmp_path: Path) -> None:
+    # No certificate and no insecure=True; or both: neither says what to serve.
     with pytest.raises(errors.ConfigurationError):
         make_server("dbname=none")
     with pytest.raises(errors.ConfigurationError):
-        channel("127.0.0.1:1")
+        make_server("dbname=none", tls=ServerFiles(tmp_path / "a", tmp_path / "b"), insecure=True)
+    # A TLS channel needs a CA it can read.
+    with pytest.raises(errors.ConfigurationError, match="TLS files"):
+        channel("127.0.0.1:1", ca_file=tmp_path / "missing.crt")
 
 
 @pytest.mark.fast

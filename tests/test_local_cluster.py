@@ -87,7 +87,7 @@ def test_status(settings: Settings, running: local.ClusterStatus) -> None:
     assert st.pg_dsn == settings.dsn()
     password = (settings.home / "secrets" / "redis.password").read_text().strip()
     assert password not in st.redis_url_redacted
-    assert st.redis_url_redacted == f"redis://:***@127.0.0.1:{REDIS_PORT}/0"
+    assert st.redis_url_redacted == f"rediss://:***@127.0.0.1:{REDIS_PORT}/0"
     text = "\n".join(st.lines())
     assert "running" in text and "not running" not in text
     assert st.missing_extensions == []
@@ -187,7 +187,13 @@ def test_redis(settings: Settings, running: local.ClusterStatus) -> None:
         assert client.config_get("bind") == {"bind": "127.0.0.1"}
     finally:
         client.close()
-    anonymous = redis.Redis(host="127.0.0.1", port=REDIS_PORT, retry=Retry(NoBackoff(), 0))
+    anonymous = redis.Redis(
+        host="127.0.0.1",
+        port=REDIS_PORT,
+        ssl=True,
+        ssl_ca_certs=str(settings.ca_file),
+        retry=Retry(NoBackoff(), 0),
+    )
     try:
         with pytest.raises(redis.AuthenticationError):
             anonymous.ping()

@@ -21,9 +21,11 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from lake_client.config import Settings
+from lake_client.config import Settings, load_settings
 from lake_client.local.monitoring import Stack, config_dir
+from lake_client.local.tls import door_files
 from lake_client.server import make_server
+from lake_client.transport import client_context
 from tests.conftest import point
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -34,15 +36,17 @@ needs_prometheus = pytest.mark.skipif(
 
 @pytest.fixture
 def metrics_url(db: str, settings: Settings) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, db, settings.redis_url())
+    tls = door_files(settings.home, "http", print)
+    server = make_server("127.0.0.1", 0, db, settings.redis_url(), tls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/metrics"
+    yield f"https://127.0.0.1:{server.server_port}/metrics"
     server.shutdown()
     server.server_close()
 
 
 def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=30) as response:
+    context = client_context(load_settings().ca_file)  # `lake serve` speaks HTTPS
+    with urllib.request.urlopen(url, timeout=30, context=context) as response:
         text: str = response.read().decode()
         return text
 
@@ -187,6 +191,7 @@ def test_prometheus_scrapes_the_lake_and_alertmanager_delivers_an_alert(
         folder=tmp_path / "monitoring",
         dsn=db,
         redis_url=settings.redis_url(),
+        ca_file=settings.ca_file,
         scrape_interval="1s",
         evaluation_interval="1s",
         group_wait="1s",

@@ -14,8 +14,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from lake_client.config import Settings
+from lake_client.config import Settings, load_settings
+from lake_client.local.tls import door_files
 from lake_client.server import make_server
+from lake_client.transport import client_context
 from tests.conftest import point, seal
 from tests.redis_cluster import free_ports
 
@@ -26,14 +28,15 @@ Serve = Callable[..., str]
 @pytest.fixture
 def serve(db: str, settings: Settings) -> Iterator[Serve]:
     """Start a server on a free port (against the test's database and the real Redis unless told
-    otherwise) and return its base URL."""
+    otherwise, with the lake's `http` certificate) and return its base URL."""
     servers: list[ThreadingHTTPServer] = []
+    tls = door_files(settings.home, "http", print)
 
     def start(dsn: str = db, redis_url: str | None = None) -> str:
-        server = make_server("127.0.0.1", 0, dsn, redis_url or settings.redis_url())
+        server = make_server("127.0.0.1", 0, dsn, redis_url or settings.redis_url(), tls)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
+        return f"https://127.0.0.1:{server.server_port}"
 
     yield start
     for server in servers:
@@ -42,8 +45,10 @@ def serve(db: str, settings: Settings) -> Iterator[Serve]:
 
 
 def get(url: str) -> tuple[int, str]:
+    """GET over HTTPS, the server verified against the lake's CA."""
+    context = client_context(load_settings().ca_file)
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=10, context=context) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()

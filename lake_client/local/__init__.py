@@ -8,11 +8,12 @@ Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.l
     redis/     redis.conf and Redis' append-only files
     secrets/   pg.password, redis.password and backup.passphrase (mode 0600, owned by the
                invoking user)
+    tls/       the lake's CA and the servers' certificates (lake_client.certs.TlsFiles)
     pgbackrest/, backup/   pgBackRest's configuration and the backup repository (local.backup)
 
 PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
 127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
-127.0.0.1:``LAKE_REDIS_PORT`` with the password in ``secrets/redis.password``.
+127.0.0.1:``LAKE_REDIS_PORT``, TLS 1.3 only, with the password in ``secrets/redis.password``.
 
 Run as root, the servers run as the ``postgres`` OS user (PostgreSQL refuses to run as root), or as
 the owner of an existing data directory; otherwise they run as the current user. Server binaries
@@ -41,7 +42,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, postgres, rabbitmq, redis_server
+from lake_client.local import backup, postgres, rabbitmq, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -50,9 +51,12 @@ from lake_client.local.processes import (
     Say,
     exclusive,
     is_initialised,
+    server_user,
     silent,
     to_stderr,
 )
+
+TLS_CHECK_S = 60.0  # how often `lake up --foreground` has the servers take renewed certificates
 
 __all__ = [
     "EXTENSIONS",
@@ -60,6 +64,7 @@ __all__ = [
     "down",
     "foreground",
     "psql_command",
+    "reload_tls",
     "status",
     "up",
 ]
@@ -151,6 +156,11 @@ def up(
                 postgres.up(s, say)
             if s.external_redis is None:
                 redis_server.up(s, say)
+            # The doors' certificates (`lake serve`, `lake grpc`), so that they exist, owned by
+            # the server user, for the database's job to renew.
+            paths = Paths(s.home)
+            for door in tls.DOORS:
+                tls.ensure_server_cert(paths, server_user(paths), door, say)
     if with_rabbitmq:
         with exclusive(Paths(s.home), create=True):
             rabbitmq.up(s, say)
@@ -221,6 +231,15 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     )
 
 
+def reload_tls(settings: Settings | None = None) -> None:
+    """Make the running embedded Redis and RabbitMQ serve their renewed certificates, if the
+    database's job renewed them (each checks what it serves against the file first). PostgreSQL
+    takes its own at pg_reload_conf(); `lake serve` and `lake grpc` at their next connection."""
+    s = settings if settings is not None else load_settings()
+    redis_server.reload_tls(s)
+    rabbitmq.reload_tls(s)
+
+
 def psql_command(settings: Settings | None = None) -> list[str]:
     """The argv that runs ``psql`` against the lake's database (for ``lake psql``)."""
     s = settings if settings is not None else load_settings()
@@ -255,8 +274,12 @@ def foreground(
     try:
         up(s, with_rabbitmq=with_rabbitmq)
         to_stderr("running; stop with Ctrl-C or SIGTERM")
+        checked = time.monotonic()
         while not stop and died is None:
             time.sleep(poll_interval)
+            if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
+                checked = time.monotonic()
+                reload_tls(s)
             if s.embedded and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:

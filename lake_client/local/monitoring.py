@@ -21,9 +21,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from lake_client.config import Settings, load_settings, source_root
 from lake_client.errors import ClusterError
+from lake_client.transport import client_context
 
 RETENTION = "30d"
 NAMES = ("lake", "postgres_exporter", "redis_exporter", "node_exporter", "alertmanager",
@@ -50,6 +52,15 @@ def _free_port() -> int:
         return port
 
 
+def exporter_redis_args(url: str) -> list[str]:
+    """The redis exporter's flags for a redis-py URL: the exporter reads no query string, so the
+    CA that the URL names (``ssl_ca_certs``, as the lake's own URL does) becomes its flag."""
+    parts = urlsplit(url)
+    ca = parse_qs(parts.query).get("ssl_ca_certs")
+    args = [f"-redis.addr={urlunsplit(parts._replace(query=''))}"]
+    return args + ([f"-tls-ca-cert-file={ca[0]}"] if ca else [])
+
+
 @dataclass
 class Stack:
     """Where the stack lives and how it is configured (intervals as Prometheus durations)."""
@@ -57,6 +68,7 @@ class Stack:
     folder: Path
     dsn: str
     redis_url: str
+    ca_file: Path  # the lake's CA: `lake serve` speaks HTTPS with a certificate it signed
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
     webhook_url: str = "http://127.0.0.1:9/"  # discard: set a real receiver
@@ -67,7 +79,8 @@ class Stack:
         return self.ports[name]
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+        scheme = "https" if name == "lake" else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[name]}"
 
     def _load_ports(self) -> None:
         saved = self.folder / "ports.json"
@@ -86,6 +99,7 @@ class Stack:
                 scrape_interval=self.scrape_interval,
                 evaluation_interval=self.evaluation_interval,
                 rules=rules,
+                ca_file=self.ca_file,
                 **{f"{name}_port": port for name, port in self.ports.items()},
             )
         )
@@ -109,7 +123,11 @@ class Stack:
             argv = [BINARIES[name], f"--web.listen-address={at}"]
             env["DATA_SOURCE_NAME"] = self.dsn
         elif name == "redis_exporter":
-            argv = [BINARIES[name], f"-web.listen-address={at}", f"-redis.addr={self.redis_url}"]
+            argv = [
+                BINARIES[name],
+                f"-web.listen-address={at}",
+                *exporter_redis_args(self.redis_url),
+            ]
         elif name == "node_exporter":
             argv = [BINARIES[name], f"--web.listen-address={at}"]
         elif name == "alertmanager":
@@ -160,7 +178,8 @@ class Stack:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=2):
+                context = client_context(self.ca_file) if name == "lake" else None
+                with urllib.request.urlopen(url, timeout=2, context=context):
                     return
             except (urllib.error.URLError, OSError):
                 if self.pid(name) is None or time.monotonic() > deadline:
@@ -203,7 +222,9 @@ def for_settings(settings: Settings | None = None) -> Stack:
     """The stack of `lake up --monitoring`: under LAKE_HOME/monitoring, for the lake's database
     and Redis, alerts to LAKE_ALERT_WEBHOOK when set."""
     s = settings if settings is not None else load_settings()
-    stack = Stack(folder=s.home / "monitoring", dsn=s.dsn(), redis_url=s.redis_url())
+    stack = Stack(
+        folder=s.home / "monitoring", dsn=s.dsn(), redis_url=s.redis_url(), ca_file=s.ca_file
+    )
     webhook = os.environ.get("LAKE_ALERT_WEBHOOK", "").strip()
     if webhook:
         stack.webhook_url = webhook

@@ -3,10 +3,16 @@
 Debian's ``rabbitmq-server`` (docker/setup-debian.sh installs it and keeps Debian's own service
 off) runs as the servers' OS user with everything under ``LAKE_HOME/rabbitmq``: its node's
 database (mnesia/), logs, configuration and the Erlang cookie (HOME of the broker). It listens
-for AMQP on 127.0.0.1:``LAKE_AMQP_PORT`` (user ``lake``, password in ``secrets/rabbitmq.password``),
+for AMQP over TLS 1.3 only (amqps, the lake's ``rabbitmq`` certificate; no plaintext listener) on
+127.0.0.1:``LAKE_AMQP_PORT`` (user ``lake``, password in ``secrets/rabbitmq.password``),
 for Erlang distribution on the port after it, and its own epmd listens on the one after that
 (ERL_EPMD_PORT): two lakes (or test brokers) on other ports never meet. The node is
 ``lake<port>@localhost``.
+
+A renewed ``rabbitmq.crt`` is taken by :func:`reload_tls`: Erlang's ssl caches the PEM files it
+reads (and looks for changed ones only every 2 minutes), so when the certificate the broker
+serves differs from the file, ``rabbitmqctl eval 'ssl:clear_pem_cache().'`` makes the next
+handshake read them again; open connections keep their session.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +34,7 @@ import aiormq
 
 from lake_client.config import Settings
 from lake_client.errors import ClusterError
+from lake_client.local import tls
 from lake_client.local.processes import (
     SETUP_HINT,
     Paths,
@@ -46,8 +54,10 @@ from lake_client.local.processes import (
 START_TIMEOUT = 90.0  # the broker takes seconds to boot (more on a busy machine)
 STOP_TIMEOUT = 30.0
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not /usr/sbin's, which switches to rabbitmq
+CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 EPMD = "epmd"
 USER = "lake"
+NAME = "rabbitmq"  # its certificate: LAKE_HOME/tls/rabbitmq.crt and .key
 NAMES = ("beam", "erl")  # the broker's process names (beam.smp)
 
 
@@ -76,19 +86,32 @@ def epmd_port(s: Settings) -> int:
 
 
 def url(s: Settings) -> str:
-    """The AMQP URL of the embedded broker (its password read from the secrets folder)."""
+    """The AMQP URL of the embedded broker (its password read from the secrets folder): amqps,
+    the broker verified against the lake's CA (aiormq's ``cafile``)."""
     password = password_file(Paths(s.home)).read_text(encoding="utf-8").strip()
-    return f"amqp://{USER}:{quote(password, safe='')}@127.0.0.1:{s.amqp_port}/%2F"
+    return (
+        f"amqps://{USER}:{quote(password, safe='')}@127.0.0.1:{s.amqp_port}/%2F"
+        f"?cafile={quote(str(s.ca_file), safe='')}"
+    )
 
 
 def url_redacted(s: Settings) -> str:
-    return f"amqp://{USER}:***@127.0.0.1:{s.amqp_port}/%2F"
+    return f"amqps://{USER}:***@127.0.0.1:{s.amqp_port}/%2F"
 
 
-def _conf(s: Settings, password: str) -> str:
+def _conf(s: Settings, paths: Paths, password: str) -> str:
+    files = tls.files(paths)
     lines = [
         "# Written by lake_client.local at every `lake up --with rabbitmq`: edits here are lost.",
-        f"listeners.tcp.1 = 127.0.0.1:{s.amqp_port}",
+        "listeners.tcp = none",  # no plaintext AMQP
+        f"listeners.ssl.1 = 127.0.0.1:{s.amqp_port}",
+        f"ssl_options.cacertfile = {files.ca_cert}",
+        f"ssl_options.certfile = {files.cert(NAME)}",
+        f"ssl_options.keyfile = {files.key(NAME)}",
+        "ssl_options.versions.1 = tlsv1.3",
+        # The password authenticates clients (as for Redis): no client certificate asked for.
+        "ssl_options.verify = verify_none",
+        "ssl_options.fail_if_no_peer_cert = false",
         f"default_user = {USER}",
         f"default_pass = {password}",
         "default_permissions.configure = .*",
@@ -108,8 +131,6 @@ def _env(s: Settings, paths: Paths, user: ServerUser) -> dict[str, str]:
         **user.env(),
         "HOME": str(base),  # the Erlang cookie's home
         "RABBITMQ_NODENAME": f"lake{s.amqp_port}@localhost",
-        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-        "RABBITMQ_NODE_PORT": str(s.amqp_port),
         "RABBITMQ_DIST_PORT": str(dist_port(s)),
         "ERL_EPMD_PORT": str(epmd_port(s)),
         "ERL_EPMD_ADDRESS": "127.0.0.1",
@@ -171,10 +192,12 @@ def up(s: Settings, say: Say) -> None:
     mkdir(base, 0o700, user)
     mkdir(log_folder(paths), 0o750, user)
     password = secret(password_file(paths))
+    tls.ensure_server_cert(paths, user, NAME, say)
     address = url(s)
     pid = server_pid(paths)
     if pid is not None:
         if ping(address):
+            reload_tls(s)
             return
         raise ClusterError(
             f"the embedded RabbitMQ (pid {pid}) runs but does not answer on port {s.amqp_port}"
@@ -186,7 +209,7 @@ def up(s: Settings, say: Say) -> None:
         check_port_free(port, "RabbitMQ", "LAKE_AMQP_PORT")
     if not Path(SERVER).exists():
         raise ClusterError("rabbitmq-server is not installed", hint=SETUP_HINT)
-    write_private(base / "rabbitmq.conf", _conf(s, password), user)
+    write_private(base / "rabbitmq.conf", _conf(s, paths, password), user)
     write_private(base / "advanced.config", "[].\n", user)
     write_private(base / "enabled_plugins", "[].\n", user)
     write_private(
@@ -217,6 +240,32 @@ def up(s: Settings, say: Say) -> None:
         + tail_file(startup),
         hint=f"read the logs in {log_folder(paths)}",
     )
+
+
+def reload_tls(s: Settings) -> bool:
+    """Make the running broker serve the certificate now in ``rabbitmq.crt`` (after a renewal);
+    True when it had to. A broker that is not running is left alone."""
+    paths = Paths(s.home)
+    if server_pid(paths) is None:
+        return False
+    files = tls.files(paths)
+    try:
+        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())
+        if tls.served_certificate("127.0.0.1", s.amqp_port, files.ca_cert) == on_disk:
+            return False
+    except (OSError, ValueError):
+        return False
+    user = server_user(paths)
+    done = subprocess.run(
+        user.argv([CTL, "eval", "ssl:clear_pem_cache()."]),
+        env=_env(s, paths, user),
+        cwd=folder(paths),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=STOP_TIMEOUT,
+        check=False,
+    )
+    return done.returncode == 0
 
 
 def kill(s: Settings) -> int | None:

@@ -1,4 +1,15 @@
-"""The embedded Redis: its configuration, start and stop, and the probes of any Redis."""
+"""The embedded Redis: its configuration, start and stop, and the probes of any Redis.
+
+It speaks TLS 1.3 only (``port 0``, ``tls-port``) with the ``redis`` certificate of the lake's CA
+(LAKE_HOME/tls). Clients are not asked for a certificate (``tls-auth-clients no``): the password
+authenticates them, and redis-py, the exporter and redis-cli then need only the CA.
+
+A renewed ``redis.crt`` (the database's job replaces the file in place) is taken by
+:func:`reload_tls`: when the certificate Redis serves differs from the file, ``CONFIG SET`` of its
+TLS files makes Redis read them again. New connections get the new certificate; open ones keep
+their session. ``lake up``, ``lake up --foreground`` and ``lake serve`` call it (the last two each
+minute, through ``lake_client.local.reload_tls``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import ssl
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +28,7 @@ from redis.retry import Retry
 
 from lake_client.config import Settings
 from lake_client.errors import ClusterError
+from lake_client.local import tls
 from lake_client.local.processes import (
     SETUP_HINT,
     Paths,
@@ -34,6 +47,7 @@ from lake_client.local.processes import (
 
 REDIS_START_TIMEOUT = 15.0
 REDIS_STOP_TIMEOUT = 20.0
+NAME = "redis"  # its certificate: LAKE_HOME/tls/redis.crt and .key
 
 
 def _redis_client(url: str, timeout: float = 1.0) -> redis.Redis:
@@ -53,7 +67,7 @@ def answers(s: Settings) -> bool:
 
 def url_redacted(s: Settings) -> str:
     if s.external_redis is None:
-        return f"redis://:***@127.0.0.1:{s.redis_port}/0"
+        return f"rediss://:***@127.0.0.1:{s.redis_port}/0"
     parts = urlsplit(s.external_redis)
     if parts.password is None:
         return s.external_redis
@@ -79,9 +93,21 @@ def _redis_conf(s: Settings, paths: Paths, password: str) -> str:
     def q(value: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
+    files = tls.files(paths)
     lines = [
         "# Written by lake_client.local at every `lake up`: edits here are lost.",
-        f"port {s.redis_port}",
+        "port 0",  # no plaintext port: TLS only
+        f"tls-port {s.redis_port}",
+        f"tls-cert-file {q(str(files.cert(NAME)))}",
+        f"tls-key-file {q(str(files.key(NAME)))}",
+        f"tls-ca-cert-file {q(str(files.ca_cert))}",
+        'tls-protocols "TLSv1.3"',
+        # The password authenticates clients; a client certificate would add nothing to it
+        # (Redis maps no certificate to a user) and every client would have to carry one.
+        "tls-auth-clients no",
+        # Were replicas or a cluster ever added, they too speak TLS only.
+        "tls-replication yes",
+        "tls-cluster yes",
         "bind 127.0.0.1",
         "protected-mode yes",
         f"requirepass {q(password)}",
@@ -107,10 +133,12 @@ def up(s: Settings, say: Say) -> None:
     prepare_home(paths, user)
     check_reachable(paths.redis, user)
     password = secret(paths.redis_password)
+    tls.ensure_server_cert(paths, user, NAME, say)
     url = s.redis_url()
     pid = server_pid(paths)
     if pid is not None:
         if _redis_ping(url):
+            reload_tls(s)
             return
         raise ClusterError(
             f"the embedded redis-server (pid {pid}) runs but does not answer on port "
@@ -152,6 +180,32 @@ def _redis_ping(url: str) -> bool:
             client.close()
     except redis.RedisError:
         return False
+
+
+def reload_tls(s: Settings) -> bool:
+    """Make the embedded Redis serve the certificate now in ``redis.crt`` (after a renewal):
+    when what it serves differs from the file, CONFIG SET its TLS files, which Redis reads again.
+    True when it did. Fine to call at any time; a Redis that is down or external is left alone."""
+    if s.external_redis is not None:
+        return False
+    files = tls.files(Paths(s.home))
+    try:
+        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())
+        if tls.served_certificate("127.0.0.1", s.redis_port, files.ca_cert) == on_disk:
+            return False
+        client = _redis_client(s.redis_url(), timeout=5.0)
+        try:
+            # Both in one CONFIG SET (Redis 7): a new certificate loads only with its new key.
+            # A half-renewed pair (certificate replaced, key not yet) is refused and Redis
+            # keeps the old one; the next call tries again.
+            client.config_set(
+                "tls-cert-file", str(files.cert(NAME)), "tls-key-file", str(files.key(NAME))
+            )
+        finally:
+            client.close()
+    except (OSError, ValueError, redis.RedisError):
+        return False
+    return True
 
 
 def check_external(s: Settings) -> None:

@@ -4,11 +4,18 @@ afterwards. Layout: :class:`lake_client.certs.TlsFiles`."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
 from lake_client.certs import CA_NAME, TlsFiles, default_server_names, rules
-from lake_client.local.processes import Paths, Say, ServerUser, mkdir, write_private
+from lake_client.local.processes import Paths, Say, ServerUser, mkdir, server_user, write_private
+from lake_client.transport import ServerFiles
+
+# The doors' certificates that `lake up` makes beside the servers': `lake serve` (HTTPS) and
+# `lake grpc`.
+DOORS = ("http", "grpc")
 
 
 def files(paths: Paths) -> TlsFiles:
@@ -48,3 +55,26 @@ def ensure_server_cert(
         _write(key, pair.key_pem, user, 0o600)
         _write(cert, pair.cert_pem, user, 0o644)
     return cert, key
+
+
+def door_files(home: Path, name: str, say: Say) -> ServerFiles:
+    """A door's certificate files (`lake serve`: ``http``, `lake grpc`: ``grpc``) under the
+    lake's home, issued now when absent (`lake up` issues them; the database's job renews them)."""
+    paths = Paths(home)
+    tls = files(paths)
+    if not (tls.cert(name).exists() and tls.key(name).exists()):
+        ensure_server_cert(paths, server_user(paths), name, say)
+    return ServerFiles(tls.cert(name), tls.key(name))
+
+
+def served_certificate(host: str, port: int, ca_file: Path, timeout: float = 2.0) -> bytes:
+    """The certificate (DER) that the TLS server at host:port presents, verified against ca_file."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        der = conn.getpeercert(binary_form=True)
+    if der is None:
+        raise ssl.SSLError("the server presented no certificate")
+    return der
