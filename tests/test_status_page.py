@@ -22,7 +22,9 @@ from psycopg.types.json import Jsonb
 from lake_client import status_page
 from lake_client.certs import rules
 from lake_client.config import Settings
+from lake_client.local.tls import door_files
 from lake_client.server import make_server
+from lake_client.transport import client_context
 from tests.conftest import point
 from tests.redis_cluster import free_ports
 
@@ -70,6 +72,9 @@ def browse(url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "--no-sandbox",  # the tests may run as root, where the sandbox refuses to start
             "--disable-gpu",
             "--hide-scrollbars",
+            # lake serve speaks HTTPS with the lake's own CA, which this throwaway profile does
+            # not trust; the servers' TLS is tested in tests/test_transport.py.
+            "--ignore-certificate-errors",
             f"--user-data-dir={out / 'chromium-profile'}",
             "--window-size=1280,2000",
             *args,
@@ -84,9 +89,11 @@ def browse(url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def base_url(db: str, settings: Settings) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, db, settings.redis_url())
+    server = make_server(
+        "127.0.0.1", 0, db, settings.redis_url(), door_files(settings.home, "http", print)
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"https://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
@@ -207,9 +214,10 @@ def test_the_page_says_when_the_database_cannot_be_read(tmp_path: Path) -> None:
     assert b"cannot be read" in body
 
 
-def test_the_page_is_served_at_status_and_root(base_url: str) -> None:
+def test_the_page_is_served_at_status_and_root(base_url: str, settings: Settings) -> None:
     for path in ("/", "/status"):
-        with urllib.request.urlopen(base_url + path, timeout=30) as response:
+        context = client_context(settings.ca_file)
+        with urllib.request.urlopen(base_url + path, timeout=30, context=context) as response:
             assert response.status == 200
             assert response.headers["Content-Type"] == "text/html; charset=utf-8"
             page = response.read().decode()
