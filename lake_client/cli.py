@@ -196,6 +196,13 @@ def up(
             " on LAKE_AMQP_PORT).",
         ),
     ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Where PostgreSQL listens for TCP (TLS 1.3 only), e.g. 0.0.0.0; default"
+            " LAKE_PG_LISTEN or 127.0.0.1. Takes effect when PostgreSQL starts.",
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
@@ -205,7 +212,7 @@ def up(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq)
+    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
