@@ -25,6 +25,7 @@ PUBLIC_API = {
     "apply_retention",
     "arm_sealer",
     "authenticate",
+    "authenticate_cert",
     "batch_reasons",
     "begin_batch",
     "bridge_advance",
@@ -83,6 +84,10 @@ PUBLIC_API = {
     "authenticate_oidc",
     "set_oidc_provider",
     "rotate_pii_key",
+    # services' client certificates (mTLS) and the identity they give
+    "issue_service_cert",
+    "renew_service_cert",
+    "revoke_service_cert",
 }
 
 APPLICATION_ROLES = [

@@ -26,7 +26,10 @@ INSERT INTO lake.settings (key, value, description) VALUES
     ('pii_key_rotation', '90 days',
      'the pii_keys job makes a new PII key when the newest is this old'),
     ('pii_rekey_batch', '50000',
-     'how many sealed values per table the pii_keys job re-encrypts with the newest key per run');
+     'how many sealed values per table the pii_keys job re-encrypts with the newest key per run'),
+    ('tls_dir', '',
+     'the folder of the lake''s CA and its servers'' certificates (read and written by the '
+     'server''s OS user); '''' = the folder tls next to the server''s data directory');
 ALTER TABLE lake.settings OWNER TO lake_owner;
 GRANT SELECT ON lake.settings TO lake_admin;
 
