@@ -5,8 +5,10 @@ are open. Against the embedded cluster over TCP, as a service would connect."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import ssl
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from lake_client.certs import TlsFiles, rules
 from lake_client.config import Settings
 from lake_client.local.processes import Paths
 from tests.conftest import seal
+from tests.test_cli import lake as cli
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ROLE = "lake_test_tls_service"  # a lake_service login that connects over TCP
@@ -308,3 +311,37 @@ def test_the_server_certificate_renews_under_open_connections(
         "SELECT details FROM lake.job_runs WHERE job = 'server_certs' ORDER BY id DESC LIMIT 1"
     ).fetchone()
     assert last == ({"renewed": []},)
+
+
+def test_the_certs_commands(
+    settings: Settings, db: str, gateway: None, tcp: Connect, tls: TlsFiles, tmp_path: Path
+) -> None:
+    out = tmp_path / "gw-tls"
+    issued = json.loads(cli("certs", "issue", "gw", "--out", str(out), "--json", dsn=db).stdout)
+    assert issued["sslcert"] == str(out / "gw.crt")
+    assert stat.S_IMODE((out / "gw.key").stat().st_mode) == 0o600
+    assert (out / "ca.crt").read_bytes() == tls.ca_cert.read_bytes()
+    files = {"sslcert": issued["sslcert"], "sslkey": issued["sslkey"]}
+    assert tcp(**files).execute("SELECT lake.authenticate_cert()").fetchone() == ("gw",)
+    # The service renews its own over TLS with the files it has; they are replaced.
+    name = str(conninfo_to_dict(db)["dbname"])
+    service_dsn = settings.tcp_dsn(name, user=ROLE, password=PASSWORD)
+    renew = ["certs", "renew", "--cert", files["sslcert"], "--key", files["sslkey"]]
+    renewed = json.loads(cli(*renew, "--dsn", service_dsn, "--json", dsn=db).stdout)
+    assert renewed["serial"] != issued["serial"]
+    assert str(rules().info((out / "gw.crt").read_bytes()).serial) == renewed["serial"]
+    assert tcp(**files).execute("SELECT lake.authenticate_cert()").fetchone() == ("gw",)
+    listed = json.loads(cli("certs", "list", "--json", dsn=db).stdout)
+    assert [(c["serial"], c["state"]) for c in listed] == [
+        (issued["serial"], "active"),
+        (renewed["serial"], "active"),
+    ]
+    assert "revoked 2" in cli("certs", "revoke", "gw", dsn=db).stdout
+    assert {c["state"] for c in json.loads(cli("certs", "list", "--json", dsn=db).stdout)} == {
+        "revoked"
+    }
+    assert cli("certs", "ca", dsn=db).stdout.strip() == str(tls.ca_cert)
+    assert cli("certs", "ca", "--pem", dsn=db).stdout.strip() == tls.ca_cert.read_text().strip()
+    refused = cli(*renew, "--dsn", service_dsn, dsn=db, check=False)
+    assert refused.returncode == 1
+    assert "cannot be renewed: revoked certificate" in refused.stderr
