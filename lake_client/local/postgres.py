@@ -260,7 +260,8 @@ def up(s: Settings, say: Say) -> None:
         else:
             check_port_free(s.pg_port, "PostgreSQL", "LAKE_PG_PORT")
             _remove_stale_locks(paths)
-            ensure_server_cert(paths, user, SERVER_CERT, say, extra_names=[s.pg_listen])
+            listen = [a.strip() for a in s.pg_listen.split(",")]  # listen_addresses' syntax
+            ensure_server_cert(paths, user, SERVER_CERT, say, extra_names=listen)
             write_private(paths.pg_data / "pg_hba.conf", _HBA, user)
             write_private(paths.lake_conf, _lake_conf(s, paths), user)
             _start_postgres(s, paths, user, bindir, say)
