@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-vectors: migrate  ## similar() under RLS on 1 M vectors of 384 dims, 100 u
 
 bench-export: migrate  ## a person's export of 1 000 000 records: records/s, ratio to COPY TO STDOUT
 	@$(BIN)/python bench/export.py
+
+bench-tls: migrate  ## 1 000 000 records over TLS 1.3 as a ratio to the socket; connection set-up with TLS and mTLS
+	@$(BIN)/python bench/tls.py $(BENCH_ARGS)
 
 bench-grpc: migrate  ## 1 000 000 records through `lake grpc` as a ratio to `lake ingest`; Query p50/p99
 	@$(BIN)/python bench/grpc_bench.py $(BENCH_ARGS)

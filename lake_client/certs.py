@@ -67,3 +67,13 @@ def default_server_names(extra: Iterable[str] = ()) -> list[str]:
     """The names a local server answers to: loopback, this host's name, and ``extra``."""
     names = ["localhost", "127.0.0.1", "::1", socket.gethostname(), *extra]
     return list(dict.fromkeys(n for n in names if n and n not in ("0.0.0.0", "::", "*")))
+
+
+def save_pair(cert_path: Path, key_path: Path, cert_pem: str, key_pem: str) -> None:
+    """Write a certificate (0644) and its key (0600, never readable half-written), each replacing
+    the old file at once: the key first, so a reader never pairs a new key with nothing."""
+    from lake_client.local.processes import write_private
+
+    write_private(key_path, key_pem)
+    write_private(cert_path, cert_pem)
+    cert_path.chmod(0o644)

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from psycopg.conninfo import make_conninfo
 from typer.core import TyperGroup
 
 from lake_client import bridge as lake_bridge
 from lake_client import loader, local, records, render
+from lake_client.certs import TlsFiles, save_pair
 from lake_client.client import Lake
 from lake_client.config import Settings, load_settings
-from lake_client.errors import ClusterError, LakeError
+from lake_client.errors import ClusterError, ConfigurationError, LakeError
+from lake_client.local.processes import Paths
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # typer's own code for a usage error
@@ -123,6 +126,18 @@ oidc_app = _group(
     ),
 )
 
+certs_app = _group(
+    "certs",
+    "The lake's CA and the services' client certificates (mTLS, 7 days).",
+    _examples(
+        "lake certs issue gateway --out /etc/gateway/tls   # administrators",
+        "lake certs renew --cert gateway.crt --key gateway.key --dsn 'host=db user=gw …'",
+        "lake certs list",
+        "lake certs revoke gateway   # or a serial",
+        "lake certs ca --pem",
+    ),
+)
+
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")]
 ApiKey = Annotated[
     str | None,
@@ -196,6 +211,13 @@ def up(
             " on LAKE_AMQP_PORT).",
         ),
     ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Where PostgreSQL listens for TCP (TLS 1.3 only), e.g. 0.0.0.0; default"
+            " LAKE_PG_LISTEN or 127.0.0.1. Takes effect when PostgreSQL starts.",
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
@@ -205,7 +227,7 @@ def up(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq)
+    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
@@ -1334,6 +1356,135 @@ def keys_revoke(
         render.json_doc({"key_id": key_id, "revoked": True})
         return
     render.say(f"revoked {key_id}")
+
+
+def _cert_out(row: dict[str, Any], service: str, out: Path, json_: bool) -> None:
+    """Save a service's new certificate, key and the CA's certificate under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    cert, key, ca = out / f"{service}.crt", out / f"{service}.key", out / "ca.crt"
+    save_pair(cert, key, row["certificate"], row["private_key"])
+    ca.write_text(row["ca_certificate"])
+    doc = {
+        "service": service,
+        "serial": row["serial"],
+        "not_after": row["not_after"],
+        "sslcert": str(cert),
+        "sslkey": str(key),
+        "sslrootcert": str(ca),
+    }
+    if json_:
+        render.json_doc(doc)
+        return
+    render.say(
+        f"certificate {row['serial']} for {service}, valid until {render.when(row['not_after'])}",
+        markup=False,
+    )
+    render.say(f"written: {cert}, {key} (0600, the only copy), {ca}", markup=False)
+    render.say(
+        "connect with: sslmode=verify-full sslrootcert=… sslcert=… sslkey=…, then "
+        "SELECT lake.authenticate_cert()",
+        markup=False,
+    )
+
+
+@certs_app.command("issue")
+def certs_issue(
+    service: Annotated[
+        str, typer.Argument(help="The service (lake users create … --kind service).")
+    ],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read and/or write (repeat the option; both if none).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for SERVICE.crt, SERVICE.key and ca.crt.")
+    ] = Path(),
+    json_: Json = False,
+) -> None:
+    """Issue a service's first client certificate (7 days). Its key is written once, here."""
+    with _lake() as lake:
+        row = lake.issue_service_cert(service, scope or ("read", "write"))
+    _cert_out(row, service, out, json_)
+
+
+@certs_app.command("renew")
+def certs_renew(
+    cert: Annotated[Path, typer.Option(help="The service's current certificate (replaced).")],
+    key: Annotated[Path, typer.Option(help="Its key (replaced).")],
+    dsn: Annotated[
+        str | None,
+        typer.Option(envvar="LAKE_DSN", help="The service's TLS connection (host, user, …)."),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """A service renews its own certificate, proving who it is with the current one."""
+    settings = load_settings()
+    target = make_conninfo(dsn or settings.tcp_dsn(), sslcert=str(cert), sslkey=str(key))
+    with Lake(target, application_name="lake-cli") as lake:
+        row = lake.renew_service_cert()
+    save_pair(cert, key, row["certificate"], row["private_key"])
+    if json_:
+        render.json_doc({"serial": row["serial"], "not_after": row["not_after"]})
+        return
+    render.say(
+        f"renewed: certificate {row['serial']} until {render.when(row['not_after'])} "
+        f"in {cert}, {key}",
+        markup=False,
+    )
+
+
+@certs_app.command("revoke")
+def certs_revoke(
+    which: Annotated[
+        str, typer.Argument(help="A certificate's serial, or a service (all of its).")
+    ],
+    json_: Json = False,
+) -> None:
+    """Revoke: the certificates stop authenticating, their sessions lose their identity."""
+    with _lake() as lake:
+        n = lake.revoke_service_cert(which)
+    if json_:
+        render.json_doc({"which": which, "revoked": n})
+        return
+    render.say(f"revoked {n} certificate(s) of {which}", markup=False)
+
+
+@certs_app.command("list")
+def certs_list(
+    service: Annotated[str | None, typer.Argument(help="Only this service's.")] = None,
+    json_: Json = False,
+) -> None:
+    """Show the services' certificates: serial, service, scopes, state, validity."""
+    with _lake() as lake:
+        rows = lake.service_certs(service)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("serial", "service", "scopes", "state", "until", "renewed from"),
+        [
+            (
+                r["serial"],
+                r["service"],
+                ",".join(r["scopes"]),
+                r["state"],
+                r["not_after"],
+                r["renewed_from"],
+            )
+            for r in rows
+        ],
+        no_wrap=("serial",),
+    )
+
+
+@certs_app.command("ca")
+def certs_ca(
+    pem: Annotated[bool, typer.Option("--pem", help="Print the certificate itself.")] = False,
+) -> None:
+    """Where the lake's CA certificate is (what clients trust: sslrootcert), or its PEM."""
+    path = TlsFiles(Paths(load_settings().home).tls).ca_cert
+    if not path.exists():
+        raise ConfigurationError(f"no CA certificate at {path}", hint="`lake up` makes it")
+    render.plain(path.read_text().rstrip("\n") if pem else str(path))
 
 
 def _oidc_out(rows: list[dict[str, Any]], json_: bool) -> None:

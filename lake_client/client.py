@@ -170,6 +170,23 @@ class Lake:
             self._session_identity = ("authenticate", params)
         return str(principal)
 
+    def authenticate_cert(self, scope: str = "session") -> str:
+        """Establish this session's identity from the TLS client certificate its connection
+        presented (``sslcert``/``sslkey`` in the DSN, a certificate from ``lake certs issue``):
+        the service it was issued to, with its scopes. Returns the service's id; raises
+        AuthenticationFailed when the lake refuses it (none, unknown, revoked, expired)."""
+        params = {"scope": scope}
+        service = self._query("authenticate_cert", params)[0]["service"]
+        if service is None:
+            raise AuthenticationFailed(
+                "authentication failed: this connection presented no valid service certificate",
+                hint="connect over TLS with sslcert and sslkey of a certificate from `lake certs "
+                "issue` (or renewed since); `lake certs list` shows which are active",
+            )
+        if scope == "session":
+            self._session_identity = ("authenticate_cert", params)
+        return str(service)
+
     def authenticate_oidc(
         self,
         token: str,
@@ -272,6 +289,25 @@ class Lake:
             "link_oauth",
             {"provider": provider, "subject": subject, "user_id": user_id, "scopes": list(scopes)},
         )
+
+    def issue_service_cert(self, service: str, scopes: Sequence[str] = ("read", "write")) -> Row:
+        """A service's first client certificate (7 days) signed by the lake's CA: serial,
+        not_after, certificate, private_key (returned only now), ca_certificate. Administrators."""
+        return self._query("issue_service_cert", {"service": service, "scopes": list(scopes)})[0]
+
+    def renew_service_cert(self) -> Row:
+        """A new certificate for the service whose certificate this connection presented (as
+        :meth:`issue_service_cert` returns it, with ``service``)."""
+        return self._query("renew_service_cert")[0]
+
+    def revoke_service_cert(self, which: str) -> int:
+        """Revoke a certificate (its serial) or all of a service's (its id); returns how many."""
+        return int(self._query("revoke_service_cert", {"which": which})[0]["revoked"])
+
+    def service_certs(self, service: str | None = None) -> list[Row]:
+        """The services' certificates (never their keys): serial, service, scopes, validity,
+        state (active, expired, revoked)."""
+        return self._query("service_certs", {"service": service})
 
     def set_oidc_provider(
         self, name: str, issuer: str, audiences: Sequence[str], jwks: dict[str, Any]

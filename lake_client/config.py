@@ -30,6 +30,7 @@ DEFAULT_PG_PORT = 55433
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_AMQP_PORT = 55672
 DEFAULT_DATABASE = "lake"
+DEFAULT_PG_LISTEN = "127.0.0.1"
 
 
 def source_root() -> Path:
@@ -98,6 +99,9 @@ class Settings:
     # The embedded RabbitMQ's (`lake up --with rabbitmq`), LAKE_AMQP_PORT; +1 and +2 its Erlang
     # distribution and epmd.
     amqp_port: int = DEFAULT_AMQP_PORT
+    # Where the embedded PostgreSQL listens for TCP (`lake up --listen`, LAKE_PG_LISTEN): TLS 1.3
+    # only (hostssl); the socket in run/ stays for the local administrator.
+    pg_listen: str = DEFAULT_PG_LISTEN
 
     @property
     def embedded(self) -> bool:
@@ -123,6 +127,21 @@ class Settings:
         """The lake's CA certificate (lake_client.certs.TlsFiles.ca_cert): what clients of the
         embedded servers trust."""
         return self.home / "tls" / "ca.crt"
+    def tcp_dsn(self, database: str | None = None, **extra: str) -> str:
+        """A conninfo string for the embedded PostgreSQL over TCP: TLS, the server verified
+        against the lake's CA (``verify-full``: its certificate must name 127.0.0.1). ``extra``
+        adds parameters, e.g. ``user``, ``password``, ``sslcert``, ``sslkey``."""
+        from psycopg.conninfo import make_conninfo
+
+        params = {
+            "host": "127.0.0.1",
+            "port": str(self.pg_port),
+            "user": "postgres",
+            "dbname": database or self.database,
+            "sslmode": "verify-full",
+            "sslrootcert": str(self.ca_file),
+        }
+        return make_conninfo(**{**params, **extra})
 
     def redis_url(self) -> str:
         """The Redis URL for redis-py's ``from_url``. The embedded Redis speaks TLS only: the URL
@@ -148,6 +167,7 @@ def load_settings() -> Settings:
         external_dsn=external,
         external_redis=os.environ.get("LAKE_REDIS_URL"),
         amqp_port=_port("LAKE_AMQP_PORT", DEFAULT_AMQP_PORT),
+        pg_listen=os.environ.get("LAKE_PG_LISTEN", "").strip() or DEFAULT_PG_LISTEN,
     )
 
 

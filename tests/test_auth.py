@@ -361,16 +361,22 @@ def test_a_service_acts_with_its_own_keys_scopes(conn, people, as_role):
 
 def test_oauth_identities_map_to_users(conn, people, as_role):
     conn.execute("SELECT lake.link_oauth('github', '583231', 'alice')")
+    # A service with its API key alone is not trusted with OAuth identities: only the gateway's
+    # certificate is (tests/test_tls.py), or an administrator.
     svc = as_role(SERVICE_ROLE)
     svc.execute("SELECT lake.authenticate(%s, 'session')", [people["gw"]])
-    svc.execute("SELECT lake.act_as_oauth('github', '583231', 'session')")
-    assert whose_rows(svc) == ["alice"]
+    with pytest.raises(psycopg.Error) as err:
+        svc.execute("SELECT lake.act_as_oauth('github', '583231', 'session')")
+    assert err.value.sqlstate == "LK012"
+    admin = as_role(ADMIN_ROLE)
+    admin.execute("SELECT lake.act_as_oauth('github', '583231', 'session')")
+    assert whose_rows(admin) == ["alice"]
     conn.execute("SELECT lake.link_oauth('github', '583231', 'bob')")  # moved to bob
-    svc.execute("SELECT lake.act_as_oauth('github', '583231', 'session')")
-    assert whose_rows(svc) == ["bob"]
+    admin.execute("SELECT lake.act_as_oauth('github', '583231', 'session')")
+    assert whose_rows(admin) == ["bob"]
     for provider, subject in (("google", "583231"), ("github", "999")):
         with pytest.raises(psycopg.Error) as err:
-            svc.execute("SELECT lake.act_as_oauth(%s, %s)", [provider, subject])
+            admin.execute("SELECT lake.act_as_oauth(%s, %s)", [provider, subject])
         assert err.value.sqlstate == "LK012"
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("SELECT lake.link_oauth('myspace', '1', 'alice')")

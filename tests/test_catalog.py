@@ -26,6 +26,7 @@ PUBLIC_API = {
     "arm_sealer",
     "authenticate",
     "backups",
+    "authenticate_cert",
     "batch_reasons",
     "begin_batch",
     "bridge_advance",
@@ -88,6 +89,10 @@ PUBLIC_API = {
     "declare_embeddings",
     "put_embeddings",
     "similar",
+    # services' client certificates (mTLS) and the identity they give
+    "issue_service_cert",
+    "renew_service_cert",
+    "revoke_service_cert",
 }
 
 APPLICATION_ROLES = [

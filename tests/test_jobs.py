@@ -28,6 +28,7 @@ PROCEDURE_JOBS = [
     "checkpoints",
     "quarantine_review",
     "pii_keys",
+    "server_certs",
     "retention",
     "purge_changes",
     "purge_audit",

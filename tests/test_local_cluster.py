@@ -135,6 +135,8 @@ def test_server_settings(settings: Settings, running: local.ClusterStatus) -> No
         assert show("cron.database_name") == "lake"
         assert show("timescaledb.telemetry_level") == "off"
         assert show("listen_addresses") == "127.0.0.1"
+        assert show("ssl") == "on"
+        assert show("ssl_min_protocol_version") == "TLSv1.3"
         assert show("port") == str(PG_PORT)
         assert show("unix_socket_permissions") == "0700"
         assert show("log_destination") == "jsonlog"
@@ -171,11 +173,12 @@ def test_private_files(settings: Settings, running: local.ClusterStatus) -> None
 
 def test_tcp_login_needs_the_password(settings: Settings, running: local.ClusterStatus) -> None:
     password = (settings.home / "secrets" / "pg.password").read_text().strip()
-    tcp = f"host=127.0.0.1 port={PG_PORT} user=postgres dbname=lake"
-    with psycopg.connect(f"{tcp} password={password}") as conn:
+    with psycopg.connect(settings.tcp_dsn(password=password)) as conn:
+        tls = conn.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert tls.fetchone() == (True, "TLSv1.3")
         assert conn.execute("SELECT 1").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="password"):
-        psycopg.connect(f"{tcp} password=wrong")
+        psycopg.connect(settings.tcp_dsn(password="wrong"))
 
 
 def test_redis(settings: Settings, running: local.ClusterStatus) -> None:

@@ -31,6 +31,7 @@ layout, the server user, subprocesses, the lock) in ``processes``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from dataclasses import dataclass, field
@@ -136,15 +137,23 @@ class ClusterStatus:
 
 
 def up(
-    settings: Settings | None = None, *, quiet: bool = False, with_rabbitmq: bool = False
+    settings: Settings | None = None,
+    *,
+    quiet: bool = False,
+    with_rabbitmq: bool = False,
+    listen: str | None = None,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
-    (local.rabbitmq) when asked; idempotent.
+    (local.rabbitmq) when asked; idempotent. ``listen`` (``lake up --listen``) is where
+    PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
+    effect when PostgreSQL starts.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
     """
     s = settings if settings is not None else load_settings()
+    if listen:
+        s = dataclasses.replace(s, pg_listen=listen)
     say: Say = silent if quiet else to_stderr
     if not s.embedded:
         postgres.check_external(s)

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from lake_client.certs import TlsFiles
 from lake_client.config import Settings
 from lake_client.errors import ClusterError
 from lake_client.local import backup
@@ -33,6 +34,7 @@ from lake_client.local.processes import (
     tail_file,
     write_private,
 )
+from lake_client.local.tls import ensure_server_cert
 
 #: Extensions the lake needs; ClusterStatus.extensions_available reports each of them.
 EXTENSIONS: tuple[str, ...] = (
@@ -43,6 +45,7 @@ EXTENSIONS: tuple[str, ...] = (
     "timescaledb",
     "pgcrypto",
     "pgtap",
+    "sslinfo",
 )
 PG_START_TIMEOUT = 60  # seconds, pg_ctl -t
 PG_STOP_TIMEOUT = 60
@@ -144,9 +147,18 @@ def _quote_conf(value: str) -> str:
 def _lake_conf(s: Settings, paths: Paths) -> str:
     """The lake's settings for a development cluster (included from postgresql.conf)."""
     run, log = str(paths.run), str(paths.log)
+    tls = TlsFiles(paths.tls)
     settings: list[tuple[str, str]] = [
         ("port", str(s.pg_port)),
-        ("listen_addresses", "'127.0.0.1'"),
+        ("listen_addresses", _quote_conf(s.pg_listen)),
+        # TLS 1.3 only (pg_hba.conf refuses TCP without it); the server's certificate is renewed
+        # by the job server_certs, which reloads the configuration. ssl_ca_file makes the server
+        # ask for, and verify, a client certificate: a service's identity (lake.service_certs).
+        ("ssl", "on"),
+        ("ssl_cert_file", _quote_conf(str(tls.cert(SERVER_CERT)))),
+        ("ssl_key_file", _quote_conf(str(tls.key(SERVER_CERT)))),
+        ("ssl_ca_file", _quote_conf(str(tls.ca_cert))),
+        ("ssl_min_protocol_version", "'TLSv1.3'"),
         ("unix_socket_directories", _quote_conf(run)),
         ("unix_socket_permissions", "0700"),
         ("max_connections", "200"),
@@ -190,6 +202,24 @@ def _lake_conf(s: Settings, paths: Paths) -> str:
     )
 
 
+#: The server certificate's name in LAKE_HOME/tls (postgres.crt, postgres.key).
+SERVER_CERT = "postgres"
+
+# Who may connect how; rewritten at every start (as lake.conf), so what the lake checks is what
+# runs. The socket (mode 0700, the server user's) is the local administrator's; TCP is TLS only,
+# with a password (SCRAM). A client may present a certificate of the lake's CA: PostgreSQL
+# verifies it in the handshake (ssl_ca_file), and lake.authenticate_cert() makes the session the
+# service that certificate names.
+_HBA = """\
+# Written by lake_client.local at every `lake up`: edits here are lost.
+# TYPE    DATABASE  USER  ADDRESS    METHOD
+local     all       all              trust
+hostnossl all       all   0.0.0.0/0  reject
+hostnossl all       all   ::/0       reject
+hostssl   all       all   0.0.0.0/0  scram-sha-256
+hostssl   all       all   ::/0       scram-sha-256
+"""
+
 _INCLUDE_LINE = "include = 'lake.conf'  # datapunk lake settings (lake_client.local)"
 
 
@@ -232,6 +262,9 @@ def up(s: Settings, say: Say) -> None:
         else:
             check_port_free(s.pg_port, "PostgreSQL", "LAKE_PG_PORT")
             _remove_stale_locks(paths)
+            listen = [a.strip() for a in s.pg_listen.split(",")]  # listen_addresses' syntax
+            ensure_server_cert(paths, user, SERVER_CERT, say, extra_names=listen)
+            write_private(paths.pg_data / "pg_hba.conf", _HBA, user)
             write_private(paths.lake_conf, _lake_conf(s, paths), user)
             _start_postgres(s, paths, user, bindir, say)
         if _ensure_database(s, paths, last_try=attempt == 2):

@@ -15,6 +15,30 @@ SELECT lake.current_user_id()
 -- NULL when the key is refused (the database records the attempt and says why in its audit log).
 SELECT lake.authenticate(%(api_key)s, %(scope)s) AS principal
 
+-- name: authenticate_cert
+-- The identity comes from this connection's TLS client certificate; NULL when refused.
+SELECT lake.authenticate_cert(%(scope)s) AS service
+
+-- name: issue_service_cert
+SELECT serial::text AS serial, not_after, certificate, private_key, ca_certificate
+  FROM lake.issue_service_cert(%(service)s, %(scopes)s)
+
+-- name: renew_service_cert
+SELECT serial::text AS serial, service, not_after, certificate, private_key, ca_certificate
+  FROM lake.renew_service_cert()
+
+-- name: revoke_service_cert
+SELECT lake.revoke_service_cert(%(which)s) AS revoked
+
+-- name: service_certs
+SELECT serial::text AS serial, service, scopes, not_before, not_after, issued_at, issued_by,
+       renewed_from::text AS renewed_from, revoked_at,
+       CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+            WHEN not_after <= now() THEN 'expired' ELSE 'active' END AS state
+  FROM lake.service_certs
+ WHERE %(service)s::text IS NULL OR service = %(service)s
+ ORDER BY service, not_after
+
 -- name: current_identity
 SELECT user_id, service, principal, key_id, scopes FROM lake.current_identity()
 

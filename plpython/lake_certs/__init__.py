@@ -205,6 +205,19 @@ def info(cert_pem: bytes) -> Info:
     )
 
 
+def server_names(cert_pem: bytes) -> list[str]:
+    """The host names and IP addresses a certificate is for (its subjectAltName), as ``issue``
+    takes them: a renewal keeps them."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(n) for n in san.get_values_for_type(x509.DNSName)] + [
+        str(n) for n in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
 def renewal_due(cert_pem: bytes, *, now: dt.datetime | None = None) -> bool:
     """Whether a third or less of the certificate's life is left (or it is not valid now)."""
     i = info(cert_pem)

@@ -1,8 +1,9 @@
 -- Act for a lake user: for the current transaction (the default, so a pooled connection never
 -- carries one user's identity into the next transaction) or, when asked, for the session.
 -- Allowed to lake administrators (any valid user id, with read and write) and to a session of a
--- lake_service login that authenticated with a service's API key (only enabled users of kind
--- 'user', with the service key's scopes). A service's own authentication outlives a
+-- lake_service login that authenticated as a service, with its API key or its TLS client
+-- certificate (lake.authenticate_cert): only enabled users of kind 'user', with the scopes of
+-- the service's key or certificate. A service's own authentication outlives a
 -- transaction-scoped act_as. Audited.
 CREATE FUNCTION lake.act_as(user_id text, scope text DEFAULT 'transaction')
 RETURNS text
@@ -37,9 +38,10 @@ BEGIN
     ELSE
         RAISE EXCEPTION USING ERRCODE = 'LK012',
             MESSAGE = 'only a lake administrator, or a service that authenticated with its API '
-                      'key, may act as a user',
-            HINT = 'A service calls lake.authenticate(''<service key>'') first; a user '
-                   'authenticates with its own key instead.';
+                      'key or its client certificate, may act as a user',
+            HINT = 'A service calls lake.authenticate(''<service key>'') or '
+                   'lake.authenticate_cert() first; a user authenticates with its own key '
+                   'instead.';
     END IF;
 
     IF v_me.principal IS NULL THEN

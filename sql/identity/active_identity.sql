@@ -38,7 +38,8 @@ COMMENT ON COLUMN lake.active_identity.service IS
     'The service that authenticated, when a service''s key did.';
 COMMENT ON COLUMN lake.active_identity.principal IS
     'The user or service that authenticated with a key.';
-COMMENT ON COLUMN lake.active_identity.key_id IS 'The key that authenticated it.';
+COMMENT ON COLUMN lake.active_identity.key_id IS
+    'The key that authenticated it (cert:<serial> for a service''s TLS client certificate).';
 COMMENT ON COLUMN lake.active_identity.scopes IS 'The identity''s scopes: read and/or write.';
 COMMENT ON COLUMN lake.active_identity.can_read IS 'Whether the scopes include read.';
 COMMENT ON COLUMN lake.active_identity.can_write IS 'Whether the scopes include write.';

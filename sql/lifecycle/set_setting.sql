@@ -4,7 +4,8 @@
 -- 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10; tablespace_hot,
 -- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move); pii_key_rotation
 -- an interval of a day or more; pii_rekey_batch 1 to 10 million; backup_full_every and
--- backup_incr_every an hour or more; backup_retention_full 1-100. Audited.
+-- backup_incr_every an hour or more; backup_retention_full 1-100; tls_dir an absolute path or ''
+-- (the folder tls next to the data directory). Audited.
 -- Administrators only.
 CREATE FUNCTION lake.set_setting(key text, value text)
 RETURNS lake.settings
@@ -30,7 +31,7 @@ BEGIN
     END IF;
     BEGIN
         v_ok := p_value IS NOT NULL AND CASE
-            WHEN p_key = 'archive_dir' THEN
+            WHEN p_key IN ('archive_dir', 'tls_dir') THEN
                 p_value = '' OR (p_value LIKE '/%' AND p_value !~ '[[:cntrl:]]')
             WHEN p_key = 'archive_retention' THEN p_value::interval >= interval '1 day'
             WHEN p_key = 'restore_hold' THEN p_value::interval >= interval '0'

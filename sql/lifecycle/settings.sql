@@ -32,7 +32,10 @@ INSERT INTO lake.settings (key, value, description) VALUES
     ('backup_incr_every', '1 day',
      'the backups job takes an incremental backup when the newest backup is this old'),
     ('backup_retention_full', '2',
-     'how many full backups (with the backups and WAL that depend on them) the repository keeps');
+     'how many full backups (with the backups and WAL that depend on them) the repository keeps'),
+    ('tls_dir', '',
+     'the folder of the lake''s CA and its servers'' certificates (read and written by the '
+     'server''s OS user); '''' = the folder tls next to the server''s data directory');
 ALTER TABLE lake.settings OWNER TO lake_owner;
 GRANT SELECT ON lake.settings TO lake_admin;
 
