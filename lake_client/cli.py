@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import subprocess
@@ -25,9 +26,9 @@ import typer
 from typer.core import TyperGroup
 
 from lake_client import bridge as lake_bridge
-from lake_client import loader, local, records, render
+from lake_client import loader, local, records, render, telemetry
 from lake_client.client import Lake
-from lake_client.config import Settings, load_settings
+from lake_client.config import Settings, lake_home, load_settings
 from lake_client.errors import ClusterError, LakeError
 
 EXIT_FAILURE = 1
@@ -141,8 +142,14 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# The commands that run as servers: each logs to LAKE_HOME/log/lake-<command>.json, the rest of
+# the CLI to lake-cli.json (only where the lake's log folder exists).
+_SERVERS = ("serve", "bridge", "grpc")
+
+
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     debug: Annotated[
         bool,
         typer.Option(
@@ -157,6 +164,16 @@ def main_options(
     ] = False,
 ) -> None:
     """Datapunk Lake: a PostgreSQL-native data lake for personal data."""
+    server = ctx.invoked_subcommand in _SERVERS
+    process = str(ctx.invoked_subcommand) if server else "cli"
+    telemetry.setup_tracing(process)
+    telemetry.setup_logging(
+        process,
+        lake_home() / "log",
+        # The bridge tells its progress on the terminal; the other commands print what they do.
+        stderr_level=logging.INFO if process == "bridge" else logging.WARNING,
+        create=server,
+    )
 
 
 def _lake() -> Lake:
@@ -1552,11 +1569,8 @@ def bridge(
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes; and
     witness the audit chain's head."""
-    import logging
-
     from lake_client.witness import Witness
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
     if amqp is not None:
         _amqp_bridge(settings, amqp, name, batch_size, poll)
@@ -1631,6 +1645,9 @@ def serve(
 
     settings = load_settings()
     server = make_server(host, port, settings.dsn(), settings.redis_url())
+    logging.getLogger("lake.serve").info(
+        "serving http://%s:%d/health/ready and /metrics", host, server.server_port
+    )
     render.say(
         f"serving http://{host}:{server.server_port}/health/ready and /metrics (Ctrl-C stops)",
         markup=False,
@@ -1698,6 +1715,7 @@ def grpc(
         workers=workers,
         max_seconds=max_seconds,
     )
+    logging.getLogger("lake.grpc").info("serving gRPC (plaintext) on %s:%d", host, bound)
     render.say(f"serving gRPC (plaintext) on {host}:{bound} (Ctrl-C stops)", markup=False)
     try:
         server.wait_for_termination()

@@ -41,6 +41,7 @@ import grpc
 import psycopg
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import server_interceptor
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -572,7 +573,11 @@ def make_server(
         pool_size=workers,
         max_seconds=max_seconds,
     )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    # A span per call, in the caller's trace when its metadata carries a traceparent.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        interceptors=[server_interceptor()],  # type: ignore[no-untyped-call]
+    )
     lake_pb2_grpc.add_LakeServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
