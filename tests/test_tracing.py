@@ -29,12 +29,16 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from lake_client import local, telemetry
 from lake_client.client import Lake
 from lake_client.config import Settings
+from lake_client.grpc_client import GrpcLake
+from lake_client.grpc_server import make_server as grpc_server
 from lake_client.server import make_server
-from tests.conftest import point
+from tests.conftest import SERVICE_ROLE, point
+from tests.test_grpc import new_key
 
 Conn = psycopg.Connection[tuple[object, ...]]
 LAKE = str(Path(sys.executable).with_name("lake"))
@@ -179,6 +183,39 @@ def test_serve_continues_the_callers_trace(
     assert span.attributes is not None and span.attributes["http.response.status_code"] == 200
     # The statements of the scrape name the request's span in PostgreSQL's log.
     assert pg_log_lines(settings, logged_db, f"traceparent='{traceparent(span)}'")
+
+
+def test_a_grpc_ingest_continues_the_callers_trace(
+    db: str, conn: Conn, location_dataset: str, settings: Settings, spans: InMemorySpanExporter
+) -> None:
+    """GrpcLake sends the caller's traceparent as metadata; `lake grpc`'s call span continues
+    it, and the batches it stores are the call's children."""
+    key = new_key(conn, "alice")
+    server, port, service = grpc_server(
+        make_conninfo(db, user=SERVICE_ROLE), insecure=True, redis_url=settings.redis_url()
+    )
+    try:
+        with (
+            telemetry.tracer.start_as_current_span("caller") as caller,
+            GrpcLake(f"127.0.0.1:{port}", key[1], insecure=True) as client,
+        ):
+            summary = client.ingest(location_dataset, [point(i + 1) for i in range(5)])
+    finally:
+        server.stop(None).wait()
+        service.close()
+    assert summary.accepted == 5
+
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    call = finished["/datapunk.lake.v1.Lake/Ingest"]
+    batch, copy = finished["lake.ingest.batch"], finished["lake.copy"]
+    assert call.kind == trace.SpanKind.SERVER
+    assert parent_id(call) == caller.get_span_context().span_id
+    assert call.parent is not None and call.parent.is_remote
+    assert parent_id(batch) == call.context.span_id if call.context else False
+    assert parent_id(copy) == batch.context.span_id if batch.context else False
+    assert {hex_ids(s)[0] for s in (call, batch, copy)} == {
+        f"{caller.get_span_context().trace_id:032x}"
+    }
 
 
 def test_no_span_no_comment(spans: InMemorySpanExporter) -> None:
