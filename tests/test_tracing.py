@@ -190,6 +190,7 @@ def test_a_grpc_ingest_continues_the_callers_trace(
 ) -> None:
     """GrpcLake sends the caller's traceparent as metadata; `lake grpc`'s call span continues
     it, and the batches it stores are the call's children."""
+    conn.execute("SELECT lake.create_user('alice')")
     key = new_key(conn, "alice")
     server, port, service = grpc_server(
         make_conninfo(db, user=SERVICE_ROLE), insecure=True, redis_url=settings.redis_url()
@@ -211,8 +212,9 @@ def test_a_grpc_ingest_continues_the_callers_trace(
     assert call.kind == trace.SpanKind.SERVER
     assert parent_id(call) == caller.get_span_context().span_id
     assert call.parent is not None and call.parent.is_remote
-    assert parent_id(batch) == call.context.span_id if call.context else False
-    assert parent_id(copy) == batch.context.span_id if batch.context else False
+    assert call.context is not None and batch.context is not None
+    assert parent_id(batch) == call.context.span_id
+    assert parent_id(copy) == batch.context.span_id
     assert {hex_ids(s)[0] for s in (call, batch, copy)} == {
         f"{caller.get_span_context().trace_id:032x}"
     }
