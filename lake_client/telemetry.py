@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from pythonjsonlogger.json import JsonFormatter
 
 from lake_client import __version__
 
@@ -122,7 +121,7 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to sys.stderr as it is when a record comes (a test may have replaced it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        self.stream = sys.stderr  # not setStream, which flushes the old one (maybe closed)
         super().emit(record)
 
 
@@ -136,6 +135,8 @@ def _dated(default_name: str) -> str:
 
 def json_file_handler(log_dir: Path, process: str) -> logging.Handler:
     """LAKE_HOME/log/lake-<process>.json, JSON lines, a file a day (UTC), 30 days kept."""
+    from pythonjsonlogger.json import JsonFormatter  # loaded only by a process that logs to a file
+
     handler = logging.handlers.TimedRotatingFileHandler(
         log_dir / f"lake-{process}.json",
         when="midnight",
