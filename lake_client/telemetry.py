@@ -29,7 +29,7 @@ import logging.handlers
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -133,11 +133,20 @@ def _dated(default_name: str) -> str:
     return f"{stem}.{day}.json"
 
 
+class _DailyJson(logging.handlers.TimedRotatingFileHandler):
+    """Makes its folder when the first record comes: a command that fails at once (a bad
+    option, say) leaves nothing behind."""
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        return super()._open()
+
+
 def json_file_handler(log_dir: Path, process: str) -> logging.Handler:
     """LAKE_HOME/log/lake-<process>.json, JSON lines, a file a day (UTC), 30 days kept."""
     from pythonjsonlogger.json import JsonFormatter  # loaded only by a process that logs to a file
 
-    handler = logging.handlers.TimedRotatingFileHandler(
+    handler = _DailyJson(
         log_dir / f"lake-{process}.json",
         when="midnight",
         utc=True,
@@ -165,9 +174,10 @@ _handlers: list[logging.Handler] = []
 def setup_logging(
     process: str, log_dir: Path | None, *, stderr_level: int = logging.INFO, create: bool = True
 ) -> Path | None:
-    """Log at INFO: JSON lines into `log_dir` (made if `create`, else only if it exists), and
-    human-readable lines at `stderr_level` and above on standard error. Calling it again
-    replaces what an earlier call set up. Returns the JSON file, None when there is none."""
+    """Log at INFO: JSON lines into `log_dir` (made with the first record if `create`, else
+    only if it exists), and human-readable lines at `stderr_level` and above on standard error.
+    Calling it again replaces what an earlier call set up. Returns the JSON file, None when
+    there is none (also when `log_dir` cannot be written)."""
     root = logging.getLogger()
     for old in _handlers:
         root.removeHandler(old)
@@ -178,20 +188,20 @@ def setup_logging(
     stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     _handlers.append(stderr)
     target: Path | None = None
-    if log_dir is not None:
-        try:
-            if create:
-                log_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-            if log_dir.is_dir() and os.access(log_dir, os.W_OK):
-                _handlers.append(json_file_handler(log_dir, process))
-                target = log_dir / f"lake-{process}.json"
-        except OSError as exc:
-            stderr.handle(_warning(f"no JSON log: cannot make {log_dir}: {exc}"))
+    if log_dir is not None and _writable(log_dir, create):
+        _handlers.append(json_file_handler(log_dir, process))
+        target = log_dir / f"lake-{process}.json"
     for handler in _handlers:
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     return target
 
 
-def _warning(message: str) -> logging.LogRecord:
-    return logging.LogRecord("lake", logging.WARNING, __file__, 0, message, None, None)
+def _writable(folder: Path, create: bool) -> bool:
+    """Whether `folder` can take files: it exists and is writable, or (with `create`) the
+    nearest existing folder above it is."""
+    while not folder.is_dir():
+        if not create or folder.parent == folder or folder.exists():
+            return False
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
