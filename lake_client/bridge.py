@@ -48,6 +48,8 @@ invalidates again the namespaces of the changes committed in the minute up to wh
 
 The loop (sealing, batches, wake-ups, backoff, the durable cursor) is ChangeLoop, which the
 RabbitMQ publisher (lake_client.amqp, `lake bridge --amqp`) shares; Bridge is its Redis side.
+Each batch is a span, lake.bridge.batch (lake_client.telemetry), whose statements name it in
+PostgreSQL's log when it is sampled.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from opentelemetry.trace import Span
 from psycopg import Copy
 from psycopg import sql as pgsql
 
@@ -414,7 +415,9 @@ def _ingest_batch(
         return result
 
 
-def _batch_span(batch_id: uuid.UUID, records: int, first: int | None = None) -> Any:
+def _batch_span(
+    batch_id: uuid.UUID, records: int, first: int | None = None
+) -> contextlib.AbstractContextManager[Span]:
     """The span lake.ingest.batch of one batch (its attempts, its statements)."""
     attributes: dict[str, Any] = {"lake.batch_id": str(batch_id), "lake.records": records}
     if first is not None:
@@ -422,7 +425,7 @@ def _batch_span(batch_id: uuid.UUID, records: int, first: int | None = None) -> 
     return tracer.start_as_current_span("lake.ingest.batch", attributes=attributes)
 
 
-def _record(span: Any, result: BatchResult) -> None:
+def _record(span: Span, result: BatchResult) -> None:
     span.set_attributes(
         {
             "lake.accepted": result.accepted,

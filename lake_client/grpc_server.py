@@ -15,6 +15,9 @@ The server logs in with `dsn`, a role of lake_service (not an administrator: the
 applies the rules for services). Administrator methods (CreateDataset, the quarantine) run on
 `admin_dsn`, a role of lake_admin, for callers whose key's principal is one of `admins`.
 
+Each call is a span (OpenTelemetry's gRPC interceptor) that continues the caller's trace when
+its metadata carries a ``traceparent`` (GrpcLake sends it); Ingest's batches are its children.
+
 Deadlines: each call's statements get statement_timeout = the caller's time left (at most
 `max_seconds`), and a call that ends early (deadline, cancel) cancels its running statement.
 

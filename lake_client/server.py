@@ -16,6 +16,9 @@ Figures born in the database are recorded there (an operation's duration by the 
 it, lake_internal._record_duration) and only read here, so they are true whichever client did the
 work. README "Metrics" defines each.
 
+Each request is a span (``GET <path>``, lake_client.telemetry) that continues the caller's trace
+when its ``traceparent`` header names one; answers of 500 and more are logged as warnings.
+
 The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
 so the server connects as an administrator (the embedded cluster's superuser by default, or a
 login in ``lake_admin`` through ``LAKE_DSN``). It keeps no state: each scrape opens one short
