@@ -48,6 +48,8 @@ invalidates again the namespaces of the changes committed in the minute up to wh
 
 The loop (sealing, batches, wake-ups, backoff, the durable cursor) is ChangeLoop, which the
 RabbitMQ publisher (lake_client.amqp, `lake bridge --amqp`) shares; Bridge is its Redis side.
+Each batch is a span, lake.bridge.batch (lake_client.telemetry), whose statements name it in
+PostgreSQL's log when it is sampled.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from lake_client.cache import DEFAULT_PREFIX, LakeCache
 from lake_client.erasure import erase_from_redis
 from lake_client.errors import BRIDGE_NAME_RULE, BridgeError, StreamError, from_psycopg
 from lake_client.queries import sql
+from lake_client.telemetry import tracer
 from lake_client.witness import WITNESS_EVERY_S, Witness
 
 __all__ = ["Bridge", "BridgeError", "StreamError", "run_forever", "valid_name"]
@@ -327,41 +330,48 @@ class ChangeLoop:
             last = sealed["last_change_id"] if sealed else None
             if done == 0 and last is not None and last <= self.cursor:
                 return 0  # nothing new (NULL: another sealer runs; look anyway)
-            with conn.cursor() as cur:
-                # The rows' JSON goes into the messages as the server wrote it, not parsed and
-                # written again (most of the bridge's time per change when it was).
-                cur.adapters.register_loader("jsonb", _JsonAsIs)
-                rows = cur.execute(
-                    sql("bridge_changes"),
-                    {"since": self.cursor, "limit": self.batch_size, "bytes": self.batch_bytes},
-                ).fetchall()
-            # Cut short by the byte budget: more may follow at once.
-            full = len(rows) == self.batch_size or (
-                bool(rows) and int(rows[-1]["upto"]) >= self.batch_bytes
-            )
-            for row in rows:
-                del row["upto"]
-            # A person erased: out of Redis before the bridge goes past the event.
-            erasures = [self._erasure_id(r) for r in rows if r["op"] == "e"]
-            self._erase(conn, erasures)
-            if rows:
-                held = self.send(rows)
-                if held is not None:
-                    log.warning(
-                        "bridge %s: the stream ends at change %s, not %s; going on from there",
-                        self.name,
-                        held,
-                        self.cursor,
-                    )
-                    self.cursor = self._checked(conn, held)
-                    continue
-                self.cursor = int(rows[-1]["id"])
-                self._advance(conn, self.cursor, time.monotonic() - started)
-                for erasure in erasures:
-                    conn.execute(sql("finish_erasure"), {"erasure_id": erasure})
-                done += len(rows)
-                if self.on_batch is not None:
-                    self.on_batch(rows)
+            # A span per batch: the sealer has found news (or another sealer runs).
+            with tracer.start_as_current_span(
+                "lake.bridge.batch", attributes={"lake.bridge": self.name}
+            ) as span:
+                with conn.cursor() as cur:
+                    # The rows' JSON goes into the messages as the server wrote it, not parsed and
+                    # written again (most of the bridge's time per change when it was).
+                    cur.adapters.register_loader("jsonb", _JsonAsIs)
+                    rows = cur.execute(
+                        sql("bridge_changes"),
+                        {"since": self.cursor, "limit": self.batch_size, "bytes": self.batch_bytes},
+                    ).fetchall()
+                # Cut short by the byte budget: more may follow at once.
+                full = len(rows) == self.batch_size or (
+                    bool(rows) and int(rows[-1]["upto"]) >= self.batch_bytes
+                )
+                for row in rows:
+                    del row["upto"]
+                span.set_attribute("lake.changes", len(rows))
+                if rows:
+                    span.set_attribute("lake.last_change_id", int(rows[-1]["id"]))
+                # A person erased: out of Redis before the bridge goes past the event.
+                erasures = [self._erasure_id(r) for r in rows if r["op"] == "e"]
+                self._erase(conn, erasures)
+                if rows:
+                    held = self.send(rows)
+                    if held is not None:
+                        log.warning(
+                            "bridge %s: the stream ends at change %s, not %s; going on from there",
+                            self.name,
+                            held,
+                            self.cursor,
+                        )
+                        self.cursor = self._checked(conn, held)
+                        continue
+                    self.cursor = int(rows[-1]["id"])
+                    self._advance(conn, self.cursor, time.monotonic() - started)
+                    for erasure in erasures:
+                        conn.execute(sql("finish_erasure"), {"erasure_id": erasure})
+                    done += len(rows)
+                    if self.on_batch is not None:
+                        self.on_batch(rows)
             # A short batch was all there was; later commits' notifications wake us again.
             if not full:
                 return done

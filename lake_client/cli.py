@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import subprocess
@@ -26,10 +27,10 @@ from psycopg.conninfo import make_conninfo
 from typer.core import TyperGroup
 
 from lake_client import bridge as lake_bridge
-from lake_client import loader, local, records, render
+from lake_client import loader, local, records, render, telemetry
 from lake_client.certs import TlsFiles, save_pair
 from lake_client.client import Lake
-from lake_client.config import Settings, load_settings
+from lake_client.config import Settings, lake_home, load_settings
 from lake_client.errors import ClusterError, ConfigurationError, LakeError
 from lake_client.local.processes import Paths
 
@@ -156,8 +157,14 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# The commands that run as servers: each logs to LAKE_HOME/log/lake-<command>.json, the rest of
+# the CLI to lake-cli.json (only where the lake's log folder exists).
+_SERVERS = ("serve", "bridge", "grpc")
+
+
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     debug: Annotated[
         bool,
         typer.Option(
@@ -172,6 +179,16 @@ def main_options(
     ] = False,
 ) -> None:
     """Datapunk Lake: a PostgreSQL-native data lake for personal data."""
+    server = ctx.invoked_subcommand in _SERVERS
+    process = str(ctx.invoked_subcommand) if server else "cli"
+    telemetry.setup_tracing(process)
+    telemetry.setup_logging(
+        process,
+        lake_home() / "log",
+        # The bridge tells its progress on the terminal; the other commands print what they do.
+        stderr_level=logging.INFO if process == "bridge" else logging.WARNING,
+        create=server,
+    )
 
 
 def _lake() -> Lake:
@@ -1829,11 +1846,8 @@ def bridge(
     """Forward committed changes (lake.data_changes) to Redis until interrupted: invalidate the
     cache, publish on cache.invalidate / cache.update, append to the stream lake:changes; and
     witness the audit chain's head."""
-    import logging
-
     from lake_client.witness import Witness
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
     if amqp is not None:
         _amqp_bridge(settings, amqp, name, batch_size, poll)
@@ -1922,8 +1936,11 @@ def serve(
             time.sleep(60)
 
     threading.Thread(target=keep_certificates_current, daemon=True).start()
+    logging.getLogger("lake.serve").info(
+        "serving https://%s:%d/health/ready, /metrics and /status", host, server.server_port
+    )
     render.say(
-        f"serving https://{host}:{server.server_port}/health/ready and /metrics"
+        f"serving https://{host}:{server.server_port}/health/ready, /metrics and /status"
         f" (CA: {settings.ca_file}; Ctrl-C stops)",
         markup=False,
     )
@@ -2008,6 +2025,7 @@ def grpc(
         max_seconds=max_seconds,
     )
     how = "plaintext" if insecure else f"TLS 1.3{', mTLS' if client_ca else ''}"
+    logging.getLogger("lake.grpc").info("serving gRPC (%s) on %s:%d", how, host, bound)
     render.say(f"serving gRPC ({how}) on {host}:{bound} (Ctrl-C stops)", markup=False)
     try:
         server.wait_for_termination()

@@ -10,6 +10,7 @@ its public entry point.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import itertools
 import queue
@@ -25,6 +26,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from opentelemetry.trace import Span
 from psycopg import Copy
 from psycopg import sql as pgsql
 
@@ -32,6 +34,7 @@ from lake_client.errors import LakeError
 from lake_client.queries import sql
 from lake_client.records import Record, from_objects
 from lake_client.session import RetryPolicy, Row, Session, fetch
+from lake_client.telemetry import tracer
 
 # Mirrors lake.parse_time(): RFC 3339 with a mandatory offset (seconds up to 59: the client
 # leaves leap seconds to the database). A record whose time the client cannot read this way is
@@ -61,6 +64,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _PG_EPOCH_UNIX = 946684800.0  # 2000-01-01 in Unix seconds
 _EPOCH_MAX = {"epoch_s": 253402300799, "epoch_ms": 253402300799999}
 _EPOCH_DIGITS = re.compile(r"[0-9]{1,20}")
+_COPY_SPAN = {"db.system.name": "postgresql", "db.operation.name": "COPY"}
 
 
 @dataclass
@@ -199,11 +203,52 @@ def ingest(
     batch_namespace: uuid.UUID | None,
     jobs: int | None,
 ) -> IngestSummary:
-    """Lake.ingest (whose docstring tells what each argument does), on `session`."""
+    """Lake.ingest (whose docstring tells what each argument does), on `session`: a span
+    lake.ingest, with a span lake.ingest.batch for each batch and lake.copy for its COPY."""
     if batch_size < 1:
         raise LakeError("batch_size must be at least 1")
     if jobs is not None and jobs < 1:
         raise LakeError("jobs must be at least 1")
+    with tracer.start_as_current_span(
+        "lake.ingest", attributes={"lake.dataset": dataset, "lake.batch_size": batch_size}
+    ) as span:
+        summary = _ingest(
+            session,
+            dataset,
+            records,
+            batch_size=batch_size,
+            for_user=for_user,
+            origin=origin,
+            retry=retry,
+            on_batch=on_batch,
+            batch_namespace=batch_namespace,
+            jobs=jobs,
+        )
+        span.set_attributes(
+            {
+                "lake.batches": len(summary.batches),
+                "lake.jobs": summary.jobs,
+                "lake.records.received": summary.received,
+                "lake.records.accepted": summary.accepted,
+                "lake.records.quarantined": summary.quarantined,
+            }
+        )
+        return summary
+
+
+def _ingest(
+    session: Session,
+    dataset: str,
+    records: Iterable[Any],
+    *,
+    batch_size: int,
+    for_user: str | None,
+    origin: str | None,
+    retry: RetryPolicy,
+    on_batch: Callable[[BatchResult, int], None] | None,
+    batch_namespace: uuid.UUID | None,
+    jobs: int | None,
+) -> IngestSummary:
     summary = IngestSummary(dataset)
     started = time.perf_counter()
 
@@ -313,8 +358,12 @@ def _ingest_parallel(
         return False
 
     # Daemon threads: a second Ctrl-C while the first is handled exits without waiting for them
-    # (the server rolls back what they were doing when their connections close).
-    workers = [threading.Thread(target=work, args=(s,), daemon=True) for s in sessions]
+    # (the server rolls back what they were doing when their connections close). Each runs in a
+    # copy of this thread's context: its batches' spans are children of the load's.
+    workers = [
+        threading.Thread(target=contextvars.copy_context().run, args=(work, s), daemon=True)
+        for s in sessions
+    ]
     for worker in workers:
         worker.start()
     try:
@@ -360,6 +409,43 @@ def _ingest_batch(
 ) -> BatchResult:
     """One batch in one transaction, retried after transient failures; with `stop` (a parallel
     load), given up as _Stopped once it is set."""
+    with _batch_span(batch.batch_id, len(batch.chunk), batch.first) as span:
+        result = _ingest_batch_attempts(session, dataset, batch, for_user, origin, policy, stop)
+        _record(span, result)
+        return result
+
+
+def _batch_span(
+    batch_id: uuid.UUID, records: int, first: int | None = None
+) -> contextlib.AbstractContextManager[Span]:
+    """The span lake.ingest.batch of one batch (its attempts, its statements)."""
+    attributes: dict[str, Any] = {"lake.batch_id": str(batch_id), "lake.records": records}
+    if first is not None:
+        attributes["lake.first"] = first
+    return tracer.start_as_current_span("lake.ingest.batch", attributes=attributes)
+
+
+def _record(span: Span, result: BatchResult) -> None:
+    span.set_attributes(
+        {
+            "lake.accepted": result.accepted,
+            "lake.quarantined": result.quarantined,
+            "lake.attempts": result.attempts,
+            "lake.duplicate": result.duplicate,
+            "lake.fallback": result.fallback,
+        }
+    )
+
+
+def _ingest_batch_attempts(
+    session: Session,
+    dataset: str,
+    batch: _Batch,
+    for_user: str | None,
+    origin: str | None,
+    policy: RetryPolicy,
+    stop: threading.Event | None,
+) -> BatchResult:
     batch_id, chunk = batch.batch_id, batch.chunk
     checksum = _checksum(chunk)
     fallback = False
@@ -422,12 +508,15 @@ def store_batch(
     through lake.ingest_raw, each attempt in a savepoint. No retries here: the caller's
     transaction is the unit, and the batch id makes sending it again safe."""
     checksum = _checksum(chunk)
-    try:
-        return _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin)
-    except psycopg.Error as exc:
-        if not _copy_refused(exc):
-            raise
-    return _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin, True)
+    with _batch_span(batch_id, len(chunk)) as span:
+        try:
+            result = _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin)
+        except psycopg.Error as exc:
+            if not _copy_refused(exc):
+                raise
+            result = _try_batch(conn, dataset, batch_id, checksum, chunk, None, origin, True)
+        _record(span, result)
+        return result
 
 
 def _try_batch(
@@ -463,7 +552,6 @@ def _try_batch(
         slow: list[Record] = chunk if fallback else []
         if not fallback:
             batch_field = _LENGTH.pack(16) + batch_id.bytes
-            stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
             with contextlib.ExitStack() as stack:
                 copy: Copy | None = None
                 parts: list[bytes] = [_COPY_HEADER]
@@ -480,6 +568,12 @@ def _try_batch(
                     if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
                         _check(stop)  # the load stops: give the batch up (it rolls back)
                         if copy is None:
+                            # A span of its own, which the COPY's line in PostgreSQL's log names.
+                            span = tracer.start_as_current_span("lake.copy", attributes=_COPY_SPAN)
+                            stack.enter_context(span)
+                            stmt = pgsql.SQL(sql("copy_rows")).format(
+                                dataset=pgsql.Identifier(dataset)
+                            )
                             cur = stack.enter_context(conn.cursor())
                             copy = stack.enter_context(cur.copy(stmt))
                         copy.write(b"".join(parts))

@@ -14,6 +14,7 @@ the streams Ingest and Changes the gateway's 30 s deadline.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import queue
 import threading
@@ -26,6 +27,7 @@ from typing import Any
 
 import grpc
 import orjson
+from opentelemetry import propagate
 
 from lake_client import errors
 from lake_client.config import load_settings
@@ -182,10 +184,17 @@ class GrpcLake:
     def close(self) -> None:
         self._channel.close()
 
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The call's metadata: the key, the user acted for, and the caller's trace (W3C
+        traceparent) when it is in one, which `lake grpc` continues."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return self.metadata + tuple(carrier.items())
+
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
             return getattr(self.stub, method)(
-                request, metadata=self.metadata, timeout=timeout or self.timeout
+                request, metadata=self._metadata(), timeout=timeout or self.timeout
             )
         except grpc.RpcError as exc:
             raise error_of(exc) from exc
@@ -193,12 +202,12 @@ class GrpcLake:
     def _stream_in(self, batches: Iterator[Any], timeout: float | None) -> Any:
         """An Ingest call: no deadline unless given (it lasts as long as its records)."""
         try:
-            return self.stub.Ingest(batches, metadata=self.metadata, timeout=timeout)
+            return self.stub.Ingest(batches, metadata=self._metadata(), timeout=timeout)
         except grpc.RpcError as exc:
             raise error_of(exc) from exc
 
     def _stream(self, method: str, request: Any, timeout: float | None) -> Iterator[Any]:
-        call = getattr(self.stub, method)(request, metadata=self.metadata, timeout=timeout)
+        call = getattr(self.stub, method)(request, metadata=self._metadata(), timeout=timeout)
         try:
             yield from call
         except grpc.RpcError as exc:
@@ -319,7 +328,11 @@ class GrpcLake:
                 failures.append(exc)
                 stop.set()
 
-        threads = [threading.Thread(target=run, daemon=True) for _ in range(streams)]
+        # In copies of this thread's context: each call carries the caller's trace.
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+            for _ in range(streams)
+        ]
         for thread in threads:
             thread.start()
 

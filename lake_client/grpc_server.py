@@ -15,6 +15,9 @@ The server logs in with `dsn`, a role of lake_service (not an administrator: the
 applies the rules for services). Administrator methods (CreateDataset, the quarantine) run on
 `admin_dsn`, a role of lake_admin, for callers whose key's principal is one of `admins`.
 
+Each call is a span (OpenTelemetry's gRPC interceptor) that continues the caller's trace when
+its metadata carries a ``traceparent`` (GrpcLake sends it); Ingest's batches are its children.
+
 Deadlines: each call's statements get statement_timeout = the caller's time left (at most
 `max_seconds`), and a call that ends early (deadline, cancel) cancels its running statement.
 
@@ -47,6 +50,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import server_interceptor
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -615,7 +619,11 @@ def make_server(
         pool_size=workers,
         max_seconds=max_seconds,
     )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    # A span per call, in the caller's trace when its metadata carries a traceparent.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        interceptors=[server_interceptor()],  # type: ignore[no-untyped-call]
+    )
     lake_pb2_grpc.add_LakeServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

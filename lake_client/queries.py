@@ -6,6 +6,8 @@ import re
 from functools import cache
 from importlib import resources
 
+from lake_client.telemetry import sql_comment
+
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -26,8 +28,10 @@ def _load() -> dict[str, str]:
 
 
 def sql(name: str) -> str:
-    """The SQL text of the block called `name`."""
+    """The SQL text of the block called `name`; inside a sampled trace, with a comment naming
+    its span (lake_client.telemetry.sql_comment), so PostgreSQL's log ties the statement to it."""
     try:
-        return _load()[name]
+        text = _load()[name]
     except KeyError:
         raise KeyError(f"no SQL block named {name!r} in lake_client/queries") from None
+    return text + sql_comment()

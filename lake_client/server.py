@@ -19,6 +19,9 @@ Figures born in the database are recorded there (an operation's duration by the 
 it, lake_internal._record_duration) and only read here, so they are true whichever client did the
 work. README "Metrics" defines each.
 
+Each request is a span (``GET <path>``, lake_client.telemetry) that continues the caller's trace
+when its ``traceparent`` header names one; answers of 500 and more are logged as warnings.
+
 The metrics are read with the lake's own views (``lake.jobs``, ``lake.partitions``) and tables,
 so the server connects as an administrator (the embedded cluster's superuser by default, or a
 login in ``lake_admin`` through ``LAKE_DSN``). It keeps no state: each scrape opens one short
@@ -28,6 +31,7 @@ connection, which is all a scrape every 15 s or so needs.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import ssl
 import sys
@@ -38,6 +42,7 @@ from typing import Any
 
 import psycopg
 import redis
+from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -50,6 +55,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from lake_client import __version__, status_page
 from lake_client.queries import sql
+from lake_client.telemetry import tracer
 from lake_client.transport import ServerContext, ServerFiles
 
 PG_TIMEOUT_S = 2
@@ -60,6 +66,8 @@ REDIS_TIMEOUT_S = 1
 # bridge waits, each seal) fails. Half full leaves time to find that session (pg_stat_activity:
 # state 'idle in transaction', a LISTEN) and end it.
 NOTIFY_QUEUE_ALERT = 0.5
+
+log = logging.getLogger("lake.serve")
 
 
 def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
@@ -426,9 +434,23 @@ def make_server(
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "datapunk-lake"
+        status = 0
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
+            # A span per request, in the caller's trace when its traceparent header names one.
+            with tracer.start_as_current_span(
+                f"GET {path}",
+                context=propagate.extract(self.headers),
+                kind=trace.SpanKind.SERVER,
+                attributes={"http.request.method": "GET", "url.path": path},
+            ) as span:
+                self._answer(path)
+                span.set_attribute("http.response.status_code", self.status)
+                if self.status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+
+        def _answer(self, path: str) -> None:
             if path == "/health/live":
                 self._json(200, {"status": "ok"})
             elif path == "/health/ready":
@@ -464,6 +486,7 @@ def make_server(
             self._send(code, "application/json", json.dumps(body).encode())
 
         def _send(self, code: int, content_type: str, payload: bytes) -> None:
+            self.status = code
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
@@ -471,6 +494,10 @@ def make_server(
             self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds would flood the terminal
+            pass  # scrapes every few seconds would flood the log; log_request tells failures
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if isinstance(code, int) and code >= 500:
+                log.warning("%s %s: %d", self.command, self.path, code)
 
     return HttpsServer((host, port), Handler, tls)
