@@ -331,12 +331,10 @@ def test_under_the_defaults_usage_is_counted_and_nothing_refused(
     stored, quarantined, records = usage(conn, "alice")
     assert records == 12
     assert counts(conn)[:2] == (8, 4)
-    assert stored == conn.execute(
-        f"SELECT sum(pg_column_size(doc)) FROM user_data.{DATASET}"
-    ).fetchone()[0]  # type: ignore[index]
-    assert quarantined == conn.execute(
-        "SELECT sum(pg_column_size(doc)) FROM lake.quarantine"
-    ).fetchone()[0]  # type: ignore[index]
+    assert (stored, quarantined) == conn.execute(
+        f"SELECT (SELECT sum(pg_column_size(doc)) FROM user_data.{DATASET}),"
+        " (SELECT sum(pg_column_size(doc)) FROM lake.quarantine)"
+    ).fetchone()
     assert refusals(conn) == []
     # A recount from the tables finds the same; a month gone without DELETE is set right by it.
     assert conn.execute("SELECT * FROM lake.quota_recount(%s)", [DATASET]).fetchall() == [
