@@ -36,7 +36,7 @@ BEGIN
     END IF;
     INSERT INTO lake.quota_usage AS u
            (dataset, user_id, shard, hour, hour_records, stored_bytes, quarantined_bytes)
-    VALUES (p_dataset, p_user_id, pg_backend_pid() % 8, v_hour, p_records, p_stored_bytes,
+    VALUES (p_dataset, p_user_id, pg_backend_pid() % 64, v_hour, p_records, p_stored_bytes,
             p_quarantined_bytes)
     ON CONFLICT (dataset, user_id, shard) DO UPDATE
        SET hour = greatest(u.hour, excluded.hour),
