@@ -46,7 +46,7 @@ def usage(conn: Conn, user: str, dataset: str = DATASET) -> tuple[int, int, int]
     """A user's usage of a dataset: stored bytes, quarantined bytes, records this hour."""
     row = conn.execute(
         "SELECT coalesce(sum(stored_bytes), 0), coalesce(sum(quarantined_bytes), 0),"
-        " coalesce(sum(hour_records) FILTER (WHERE hour = date_trunc('hour', now())), 0)"
+        " coalesce(sum(hour_records) FILTER (WHERE hour = date_trunc('hour', now(), 'UTC')), 0)"
         " FROM lake.quota_usage WHERE dataset = %s AND user_id = %s",
         [dataset, user],
     ).fetchone()

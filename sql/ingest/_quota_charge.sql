@@ -22,7 +22,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_hour  timestamptz := date_trunc('hour', statement_timestamp());
+    v_hour  timestamptz := date_trunc('hour', statement_timestamp(), 'UTC');
     v_use   record;
     v_lim   record;
     v_kind  text;

@@ -26,7 +26,7 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO lake.quota_usage AS u
                (dataset, user_id, shard, hour, stored_bytes, quarantined_bytes)
-        SELECT $1, t.user_id, 0, date_trunc('hour', now()), sum(t.s), sum(t.q)
+        SELECT $1, t.user_id, 0, date_trunc('hour', now(), 'UTC'), sum(t.s), sum(t.q)
           FROM (SELECT d.user_id, pg_column_size(d.doc)::bigint AS s, 0::bigint AS q
                   FROM user_data.%I AS d WHERE d.user_id IS NOT NULL
                 UNION ALL
