@@ -52,6 +52,8 @@ _PARSE_TIME = re.compile(
 # Routable records are streamed to COPY this many at a time, so that the server parses and
 # stores a batch while the client is still preparing the rest of it.
 _COPY_CHUNK = 500
+# A record COPY cannot carry that is larger goes to lake.ingest_raw in a call of its own.
+_LARGE_RECORD = 1 << 20
 # COPY's binary format: the server then reads lengths instead of scanning and unescaping text,
 # and ts arrives as a number (microseconds since 2000-01-01 UTC) instead of text to parse.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
@@ -59,6 +61,7 @@ _COPY_TRAILER = b"\xff\xff"
 _TS_FIELD = struct.Struct(">hiq")  # field count, then ts: length 8, value
 _NO_TS = struct.pack(">hi", 4, -1)  # field count, then ts NULL
 _LENGTH = struct.Struct(">i")
+_RAW_FIELD = struct.Struct(">hi")  # field count, then the field's length
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _PG_EPOCH_UNIX = 946684800.0  # 2000-01-01 in Unix seconds
@@ -582,15 +585,7 @@ def _try_batch(
                 if copy is not None:
                     copy.write(_COPY_TRAILER)
         if slow:
-            conn.execute(
-                sql("ingest_raw"),
-                {
-                    "dataset": dataset,
-                    "batch_id": batch_id,
-                    "refs": [r.ref for r in slow],
-                    "raws": [r.raw for r in slow],
-                },
-            )
+            _send_raw(conn, dataset, batch_id, slow)
         done = conn.execute(sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}).fetchone()
         assert done is not None
     return BatchResult(
@@ -601,6 +596,48 @@ def _try_batch(
         done["archived"],
         fallback=fallback,
     )
+
+
+def _send_raw(
+    conn: psycopg.Connection[Row], dataset: str, batch_id: uuid.UUID, slow: list[Record]
+) -> None:
+    """The records COPY into the inbox cannot carry, through lake.ingest_raw, in their order: a
+    run of small ones in one call (their bytes in binary, not as hex text); a large one (over
+    _LARGE_RECORD bytes) streamed with COPY into pg_temp.lake_raw and handed on from there, so
+    that the client holds its bytes once (a 100 MB record sent as hex text in an array
+    parameter cost the CLI 775 MB; as one binary parameter, still twice more in the driver)."""
+    run: list[Record] = []
+
+    def send_run() -> None:
+        if run:
+            conn.execute(
+                sql("ingest_raw"),
+                {
+                    "dataset": dataset,
+                    "batch_id": batch_id,
+                    "refs": [r.ref for r in run],
+                    "raws": [r.raw for r in run],
+                },
+            )
+            run.clear()
+
+    for rec in slow:
+        if len(rec.raw) > _LARGE_RECORD:
+            send_run()
+            row = conn.execute(sql("raw_table_missing")).fetchone()
+            if row is not None and row["missing"]:
+                conn.execute(sql("raw_table"))
+            with conn.cursor() as cur, cur.copy(sql("raw_copy")) as copy:
+                # One binary COPY row; the record's bytes go as they are, in the driver's chunks.
+                copy.write(_COPY_HEADER + _RAW_FIELD.pack(1, len(rec.raw)))
+                copy.write(rec.raw)
+                copy.write(_COPY_TRAILER)
+            conn.execute(
+                sql("ingest_raw_copied"), {"dataset": dataset, "batch_id": batch_id, "ref": rec.ref}
+            )
+        else:
+            run.append(rec)
+    send_run()
 
 
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:

@@ -76,6 +76,10 @@ class BatchError(LakeError):
     """A batch could not be recorded consistently (count or checksum mismatch, reused id)."""
 
 
+class QuotaExceeded(LakeError):
+    """A quota of the user on a dataset would be exceeded: nothing of the statement was written."""
+
+
 class CheckpointError(LakeError):
     """A checkpoint or rollback was refused (unknown checkpoint, not among the last 5...)."""
 
@@ -118,6 +122,7 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK023": QuarantineError,  # a bulk decision without a filter
     "LK030": BatchError,  # batch reused / already committed
     "LK031": BatchError,  # count mismatch
+    "LK032": QuotaExceeded,  # a quota (stored bytes, quarantined bytes, records an hour)
     "LK040": DatasetError,  # an update would make stored records invalid
     "LK050": DatabaseError,  # the audit log is append-only
     "LK051": DatabaseError,  # the lake's commit-time triggers were made IMMEDIATE

@@ -84,6 +84,7 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         ("audit_update",),
         ("pii_forget",),
         ("pii_forget_all",),
+        ("quota_free",),
         ("row_version",),
         ("undo_delete",),
         ("undo_truncate",),

@@ -156,7 +156,24 @@ SELECT is_new, time_field, time_format, max_record_bytes, received, accepted, qu
   FROM lake.begin_batch(%(dataset)s, %(batch_id)s, %(checksum)s, %(origin)s)
 
 -- name: ingest_raw
-SELECT lake.ingest_raw(%(dataset)s, %(batch_id)s, %(refs)s, %(raws)s)
+-- The raw bytes go in binary (%b): no hex text of them, which would be twice their size.
+SELECT lake.ingest_raw(%(dataset)s, %(batch_id)s, %(refs)s, %(raws)b)
+
+-- name: raw_table_missing
+-- A large record's bytes are streamed with COPY into this session's table pg_temp.lake_raw
+-- (made once a session, emptied at every commit) instead of being sent as one parameter, which
+-- the driver would hold twice more.
+SELECT to_regclass('pg_temp.lake_raw') IS NULL AS missing
+
+-- name: raw_table
+CREATE TEMP TABLE lake_raw (raw bytea NOT NULL) ON COMMIT DELETE ROWS
+
+-- name: raw_copy
+COPY pg_temp.lake_raw (raw) FROM STDIN (FORMAT binary)
+
+-- name: ingest_raw_copied
+WITH r AS (DELETE FROM pg_temp.lake_raw RETURNING raw)
+SELECT lake.ingest_raw(%(dataset)s, %(batch_id)s, ARRAY[%(ref)s::text], ARRAY(SELECT raw FROM r))
 
 -- name: end_batch
 SELECT * FROM lake.end_batch(%(batch_id)s, %(sent)s)

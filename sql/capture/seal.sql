@@ -30,6 +30,8 @@ BEGIN
     -- Numbers given out must never come back after a crash (the bridge forwards them at once),
     -- whatever the caller's setting (the bridge's session commits its cursor without waiting).
     PERFORM set_config('synchronous_commit', 'on', true);
+    -- Refusals that raised left their entries in the audit spool; the next seal chains them.
+    PERFORM lake_internal._audit_spooled();
     audit_entries := lake_internal._seal_audit();
     SELECT last_id INTO v_before FROM lake_internal.change_head;
     last_change_id := coalesce(lake_internal._seal_changes(), v_before);

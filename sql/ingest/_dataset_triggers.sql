@@ -11,6 +11,7 @@
 --   undo_*           _tg_keep_undo: what UPDATE, DELETE and TRUNCATE replace, kept in
 --                    lake_internal.row_undo for checkpoints and rollback
 --   write_changes_*  _tg_capture: change capture into lake.data_changes
+--   quota_free       _tg_quota_free: deleted rows free their owners' stored bytes (quotas)
 --   pii_protect      _tg_pii_protect: pii_fields encrypted into pii and masked in doc before a
 --                    row is stored (only when the dataset has pii_fields)
 --   pii_forget*      _tg_pii_forget: findings of personal identifiers go with their records
@@ -55,6 +56,8 @@ BEGIN
              'REFERENCING OLD TABLE AS old_rows', 'STATEMENT', '_tg_capture', '', true),
             ('user_data', 'write_changes_truncate', 'AFTER TRUNCATE', '', 'STATEMENT',
              '_tg_capture', '', true),
+            ('user_data', 'quota_free', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_rows',
+             'STATEMENT', '_tg_quota_free', '', true),
             ('user_data', 'pii_protect', 'BEFORE INSERT OR UPDATE', '', 'ROW', '_tg_pii_protect',
              quote_literal(ds.name), cardinality(ds.pii_fields) > 0),
             ('user_data', 'pii_forget', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_rows',

@@ -133,6 +133,8 @@ BEGIN
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
                array_agg(s.ref) FILTER (WHERE NOT s.ok) AS refs,
                array_agg(s.o) FILTER (WHERE NOT s.ok) AS os,
+               coalesce(sum(pg_column_size(s.doc)) FILTER (WHERE s.ok), 0) AS bytes,
+               array_agg(pg_column_size(s.doc)) FILTER (WHERE NOT s.ok) AS sizes,
                %s AS pii_found
           FROM s
          GROUP BY s.batch_id$q$,
@@ -143,6 +145,7 @@ BEGIN
     LOOP
         v_moved := 0;
         v_archived := 0;
+        v_good := '{}';
         IF g.docs IS NOT NULL THEN
             -- The suspects: reasons, then the invalid ones to the quarantine as they were sent
             -- (a converted row's source record: v_sent at its place), with a record_ref of
@@ -196,8 +199,10 @@ BEGIN
                       v_month, ds.pii_scan, ds.name;
             END LOOP;
         END IF;
-        PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_moved, 'insert',
-                                           v_archived);
+        -- The bytes stored, for the quotas: the rows that passed and the suspects valid after all.
+        PERFORM lake_internal._count_batch(
+            ds.name, g.batch_id, g.received, v_moved, 'insert', v_archived,
+            g.bytes + coalesce((SELECT sum(g.sizes[i]) FROM unnest(v_good) AS i), 0));
     END LOOP;
 
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's

@@ -67,6 +67,8 @@ BEGIN
                array_agg(s.user_id) FILTER (WHERE NOT s.ok) AS user_ids,
                array_agg(s.ts) FILTER (WHERE NOT s.ok) AS tss,
                array_agg(s.doc) FILTER (WHERE NOT s.ok) AS docs,
+               sum(pg_column_size(s.doc)) AS bytes,
+               array_agg(pg_column_size(s.doc)) FILTER (WHERE NOT s.ok) AS sizes,
                %s AS pii_found
           FROM s
          GROUP BY s.batch_id$q$, lake_internal._passes_sql(v_schema.predicate, 'r', 1),
@@ -88,6 +90,7 @@ BEGIN
     LOOP
         v_n := 0;
         v_arch := 0;
+        v_gone := '{}';
         IF g.ids IS NOT NULL THEN
             v_reasons := lake_internal._reasons(lim, v_schema, g.user_ids, g.tss, g.docs);
             v_bad := ARRAY(SELECT x.o FROM unnest(v_reasons) WITH ORDINALITY AS x(r, o)
@@ -152,8 +155,10 @@ BEGIN
             END IF;
         END IF;
         IF TG_OP = 'INSERT' THEN
-            PERFORM lake_internal._count_batch(ds.name, g.batch_id, g.received, v_n, 'insert',
-                                               v_arch);
+            -- The bytes that stay, for the quotas: the statement's less those that left.
+            PERFORM lake_internal._count_batch(
+                ds.name, g.batch_id, g.received, v_n, 'insert', v_arch,
+                g.bytes - coalesce((SELECT sum(g.sizes[i]) FROM unnest(v_gone) AS i), 0));
         END IF;
     END LOOP;
     -- For lake_internal._tg_capture, which fires next on this statement (no other code runs

@@ -5,7 +5,9 @@
 -- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move); pii_key_rotation
 -- an interval of a day or more; pii_rekey_batch 1 to 10 million; backup_full_every and
 -- backup_incr_every an hour or more; backup_retention_full 1-100; tls_dir an absolute path or ''
--- (the folder tls next to the data directory). Audited.
+-- (the folder tls next to the data directory); quota_stored_bytes and quota_quarantined_bytes a
+-- positive size as pg_size_bytes reads it ('10 GB', '500 MB', bytes); quota_records_per_hour a
+-- positive count. Audited.
 -- Administrators only.
 CREATE FUNCTION lake.set_setting(key text, value text)
 RETURNS lake.settings
@@ -43,12 +45,15 @@ BEGIN
             WHEN p_key IN ('backup_full_every', 'backup_incr_every') THEN
                 p_value::interval >= interval '1 hour'
             WHEN p_key = 'backup_retention_full' THEN p_value::integer BETWEEN 1 AND 100
+            WHEN p_key IN ('quota_stored_bytes', 'quota_quarantined_bytes') THEN
+                pg_size_bytes(p_value) > 0
+            WHEN p_key = 'quota_records_per_hour' THEN p_value::bigint > 0
             WHEN p_key LIKE 'tablespace\_%' THEN
                 p_value = '' OR EXISTS (SELECT FROM pg_catalog.pg_tablespace WHERE spcname = p_value)
             ELSE false END;
     EXCEPTION
         WHEN invalid_text_representation OR invalid_datetime_format OR datetime_field_overflow
-             OR interval_field_overflow OR numeric_value_out_of_range THEN
+             OR interval_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
             v_ok := false;
     END;
     IF NOT v_ok THEN

@@ -1,6 +1,7 @@
--- Lake-wide settings of the lifecycle jobs (tiers, retention, archives, PII keys, backups), one row per
--- key, with their defaults. Administrators read them here and change them with lake.set_setting,
--- which knows the keys and checks the values.
+-- Lake-wide settings of the lifecycle jobs (tiers, retention, archives, PII keys, backups,
+-- certificates) and the default quotas of each user of a dataset (lake_internal._quota_charge),
+-- one row per key, with their defaults. Administrators read them here and change them with
+-- lake.set_setting, which knows the keys and checks the values.
 CREATE TABLE lake.settings (
     key         text PRIMARY KEY,
     -- Always text; lake.set_setting checks that it reads as what the key needs.
@@ -35,12 +36,21 @@ INSERT INTO lake.settings (key, value, description) VALUES
      'how many full backups (with the backups and WAL that depend on them) the repository keeps'),
     ('tls_dir', '',
      'the folder of the lake''s CA and its servers'' certificates (read and written by the '
-     'server''s OS user); '''' = the folder tls next to the server''s data directory');
+     'server''s OS user); '''' = the folder tls next to the server''s data directory'),
+    ('quota_stored_bytes', '10 GB',
+     'bytes of records each user may have stored in a dataset (1 GB = 1024^3 bytes), unless '
+     'lake.quotas says otherwise for the dataset'),
+    ('quota_quarantined_bytes', '1 GB',
+     'bytes of records each user may have in a dataset''s quarantine, unless lake.quotas says '
+     'otherwise for the dataset'),
+    ('quota_records_per_hour', '10000000',
+     'records each user may send to a dataset in a clock hour, unless lake.quotas says otherwise '
+     'for the dataset');
 ALTER TABLE lake.settings OWNER TO lake_owner;
 GRANT SELECT ON lake.settings TO lake_admin;
 
 COMMENT ON TABLE lake.settings IS
-    'Lake-wide settings of tiers, retention and archives; change them with lake.set_setting.';
+    'Lake-wide settings of tiers, retention, archives, PII keys and default quotas; change them with lake.set_setting.';
 
 COMMENT ON COLUMN lake.settings.key IS 'The setting''s name, e.g. archive_dir.';
 COMMENT ON COLUMN lake.settings.value IS 'Its value, as text; lake.set_setting checks it.';

@@ -112,6 +112,8 @@ BEGIN
     DELETE FROM lake.batches AS b WHERE b.user_id = p_user_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('batches', v_n);
+    -- Their quota usage (what deleting their rows left of it: records this hour).
+    DELETE FROM lake.quota_usage AS u WHERE u.user_id = p_user_id;
 
     DELETE FROM lake_internal.row_undo AS u WHERE u.user_id = p_user_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
