@@ -127,6 +127,7 @@ class Settings:
         """The lake's CA certificate (lake_client.certs.TlsFiles.ca_cert): what clients of the
         embedded servers trust."""
         return self.home / "tls" / "ca.crt"
+
     def tcp_dsn(self, database: str | None = None, **extra: str) -> str:
         """A conninfo string for the embedded PostgreSQL over TCP: TLS, the server verified
         against the lake's CA (``verify-full``: its certificate must name 127.0.0.1). ``extra``
