@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -119,6 +120,18 @@ PATHS: dict[str, Callable[[Conn, list[dict[str, object]]], None]] = {
     "ingest": via_ingest,
     "ingest_raw": via_ingest_raw,
 }
+
+
+@pytest.fixture(autouse=True)
+def _not_across_an_hour() -> None:
+    """Records are counted per clock hour (UTC): a test that straddled the hour would start
+    counting afresh halfway. One starting less than a minute before the hour waits for it."""
+    now = datetime.now(UTC)
+    left = (
+        now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1) - now
+    ).total_seconds()
+    if left < 60:
+        time.sleep(left + 1)
 
 
 @pytest.fixture
