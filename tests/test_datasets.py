@@ -129,6 +129,7 @@ def test_table_shape_rls_and_triggers(conn: Conn, location_dataset: str):
         "ä",
         "a\tb",
         "_hidden",
+        "places__embeddings",  # a double _ is the lake's own (a dataset's embeddings table)
         "location history",
         "x; DROP SCHEMA lake CASCADE",
     ],

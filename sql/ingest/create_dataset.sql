@@ -35,12 +35,14 @@ DECLARE
                                 'max_record_bytes', 'max_depth', 'tiers', 'pii_fields',
                                 'pii_scan', 'source_format', 'description'];
 BEGIN
-    -- The name becomes an identifier: accept only names that never need quoting.
-    IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR quote_ident(p_name) <> p_name THEN
+    -- The name becomes an identifier: accept only names that never need quoting. A double _ is
+    -- the lake's own (user_data.<dataset>__embeddings).
+    IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR quote_ident(p_name) <> p_name
+       OR p_name LIKE '%\_\_%' THEN
         RAISE EXCEPTION USING ERRCODE = 'LK001',
             MESSAGE = format('invalid dataset name %L', left(p_name, 100)),
-            HINT = 'Use 1-48 characters: lower-case letters, digits and _, starting with a '
-                   'letter, and not an SQL keyword (e.g. location_history).';
+            HINT = 'Use 1-48 characters: lower-case letters, digits and single _, starting with '
+                   'a letter, and not an SQL keyword (e.g. location_history).';
     END IF;
     IF EXISTS (SELECT FROM lake.datasets WHERE name = p_name) THEN
         RAISE EXCEPTION USING ERRCODE = 'LK002',
