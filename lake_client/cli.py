@@ -1974,7 +1974,8 @@ def grpc(
         Path | None,
         typer.Option(
             help="Require client certificates signed by this CA (mTLS for a gateway; the "
-            "lake's own: LAKE_HOME/tls/ca.crt). API keys still say who calls.",
+            "lake's own: LAKE_HOME/tls/ca.crt): each call is the service of its certificate "
+            "(lake.service_certs; the --dsn login must be a member of lake_door).",
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -1989,7 +1990,7 @@ def grpc(
     ] = None,
     admin: Annotated[
         list[str] | None,
-        typer.Option(help="A principal (of an API key) that may call administrator methods."),
+        typer.Option(help="A principal (key or certificate) that may call administrator methods."),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Calls served at once.")] = 8,
     max_seconds: Annotated[
@@ -1998,8 +1999,9 @@ def grpc(
 ) -> None:
     """Serve the lake's gRPC service (datapunk.lake.v1.Lake) with grpc.health.v1 and server
     reflection until interrupted, over TLS 1.3 with the lake's `grpc` certificate (taken again
-    when renewed). Each call runs with the identity of its API key (`authorization` metadata; a
-    service names the user it acts for in `x-lake-user`)."""
+    when renewed). Each call runs with the identity of its service certificate (--client-ca) or
+    of its API key (`authorization` metadata); a service names the user it acts for in
+    `x-lake-user`."""
     from lake_client.grpc_server import make_server
     from lake_client.local.tls import door_files
 

@@ -154,13 +154,14 @@ def _row_of_change(c: Any) -> Row:
 
 
 class GrpcLake:
-    """The lake through its gRPC service, as the principal of `api_key` (a service's key with
-    `act_for` acts for that user)."""
+    """The lake through its gRPC service, as the principal of `api_key`, or (api_key None) as the
+    service of `client_cert` for a server that verifies client certificates (`lake grpc
+    --client-ca`); a service with `act_for` acts for that user."""
 
     def __init__(
         self,
         target: str,
-        api_key: str,
+        api_key: str | None,
         *,
         act_for: str | None = None,
         ca_file: Path | None = None,
@@ -170,7 +171,9 @@ class GrpcLake:
     ) -> None:
         self._channel = channel(target, ca_file=ca_file, client_cert=client_cert, insecure=insecure)
         self.stub = lake_pb2_grpc.LakeStub(self._channel)  # type: ignore[no-untyped-call]
-        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),)
+        self.metadata: tuple[tuple[str, str], ...] = ()
+        if api_key is not None:
+            self.metadata += (("authorization", f"Bearer {api_key}"),)
         if act_for:
             self.metadata += (("x-lake-user", act_for),)
         self.timeout = timeout

@@ -5,15 +5,18 @@ Ingest stores each batch as `lake ingest` does (COPY into the dataset's inbox, l
 for what COPY refuses: lake_client.copy_ingest.store_batch), inside the call's transaction.
 
 Every call is an ordinary lake session: it takes a pooled connection and, in one transaction,
-establishes the caller's identity for that transaction only (lake.authenticate with the API key
-of the `authorization` metadata, then lake.act_as for the user a service names in
-`x-lake-user`), does its work and commits. A pooled connection therefore never carries one
-call's identity into another; row-level security, validation, quarantine, audit and capture
-decide as they do for SQL.
+establishes the caller's identity for that transaction only, then lake.act_as for the user a
+service names in `x-lake-user`, does its work and commits. The identity is the service whose
+certificate the call's TLS handshake verified (`client_ca`: lake.authenticate_peer_cert with its
+serial and issuer, which needs the login to be a member of lake_door), or else the API key of
+the `authorization` metadata (lake.authenticate); a call that sends both is refused (one call,
+one identity). A pooled connection therefore never carries one call's identity into another;
+row-level security, validation, quarantine, audit and capture decide as they do for SQL.
 
 The server logs in with `dsn`, a role of lake_service (not an administrator: then lake.act_as
-applies the rules for services). Administrator methods (CreateDataset, the quarantine) run on
-`admin_dsn`, a role of lake_admin, for callers whose key's principal is one of `admins`.
+applies the rules for services), and of lake_door when it verifies client certificates.
+Administrator methods (CreateDataset, the quarantine) run on `admin_dsn`, a role of lake_admin
+(and of lake_door for certificates), for callers whose principal is one of `admins`.
 
 Each call is a span (OpenTelemetry's gRPC interceptor) that continues the caller's trace when
 its metadata carries a ``traceparent`` (GrpcLake sends it); Ingest's batches are its children.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import queue
 import threading
@@ -55,7 +59,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest, errors
+from lake_client import certs, copy_ingest, errors
 from lake_client.lakepb import lake_pb2, lake_pb2_grpc
 from lake_client.queries import sql
 from lake_client.records import Record
@@ -183,6 +187,20 @@ def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
 
 
+def _peer_cert(context: grpc.ServicerContext) -> tuple[int, str] | None:
+    """The serial and issuer (in sslinfo's ssl_issuer_dn() form, as lake.service_certs keeps
+    it) of the client certificate that this call's TLS handshake verified (`--client-ca`), or
+    None when the caller presented none."""
+    pems = context.auth_context().get("x509_pem_cert")
+    return _cert_names(pems[0]) if pems else None
+
+
+@functools.lru_cache(maxsize=256)
+def _cert_names(pem: bytes) -> tuple[int, str]:
+    cert = x509.load_pem_x509_certificate(pem)
+    return cert.serial_number, str(certs.rules().openssl_dn(cert.issuer))
+
+
 def _json(text: str, what: str) -> Any:
     if not text:
         return None
@@ -271,18 +289,30 @@ class LakeService(lake_pb2_grpc.LakeServicer):
         conn.execute(sql("grpc_deadline"), {"ms": str(max(1, int(seconds * 1000)))})
         meta = _metadata(context)
         key = meta.get("authorization", "").removeprefix("Bearer ").strip()
-        if not key:
+        peer = _peer_cert(context)
+        principal: Row | None
+        if peer is not None:
+            if key:
+                raise _Abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "both a client certificate and an API key: a call has one identity",
+                    hint="over mTLS the certificate names the service; send no authorization",
+                )
+            principal = self._authenticate_peer(conn, *peer)
+        elif key:
+            principal = conn.execute(sql("grpc_authenticate"), {"api_key": key}).fetchone()
+            if principal is None or principal["principal"] is None:
+                conn.commit()  # the audit entry of the failed attempt stays
+                raise _Abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "authentication failed: the API key is not valid",
+                    hint="an administrator can list, rotate or create keys (`lake keys`)",
+                )
+        else:
             raise _Abort(
                 grpc.StatusCode.UNAUTHENTICATED,
-                "no API key: send `authorization: Bearer lake_<id>_<secret>` metadata",
-            )
-        principal = conn.execute(sql("grpc_authenticate"), {"api_key": key}).fetchone()
-        if principal is None or principal["principal"] is None:
-            conn.commit()  # the audit entry of the failed attempt stays
-            raise _Abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "authentication failed: the API key is not valid",
-                hint="an administrator can list, rotate or create keys (`lake keys`)",
+                "no identity: send `authorization: Bearer lake_<id>_<secret>` metadata, or a "
+                "service certificate to a server with --client-ca",
             )
         who = str(principal["principal"])
         acting = meta.get("x-lake-user")
@@ -298,10 +328,36 @@ class LakeService(lake_pb2_grpc.LakeServicer):
             if identity is None or identity["service"] is None:
                 raise _Abort(
                     grpc.StatusCode.PERMISSION_DENIED,
-                    "only a service's key may name a user in x-lake-user",
+                    "only a service (its key or certificate) may name a user in x-lake-user",
                 )
             conn.execute(sql("grpc_act_as"), {"user_id": acting})
         return who
+
+    @staticmethod
+    def _authenticate_peer(conn: Conn, serial: int, issuer: str) -> Row:
+        """The service of the certificate the caller's handshake verified, for this transaction
+        (lake.authenticate_peer_cert; the server's login is a member of lake_door)."""
+        refusals: list[str] = []
+
+        def keep(diag: psycopg.errors.Diagnostic) -> None:
+            if diag.message_primary:
+                refusals.append(diag.message_primary.removeprefix("lake: "))
+
+        conn.add_notice_handler(keep)
+        try:
+            principal = conn.execute(
+                sql("grpc_authenticate_cert"), {"serial": serial, "issuer": issuer}
+            ).fetchone()
+        finally:
+            conn.remove_notice_handler(keep)
+        if principal is None or principal["principal"] is None:
+            conn.commit()  # the audit entry of the failed attempt stays
+            raise _Abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                refusals[-1] if refusals else "authentication failed: the certificate",
+                hint="an administrator issues service certificates (`lake certs issue`)",
+            )
+        return principal
 
     def _fail(self, context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
         if isinstance(exc, _Abort):

@@ -27,6 +27,7 @@ PUBLIC_API = {
     "authenticate",
     "backups",
     "authenticate_cert",
+    "authenticate_peer_cert",
     "batch_reasons",
     "begin_batch",
     "bridge_advance",
@@ -127,6 +128,18 @@ def test_the_machinery_lives_in_lake_internal(conn: Conn):
     internal = functions_in(conn, "lake_internal")
     assert {"_audit", "_tg_validate", "_identity", "_plpython_source"} <= internal
     assert all(name.startswith("_") for name in internal), sorted(internal)
+
+
+@pytest.mark.parametrize("role", [*APPLICATION_ROLES, "lake_admin"])
+def test_only_a_door_may_vouch_for_a_peer_certificate(conn: Conn, role: str):
+    """lake.authenticate_peer_cert takes its caller's word for a TLS handshake: lake_door's."""
+    row = conn.execute(
+        "SELECT has_function_privilege(%s, 'lake.authenticate_peer_cert(numeric, text, text)', "
+        "'EXECUTE'), has_function_privilege('lake_door', "
+        "'lake.authenticate_peer_cert(numeric, text, text)', 'EXECUTE')",
+        [role],
+    )
+    assert row.fetchone() == (False, True)
 
 
 @pytest.mark.parametrize("role", APPLICATION_ROLES)

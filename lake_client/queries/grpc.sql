@@ -8,6 +8,10 @@ SELECT set_config('statement_timeout', %(ms)s, true)
 -- name: grpc_authenticate
 SELECT lake.authenticate(%(api_key)s, 'transaction') AS principal
 
+-- name: grpc_authenticate_cert
+-- The client certificate the call's TLS handshake verified; the server's login is in lake_door.
+SELECT lake.authenticate_peer_cert(%(serial)s, %(issuer)s, 'transaction') AS principal
+
 -- name: grpc_identity
 SELECT user_id, service, principal FROM lake.current_identity()
 

@@ -205,6 +205,14 @@ def info(cert_pem: bytes) -> Info:
     )
 
 
+def openssl_dn(name: x509.Name) -> str:
+    """A name as OpenSSL's one-line form writes it, which is what sslinfo's ssl_issuer_dn()
+    returns: ``/O=Datapunk Lake/OU=certificate authority/CN=Datapunk Lake CA``."""
+    return "".join(
+        f"/{attr.rfc4514_attribute_name}={attr.value!s}" for rdn in name.rdns for attr in rdn
+    )
+
+
 def server_names(cert_pem: bytes) -> list[str]:
     """The host names and IP addresses a certificate is for (its subjectAltName), as ``issue``
     takes them: a renewal keeps them."""

@@ -18,6 +18,7 @@ from lake_certs import (
     Pair,
     info,
     issue,
+    openssl_dn,
     renewal_due,
     server_names,
     signed_by,
@@ -106,14 +107,6 @@ def renew_servers(folder: str, now: dt.datetime, force: bool = False) -> list[di
             }
         )
     return renewed
-
-
-def openssl_dn(name: x509.Name) -> str:
-    """A name as OpenSSL's one-line form writes it, which is what sslinfo's ssl_issuer_dn()
-    returns: ``/O=Datapunk Lake/OU=certificate authority/CN=Datapunk Lake CA``."""
-    return "".join(
-        f"/{attr.rfc4514_attribute_name}={attr.value!s}" for rdn in name.rdns for attr in rdn
-    )
 
 
 def issue_service(folder: str, service: str) -> dict[str, object]:
