@@ -1,7 +1,7 @@
 r"""gRPC benchmark: streaming ingest through `lake grpc` against `lake ingest` of the same file, in
 the same run, and Query of 1 000 rows.
 
-    .venv/bin/python bench/grpc_bench.py [--records 1000000] [--queries 200] [--keep]
+    .venv/bin/python bench/grpc_bench.py [--records 1000000] [--queries 200] [--insecure] [--keep]
 
 Uses bench/ingest.py's generated location history (about 1 % invalid) and a fresh database on
 the lake's server with a service login (lake_service, no superuser, no BYPASSRLS) and one lake
@@ -9,9 +9,10 @@ user with an API key. Then:
 
   lake  Lake.ingest of the file's lines as `lake ingest --api-key` runs it (COPY, batches of
         10 000, one session per server core);
-  grpc  GrpcLake.ingest of the same lines through `lake grpc --insecure` (a process of its own on
-        loopback): as many Ingest streams side by side as lake ingest has sessions, batches of
-        1 000, each stored by COPY in one transaction with the caller's identity.
+  grpc  GrpcLake.ingest of the same lines through `lake grpc` (a process of its own on loopback,
+        TLS 1.3 with the lake's certificate as it is served; `--insecure`: plaintext): as many
+        Ingest streams side by side as lake ingest has sessions, batches of 1 000, each stored
+        by COPY in one transaction with the caller's identity.
 
 It prints records/s of each and grpc/lake (the goal is 0.8), then the latency of Query calls that
 each stream 1 000 of the user's rows from a random point in time (p50, p99). Each path proves
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="Query calls timed (200)")
     parser.add_argument("--database", default="lake_bench_grpc", help="scratch database")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--insecure", action="store_true", help="serve and call gRPC in plaintext, not TLS 1.3"
+    )
     args = parser.parse_args(argv)
     settings = lake_settings()
     path = data_file(settings.home / "bench", args.records)
@@ -88,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         lake_s = time.perf_counter() - started
     check("lake ingest", summary, args.records)
 
-    argv_server = [str(Path(sys.executable).parent / "lake"), "grpc", "--insecure", "--port", "0"]
+    argv_server = [str(Path(sys.executable).parent / "lake"), "grpc", "--port", "0"]
+    if args.insecure:
+        argv_server.append("--insecure")
+    print(f"gRPC over {'plaintext' if args.insecure else 'TLS 1.3'}")
     server = subprocess.Popen(
         [*argv_server, "--dsn", service_dsn],
         stdout=subprocess.PIPE,
@@ -97,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         assert server.stdout is not None
-        found = re.search(r"on (\S+:\d+)", server.stdout.readline())
+        found = None
+        for line in server.stdout:  # `lake grpc` may first say it made its certificate
+            found = re.search(r"serving gRPC .* on (\S+:\d+)", line)
+            if found:
+                break
         assert found is not None, "lake grpc did not start"
-        with GrpcLake(found.group(1), key, insecure=True, timeout=None) as client:
+        with GrpcLake(found.group(1), key, insecure=args.insecure, timeout=None) as client:
             started = time.perf_counter()
             summary = client.ingest(DATASET, lines(path), origin="bench", streams=cores)
             grpc_s = time.perf_counter() - started
