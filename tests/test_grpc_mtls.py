@@ -26,21 +26,24 @@ from tests.test_grpc import new_key, records
 
 Conn = psycopg.Connection[tuple[object, ...]]
 DOOR_ROLE = "lake_test_door"  # the login of a door that verifies client certificates
+DOOR_ADMIN_ROLE = "lake_test_door_admin"  # its administrator login (--admin-dsn)
 Pair = tuple[Path, Path]
 
 
 @pytest.fixture(scope="module")
 def door_role(admin_conn: Conn, template_db: str) -> str:
-    """A login of lake_service and lake_door, as `lake grpc --client-ca` logs in."""
-    admin_conn.execute(
-        sql.SQL(
-            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
-            "CREATE ROLE {i} LOGIN; END IF; END$$"
-        ).format(r=sql.Literal(DOOR_ROLE), i=sql.Identifier(DOOR_ROLE))
-    )
-    admin_conn.execute(
-        sql.SQL("GRANT lake_service, lake_door TO {}").format(sql.Identifier(DOOR_ROLE))
-    )
+    """The logins of `lake grpc --client-ca`: lake_service and lake_door (--dsn), lake_admin
+    and lake_door (--admin-dsn)."""
+    for role, group in ((DOOR_ROLE, "lake_service"), (DOOR_ADMIN_ROLE, "lake_admin")):
+        admin_conn.execute(
+            sql.SQL(
+                "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {r}) THEN "
+                "CREATE ROLE {i} LOGIN; END IF; END$$"
+            ).format(r=sql.Literal(role), i=sql.Identifier(role))
+        )
+        admin_conn.execute(
+            sql.SQL("GRANT {}, lake_door TO {}").format(sql.Identifier(group), sql.Identifier(role))
+        )
     return DOOR_ROLE
 
 
@@ -69,7 +72,8 @@ def serve(db: str, settings: Settings, door_role: str) -> Iterator[Serve]:
             make_conninfo(db, user=user),
             tls=tls,
             client_ca=settings.ca_file,
-            admin_dsn=make_conninfo(db, user=ADMIN_ROLE),
+            admin_dsn=make_conninfo(db, user=DOOR_ADMIN_ROLE),
+            admins=frozenset({"ops"}),
             redis_url=settings.redis_url(),
             **options,
         )
@@ -218,6 +222,24 @@ def test_only_a_door_may_vouch_for_a_certificate(
     with by_cert(target, gw, act_for="alice") as lake, pytest.raises(errors.LakeError) as err:
         list(lake.query("location_history"))
     assert err.value.sqlstate == "42501"
+
+
+def test_an_administrator_by_certificate(
+    conn: Conn, people: None, serve: Serve, tmp_path: Path
+) -> None:
+    target = serve()
+    conn.execute("SELECT lake.create_user('ops', 'Operations', 'service')")
+    _, ops = issue(conn, tmp_path, "ops")
+    _, gw = issue(conn, tmp_path)
+    schema = {"type": "object", "required": ["ts", "v"], "properties": {"v": {"type": "number"}}}
+    with by_cert(target, gw) as lake, pytest.raises(errors.IdentityError, match="administrator"):
+        lake.create_dataset("steps", schema)
+    with by_cert(target, ops) as lake:
+        assert lake.create_dataset("steps", schema)["name"] == "steps"
+        assert lake.quarantine("steps") == []
+    # An administrator acts for nobody through x-lake-user.
+    with by_cert(target, ops, act_for="alice") as lake, pytest.raises(errors.IdentityError):
+        lake.quarantine("steps")
 
 
 def test_a_pooled_connection_never_carries_a_certificates_identity(
