@@ -137,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # SIGINT ignored: started in a background shell
+            server.kill()
+            server.wait()
         if not args.keep:
             drop_database(settings, args.database)
     return 0
