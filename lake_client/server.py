@@ -38,6 +38,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -54,6 +55,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from lake_client import __version__, status_page
+from lake_client.config import lake_home
 from lake_client.queries import sql
 from lake_client.telemetry import tracer
 from lake_client.transport import ServerContext, ServerFiles
@@ -110,11 +112,15 @@ def check_redis(url: str) -> str | None:
 class LakeCollector(Collector):
     """Reads the lake's state at each scrape."""
 
-    def __init__(self, dsn: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self, dsn: str, redis_url: str | None = None, tls_folder: Path | None = None
+    ) -> None:
         self.dsn = dsn
         self.redis_url = redis_url
+        self.tls_folder = tls_folder
 
     def collect(self) -> Iterator[Metric]:
+        yield self._certificate_family()
         up = GaugeMetricFamily("lake_database_up", "1 when the lake's database could be read")
         try:
             with _connect(self.dsn) as conn:
@@ -126,6 +132,20 @@ class LakeCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families
+
+    def _certificate_family(self) -> Metric:
+        """When each certificate in LAKE_HOME/tls expires (read from the files, as the status
+        page does): the alert rule certificate_expiring watches it."""
+        expiry = GaugeMetricFamily(
+            "lake_tls_certificate_expiry_timestamp_seconds",
+            "when the certificate expires (the files in LAKE_HOME/tls: the CA, the servers')",
+            labels=["certificate"],
+        )
+        folder = self.tls_folder if self.tls_folder is not None else lake_home() / "tls"
+        for cert in status_page.read_certificates(folder):
+            if "not_after" in cert:
+                expiry.add_metric([Path(str(cert["file"])).stem], cert["not_after"].timestamp())
+        return expiry
 
     def _redis_figures(self) -> dict[str, float]:
         """Redis' memory, its cache hits and a measured write and read (empty when down)."""

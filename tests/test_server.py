@@ -190,3 +190,28 @@ def test_metrics_show_the_notification_queue_filling(serve: Serve, db: str, conn
         assert row is not None
         assert held > 0 and held <= float(str(row[0]))
         listener.execute("COMMIT")
+
+
+def test_metrics_say_when_each_certificate_expires(serve: Serve, settings: Settings) -> None:
+    """lake_tls_certificate_expiry_timestamp_seconds{certificate} for every certificate in
+    LAKE_HOME/tls (the CA and the servers'), as the files say: the alert rule
+    certificate_expiring watches it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from lake_client.certs import rules
+
+    code, body = get(serve() + "/metrics")
+    assert code == 200
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(body)
+        if f.name == "lake_tls_certificate_expiry_timestamp_seconds"
+    ]
+    exported = {s.labels["certificate"]: s.value for s in family.samples}
+    folder = settings.home / "tls"
+    on_disk = {
+        path.stem: rules().info(path.read_bytes()).not_after.timestamp()
+        for path in folder.glob("*.crt")
+    }
+    assert {"ca", "postgres", "redis", "http"} <= set(on_disk)
+    assert exported == on_disk
