@@ -23,11 +23,12 @@ from lake_client.local.processes import Paths
 from lake_client.local.tls import door_files
 from tests.conftest import ADMIN_ROLE, APP_ROLE, SERVICE_ROLE, Settings, seal
 from tests.test_grpc import new_key, records
+from tests.tls_probe import Pair, write_pair
+from tests.tls_probe import issue_service_cert as issue
 
 Conn = psycopg.Connection[tuple[object, ...]]
 DOOR_ROLE = "lake_test_door"  # the login of a door that verifies client certificates
 DOOR_ADMIN_ROLE = "lake_test_door_admin"  # its administrator login (--admin-dsn)
-Pair = tuple[Path, Path]
 
 
 @pytest.fixture(scope="module")
@@ -84,22 +85,6 @@ def serve(db: str, settings: Settings, door_role: str) -> Iterator[Serve]:
     for server, service in running:
         server.stop(None).wait()
         service.close()
-
-
-def issue(conn: Conn, folder: Path, service: str = "gw") -> tuple[int, Pair]:
-    """A service certificate the lake issues and records (lake.issue_service_cert), as files."""
-    row = conn.execute(
-        "SELECT serial, certificate, private_key FROM lake.issue_service_cert(%s)", [service]
-    ).fetchone()
-    assert row is not None
-    return int(str(row[0])), write_pair(folder, f"{service}-{row[0]}", str(row[1]), str(row[2]))
-
-
-def write_pair(folder: Path, name: str, cert_pem: str | bytes, key_pem: str | bytes) -> Pair:
-    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    cert.write_bytes(cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
-    key.write_bytes(key_pem.encode() if isinstance(key_pem, str) else key_pem)
-    return cert, key
 
 
 def by_cert(target: str, pair: Pair, act_for: str | None = None) -> GrpcLake:

@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 from lake_client.certs import TlsFiles, rules
 from lake_client.config import Settings
 from lake_client.local.processes import Paths
+from tests import tls_probe
 from tests.conftest import seal
 from tests.test_cli import lake as cli
 
@@ -80,12 +81,12 @@ def tcp(settings: Settings, db: str, tls: TlsFiles, tls_role: str) -> Iterator[C
 def write_pair(
     folder: Path, name: str, cert_pem: str | bytes, key_pem: str | bytes
 ) -> dict[str, str]:
-    """The certificate and key as files, as libpq takes them (sslcert, sslkey: the key 0600)."""
-    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    cert.write_bytes(cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
-    key.touch(mode=0o600)
-    key.write_bytes(key_pem.encode() if isinstance(key_pem, str) else key_pem)
-    return {"sslcert": str(cert), "sslkey": str(key)}
+    """The certificate and key as files, as libpq takes them (sslcert, sslkey)."""
+    return libpq(tls_probe.write_pair(folder, name, cert_pem, key_pem))
+
+
+def libpq(pair: tls_probe.Pair) -> dict[str, str]:
+    return {"sslcert": str(pair[0]), "sslkey": str(pair[1])}
 
 
 @pytest.fixture
@@ -98,12 +99,8 @@ def gateway(conn: Conn) -> None:
 def issue(
     conn: Conn, folder: Path, service: str = "gw", scopes: tuple[str, ...] = ("read", "write")
 ) -> tuple[int, dict[str, str]]:
-    row = conn.execute(
-        "SELECT serial, certificate, private_key FROM lake.issue_service_cert(%s, %s)",
-        [service, list(scopes)],
-    ).fetchone()
-    assert row is not None
-    return int(str(row[0])), write_pair(folder, f"{service}-{row[0]}", str(row[1]), str(row[2]))
+    serial, pair = tls_probe.issue_service_cert(conn, folder, service, scopes)
+    return serial, libpq(pair)
 
 
 def identity(c: Conn) -> tuple[object, ...] | None:

@@ -1,5 +1,5 @@
 """Probes of a TLS server for the transport tests: a raw handshake (optionally TLS 1.2 at most)
-and a CA that is not the lake's."""
+and a CA that is not the lake's; and service certificates as files, as clients present them."""
 
 from __future__ import annotations
 
@@ -8,13 +8,40 @@ import socket
 import ssl
 from pathlib import Path
 
-from lake_client.certs import rules
+import psycopg
+
+from lake_client.certs import rules, save_pair
 from lake_client.config import Settings
 from lake_client.local.processes import Paths
 from lake_client.local.tls import files
 from lake_client.transport import ServerFiles
 
 LOOPBACK = "127.0.0.1"
+Pair = tuple[Path, Path]  # a certificate file and its key file
+
+
+def write_pair(folder: Path, name: str, cert_pem: str | bytes, key_pem: str | bytes) -> Pair:
+    """``<name>.crt`` and ``.key`` in ``folder``, written as the lake writes them
+    (lake_client.certs.save_pair: the key 0600, as libpq demands)."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    text = [p.decode() if isinstance(p, bytes) else p for p in (cert_pem, key_pem)]
+    save_pair(cert, key, *text)
+    return cert, key
+
+
+def issue_service_cert(
+    conn: psycopg.Connection[tuple[object, ...]],
+    folder: Path,
+    service: str = "gw",
+    scopes: tuple[str, ...] = ("read", "write"),
+) -> tuple[int, Pair]:
+    """A service certificate the lake issues and records (lake.issue_service_cert), as files."""
+    row = conn.execute(
+        "SELECT serial, certificate, private_key FROM lake.issue_service_cert(%s, %s)",
+        [service, list(scopes)],
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0])), write_pair(folder, f"{service}-{row[0]}", str(row[1]), str(row[2]))
 
 
 def handshake(
