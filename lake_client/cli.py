@@ -28,7 +28,7 @@ from typer.core import TyperGroup
 
 from lake_client import bridge as lake_bridge
 from lake_client import loader, local, records, render, telemetry
-from lake_client.certs import TlsFiles, save_pair
+from lake_client.certs import TlsFiles, rules, save_pair
 from lake_client.client import Lake
 from lake_client.config import Settings, lake_home, load_settings
 from lake_client.errors import ClusterError, ConfigurationError, LakeError
@@ -1496,12 +1496,26 @@ def certs_list(
 @certs_app.command("ca")
 def certs_ca(
     pem: Annotated[bool, typer.Option("--pem", help="Print the certificate itself.")] = False,
+    json_: Json = False,
 ) -> None:
     """Where the lake's CA certificate is (what clients trust: sslrootcert), or its PEM."""
     path = TlsFiles(Paths(load_settings().home).tls).ca_cert
     if not path.exists():
         raise ConfigurationError(f"no CA certificate at {path}", hint="`lake up` makes it")
-    render.plain(path.read_text().rstrip("\n") if pem else str(path))
+    text = path.read_text()
+    if json_:
+        info = rules().info(text.encode())
+        render.json_doc(
+            {
+                "path": str(path),
+                "subject": info.common_name,
+                "not_after": info.not_after.isoformat(),
+                "fingerprint": info.fingerprint,
+                **({"pem": text} if pem else {}),
+            }
+        )
+        return
+    render.plain(text.rstrip("\n") if pem else str(path))
 
 
 def _oidc_out(rows: list[dict[str, Any]], json_: bool) -> None:

@@ -339,6 +339,9 @@ def test_the_certs_commands(
     }
     assert cli("certs", "ca", dsn=db).stdout.strip() == str(tls.ca_cert)
     assert cli("certs", "ca", "--pem", dsn=db).stdout.strip() == tls.ca_cert.read_text().strip()
+    described = json.loads(cli("certs", "ca", "--json", dsn=db).stdout)
+    assert described["path"] == str(tls.ca_cert)
+    assert described["fingerprint"] == rules().info(tls.ca_cert.read_bytes()).fingerprint
     refused = cli(*renew, "--dsn", service_dsn, dsn=db, check=False)
     assert refused.returncode == 1
     assert "cannot be renewed: revoked certificate" in refused.stderr
