@@ -10,6 +10,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     f       record;
+    v_entry lake.audit_pending;
     v_done  text[] := '{}';
     v_moved bigint := 0;
 BEGIN
@@ -23,16 +24,12 @@ BEGIN
             v_done := v_done || f.name;
             CONTINUE;
         END IF;
-        INSERT INTO lake.audit_pending
-               (occurred_at, action, object, db_role, lake_user, service, client_addr,
-                application, xact_id, detail)
-        VALUES ((f.entry ->> 'occurred_at')::timestamptz, f.entry ->> 'action',
-                f.entry ->> 'object', f.entry ->> 'db_role', f.entry ->> 'lake_user',
-                f.entry ->> 'service', (f.entry ->> 'client_addr')::inet,
-                f.entry ->> 'application', pg_current_xact_id(),
-                coalesce(f.entry -> 'detail', '{}')
-                    || jsonb_build_object('spool', f.name,
-                                          'refused_xact', f.entry ->> 'xact_id'));
+        -- The entry as it was refused, sealed by this transaction; the refused one is noted.
+        v_entry := jsonb_populate_record(NULL::lake.audit_pending, f.entry);
+        v_entry.detail := coalesce(v_entry.detail, '{}')
+            || jsonb_build_object('spool', f.name, 'refused_xact', v_entry.xact_id::text);
+        v_entry.xact_id := pg_current_xact_id();
+        PERFORM lake_internal._audit_keep(v_entry);
         v_moved := v_moved + 1;
     END LOOP;
     IF cardinality(v_done) > 0 THEN
