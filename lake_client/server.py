@@ -358,14 +358,18 @@ class LakeCollector(Collector):
         yield runs
 
         chain = GaugeMetricFamily(
-            "lake_audit_chain_ok", "1 when lake.verify_audit_chain() finds the chain whole"
+            "lake_audit_chain_ok",
+            "1 when the verify_audit job last found the audit chain whole (lake.verify_audit_chain)",
         )
-        try:
-            for (ok,) in conn.execute(sql("metrics_audit_chain")):
-                chain.add_metric([], int(bool(ok)))
-        except psycopg.errors.QueryCanceled:
-            pass  # a chain too long to check within the scrape's timeout: absent, not "broken"
+        verified = GaugeMetricFamily(
+            "lake_audit_chain_verified_timestamp_seconds",
+            "when the verify_audit job last checked the audit chain",
+        )
+        for ok, at in conn.execute(sql("metrics_audit_chain")):
+            chain.add_metric([], int(bool(ok)))
+            verified.add_metric([], at)
         yield chain
+        yield verified
 
         build = InfoMetricFamily("lake_build", "the lake's versions")
         for (server_version,) in conn.execute(sql("metrics_build")):

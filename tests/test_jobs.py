@@ -24,6 +24,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 NOW = datetime.now(UTC)
 TS = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 PROCEDURE_JOBS = [
+    "verify_audit",
     "premake",
     "checkpoints",
     "quarantine_review",

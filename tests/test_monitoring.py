@@ -95,6 +95,7 @@ def test_specification_metrics_hold_what_the_database_holds(
             [Jsonb([{"lat": 1, "lon": 2}, point(5), point(6), point(7)])],  # the first: no time
         )
     (archive_dir / "probe.bin").write_bytes(b"x" * 12345)
+    conn.execute("CALL lake.run_maintenance('verify_audit')")  # the chain's verdict, as kept
     after = scrape(metrics_url)
 
     # One batch more, as the database recorded it.
@@ -140,6 +141,8 @@ def test_specification_metrics_hold_what_the_database_holds(
             got = sample(after, "storage_latency_seconds", tier=tier, operation=op)
             assert got is not None and got >= 0, (tier, op)
     assert sample(after, "lake_audit_chain_ok") == 1.0
+    verified = sample(after, "lake_audit_chain_verified_timestamp_seconds")
+    assert verified is not None and abs(verified - time.time()) < 600
     assert "lake_build_info{" in after
 
     done = subprocess.run(

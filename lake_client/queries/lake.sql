@@ -409,7 +409,13 @@ SELECT blks_hit::float8 / nullif(blks_hit + blks_read, 0)
 SELECT job, status, runs FROM lake_internal.job_outcomes
 
 -- name: metrics_audit_chain
-SELECT ok FROM lake.verify_audit_chain()
+-- The verdict of the newest finished run of the verify_audit job, and when it finished (no row
+-- before the first run).
+SELECT (r.details ->> 'ok')::boolean, extract(epoch FROM r.finished_at)::float8
+  FROM lake.job_runs AS r
+ WHERE r.job = 'verify_audit' AND r.status IN ('ok', 'failed') AND r.details ? 'ok'
+ ORDER BY r.id DESC
+ LIMIT 1
 
 -- name: metrics_backups
 -- The newest backup's end and size, and how many the repository keeps (lake.backups() runs
