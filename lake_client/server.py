@@ -359,7 +359,7 @@ class LakeCollector(Collector):
 
         chain = GaugeMetricFamily(
             "lake_audit_chain_ok",
-            "1 when the verify_audit job last found the audit chain whole (lake.verify_audit_chain)",
+            "1 when the verify_audit job last found the audit chain whole",
         )
         verified = GaugeMetricFamily(
             "lake_audit_chain_verified_timestamp_seconds",
