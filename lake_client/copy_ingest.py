@@ -215,18 +215,52 @@ def ingest(
     with tracer.start_as_current_span(
         "lake.ingest", attributes={"lake.dataset": dataset, "lake.batch_size": batch_size}
     ) as span:
-        summary = _ingest(
-            session,
-            dataset,
-            records,
-            batch_size=batch_size,
-            for_user=for_user,
-            origin=origin,
-            retry=retry,
-            on_batch=on_batch,
-            batch_namespace=batch_namespace,
-            jobs=jobs,
-        )
+        summary = IngestSummary(dataset)
+        started = time.perf_counter()
+
+        def batches() -> Iterator[_Batch]:
+            first = 1
+            for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
+                # Batch ids depend on the batch's place only, never on the sessions: a re-run with
+                # another number of jobs recognises the same batches.
+                if batch_namespace is None:
+                    yield _Batch(uuid.uuid4(), first, chunk)
+                else:
+                    yield _Batch(uuid.uuid5(batch_namespace, str(index)), first, chunk)
+                first += len(chunk)
+
+        def done(result: BatchResult, batch: _Batch) -> None:
+            result.first = batch.first
+            summary.batches.append(result)
+            if on_batch is not None:
+                on_batch(result, sum(len(r.raw) for r in batch.chunk))
+
+        pending = batches()
+        head = list(itertools.islice(pending, 2))
+        if len(head) > 1 and jobs is None:  # one batch needs one session: no need to ask
+            jobs = server_cores(session)
+        if len(head) < 2 or jobs == 1:
+            for batch in itertools.chain(head, pending):
+                done(_ingest_batch(session, dataset, batch, for_user, origin, retry), batch)
+        else:
+            summary.jobs = jobs or 1
+            _ingest_parallel(
+                session,
+                dataset,
+                itertools.chain(head, pending),
+                summary.jobs,
+                for_user,
+                origin,
+                retry,
+                done,
+            )
+            summary.batches.sort(key=lambda b: b.first)  # in input order, as one session has them
+        summary.seconds = time.perf_counter() - started
+        if summary.quarantined:
+            rows = fetch(
+                session, "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]}
+            )
+            summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
         span.set_attributes(
             {
                 "lake.batches": len(summary.batches),
@@ -237,66 +271,6 @@ def ingest(
             }
         )
         return summary
-
-
-def _ingest(
-    session: Session,
-    dataset: str,
-    records: Iterable[Any],
-    *,
-    batch_size: int,
-    for_user: str | None,
-    origin: str | None,
-    retry: RetryPolicy,
-    on_batch: Callable[[BatchResult, int], None] | None,
-    batch_namespace: uuid.UUID | None,
-    jobs: int | None,
-) -> IngestSummary:
-    summary = IngestSummary(dataset)
-    started = time.perf_counter()
-
-    def batches() -> Iterator[_Batch]:
-        first = 1
-        for index, chunk in enumerate(_chunks(from_objects(records), batch_size)):
-            # Batch ids depend on the batch's place only, never on the sessions: a re-run with
-            # another number of jobs recognises the same batches.
-            if batch_namespace is None:
-                yield _Batch(uuid.uuid4(), first, chunk)
-            else:
-                yield _Batch(uuid.uuid5(batch_namespace, str(index)), first, chunk)
-            first += len(chunk)
-
-    def done(result: BatchResult, batch: _Batch) -> None:
-        result.first = batch.first
-        summary.batches.append(result)
-        if on_batch is not None:
-            on_batch(result, sum(len(r.raw) for r in batch.chunk))
-
-    pending = batches()
-    head = list(itertools.islice(pending, 2))
-    if len(head) > 1 and jobs is None:  # one batch needs one session: no need to ask
-        jobs = server_cores(session)
-    if len(head) < 2 or jobs == 1:
-        for batch in itertools.chain(head, pending):
-            done(_ingest_batch(session, dataset, batch, for_user, origin, retry), batch)
-    else:
-        summary.jobs = jobs or 1
-        _ingest_parallel(
-            session,
-            dataset,
-            itertools.chain(head, pending),
-            summary.jobs,
-            for_user,
-            origin,
-            retry,
-            done,
-        )
-        summary.batches.sort(key=lambda b: b.first)  # in input order, as one session has them
-    summary.seconds = time.perf_counter() - started
-    if summary.quarantined:
-        rows = fetch(session, "batch_reasons", {"batch_ids": [b.batch_id for b in summary.batches]})
-        summary.reasons = [ReasonCount(r["rule"], r["records"], r["example"]) for r in rows]
-    return summary
 
 
 def server_cores(session: Session) -> int:
