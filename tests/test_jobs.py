@@ -34,6 +34,7 @@ PROCEDURE_JOBS = [
     "purge_audit",
     "purge_logs",
     "purge_cron_history",
+    "figures",
     "analyze",
     "backups",
 ]

@@ -273,3 +273,65 @@ def test_the_apache_build_lacks_what_the_readme_says(conn: Conn):
         "SELECT public.time_bucket('1 day', '2026-11-02 03:00Z'::timestamptz, 'Asia/Tokyo')"
     ).fetchone() == (datetime(2026, 11, 1, 15, tzinfo=UTC),)
     conn.execute("SELECT public.drop_chunks('public.probe', older_than => now())")
+
+
+def test_the_figures_job_keeps_the_lakes_history_in_a_hypertable(conn: Conn, steps: str):
+    """The figures job samples the quality score of each dataset that received records in the
+    last 24 hours and the bytes of each storage into lake.figure_history, a hypertable whose
+    chunks older than figure_history_retention it drops."""
+    hyper = conn.execute(
+        "SELECT hypertable_schema, hypertable_name FROM timescaledb_information.hypertables"
+    ).fetchall()
+    assert hyper == [("lake", "figure_history")]
+    conn.execute("SELECT lake.act_as('alice', 'session')")
+    now = datetime.now(UTC)
+    got = conn.execute(
+        "SELECT accepted, quarantined FROM lake.ingest('steps', %s)",
+        [
+            Jsonb(
+                [{"ts": (now - timedelta(hours=1)).isoformat(), "steps": n} for n in (1, -1, 2)]
+                + [{"ts": now.isoformat(), "steps": "many"}]
+            )
+        ],
+    ).fetchone()
+    assert got == (3, 1)
+    conn.execute("SELECT lake.reset_identity()")
+    old = now - timedelta(days=500)
+    conn.execute(
+        "INSERT INTO lake.figure_history VALUES (%s, 'quality_score', 'steps', 0.5),"
+        " (%s, 'storage_bytes', 'postgres', 1)",
+        [old, now - timedelta(days=10)],
+    )
+    conn.execute("CALL lake.run_maintenance('figures', %s)", [now])
+    report = conn.execute(
+        "SELECT status, details FROM lake.job_runs WHERE job = 'figures'"
+    ).fetchone()
+    assert report is not None and report[0] == "ok"
+    details = report[1]
+    assert isinstance(details, dict) and details["chunks_dropped"] == 1
+    rows = conn.execute(
+        "SELECT figure, subject, value FROM lake.figure_history WHERE at = %s ORDER BY 1, 2",
+        [now],
+    ).fetchall()
+    assert details["samples"] == len(rows)
+    score = conn.execute(
+        "SELECT score FROM lake.quality_scores"
+        " WHERE dataset = 'steps' AND check_type = 'all' AND time_window = '24h'"
+    ).fetchone()
+    assert score is not None and 0 < float(str(score[0])) < 1  # the record of "many" steps
+    assert ("quality_score", "steps", score[0]) in rows
+    storage = {str(s): v for f, s, v in rows if f == "storage_bytes"}
+    assert {"postgres", "archive"} <= storage.keys()
+    assert isinstance(storage["postgres"], float) and storage["postgres"] > 0
+    # The sample of 500 days ago went with its chunk; the one of 10 days ago stays.
+    assert conn.execute(
+        "SELECT count(*) FROM lake.figure_history WHERE at < %s", [now]
+    ).fetchone() == (1,)
+    # lake.series' bucketing serves the history too (administrators read it directly).
+    hourly = conn.execute(
+        "SELECT public.time_bucket('1 hour', at), avg(value) FROM lake.figure_history"
+        " WHERE figure = 'quality_score' GROUP BY 1"
+    ).fetchall()
+    assert len(hourly) == 1
+    with pytest.raises(psycopg.Error, match="figure_history_retention"):
+        conn.execute("SELECT lake.set_setting('figure_history_retention', '1 hour')")
