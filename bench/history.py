@@ -3,6 +3,8 @@ partitioned by month as the datasets are, or a plain table?
 
     .venv/bin/python bench/history.py [--rows 1000000] [--series 20] [--runs 15] [--keep]
 
+(`make bench-history` runs it with the defaults.)
+
 In a scratch database with TimescaleDB, each layout gets the same --rows samples: --series
 series (a figure and a subject, as lake.figure_history keeps them) sampled every 5 minutes up
 to now, with the same index (figure, subject, at). Printed per layout:
@@ -56,8 +58,9 @@ def make(conn: psycopg.Connection[tuple[object, ...]], layout: str, days: int) -
         conn.execute(sql.SQL("CREATE TABLE {} (" + COLUMNS + ") PARTITION BY RANGE (at)").format(t))
         conn.execute(
             f"""DO $$DECLARE m timestamptz; BEGIN
-                 FOR m IN SELECT generate_series(date_trunc('month', now() - interval '{days + 1} days'),
-                                                 date_trunc('month', now()), interval '1 month')
+                 FOR m IN SELECT generate_series(
+                                     date_trunc('month', now() - interval '{days + 1} days'),
+                                     date_trunc('month', now()), interval '1 month')
                  LOOP
                      EXECUTE format('CREATE TABLE %I PARTITION OF partitioned'
                                     ' FOR VALUES FROM (%L) TO (%L)',
@@ -69,8 +72,8 @@ def make(conn: psycopg.Connection[tuple[object, ...]], layout: str, days: int) -
         conn.execute(sql.SQL("CREATE TABLE {} (" + COLUMNS + ")").format(t))
     if layout == "hypertable":
         conn.execute(
-            "SELECT public.create_hypertable('hypertable', public.by_range('at', interval '7 days'),"
-            " create_default_indexes => false)"
+            "SELECT public.create_hypertable('hypertable',"
+            " public.by_range('at', interval '7 days'), create_default_indexes => false)"
         )
     conn.execute(sql.SQL("CREATE INDEX ON {} (figure, subject, at)").format(t))
 

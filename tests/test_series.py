@@ -5,6 +5,7 @@ the README says the build lacks."""
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from psycopg.types.json import Jsonb
 from lake_client.client import Lake
 from lake_client.errors import IdentityError, InputError, UnknownDataset
 from tests.conftest import APP_ROLE, SERVICE_ROLE
+from tests.test_cli import lake as run_lake
 
 Conn = psycopg.Connection[tuple[object, ...]]
 SCHEMA = (
@@ -335,3 +337,59 @@ def test_the_figures_job_keeps_the_lakes_history_in_a_hypertable(conn: Conn, ste
     assert len(hourly) == 1
     with pytest.raises(psycopg.Error, match="figure_history_retention"):
         conn.execute("SELECT lake.set_setting('figure_history_retention', '1 hour')")
+
+
+def test_lake_series_prints_a_users_buckets(db: str, conn: Conn, steps: str):
+    span = ["--from", "2026-11-02T00:00:00Z", "--to", "2026-11-05T00:00:00+00:00"]
+    out = run_lake("series", "steps", "-b", "1 day", *span, "--user", "bob", "--json", dsn=db)
+    assert json.loads(out.stdout) == [
+        {"bucket": f"2026-11-0{d}T00:00:00Z", "records": n, "value": float(n)}
+        for d, n in ((2, 3), (3, 2))
+    ]
+    key = key_of(conn, "alice")
+    out = run_lake(
+        "series",
+        "steps",
+        "-b",
+        "1 day",
+        *span,
+        "-f",
+        "steps",
+        "-a",
+        "max",
+        "--api-key",
+        key,
+        dsn=db,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0].split("\t") == ["bucket", "records", "max"]
+    assert lines[1].split("\t") == ["2026-11-02T00:00:00Z", "10", "8.0"]
+    bad = run_lake(
+        "series",
+        "steps",
+        "-b",
+        "1 day",
+        *span,
+        "-a",
+        "median",
+        "--api-key",
+        key,
+        dsn=db,
+        check=False,
+    )
+    assert bad.returncode == 1 and "unknown aggregate 'median'" in bad.stderr
+    naive = run_lake(
+        "series",
+        "steps",
+        "-b",
+        "1 day",
+        "--from",
+        "2026-11-02",
+        "--to",
+        "2026-11-03T00:00:00Z",
+        "--user",
+        "bob",
+        dsn=db,
+        check=False,
+    )
+    assert naive.returncode == 2 and "time zone" in naive.stderr
