@@ -107,30 +107,32 @@ def expected(agg: str, field: str | None) -> dict[str, tuple[int, float | None]]
     return out
 
 
-@pytest.mark.parametrize(
-    ("field", "agg"),
-    [
-        (None, "count"),
-        ("steps", "count"),
-        ("steps", "sum"),
-        ("steps", "avg"),
-        ("steps", "min"),
-        ("steps", "max"),
-        ("steps", "stddev"),
-        ("steps", "first"),
-        ("body.hr", "avg"),
-        ("body.hr", "count"),
-        ("body.hr", "last"),
-    ],
-)
-def test_buckets_and_aggregates_match_the_rows(alice: Lake, field: str | None, agg: str):
-    got = alice.series("steps", "1 day", DAY0, DAY0 + timedelta(days=3), field, agg, timezone="UTC")
-    want = expected(agg, field)
-    assert [r["bucket"] for r in got] == sorted(want)
-    for r in got:
-        records, value = want[r["bucket"]]
-        assert r["records"] == records
-        assert r["value"] == pytest.approx(value)
+CASES = [
+    (None, "count"),
+    ("steps", "count"),
+    ("steps", "sum"),
+    ("steps", "avg"),
+    ("steps", "min"),
+    ("steps", "max"),
+    ("steps", "stddev"),
+    ("steps", "first"),
+    ("body.hr", "avg"),
+    ("body.hr", "count"),
+    ("body.hr", "last"),
+]
+
+
+def test_buckets_and_aggregates_match_the_rows(alice: Lake):
+    for field, agg in CASES:
+        got = alice.series(
+            "steps", "1 day", DAY0, DAY0 + timedelta(days=3), field, agg, timezone="UTC"
+        )
+        want = expected(agg, field)
+        assert [r["bucket"] for r in got] == sorted(want), (field, agg)
+        for r in got:
+            records, value = want[r["bucket"]]
+            assert r["records"] == records, (field, agg)
+            assert r["value"] == pytest.approx(value), (field, agg, r["bucket"])
 
 
 def test_gaps_are_filled_and_time_zones_move_the_days(alice: Lake):
@@ -378,18 +380,3 @@ def test_lake_series_prints_a_users_buckets(db: str, conn: Conn, steps: str):
         check=False,
     )
     assert bad.returncode == 1 and "unknown aggregate 'median'" in bad.stderr
-    naive = run_lake(
-        "series",
-        "steps",
-        "-b",
-        "1 day",
-        "--from",
-        "2026-11-02",
-        "--to",
-        "2026-11-03T00:00:00Z",
-        "--user",
-        "bob",
-        dsn=db,
-        check=False,
-    )
-    assert naive.returncode == 2 and "time zone" in naive.stderr
