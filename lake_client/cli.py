@@ -753,6 +753,70 @@ def ingest(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
+# -- time series ------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=_examples(
+        "lake series steps --bucket '1 day' --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z"
+        " --api-key lake_0123…",
+        "lake series steps --bucket '1 hour' --from 2026-11-30T00:00:00Z --to 2026-12-01T00:00:00Z"
+        " --field count --agg sum --fill --user alice --json   # administrators",
+    )
+)
+def series(
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    bucket: Annotated[
+        str, typer.Option("--bucket", "-b", help="The bucket: '15 minutes', '1 day', '1 month'.")
+    ],
+    from_: Annotated[
+        str, typer.Option("--from", help="Start of the range (included), with a time zone.")
+    ],
+    to: Annotated[str, typer.Option("--to", help="End of the range (excluded), with a time zone.")],
+    field: Annotated[
+        str | None,
+        typer.Option("--field", "-f", help="A numeric field (a.b for a nested one)."),
+    ] = None,
+    agg: Annotated[
+        str,
+        typer.Option(
+            "--agg", "-a", help="count, sum, avg, min, max, stddev, first or last (count)."
+        ),
+    ] = "count",
+    fill: Annotated[bool, typer.Option("--fill", help="Every bucket, empty ones too.")] = False,
+    timezone: Annotated[
+        str, typer.Option("--timezone", "--tz", help="Days and months begin at midnight here.")
+    ] = "UTC",
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="The lake user whose records (administrators)."),
+    ] = None,
+    api_key: ApiKey = None,
+    json_: Json = False,
+) -> None:
+    """A person's records of a dataset in time buckets (lake.series): per bucket, the records
+    and an aggregate of one numeric field, for their own records only."""
+    if bool(user) == bool(api_key):
+        raise typer.BadParameter(
+            "give --user (administrators) or --api-key (your own records)",
+            param_hint="--user / --api-key",
+        )
+    # Checked here (a time zone is required), before connecting; _moment gives None only for None.
+    start, end = _moment(from_) or from_, _moment(to) or to
+    with _lake() as lake:
+        if api_key:
+            lake.authenticate(api_key)
+        else:
+            lake.act_as(str(user))
+        rows = lake.series(dataset, bucket, start, end, field, agg, fill=fill, timezone=timezone)
+    if json_:
+        render.json_doc(rows)
+        return
+    render.table(
+        ("bucket", "records", agg), [(r["bucket"], r["records"], r["value"]) for r in rows]
+    )
+
+
 # -- a person's rights ------------------------------------------------------------------------
 
 

@@ -608,6 +608,39 @@ class Lake:
             cache=cache,
         )
 
+    # -- time series -------------------------------------------------------------------------
+
+    def series(
+        self,
+        dataset: str,
+        bucket: str | timedelta,
+        from_ts: datetime | str,
+        to_ts: datetime | str,
+        field: str | None = None,
+        agg: str = "count",
+        *,
+        fill: bool = False,
+        timezone: str = "UTC",
+    ) -> list[Row]:
+        """The session user's records of `dataset` in buckets of `bucket` ('1 day', '1 month',
+        a timedelta) over [from_ts, to_ts) (lake.series): dicts of bucket (its start, RFC 3339
+        in UTC), records and value, the aggregate `agg` (count, sum, avg, min, max, stddev,
+        first, last) of the numeric `field` (a path with dots; None: the records are counted).
+        With `fill`, every bucket of the range, empty ones too. Bad arguments raise InputError."""
+        return self._query(
+            "series",
+            {
+                "dataset": dataset,
+                "bucket": bucket,
+                "from_ts": from_ts,
+                "to_ts": to_ts,
+                "field": field,
+                "agg": agg,
+                "fill": fill,
+                "timezone": timezone,
+            },
+        )
+
     # -- a person's rights -------------------------------------------------------------------
 
     def export_user(

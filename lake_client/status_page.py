@@ -4,9 +4,8 @@ build step: the page is lake_client/static/status.html and status.css, filled in
 
 What it shows: the data quality score per dataset and day (from the ingest batches, the figure
 of lake.quality_scores' check_type 'all'), the quarantine queue by rule, the jobs with their
-last runs, storage by tier per month of data, the bridges' lag, and the certificates in
-LAKE_HOME/tls. The lake keeps no history of its storage's size, so "over time" for storage is
-the months of data, each in the tier it is in now.
+last runs, storage by tier per month of data and over time (the figures job's samples in
+lake.figure_history), the bridges' lag, and the certificates in LAKE_HOME/tls.
 
 Everything that comes from the database or the disk is escaped (html.escape): dataset names and
 error messages are written by users. Each plotted point or bar carries its figure in data-*
@@ -63,6 +62,7 @@ class Figures:
     quarantine: list[Row]
     jobs: list[Row]
     storage_months: list[Row]
+    storage_history: list[Row]
     storage_now: list[Row]
     bridges: list[Row]
     certificates: list[Row]
@@ -88,6 +88,7 @@ def read_figures(dsn: str, tls_folder: Path) -> Figures:
             quarantine=rows("status_quarantine_rules"),
             jobs=rows("status_jobs"),
             storage_months=rows("status_storage_months"),
+            storage_history=rows("status_storage_history"),
             storage_now=rows("status_storage_now"),
             bridges=rows("status_bridges"),
             certificates=read_certificates(tls_folder),
@@ -263,6 +264,14 @@ def _storage(f: Figures) -> str:
         if months
         else _empty("No month partitions yet: no data has been ingested.")
     )
+    days: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for r in f.storage_history:
+        days[r["day"]][r["tier"]] = int(r["bytes"] or 0)
+    history = (
+        _stacked_plot(days, "day")
+        if days
+        else _empty("No samples yet: the figures job takes one every 15 minutes.")
+    )
     now_rows = [
         (
             _e(r["storage_type"])
@@ -272,12 +281,15 @@ def _storage(f: Figures) -> str:
         for r in f.storage_now
     ]
     return (
-        '<p class="note">Bytes per month of data, in the tier each month is in now (the lake '
-        "keeps no history of its size; months whose partition was dropped count their archive "
-        "file). The table is lake.storage_usage() now.</p>\n"
+        '<p class="note">Bytes per month of data, in the tier each month is in now (months '
+        "whose partition was dropped count their archive file). The table is "
+        "lake.storage_usage() now.</p>\n"
         f'<div class="figure">{plot}\n'
         + _table(("storage", "bytes now"), now_rows, "storage")
-        + "</div>"
+        + "</div>\n"
+        '<p class="note">Over time: bytes per tier and of the archive files, each day\'s last '
+        "sample of the last 90 days (lake.figure_history).</p>\n"
+        f'<div class="figure">{history}</div>'
     )
 
 
@@ -450,8 +462,9 @@ def _bar_plot(bars: list[tuple[str, int, Row]]) -> str:
     return _svg("bars", "quarantine items pending by rule", parts, height)
 
 
-def _stacked_plot(months: dict[dt.date, dict[str, int]]) -> str:
-    """A column per month, stacked by tier."""
+def _stacked_plot(months: dict[dt.date, dict[str, int]], unit: str = "month") -> str:
+    """A column per month (or day), stacked by tier."""
+    fmt = "%Y-%m" if unit == "month" else "%Y-%m-%d"
     order = sorted(months)
     tiers = [t for t in TIER_COLOURS if any(t in m for m in months.values())]
     tiers += sorted({t for m in months.values() for t in m} - set(tiers))
@@ -477,18 +490,19 @@ def _stacked_plot(months: dict[dt.date, dict[str, int]]) -> str:
             parts.append(
                 f'<rect class="bar" x="{x0:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" fill="{TIER_COLOURS.get(tier, "#666666")}" '
-                f'data-month="{_e(month.strftime("%Y-%m"))}" data-tier="{_e(tier)}" '
-                f'data-value="{n}"><title>{_e(month.strftime("%Y-%m"))} {_e(tier)}: '
+                f'data-{unit}="{_e(month.strftime(fmt))}" data-tier="{_e(tier)}" '
+                f'data-value="{n}"><title>{_e(month.strftime(fmt))} {_e(tier)}: '
                 f"{_e(_bytes(n))}</title></rect>"
             )
         if i % -(-len(order) // 8) == 0:  # at most 8 labels
             parts.append(
                 f'<text class="tick" x="{x0 + bar_w / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" '
-                f'text-anchor="middle">{_e(month.strftime("%Y-%m"))}</text>'
+                f'text-anchor="middle">{_e(month.strftime(fmt))}</text>'
             )
     for i, tier in enumerate(tiers):
         parts.append(
             f'<text class="legend" x="{LEFT + 8 + 110 * i}" y="{HEIGHT - 6}" '
             f'fill="{TIER_COLOURS.get(tier, "#666666")}">■ {_e(tier)}</text>'
         )
-    return _svg("stacked", "bytes per month of data by tier", parts)
+    label = "bytes per month of data by tier" if unit == "month" else "bytes by tier per day"
+    return _svg("stacked", label, parts)

@@ -92,6 +92,8 @@ PUBLIC_API = {
     "declare_embeddings",
     "put_embeddings",
     "similar",
+    # time series (TimescaleDB's time_bucket)
+    "series",
     # services' client certificates (mTLS) and the identity they give
     "issue_service_cert",
     "renew_service_cert",

@@ -35,6 +35,7 @@ PROCEDURE_JOBS = [
     "purge_audit",
     "purge_logs",
     "purge_cron_history",
+    "figures",
     "analyze",
     "backups",
 ]

@@ -635,7 +635,7 @@ def test_settings_are_checked_audited_and_for_administrators(conn: Conn, as_role
         " WHERE action = 'setting.set' AND object = 'restore_hold'",
     ) == {"old": "7 days", "new": "2 days"}
     admin = as_role(ADMIN_ROLE)
-    assert scalar(admin, "SELECT count(*) FROM lake.settings") == 17  # PII, backups, tls, quotas
+    assert scalar(admin, "SELECT count(*) FROM lake.settings") == 18  # and figure_history
     app = as_role(APP_ROLE)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT lake.set_setting('restore_hold', '1 day')")

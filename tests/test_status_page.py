@@ -139,6 +139,15 @@ def test_the_status_page_shows_the_lake_in_a_browser(
     )
     conn.execute("CALL lake.run_maintenance('purge_logs')")
     conn.execute("SELECT lake.bridge_advance('status-page-bridge')")
+    # The figures job's samples of two days (UTC): storage over time shows each day's last.
+    conn.execute(
+        "INSERT INTO lake.figure_history (at, figure, subject, value)"
+        " SELECT d + o, 'storage_bytes', s, v FROM (VALUES"
+        "   (interval '-2 hours', 'tier_hot', 1000), (interval '-1 hour', 'tier_hot', 2000),"
+        "   (interval '0', 'tier_hot', 3000), (interval '0', 'archive', 500),"
+        "   (interval '0', 'postgres', 99)) AS x(o, s, v),"
+        " LATERAL (SELECT date_trunc('day', now(), 'UTC') AS d) AS t"
+    )
 
     dom_run = browse(base_url + "/status", tmp_path, "--dump-dom")
     assert dom_run.returncode == 0, dom_run.stderr[-2000:]
@@ -185,6 +194,19 @@ def test_the_status_page_shows_the_lake_in_a_browser(
     # Storage: the month partitions, by tier, as stacked bars.
     tiers = {b["data-tier"] for b in dom.find("rect", "bar") if "data-tier" in b}
     assert "hot" in tiers
+    history = {
+        (b["data-day"], b["data-tier"]): int(b["data-value"])
+        for b in dom.find("rect", "bar")
+        if "data-day" in b
+    }
+    row = conn.execute("SELECT max(at AT TIME ZONE 'UTC')::date FROM lake.figure_history")
+    today = row.fetchone()[0]  # type: ignore[index]
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    assert history == {
+        (yesterday, "hot"): 2000,
+        (today.isoformat(), "hot"): 3000,
+        (today.isoformat(), "archive"): 500,
+    }
     assert "status-page-bridge" in dom.text
     assert "ca.crt" in dom.text and "Datapunk Lake CA (CA)" in text
 
@@ -249,6 +271,7 @@ def test_everything_from_users_is_escaped() -> None:
             }
         ],
         storage_months=[{"month": when.date(), "tier": evil, "bytes": 10}],
+        storage_history=[{"day": when.date(), "tier": evil, "bytes": 10}],
         storage_now=[{"storage_type": evil, "bytes": 10, "parts": 2}],
         bridges=[{"bridge": evil, "behind": 0, "age_s": 0.0, "advanced": when}],
         certificates=[{"file": evil, "error": evil}],
@@ -271,6 +294,7 @@ def test_long_names_are_shortened_on_the_plots_and_whole_in_their_tooltips() -> 
         quarantine=[{"dataset": long, "rule": "additionalProperties", "items": 3}],
         jobs=[],
         storage_months=[],
+        storage_history=[],
         storage_now=[],
         bridges=[],
         certificates=[],

@@ -429,5 +429,48 @@ def test_a_month_leaves_with_its_embeddings_and_comes_back_without(
     conn.execute(f"SELECT lake.restore_partition('notes', %s, {ahead})", [month[0]])
     assert conn.execute(exists, [part[0]]).fetchone() == (True,)
     assert adm.execute(query).fetchall() == [(ids[1],)]  # the record is back, its vector not
+    # The service finds what to embed again as the README says: the user's records in the
+    # restored month without a vector of the model.
+    missing = adm.execute(
+        "SELECT r.id FROM user_data.notes AS r WHERE r.ts >= %(m)s"
+        " AND r.ts < %(m)s + interval '1 month' AND NOT EXISTS (SELECT FROM"
+        " user_data.notes__embeddings AS e WHERE e.record_id = r.id AND e.ts = r.ts"
+        " AND e.model = 'm8')",
+        {"m": month[0]},
+    ).fetchall()
+    assert missing == [(ids[0],)]
     adm.execute(put, [ids[:1], ["[1,0,0,0,0,0,0,0]"]])
     assert adm.execute(query).fetchall() == [(ids[0],), (ids[1],)]
+
+
+def test_a_rollback_brings_records_back_with_their_vectors(
+    conn: Conn, notes: str, as_role: Callable[[str], Conn]
+):
+    """Vectors stay when their record is deleted, so a rollback that brings the record back (with
+    its id) brings its vector back into the search; a record the rollback removes takes its
+    vector out of the results (the row stays, unreachable, as the README says)."""
+    ids = add_records(conn, "alice", 3)
+    adm = as_role(ADMIN_ROLE)
+    adm.execute("SELECT lake.act_as('alice', 'session')")
+    put = "SELECT lake.put_embeddings('notes', 'm8', %s, %s::vector[])"
+    near = ["[1,0,0,0,0,0,0,0]", "[0,1,0,0,0,0,0,0]", "[0,0,1,0,0,0,0,0]"]
+    adm.execute(put, [ids, near])
+    point = conn.execute("SELECT id FROM lake.checkpoint('notes')").fetchone()
+    assert point is not None
+    conn.execute("DELETE FROM user_data.notes WHERE id = %s", [ids[0]])
+    (new,) = set(add_records(conn, "alice", 1)) - set(ids)
+    adm.execute(put, [[new], ["[1,0.1,0,0,0,0,0,0]"]])
+    query = "SELECT id FROM lake.similar('notes', '[1,0,0,0,0,0,0,0]', 2)"
+    assert adm.execute(query).fetchall() == [(new,), (ids[1],)]
+
+    done = conn.execute(
+        "SELECT rows_deleted, rows_restored FROM lake.rollback('notes', %s)", [point[0]]
+    ).fetchone()
+    assert done == (1, 1)
+    assert adm.execute(query).fetchall() == [(ids[0],), (ids[1],)]
+    vector = adm.execute(
+        "SELECT embedding::text FROM user_data.notes__embeddings WHERE record_id = %s", [ids[0]]
+    ).fetchone()
+    assert vector == ("[1,0,0,0,0,0,0,0]",)
+    left = "SELECT count(*) FROM user_data.notes__embeddings WHERE record_id = %s"
+    assert conn.execute(left, [new]).fetchone() == (1,)

@@ -56,6 +56,24 @@ SELECT (a.month AT TIME ZONE 'UTC')::date, 'archive', sum(a.bytes)::bigint
  GROUP BY 1
  ORDER BY 1, 2
 
+-- name: status_storage_history
+-- Bytes of user data per tier and of the archive files, per day (UTC) of the last 90, as the
+-- figures job sampled them (lake.figure_history): the day's last sample of each.
+SELECT (public.time_bucket('1 day', h.at) AT TIME ZONE 'UTC')::date AS day,
+       substr(h.subject, 6) AS tier, public.last(h.value, h.at)::bigint AS bytes
+  FROM lake.figure_history AS h
+ WHERE h.figure = 'storage_bytes' AND left(h.subject, 5) = 'tier_'
+   AND h.at >= now() - interval '90 days'
+ GROUP BY 1, 2
+UNION ALL
+SELECT (public.time_bucket('1 day', h.at) AT TIME ZONE 'UTC')::date, 'archive',
+       public.last(h.value, h.at)::bigint
+  FROM lake.figure_history AS h
+ WHERE h.figure = 'storage_bytes' AND h.subject = 'archive'
+   AND h.at >= now() - interval '90 days'
+ GROUP BY 1
+ ORDER BY 1, 2
+
 -- name: status_storage_now
 -- lake.storage_usage() now, PostgreSQL's schemas summed (/metrics has them one by one).
 SELECT storage_type, sum(bytes)::bigint AS bytes, count(*) AS parts

@@ -1,11 +1,11 @@
 -- Change a lake setting (lake.settings). Known keys only, and the value must read as what the key
--- needs: archive_dir an absolute path or '' (the folder lake_archive next to the data
--- directory); archive_retention and restore_hold intervals (a day or more; restore_hold may be
--- 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10; tablespace_hot,
--- tablespace_warm, tablespace_cold an existing tablespace or '' (do not move); pii_key_rotation
--- an interval of a day or more; pii_rekey_batch 1 to 10 million; backup_full_every and
--- backup_incr_every an hour or more; backup_retention_full 1-100; tls_dir an absolute path or ''
--- (the folder tls next to the data directory); quota_stored_bytes and quota_quarantined_bytes a
+-- needs: archive_dir an absolute path or '' (the folder lake_archive next to the data directory);
+-- archive_retention, figure_history_retention and restore_hold intervals (a day or more;
+-- restore_hold may be 0); lock_timeout a duration from 10 ms to 1 min; lock_attempts 1-10;
+-- tablespace_hot, tablespace_warm, tablespace_cold an existing tablespace or '' (do not move);
+-- pii_key_rotation an interval of a day or more; pii_rekey_batch 1 to 10 million; backup_full_every
+-- and backup_incr_every an hour or more; backup_retention_full 1-100; tls_dir an absolute path or
+-- '' (the folder tls next to the data directory); quota_stored_bytes and quota_quarantined_bytes a
 -- positive size as pg_size_bytes reads it ('10 GB', '500 MB', bytes); quota_records_per_hour a
 -- positive count. Audited.
 -- Administrators only.
@@ -35,7 +35,8 @@ BEGIN
         v_ok := p_value IS NOT NULL AND CASE
             WHEN p_key IN ('archive_dir', 'tls_dir') THEN
                 p_value = '' OR (p_value LIKE '/%' AND p_value !~ '[[:cntrl:]]')
-            WHEN p_key = 'archive_retention' THEN p_value::interval >= interval '1 day'
+            WHEN p_key IN ('archive_retention', 'figure_history_retention') THEN
+                p_value::interval >= interval '1 day'
             WHEN p_key = 'restore_hold' THEN p_value::interval >= interval '0'
             WHEN p_key = 'lock_timeout' THEN
                 p_value::interval BETWEEN interval '10 milliseconds' AND interval '1 minute'

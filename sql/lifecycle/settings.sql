@@ -14,6 +14,8 @@ INSERT INTO lake.settings (key, value, description) VALUES
      'folder lake_archive next to the server''s data directory'),
     ('archive_retention', '7 years',
      'archive files older than this are deleted by lake.purge_archives'),
+    ('figure_history_retention', '400 days',
+     'the figures job drops samples of lake.figure_history older than this (a week at a time)'),
     ('restore_hold', '7 days',
      'a restored month is kept this long before retention may archive and drop it again'),
     ('lock_timeout', '1s',
