@@ -92,6 +92,11 @@ PUBLIC_API = {
     "declare_embeddings",
     "put_embeddings",
     "similar",
+    # places (PostGIS): declared coordinates, near a point, within an area, stay points
+    "declare_coordinates",
+    "near",
+    "within",
+    "stay_points",
     # services' client certificates (mTLS) and the identity they give
     "issue_service_cert",
     "renew_service_cert",
