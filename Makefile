@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls bench-places
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench-writes: migrate  ## concurrent validated single-row writes vs a plain tabl
 
 bench-vectors: migrate  ## similar() under RLS on 1 M vectors of 384 dims, 100 users: recall@10, p50/p99 (builds once, then reuses lake_bench_vectors)
 	@$(BIN)/python bench/vectors.py $(BENCH_ARGS)
+
+bench-places: migrate  ## declared coordinates' cost at ingest (100 000 demo records) and near / within latency
+	@$(BIN)/python bench/places.py $(BENCH_ARGS)
 
 bench-export: migrate  ## a person's export of 1 000 000 records: records/s, ratio to COPY TO STDOUT
 	@$(BIN)/python bench/export.py

@@ -629,7 +629,8 @@ class Lake:
         max_rows: int = 1000,
     ) -> list[dict[str, Any]]:
         """The session user's records within `radius_m` metres of (lat, lon), nearest first
-        (lake.near): id, ts, distance_m, place_lat, place_lon, doc; only in [from_ts, to_ts) when given."""
+        (lake.near): id, ts, distance_m, place_lat, place_lon, doc; only in [from_ts, to_ts)
+        when given."""
         return places.near(
             self, dataset, lat, lon, radius_m, from_ts=from_ts, to_ts=to_ts, max_rows=max_rows
         )

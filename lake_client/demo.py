@@ -203,6 +203,8 @@ def run_demo(total: int) -> None:
             lake.create_dataset(DATASET, SCHEMA, description="Location history exports")
         except DatasetExists:
             say(f"   {DATASET} exists already: adding to it")
+        # Its points in degrees: a GiST index per month for lake.near / within / stay_points.
+        lake.declare_coordinates(DATASET, "lat", "lon")
         say(
             f"[bold]4. Generating[/] {total:,} location records for "
             f"{', '.join(PEOPLE)} (a few percent broken)"
@@ -308,6 +310,10 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
         "SELECT lake.act_as('alice', 'session');   -- be alice for this session",
         "SET ROLE lake_app;                         -- as an application: RLS applies",
         f"SELECT count(*), min(ts), max(ts) FROM user_data.{DATASET};   -- alice's rows only",
+        f"SELECT count(*), round(max(distance_m)) FROM lake.near('{DATASET}', 52.52, 13.405, 500);"
+        "   -- hers within 500 m of home",
+        f"SELECT * FROM lake.stay_points('{DATASET}', current_date - 1, 10, 300);"
+        "   -- where she stayed yesterday",
         "RESET ROLE;",
         "SELECT * FROM lake.partitions;",
         "SELECT * FROM lake.quarantine_release(<id>, '<corrected record>'::jsonb);",

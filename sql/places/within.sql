@@ -1,16 +1,18 @@
 -- The session user's records of a dataset whose point lies in an area: a GeoJSON Polygon or
 -- MultiPolygon (a geometry, or a Feature holding one) in WGS 84 longitude/latitude, in time
--- order: id, time, the record's point (place_lat, place_lon) and the record. Optional: a time range [from_ts, to_ts)
--- (months outside it are pruned) and max_rows (the first that many). Edges are great-circle
--- arcs (geography), the boundary belongs to the area (ST_Covers). It runs with the caller's
--- rights: row-level security keeps it to the caller's rows. The GiST index of the dataset's
--- place finds the candidates. LK095: no coordinates declared; LK097: not a (Multi)Polygon.
+-- order: id, time, the record's point (place_lat, place_lon) and the record. Optional: a time
+-- range [from_ts, to_ts) (months outside it are pruned) and max_rows (the first that many). Edges
+-- are great-circle arcs (geography); the boundary belongs to the area (ST_Covers). LK095: no
+-- coordinates declared; LK097: not a (Multi)Polygon.
+-- Whose rows, and why with its owner's rights: as lake.near (the GiST index serves no caller
+-- under row-level security, PostGIS's functions not being LEAKPROOF).
 CREATE FUNCTION lake.within(dataset text, geojson jsonb, from_ts timestamptz DEFAULT NULL,
                             to_ts timestamptz DEFAULT NULL, max_rows integer DEFAULT 10000)
 RETURNS TABLE (id bigint, ts timestamptz, place_lat double precision,
                place_lon double precision, doc jsonb)
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -58,7 +60,8 @@ BEGIN
                public.st_x(n.place::public.geometry), n.doc
           FROM (SELECT r.id, r.ts, r.doc, %1$s AS place
                   FROM user_data.%2$I AS r
-                 WHERE public.st_covers($1, %1$s) %3$s) AS n
+                 WHERE r.user_id = (SELECT lake.current_user_id())
+                   AND public.st_covers($1, %1$s) %3$s) AS n
          ORDER BY n.ts, n.id
          LIMIT $4$q$, v_expr, p_dataset, v_where)
     USING v_area, from_ts, to_ts, max_rows;
