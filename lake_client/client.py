@@ -617,6 +617,10 @@ class Lake:
         degrees (1e-7 for E7 integers): lake.declare_coordinates, administrators."""
         return places.declare(self, dataset, lat_field, lon_field, scale)
 
+    def postgis_version(self) -> str:
+        """The version of the PostGIS library the server runs, e.g. 3.5.2."""
+        return places.postgis_version(self)
+
     def near(
         self,
         dataset: str,

@@ -301,6 +301,14 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
     render.partitions(
         [p for p in lake.partitions(DATASET) if p["kind"] == "month"], lake.row_counts(DATASET)
     )
+    # A place search as alice: lake.near returns only the rows of the user acted for.
+    _, lat, lon = PEOPLE["alice"]
+    lake.act_as("alice")
+    near = lake.near(DATASET, lat, lon, 200, max_rows=1_000_000)
+    say(
+        f"PostGIS {lake.postgis_version()}: alice has {len(near):,} points within 200 m of her "
+        f"home ({lat}, {lon}), by the GiST index of the dataset's points (lake.near)"
+    )
     say("")
     say("[bold]Try it yourself[/] (connected as the lake's superuser):")
     say(f'  psql "{dsn}"        [dim]# or: .venv/bin/lake psql[/]')
@@ -310,8 +318,8 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
         "SELECT lake.act_as('alice', 'session');   -- be alice for this session",
         "SET ROLE lake_app;                         -- as an application: RLS applies",
         f"SELECT count(*), min(ts), max(ts) FROM user_data.{DATASET};   -- alice's rows only",
-        f"SELECT count(*), round(max(distance_m)) FROM lake.near('{DATASET}', 52.52, 13.405, 500);"
-        "   -- hers within 500 m of home",
+        f"SELECT count(*) FROM lake.near('{DATASET}', 52.52, 13.405, 200, max_rows => 100000);"
+        "   -- hers within 200 m of home",
         f"SELECT * FROM lake.stay_points('{DATASET}', current_date - 1, 10, 300);"
         "   -- where she stayed yesterday",
         "RESET ROLE;",

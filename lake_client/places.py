@@ -87,3 +87,8 @@ def stay_points(
         "time_zone": time_zone,
     }
     return [dict(r) for r in lake._query("stay_points", params)]
+
+
+def postgis_version(lake: Lake) -> str:
+    """The PostGIS library the server runs (3.4 or newer: see lake_client.local.postgres)."""
+    return str(lake._query("postgis_version")[0]["version"])

@@ -21,3 +21,6 @@ SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') A
        to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ended_at,
        minutes::float8 AS minutes, lat, lon, points
   FROM lake.stay_points(%(dataset)s, %(day)s::date, %(min_minutes)s, %(radius_m)s, %(time_zone)s)
+
+-- name: postgis_version
+SELECT public.postgis_lib_version() AS version
