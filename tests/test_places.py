@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,7 +16,8 @@ from psycopg.conninfo import make_conninfo
 
 from lake_client.client import Lake
 from lake_client.errors import ClusterError, DatasetError, InputError
-from lake_client.local.postgres import check_postgis
+from lake_client.local.postgres import check_postgis, pg_bindir, postgis_installed
+from lake_client.local.processes import Paths
 from tests.conftest import ADMIN_ROLE, APP_ROLE, SERVICE_ROLE
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -303,3 +305,22 @@ def test_lake_up_refuses_a_postgis_older_than_3_4():
     with pytest.raises(ClusterError, match=r"PostGIS 3\.3\.2 is installed") as refused:
         check_postgis("3.3.2")
     assert "make system" in str(refused.value.hint)
+
+
+def test_lake_up_reads_the_version_of_the_installed_postgis(tmp_path: Path):
+    """What `lake up` checks before starting: the postgis.control of the installation."""
+    installed = postgis_installed(pg_bindir(Paths(tmp_path)))  # the newest installed major
+    assert installed is not None
+    check_postgis(installed)
+    # An installation whose postgis.control is 3.3's.
+    bindir, share = tmp_path / "bin", tmp_path / "share"
+    (share / "extension").mkdir(parents=True)
+    (share / "extension" / "postgis.control").write_text(
+        "comment = 'PostGIS'\ndefault_version = '3.3.2'\nmodule_pathname = '$libdir/postgis-3'\n"
+    )
+    bindir.mkdir()
+    (bindir / "pg_config").write_text(f"#!/bin/sh\necho {share}\n")
+    (bindir / "pg_config").chmod(0o755)
+    assert postgis_installed(bindir) == "3.3.2"
+    with pytest.raises(ClusterError, match="make system"):
+        check_postgis(postgis_installed(bindir))
