@@ -36,18 +36,21 @@ BEGIN
             HINT = 'An administrator declares them: lake.declare_coordinates(dataset, lat_field, '
                    'lon_field, scale).';
     END IF;
-    IF day IS NULL OR min_minutes IS NULL OR min_minutes NOT BETWEEN 1 AND 1440
-       OR radius_m IS NULL OR radius_m NOT BETWEEN 1 AND 100000
-       OR NOT EXISTS (SELECT FROM pg_timezone_names AS z WHERE z.name = time_zone) THEN
+    BEGIN
+        v_from := day::timestamp AT TIME ZONE time_zone;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        v_from := NULL;  -- an unknown time zone (pg_timezone_names would read every zone file)
+    END;
+    IF v_from IS NULL OR min_minutes IS NULL OR min_minutes NOT BETWEEN 1 AND 1440
+       OR radius_m IS NULL OR radius_m NOT BETWEEN 1 AND 100000 THEN
         RAISE EXCEPTION USING ERRCODE = 'LK097',
             MESSAGE = format('no stay points for day %s, min_minutes %s, radius_m %s, '
                              'time_zone %s', coalesce(day::text, 'NULL'),
                              coalesce(min_minutes::text, 'NULL'),
                              coalesce(radius_m::text, 'NULL'), coalesce(time_zone, 'NULL')),
-            HINT = 'min_minutes 1-1440, radius_m 1-100000, time_zone a name of '
-                   'pg_timezone_names such as Europe/Berlin.';
+            HINT = 'min_minutes 1-1440, radius_m 1-100000, time_zone a name such as '
+                   'Europe/Berlin (pg_timezone_names).';
     END IF;
-    v_from := day::timestamp AT TIME ZONE time_zone;
     EXECUTE format($q$
         SELECT array_agg(p.ts ORDER BY p.ts, p.id), array_agg(p.place ORDER BY p.ts, p.id)
           FROM (SELECT r.id, r.ts, %1$s AS place
