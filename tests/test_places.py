@@ -324,3 +324,47 @@ def test_lake_up_reads_the_version_of_the_installed_postgis(tmp_path: Path):
     assert postgis_installed(bindir) == "3.3.2"
     with pytest.raises(ClusterError, match="make system"):
         check_postgis(postgis_installed(bindir))
+
+
+def test_a_month_archived_before_the_declaration_comes_back_with_its_places(
+    conn: Conn, visits: str, archive_dir: object, as_role: Callable[[str], Conn]
+):
+    """No column: a month archived before coordinates were declared restores after (same
+    columns), and the restored month gets the GiST index on attaching. drop_dataset takes the
+    declaration along."""
+    conn.execute("SELECT lake.create_dataset('trips', %s, '{\"pii_scan\": false}')", [SCHEMA])
+    ahead = "(date_trunc('month', now(), 'UTC') + interval '3 months 14 days')"
+    oldest = (
+        "greatest(lake.month_start(now() - interval '12 months') + interval '27 days',"
+        " now() - interval '12 months' + interval '1 hour')"
+    )
+    conn.execute(
+        "INSERT INTO user_data.trips (user_id, ts, doc) SELECT 'alice', t,"
+        " jsonb_build_object('ts', t, 'lat', %s::float8, 'lon', %s::float8)"
+        f" FROM (VALUES ({oldest}), (now())) AS v(t)",
+        HOME,
+    )
+    ids = [int(str(r[0])) for r in conn.execute("SELECT id FROM user_data.trips ORDER BY ts")]
+    report = conn.execute(f"CALL lake.apply_retention({ahead})").fetchone()
+    assert report is not None and report[0]["datasets"]["trips"]["archived"] == 1  # type: ignore[index]
+    conn.execute("SELECT lake.declare_coordinates('trips')")
+    adm = as_role(ADMIN_ROLE)
+    adm.execute("SELECT lake.act_as('alice', 'session')")
+    near = "SELECT id FROM lake.near('trips', %s, %s, 10) ORDER BY id"
+    assert [r[0] for r in adm.execute(near, HOME)] == ids[1:]
+
+    month = conn.execute(f"SELECT lake.month_start({oldest})").fetchone()
+    assert month is not None
+    conn.execute(f"SELECT lake.restore_partition('trips', %s, {ahead})", [month[0]])
+    assert [r[0] for r in adm.execute(near, HOME)] == ids
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_data.trips'::regclass),"
+        " (SELECT count(*) FROM pg_inherits"
+        "   WHERE inhparent = 'user_data.trips_place'::regclass)"
+    ).fetchone()
+    assert counts is not None and counts[0] == counts[1]
+
+    conn.execute("SELECT lake.drop_dataset('trips', force => true)")
+    assert conn.execute(
+        "SELECT count(*) FROM lake.dataset_coordinates WHERE dataset = 'trips'"
+    ).fetchone() == (0,)
