@@ -6,14 +6,14 @@ SELECT dataset, lat_path, lon_path, scale::float8 AS scale, expression
   FROM lake.declare_coordinates(%(dataset)s, %(lat_field)s, %(lon_field)s, %(scale)s)
 
 -- name: near
-SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts, distance_m, place_lat,
-       place_lon, doc
+SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts, distance_m,
+       place_lat, place_lon, doc
   FROM lake.near(%(dataset)s, %(lat)s, %(lon)s, %(radius_m)s, %(from_ts)s, %(to_ts)s,
                  %(max_rows)s)
 
 -- name: within
-SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts, place_lat, place_lon,
-       doc
+SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts, place_lat,
+       place_lon, doc
   FROM lake.within(%(dataset)s, %(geojson)s, %(from_ts)s, %(to_ts)s, %(max_rows)s)
 
 -- name: stay_points

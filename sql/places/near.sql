@@ -77,6 +77,6 @@ GRANT EXECUTE ON FUNCTION lake.near(text, double precision, double precision, do
 COMMENT ON FUNCTION lake.near(text, double precision, double precision, double precision,
                               timestamptz, timestamptz, integer) IS
     'The session user''s records within radius_m metres of (lat, lon), nearest first, in '
-    '[from_ts, to_ts) when given (at most max_rows): id, ts, distance_m, place_lat, place_lon, doc. By the '
-    'GiST index of the dataset''s place under row-level security. Users, services acting for '
-    'one, administrators acting for one.';
+    '[from_ts, to_ts) when given (at most max_rows): id, ts, distance_m, place_lat, place_lon, '
+    'doc. By the GiST index of the dataset''s place; only the rows of lake.current_user_id(), as '
+    'the records'' policy. Users, services acting for one, administrators acting for one.';

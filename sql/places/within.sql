@@ -74,6 +74,6 @@ GRANT EXECUTE ON FUNCTION lake.within(text, jsonb, timestamptz, timestamptz, int
 
 COMMENT ON FUNCTION lake.within(text, jsonb, timestamptz, timestamptz, integer) IS
     'The session user''s records whose point lies in a GeoJSON (Multi)Polygon, in time order, in '
-    '[from_ts, to_ts) when given (at most max_rows): id, ts, place_lat, place_lon, doc. By the GiST index '
-    'of the dataset''s place under row-level security. Users, services acting for one, '
-    'administrators acting for one.';
+    '[from_ts, to_ts) when given (at most max_rows): id, ts, place_lat, place_lon, doc. By the '
+    'GiST index of the dataset''s place; only the rows of lake.current_user_id(), as the '
+    'records'' policy. Users, services acting for one, administrators acting for one.';
