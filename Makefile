@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls bench-history
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls bench-history bench-places
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,8 @@ bench-vectors: migrate  ## similar() under RLS on 1 M vectors of 384 dims, 100 u
 
 bench-history: up  ## the lake's figure history: plain table, monthly partitions or hypertable on 1 M samples
 	@$(BIN)/python bench/history.py $(BENCH_ARGS)
+bench-places: migrate  ## declared coordinates' cost at ingest (100 000 demo records) and near / within latency
+	@$(BIN)/python bench/places.py $(BENCH_ARGS)
 
 bench-export: migrate  ## a person's export of 1 000 000 records: records/s, ratio to COPY TO STDOUT
 	@$(BIN)/python bench/export.py

@@ -4,15 +4,16 @@
 #
 #   sudo docker/setup-debian.sh
 #
-# What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
+# What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,pgtap},
 # redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`),
 # python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
 # (PyJWT checks OIDC ID tokens in PL/Python), chromium (tests/test_status_page.py loads the
 # status page of `lake serve` in it, headless), prometheus, prometheus-alertmanager,
 # prometheus-{postgres,redis,node}-exporter (the services of these Debian packages stopped
-# and disabled: the lake runs its own); pgvector and TimescaleDB (Apache-2
-# edition) as binary packages where the release has them (trixie), otherwise built from the
-# trixie *source* packages against postgresql-server-dev-N (bookworm has no such packages).
+# and disabled: the lake runs its own); pgvector, TimescaleDB (Apache-2 edition) and PostGIS
+# (3.4 or newer) as binary packages where the release has them (trixie), otherwise built from
+# the trixie sources against postgresql-server-dev-N (bookworm has no pgvector or TimescaleDB
+# package, and its PostGIS is 3.3.2; see "PostGIS on bookworm" below).
 # A second run checks what is present and returns within a second or so, without apt-get update.
 # The Debian "main" cluster that the postgresql package creates on port 5432 is left alone:
 # the lake runs its own cluster (see lake_client/local/). Debian's own RabbitMQ service is kept
@@ -25,7 +26,7 @@
 #   LAKE_BUILD_DIR=DIR    where source packages are fetched and built
 #                         (default /var/cache/datapunk-lake/build; apt output goes to
 #                         /var/cache/datapunk-lake/setup.log)
-#   LAKE_SETUP_REBUILD=1  build pgvector and TimescaleDB from source even if installed
+#   LAKE_SETUP_REBUILD=1  build pgvector, TimescaleDB and PostGIS from source even if installed
 #
 # Needs no git checkout: docker/Dockerfile runs it on its own.
 set -Eeuo pipefail
@@ -85,10 +86,12 @@ else
     fi
 fi
 
-# pgvector and TimescaleDB: binary packages from the release, except on bookworm, which has
-# none: there they are built from the trixie source packages.
+# pgvector, TimescaleDB and PostGIS: binary packages from the release, except on bookworm,
+# which has none of the first two and PostGIS 3.3.2 (the lake needs 3.4): there they are built
+# from the trixie sources.
 build_extensions=0
 [[ $codename == bookworm ]] && build_extensions=1
+readonly POSTGIS_MIN=3.4
 
 # --- what is missing ------------------------------------------------------------------------
 
@@ -96,7 +99,6 @@ packages=(
     "postgresql-$major"
     "postgresql-plpython3-$major"
     "postgresql-$major-cron"
-    "postgresql-$major-postgis-3"
     "postgresql-$major-pgtap"
     redis-server
     rabbitmq-server
@@ -110,6 +112,10 @@ packages=(
     chromium
 )
 build_packages=("postgresql-server-dev-$major" dpkg-dev build-essential cmake)
+# PostGIS's own: GEOS, PROJ, JSON-C (ST_GeomFromGeoJSON), protobuf-c (ST_AsMVT), libxml2 (GML
+# and KML), and bison/flex for its WKT parser. No GDAL: it is built without raster.
+postgis_build_packages=(libgeos-dev libproj-dev libjson-c-dev libprotobuf-c-dev protobuf-c-compiler
+    libxml2-dev bison flex pkgconf)
 
 ext_dir=/usr/share/postgresql/$major/extension
 lib_dir=/usr/lib/postgresql/$major/lib
@@ -136,6 +142,11 @@ extension_installed() {
         timescaledb)
             version=$(sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" "$control")
             [[ -n $version && -f $lib_dir/timescaledb.so && -f $lib_dir/timescaledb-$version.so ]]
+            ;;
+        postgis)
+            version=$(sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" "$control")
+            [[ -n $version && -f $lib_dir/postgis-3.so ]] &&
+                dpkg --compare-versions "$version" ge "$POSTGIS_MIN"
             ;;
         *) return 1 ;;
     esac
@@ -169,13 +180,13 @@ quiet_monitoring_services() {
 
 mapfile -t missing < <(missing_packages "${packages[@]}")
 missing_extensions=()
-for ext in vector timescaledb; do
+for ext in vector timescaledb postgis; do
     if [[ $REBUILD == 1 ]] || ! extension_installed "$ext"; then missing_extensions+=("$ext"); fi
 done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus, chromium)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis ≥ $POSTGIS_MIN, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus, chromium)"
     exit 0
 fi
 
@@ -183,12 +194,14 @@ to_build=()
 if ((${#missing_extensions[@]} > 0)); then
     if [[ $build_extensions == 1 || $REBUILD == 1 ]]; then
         to_build=("${missing_extensions[@]}")
+        [[ " ${to_build[*]} " == *" postgis "* ]] && build_packages+=("${postgis_build_packages[@]}")
         mapfile -t -O "${#missing[@]}" missing < <(missing_packages "${build_packages[@]}")
     else
         for ext in "${missing_extensions[@]}"; do
             case $ext in
                 vector) missing+=("postgresql-$major-pgvector") ;;
                 timescaledb) missing+=("postgresql-$major-timescaledb") ;;
+                postgis) missing+=("postgresql-$major-postgis-3") ;;
             esac
         done
     fi
@@ -218,7 +231,7 @@ need_update=0
 
 if ((${#to_build[@]} > 0)); then
     # deb-src entry for trixie: source packages only, never binaries from the next release.
-    trixie_src='# managed by datapunk-lake docker/setup-debian.sh: sources of pgvector and timescaledb
+    trixie_src='# managed by datapunk-lake docker/setup-debian.sh: sources of pgvector, timescaledb, postgis
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: trixie
@@ -293,6 +306,63 @@ fetch_source() {
     printf '%s\n%s\n' "$dir/src" "$(upstream_version "$version")"
 }
 
+# fetch_orig PKG: download (or reuse) the upstream tarball of the trixie source package (its
+# checksum from the signed index checked by apt-helper), print the extracted dir and version.
+fetch_orig() {
+    local pkg=$1 dir=$BUILD_DIR/$1 version line uri name hash tarball
+    mkdir -p "$dir"
+    : >"$dir/build.log"
+    version=$(apt-cache showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1 || true)
+    if [[ -n $version ]]; then
+        line=$(apt-get source --print-uris -qq "$pkg=$version" 2>>"$dir/build.log" | grep "\.orig\.tar\." | head -n 1 || true)
+        read -r uri name _ hash <<<"$line"
+        uri=${uri//\'/}
+        [[ -n $name ]] || die "no upstream tarball for $pkg $version in the apt index (see $dir/build.log)"
+        tarball=$dir/$name
+        if [[ ! -f $tarball ]]; then
+            /usr/lib/apt/apt-helper download-file "$uri" "$tarball.part" "$hash" >>"$dir/build.log" 2>&1 ||
+                die "could not download $uri (see $dir/build.log)"
+            mv "$tarball.part" "$tarball"
+        fi
+    else
+        # no index (offline?): reuse the newest tarball fetched earlier, if any
+        tarball=$(compgen -G "$dir/${pkg}_*.orig.tar.*" | sort -V | tail -n 1 || true)
+        [[ -n $tarball ]] || die "no source package '$pkg' in the apt index; is $TRIXIE_SRC_LIST in effect (apt-get update)?"
+        version=${tarball##*/"${pkg}"_}
+        version=${version%.orig.tar.*}
+    fi
+    rm -rf "$dir/src"
+    mkdir -p "$dir/src"
+    tar -xf "$tarball" -C "$dir/src" --strip-components=1 >>"$dir/build.log" 2>&1 ||
+        die "could not unpack $tarball (see $dir/build.log)"
+    printf '%s\n%s\n' "$dir/src" "$(upstream_version "$version")"
+}
+
+# PostGIS on bookworm. Debian's postgresql-N-postgis-3 (3.3.2) owns the very files the build
+# installs: postgis.control, postgis-3.so (the library name is the same for every 3.x),
+# postgis_topology-3.so and the JIT bitcode of postgis-3. Two owners of one file fight: an apt
+# upgrade of the package would put a 3.3 library back under databases whose extension is 3.5,
+# and its stale bitcode would be inlined by the JIT into calls of the new library. So once the
+# build has succeeded the package is removed (with its -scripts) and an apt pin keeps it from
+# coming back (for instance as a dependency of Debian's `postgis` tools); the installed files
+# then belong to no package. Not dpkg-buildpackage: trixie's debian/control wants what bookworm
+# lacks (SFCGAL ≥ 1.3.1 built for it, the documentation toolchain), and the lake needs only the
+# postgis extension: configured here without raster (no GDAL), address_standardizer and SFCGAL.
+readonly POSTGIS_PIN=/etc/apt/preferences.d/datapunk-lake-postgis
+remove_debian_postgis() {
+    local pin="# managed by datapunk-lake docker/setup-debian.sh: PostGIS is built from source here
+Package: postgresql-$major-postgis-3 postgresql-$major-postgis-3-scripts
+Pin: release *
+Pin-Priority: -1"
+    local present
+    mapfile -t present < <(missing_packages "postgresql-$major-postgis-3" "postgresql-$major-postgis-3-scripts")
+    if ((${#present[@]} < 2)); then
+        say "removing Debian's postgresql-$major-postgis-3 (3.3): the build replaces its files"
+        apt_run remove -y "postgresql-$major-postgis-3" "postgresql-$major-postgis-3-scripts"
+    fi
+    [[ -f $POSTGIS_PIN && $(<"$POSTGIS_PIN") == "$pin" ]] || printf '%s\n' "$pin" >"$POSTGIS_PIN"
+}
+
 build_failed() {
     tail -n 25 "$2" >&2 || true
     die "building $1 failed; full log: $2"
@@ -323,6 +393,21 @@ for ext in "${to_build[@]}"; do
                     make -C build -j "$(nproc)" &&
                     make -C build install
             ) >>"$log" 2>&1 || build_failed timescaledb "$log"
+            ;;
+        postgis)
+            mapfile -t src < <(fetch_orig postgis)
+            ((${#src[@]} == 2)) || die "could not fetch the postgis sources"
+            log=$BUILD_DIR/postgis/build.log
+            say "building postgis ${src[1]} (without raster) for PostgreSQL $major…"
+            # with_llvm=no: no JIT bitcode (the JIT then calls the library instead of inlining it).
+            (
+                cd "${src[0]}" &&
+                    ./configure --with-pgconfig="$pg_config" --without-raster --without-sfcgal \
+                        --without-address-standardizer --without-gui &&
+                    make -j "$(nproc)" with_llvm=no
+            ) >>"$log" 2>&1 || build_failed postgis "$log"
+            remove_debian_postgis
+            make -C "${src[0]}" install with_llvm=no >>"$log" 2>&1 || build_failed postgis "$log"
             ;;
     esac
     extension_installed "$ext" || die "$ext was built but its files are not in $ext_dir / $lib_dir"

@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -19,7 +19,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import copy_ingest, export, oidc, quarantine_files, vectors
+from lake_client import copy_ingest, export, oidc, places, quarantine_files, vectors
 from lake_client.cache import LakeCache
 from lake_client.config import load_settings
 from lake_client.copy_ingest import BatchResult, IngestSummary, ReasonCount
@@ -639,6 +639,65 @@ class Lake:
                 "fill": fill,
                 "timezone": timezone,
             },
+    # -- places ------------------------------------------------------------------------------
+
+    def declare_coordinates(
+        self, dataset: str, lat_field: str = "lat", lon_field: str = "lon", scale: float = 1
+    ) -> dict[str, Any]:
+        """Declare where the records of `dataset` keep their coordinates, and the scale to
+        degrees (1e-7 for E7 integers): lake.declare_coordinates, administrators."""
+        return places.declare(self, dataset, lat_field, lon_field, scale)
+
+    def postgis_version(self) -> str:
+        """The version of the PostGIS library the server runs, e.g. 3.5.2."""
+        return places.postgis_version(self)
+
+    def near(
+        self,
+        dataset: str,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        *,
+        from_ts: datetime | str | None = None,
+        to_ts: datetime | str | None = None,
+        max_rows: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The session user's records within `radius_m` metres of (lat, lon), nearest first
+        (lake.near): id, ts, distance_m, place_lat, place_lon, doc; only in [from_ts, to_ts)
+        when given."""
+        return places.near(
+            self, dataset, lat, lon, radius_m, from_ts=from_ts, to_ts=to_ts, max_rows=max_rows
+        )
+
+    def within(
+        self,
+        dataset: str,
+        geojson: dict[str, Any],
+        *,
+        from_ts: datetime | str | None = None,
+        to_ts: datetime | str | None = None,
+        max_rows: int = 10000,
+    ) -> list[dict[str, Any]]:
+        """The session user's records whose point lies in a GeoJSON (Multi)Polygon, in time
+        order (lake.within): id, ts, place_lat, place_lon, doc."""
+        return places.within(
+            self, dataset, geojson, from_ts=from_ts, to_ts=to_ts, max_rows=max_rows
+        )
+
+    def stay_points(
+        self,
+        dataset: str,
+        day: date | str,
+        *,
+        min_minutes: int = 15,
+        radius_m: float = 100,
+        time_zone: str = "UTC",
+    ) -> list[dict[str, Any]]:
+        """Where the session user stayed for `min_minutes` or more within `radius_m` on `day`
+        (lake.stay_points): started_at, ended_at, minutes, lat, lon, points."""
+        return places.stay_points(
+            self, dataset, day, min_minutes=min_minutes, radius_m=radius_m, time_zone=time_zone
         )
 
     # -- a person's rights -------------------------------------------------------------------

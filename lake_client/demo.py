@@ -203,6 +203,8 @@ def run_demo(total: int) -> None:
             lake.create_dataset(DATASET, SCHEMA, description="Location history exports")
         except DatasetExists:
             say(f"   {DATASET} exists already: adding to it")
+        # Its points in degrees: a GiST index per month for lake.near / within / stay_points.
+        lake.declare_coordinates(DATASET, "lat", "lon")
         say(
             f"[bold]4. Generating[/] {total:,} location records for "
             f"{', '.join(PEOPLE)} (a few percent broken)"
@@ -299,6 +301,14 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
     render.partitions(
         [p for p in lake.partitions(DATASET) if p["kind"] == "month"], lake.row_counts(DATASET)
     )
+    # A place search as alice: lake.near returns only the rows of the user acted for.
+    _, lat, lon = PEOPLE["alice"]
+    lake.act_as("alice")
+    near = lake.near(DATASET, lat, lon, 200, max_rows=1_000_000)
+    say(
+        f"PostGIS {lake.postgis_version()}: alice has {len(near):,} points within 200 m of her "
+        f"home ({lat}, {lon}), by the GiST index of the dataset's points (lake.near)"
+    )
     say("")
     say("[bold]Try it yourself[/] (connected as the lake's superuser):")
     say(f'  psql "{dsn}"        [dim]# or: .venv/bin/lake psql[/]')
@@ -308,6 +318,10 @@ def _report(lake: Lake, summaries: list[IngestSummary], dsn: str) -> None:
         "SELECT lake.act_as('alice', 'session');   -- be alice for this session",
         "SET ROLE lake_app;                         -- as an application: RLS applies",
         f"SELECT count(*), min(ts), max(ts) FROM user_data.{DATASET};   -- alice's rows only",
+        f"SELECT count(*) FROM lake.near('{DATASET}', 52.52, 13.405, 200, max_rows => 100000);"
+        "   -- hers within 200 m of home",
+        f"SELECT * FROM lake.stay_points('{DATASET}', current_date - 1, 10, 300);"
+        "   -- where she stayed yesterday",
         "RESET ROLE;",
         "SELECT * FROM lake.partitions;",
         "SELECT * FROM lake.quarantine_release(<id>, '<corrected record>'::jsonb);",

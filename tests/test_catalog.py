@@ -94,6 +94,11 @@ PUBLIC_API = {
     "similar",
     # time series (TimescaleDB's time_bucket)
     "series",
+    # places (PostGIS): declared coordinates, near a point, within an area, stay points
+    "declare_coordinates",
+    "near",
+    "within",
+    "stay_points",
     # services' client certificates (mTLS) and the identity they give
     "issue_service_cert",
     "renew_service_cert",

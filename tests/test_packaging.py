@@ -199,6 +199,10 @@ def test_a_wheel_installs_and_runs_without_the_checkout(outside: Path) -> None:
         assert accepted > 0 and quarantined > 0 and archived > 0
         assert accepted + archived + quarantined == 2000
         assert "received = accepted + archived + quarantined: yes" in out
+        # PostGIS 3.4 or newer (Debian 12's package is 3.3: setup-debian.sh builds 3.5 there).
+        postgis = re.search(r"PostGIS (\d+)\.(\d+)\.\S+: alice has [\d,]+ points within", out)
+        assert postgis is not None, out
+        assert (int(postgis[1]), int(postgis[2])) >= (3, 4)
         dsn = f"host={outside / 'home' / 'run'} port={pg_port} user=postgres dbname=lake"
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT count(*) FROM user_data.location_history").fetchone() == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -46,6 +47,12 @@ EXTENSIONS: tuple[str, ...] = (
     "pgcrypto",
     "pgtap",
     "sslinfo",
+)
+#: The oldest PostGIS the lake runs on (lake.near, lake.within, lake.stay_points need 3.4).
+POSTGIS_MIN = (3, 4)
+POSTGIS_HINT = (
+    "run `make system` (sudo docker/setup-debian.sh): on Debian 12, whose package is 3.3, "
+    "it builds PostGIS 3.5 from the Debian 13 sources"
 )
 PG_START_TIMEOUT = 60  # seconds, pg_ctl -t
 PG_STOP_TIMEOUT = 60
@@ -108,6 +115,36 @@ def pg_bindir(paths: Paths) -> Path:
         if not (bindir / tool).exists():
             raise ClusterError(f"{bindir / tool} is missing", hint=SETUP_HINT)
     return bindir
+
+
+def check_postgis(version: str | None) -> None:
+    """Refuse a PostGIS older than :data:`POSTGIS_MIN` (``version`` as in postgis.control, e.g.
+    3.3.2); None (not installed) is left to ``lake status``'s list of missing extensions."""
+    if version is None:
+        return
+    found = re.match(r"(\d+)\.(\d+)", version)
+    if found is None or (int(found[1]), int(found[2])) < POSTGIS_MIN:
+        raise ClusterError(
+            f"PostGIS {version} is installed; the lake needs "
+            f"{'.'.join(map(str, POSTGIS_MIN))} or newer",
+            hint=POSTGIS_HINT,
+        )
+
+
+def postgis_installed(bindir: Path) -> str | None:
+    """default_version of the postgis.control of the installation of ``bindir``, None if it
+    has none (or no pg_config to find it by)."""
+    pg_config = bindir / "pg_config"
+    if not pg_config.exists():
+        return None
+    out = run([str(pg_config), "--sharedir"], what="pg_config --sharedir", timeout=10)
+    control = Path(out.stdout.strip()) / "extension" / "postgis.control"
+    try:
+        text = control.read_text()
+    except OSError:
+        return None
+    found = re.search(r"^default_version\s*=\s*'([^']+)'", text, re.MULTILINE)
+    return found[1] if found else None
 
 
 def postmaster(paths: Paths) -> tuple[int, int | None] | None:
@@ -234,6 +271,7 @@ def up(s: Settings, say: Say) -> None:
             f"the socket path {socket_file} is longer than {_SOCKET_PATH_MAX} bytes",
             hint="set LAKE_HOME to a shorter path, e.g. LAKE_HOME=/var/lib/datapunk-lake",
         )
+    check_postgis(postgis_installed(bindir))
     prepare_home(paths, user)
     mkdir(paths.pg_data, 0o700, user)
     check_reachable(paths.pg_data, user)
@@ -431,14 +469,15 @@ def archive_dir(conn: psycopg.Connection[tuple[object, ...]]) -> str | None:
 
 def check_external(s: Settings) -> None:
     try:
-        with connect(s.dsn()):
-            pass
+        with connect(s.dsn()) as conn:
+            _, available = server_facts(conn)
     except psycopg.Error as exc:
         raise ClusterError(
             f"the external PostgreSQL ({redact_conninfo(s.dsn()) or 'PG* variables'}) "
             f"does not answer: {str(exc).strip()}",
             hint="check LAKE_DSN / the PG* variables, or unset them to use the embedded cluster",
         ) from exc
+    check_postgis(available.get("postgis"))
 
 
 def down(s: Settings) -> None:
