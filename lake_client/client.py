@@ -639,6 +639,8 @@ class Lake:
                 "fill": fill,
                 "timezone": timezone,
             },
+        )
+
     # -- places ------------------------------------------------------------------------------
 
     def declare_coordinates(

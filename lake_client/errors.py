@@ -144,11 +144,11 @@ _LAKE_SQLSTATES: dict[str, type[LakeError]] = {
     "LK092": DatasetError,  # the dataset declares no such embedding model
     "LK093": DatasetError,  # invalid embedding model, or its dimensions / metric changed
     "LK094": InputError,  # embeddings for records that are not the session user's
-    "LK120": InputError,  # lake.series: invalid bucket, range or time zone
-    "LK121": InputError,  # lake.series: invalid field or aggregate (not on the allow-list)
     "LK095": DatasetError,  # the dataset declares no coordinates
     "LK096": DatasetError,  # invalid coordinates declared (fields, scale)
     "LK097": InputError,  # a point, radius, area, day or time zone to search by is invalid
+    "LK120": InputError,  # lake.series: invalid bucket, range or time zone
+    "LK121": InputError,  # lake.series: invalid field or aggregate (not on the allow-list)
 }
 
 # Check constraints that guard a value the caller chose: the error its violation is, and the rule.
