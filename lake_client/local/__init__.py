@@ -43,7 +43,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, postgres, rabbitmq, redis_server, tls
+from lake_client.local import backup, ha, postgres, rabbitmq, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -142,11 +142,14 @@ def up(
     quiet: bool = False,
     with_rabbitmq: bool = False,
     listen: str | None = None,
+    replicas: int | None = None,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
     (local.rabbitmq) when asked; idempotent. ``listen`` (``lake up --listen``) is where
     PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
-    effect when PostgreSQL starts.
+    effect when PostgreSQL starts. ``replicas`` (``lake up --replicas N``) makes the embedded
+    cluster highly available (local.ha: Patroni, etcd, N streaming replicas); a lake that is
+    already starts so again without it.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -161,7 +164,9 @@ def up(
         redis_server.check_external(s)
     if s.embedded or s.external_redis is None:
         with exclusive(Paths(s.home), create=True):
-            if s.embedded:
+            if s.embedded and (replicas is not None or s.ha_ports):
+                s = ha.up(s, replicas, say)
+            elif s.embedded:
                 postgres.up(s, say)
             if s.external_redis is None:
                 redis_server.up(s, say)
@@ -192,7 +197,7 @@ def down(settings: Settings | None = None) -> None:
     with exclusive(Paths(s.home), create=False):
         if s.external_redis is None:
             redis_server.down(s)
-        if s.embedded:
+        if s.embedded and not ha.down(s):
             postgres.down(s)
 
 
@@ -289,7 +294,7 @@ def foreground(
             if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
                 checked = time.monotonic()
                 reload_tls(s)
-            if s.embedded and postgres.postmaster(Paths(s.home)) is None:
+            if s.embedded and not s.ha_ports and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
                 died = "Redis"
