@@ -37,7 +37,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -466,6 +465,15 @@ def leader(layout: Layout) -> int | None:
     return None
 
 
+def _healthy(layout: Layout, node: int) -> bool:
+    """Whether node's Patroni says its PostgreSQL runs (GET /health: 200)."""
+    try:
+        with urllib.request.urlopen(f"{layout.rest_url(node)}/health", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:  # urllib.error.HTTPError (503: not running) is one
+        return False
+
+
 def wait_leader(layout: Layout, timeout: float = START_TIMEOUT_S) -> int:
     """Until a node runs as the leader; its number."""
     deadline = time.monotonic() + timeout
@@ -493,6 +501,8 @@ def wait_ready(layout: Layout, timeout: float = START_TIMEOUT_S) -> None:
             and running
             and roles.count("leader") == 1
             and (layout.nodes == 1 or "sync_standby" in roles)
+            # each node's own answer too: a killed node's entry outlives it until its ttl
+            and all(_healthy(layout, n) for n in range(layout.nodes))
         ):
             return
         time.sleep(0.5)
@@ -539,14 +549,17 @@ def _hand_over(s: Settings, layout: Layout, say: Say) -> None:
     say(f"the embedded cluster is now node0 of a Patroni cluster ({layout.nodes} nodes)")
 
 
-def up(s: Settings, replicas: int | None, say: Say) -> Settings:
+def up(s: Settings, replicas: int | None, say: Say, layout: Layout | None = None) -> Settings:
     """Start etcd and every node's Patroni (creating the nodes on first use); wait until a
-    leader runs and the replicas stream. Returns the settings with the nodes' ports."""
-    layout = saved_layout(s.home)
-    if layout is None:
-        layout = derived_layout(s, replicas or 2)
+    leader runs and the replicas stream. Returns the settings with the nodes' ports. ``layout``
+    (the tests': free ports) replaces the derived one when the lake is made."""
+    saved = saved_layout(s.home)
+    if saved is None:
+        layout = layout or derived_layout(s, replicas or 2)
         _hand_over(s, layout, say)
-    elif replicas is not None and replicas != layout.nodes - 1:
+    else:
+        layout = saved
+    if replicas is not None and replicas != layout.nodes - 1:
         raise ClusterError(
             f"this lake runs {layout.nodes - 1} replicas, not {replicas}",
             hint=f"run `lake up --replicas {layout.nodes - 1}` (changing the count is not "
@@ -607,3 +620,11 @@ def down(s: Settings) -> bool:
 
 def running(layout: Layout) -> bool:
     return any(patroni_pid(layout, n) is not None for n in range(layout.nodes))
+
+
+def read_dsn(s: Settings, database: str | None = None) -> str:
+    """A DSN for reads: a replica when one answers, else the primary (target_session_attrs
+    prefer-standby), so a reader goes on when the node it used is gone."""
+    return s.dsn(database).replace(
+        "target_session_attrs=read-write", "target_session_attrs=prefer-standby"
+    )
