@@ -91,6 +91,8 @@ class ClusterStatus:
     # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
     backups: list[dict[str, Any]] = field(default_factory=list)
     # the newest 3 backups of local.backup (embedded only; [] before the first `lake backup`)
+    ha_members: list[dict[str, Any]] = field(default_factory=list)
+    # a highly available lake's nodes as Patroni sees them (name, role, state, lag; local.ha)
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -118,7 +120,15 @@ class ClusterStatus:
                 out.append(
                     f"  missing extensions: {', '.join(self.missing_extensions)} ({SETUP_HINT})"
                 )
+        if self.ha_members:
+            out.append("Patroni (`lake up --replicas`):")
+            out.extend(
+                f"  {m.get('name')}: {m.get('role')}, {m.get('state')}, port {m.get('port')}"
+                + (f", lag {m['lag']}" if m.get("lag") not in (None, "") else "")
+                for m in self.ha_members
+            )
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
+
         out.append(f"  url: {self.redis_url_redacted}")
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
@@ -164,7 +174,7 @@ def up(
         redis_server.check_external(s)
     if s.embedded or s.external_redis is None:
         with exclusive(Paths(s.home), create=True):
-            if s.embedded and (replicas is not None or s.ha_ports):
+            if s.embedded and (replicas is not None or ha.saved_layout(s.home) is not None):
                 s = ha.up(s, replicas, say)
             elif s.embedded:
                 postgres.up(s, say)
@@ -229,7 +239,10 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     if s.embedded and backup.BackupFiles(s.home).conf.exists():
         with contextlib.suppress(ClusterError):
             found_backups = backup.backups(s)[-3:]
+    layout = ha.saved_layout(s.home) if s.embedded else None
+    members = list(ha.members(layout).values()) if layout is not None else []
     return ClusterStatus(
+        ha_members=members,
         embedded=s.embedded,
         pg_running=running,
         pg_version=version,
