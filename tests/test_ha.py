@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from lake_client import migrate
 from lake_client.bridge import Bridge
 from lake_client.config import Settings
+from lake_client.grpc_server import _Pool
 from lake_client.local import ha, redis_server
 from lake_client.local.processes import Paths, server_user, silent
 from lake_client.local.tls import door_files
@@ -184,6 +185,8 @@ def test_the_primary_killed_during_16_writers_commits_loses_nothing(
     bridge_stop = threading.Event()
     bridge_thread = threading.Thread(target=bridge.run, args=(bridge_stop,), daemon=True)
     bridge_thread.start()
+    pool = _Pool(s.dsn(), 2)  # lake grpc's connections
+    pool.put(pool.get())
     writers = Writers(s)
     threads = writers.start()
     old = ha.leader(layout)
@@ -228,6 +231,12 @@ def test_the_primary_killed_during_16_writers_commits_loses_nothing(
         ).fetchone()
         stored = conn.execute("SELECT count(*) FROM user_data.location_history").fetchone()
         assert changed == stored
+
+    # lake grpc's pool hands out a connection to the new primary, not the one the old lost.
+    conn = pool.get()
+    assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == {"pg_is_in_recovery": False}
+    pool.put(conn)
+    pool.close()
 
     # The bridge reconnected to the new primary and delivered every committed change.
     wait_for(lambda: bridge.cursor == ids[-1], 60, "the bridge to catch up")
