@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -50,6 +51,7 @@ from lake_client.config import HA_PORTS_FILE, Settings
 from lake_client.errors import ClusterError
 from lake_client.local import postgres
 from lake_client.local.processes import (
+    SETUP_HINT,
     Paths,
     Say,
     ServerUser,
@@ -553,6 +555,9 @@ def up(s: Settings, replicas: int | None, say: Say, layout: Layout | None = None
     """Start etcd and every node's Patroni (creating the nodes on first use); wait until a
     leader runs and the replicas stream. Returns the settings with the nodes' ports. ``layout``
     (the tests': free ports) replaces the derived one when the lake is made."""
+    for program in ("patroni", "etcd"):
+        if shutil.which(program) is None:
+            raise ClusterError(f"{program} is not installed", hint=SETUP_HINT)
     saved = saved_layout(s.home)
     if saved is None:
         layout = layout or derived_layout(s, replicas or 2)
@@ -599,9 +604,12 @@ def _ensure_database(s: Settings) -> None:
                 if found is None:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(s.database)))
             return
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise
+                raise ClusterError(
+                    f"the primary does not accept connections: {exc}",
+                    hint=f"see the logs in {Paths(s.home).log}",
+                ) from exc
             time.sleep(0.5)
 
 
