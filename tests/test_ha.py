@@ -39,6 +39,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 WRITERS = 16
 ROLLBACK_EVERY = 10  # a tenth of the writers' transactions roll back
 STREAM = "ha:changes"
+LAUNCHER = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"
 
 
 @dataclass
@@ -93,13 +94,12 @@ def test_the_primary_replicates_synchronously_and_cron_runs_only_there(lake: HaL
         assert conn.execute(
             "SELECT bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
         ).fetchone() == (True,)
-        launcher = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"
-        assert conn.execute(launcher).fetchone() == (1,)
+        assert conn.execute(LAUNCHER).fetchone() == (1,)
     for node in set(range(lake.layout.nodes)) - {leader}:
         with lake.node_conn(node) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
             # pg_cron's launcher starts once recovery has finished: a standby runs no job.
-            assert conn.execute(launcher).fetchone() == (0,)
+            assert conn.execute(LAUNCHER).fetchone() == (0,)
 
 
 @dataclass
@@ -220,6 +220,8 @@ def test_the_primary_killed_during_16_writers_commits_loses_nothing(
         assert not writers.rolled_back & present.keys()
         assert present.keys() <= writers.acked | writers.in_doubt
         assert set(present.values()) == {1}
+        # pg_cron's launcher started with the promotion: the jobs run on the new primary.
+        wait_for(lambda: conn.execute(LAUNCHER).fetchone() == (1,), 30, "pg_cron's launcher")
         # The audit chain verifies; the change stream holds every row once, in commit order.
         seal(conn)
         assert conn.execute("SELECT ok FROM lake.verify_audit_chain()").fetchone() == (True,)
