@@ -100,6 +100,10 @@ def test_the_primary_replicates_synchronously_and_cron_runs_only_there(lake: HaL
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
             # pg_cron's launcher starts once recovery has finished: a standby runs no job.
             assert conn.execute(LAUNCHER).fetchone() == (0,)
+            # the lake's settings, those that Patroni keeps in etcd too
+            settings = "SELECT current_setting('max_locks_per_transaction'),"
+            settings += " current_setting('shared_preload_libraries')"
+            assert conn.execute(settings).fetchone() == ("256", "pg_cron,timescaledb")
 
 
 @dataclass
