@@ -300,6 +300,8 @@ def foreground(
     died: str | None = None
     try:
         up(s, with_rabbitmq=with_rabbitmq)
+        # Patroni restarts a highly available lake's PostgreSQL, or another node takes over.
+        single = ha.saved_layout(s.home) is None
         to_stderr("running; stop with Ctrl-C or SIGTERM")
         checked = time.monotonic()
         while not stop and died is None:
@@ -307,7 +309,7 @@ def foreground(
             if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
                 checked = time.monotonic()
                 reload_tls(s)
-            if s.embedded and not s.ha_ports and postgres.postmaster(Paths(s.home)) is None:
+            if s.embedded and single and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
                 died = "Redis"
