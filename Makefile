@@ -107,8 +107,9 @@ bench-tls: migrate  ## 1 000 000 records over TLS 1.3 as a ratio to the socket; 
 bench-grpc: migrate  ## 1 000 000 records through `lake grpc` as a ratio to `lake ingest`; Query p50/p99
 	@$(BIN)/python bench/grpc_bench.py $(BENCH_ARGS)
 
-bench-ha: venv  ## backup and restore throughput (pgBackRest) against tar of the same data directory (ROWS=1000000)
+bench-ha: venv  ## backup and restore throughput (pgBackRest) against tar (ROWS=1000000); synchronous replication against one server, replica lag, failover time (SECONDS=10)
 	@$(BIN)/python bench/backup.py --rows $(or $(ROWS),1000000)
+	@$(BIN)/python bench/ha.py --seconds $(or $(SECONDS),10)
 
 proto: venv  ## compile proto/ into lake_client/lakepb again (after editing the .proto)
 	@$(BIN)/python proto/generate.py

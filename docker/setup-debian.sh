@@ -5,7 +5,8 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,pgtap},
-# redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`),
+# redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`), patroni and
+# etcd-server (`lake up --replicas N`; their Debian services stopped and disabled),
 # python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
 # (PyJWT checks OIDC ID tokens in PL/Python), chromium (tests/test_status_page.py loads the
 # status page of `lake serve` in it, headless), prometheus, prometheus-alertmanager,
@@ -108,6 +109,10 @@ packages=(
     python3-jwt
     python3-venv
     pgbackrest
+    # `lake up --replicas N`: Patroni manages the embedded cluster, etcd is its store
+    # (lake_client/local/ha.py starts both on private ports; the packages' services stay off)
+    patroni
+    etcd-server
     # the browser of tests/test_status_page.py (headless: no desktop is needed)
     chromium
 )
@@ -165,10 +170,14 @@ monitoring_packages=(
 )
 packages+=("${monitoring_packages[@]}")
 
+# Services of other packages that the lake runs itself: etcd-server's etcd (it would hold 2379
+# and 2380) and Patroni's (it has no configuration; lake_client.local.ha writes the lake's).
+own_services=(etcd patroni)
+
 # quiet_monitoring_services: stop and disable the packages' services (systemd or SysV); idempotent.
 quiet_monitoring_services() {
     local unit
-    for unit in "${monitoring_packages[@]}"; do
+    for unit in "${monitoring_packages[@]}" "${own_services[@]}"; do
         if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
             systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
         elif [[ -x /etc/init.d/$unit ]]; then
@@ -186,7 +195,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis ≥ $POSTGIS_MIN, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus, chromium)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis ≥ $POSTGIS_MIN, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, patroni, etcd, prometheus, chromium)"
     exit 0
 fi
 
@@ -250,13 +259,14 @@ if ((need_update)); then
     apt_run update
 fi
 
-# Debian's rabbitmq-server starts its service (and epmd) on install; the lake runs its own
-# broker. A policy-rc.d that refuses that one service while apt runs (others start as before).
+# Debian's rabbitmq-server starts its service (and epmd) on install, etcd-server and patroni
+# theirs; the lake runs its own. A policy-rc.d that refuses those services while apt runs
+# (others start as before); quiet_monitoring_services then disables them.
 readonly POLICY_RC=/usr/sbin/policy-rc.d
 policy_added=0
 if ((${#missing[@]} > 0)); then
     if [[ ! -e $POLICY_RC ]]; then
-        printf '#!/bin/sh\n# datapunk-lake setup: no Debian rabbitmq-server service\n[ "$1" = rabbitmq-server ] && exit 101\nexit 0\n' >"$POLICY_RC"
+        printf '#!/bin/sh\n# datapunk-lake setup: no Debian rabbitmq-server, etcd or patroni service\ncase "$1" in rabbitmq-server | etcd | patroni) exit 101 ;; esac\nexit 0\n' >"$POLICY_RC"
         chmod 755 "$POLICY_RC"
         policy_added=1
     fi

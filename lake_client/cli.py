@@ -207,6 +207,7 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
         "lake up",
         "lake up --foreground   # in a container",
         "lake up --with rabbitmq --monitoring",
+        "lake up --replicas 2   # Patroni: a primary and two synchronous replicas",
     )
 )
 def up(
@@ -235,6 +236,16 @@ def up(
             " LAKE_PG_LISTEN or 127.0.0.1. Takes effect when PostgreSQL starts.",
         ),
     ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the embedded PostgreSQL highly available: Patroni and etcd, a primary and"
+            " this many streaming replicas, synchronous (ports from LAKE_HA_PORT, else"
+            " LAKE_PG_PORT + 10). A lake made so starts so again without it.",
+            min=1,
+            max=9,
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
@@ -244,7 +255,7 @@ def up(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen)
+    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen, replicas=replicas)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 

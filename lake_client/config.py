@@ -102,6 +102,11 @@ class Settings:
     # Where the embedded PostgreSQL listens for TCP (`lake up --listen`, LAKE_PG_LISTEN): TLS 1.3
     # only (hostssl); the socket in run/ stays for the local administrator.
     pg_listen: str = DEFAULT_PG_LISTEN
+    # A highly available lake (`lake up --replicas N`, lake_client.local.ha): every node's
+    # PostgreSQL port, the first node's being pg_port. Empty: one server. With nodes, dsn() and
+    # tcp_dsn() name them all and ask for the writable one (target_session_attrs=read-write), so
+    # whoever connects again after a failover reaches the new primary.
+    ha_ports: tuple[int, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -120,6 +125,13 @@ class Settings:
             from psycopg.conninfo import make_conninfo
 
             return make_conninfo(self.external_dsn, dbname=db)
+        if self.ha_ports:
+            hosts = ",".join([str(self.socket_dir)] * len(self.ha_ports))
+            ports = ",".join(str(p) for p in self.ha_ports)
+            return (
+                f"host={hosts} port={ports} user=postgres dbname={db} "
+                "target_session_attrs=read-write"
+            )
         return f"host={self.socket_dir} port={self.pg_port} user=postgres dbname={db}"
 
     @property
@@ -134,14 +146,17 @@ class Settings:
         adds parameters, e.g. ``user``, ``password``, ``sslcert``, ``sslkey``."""
         from psycopg.conninfo import make_conninfo
 
+        ports = self.ha_ports or (self.pg_port,)
         params = {
-            "host": "127.0.0.1",
-            "port": str(self.pg_port),
+            "host": ",".join(["127.0.0.1"] * len(ports)),
+            "port": ",".join(str(p) for p in ports),
             "user": "postgres",
             "dbname": database or self.database,
             "sslmode": "verify-full",
             "sslrootcert": str(self.ca_file),
         }
+        if self.ha_ports:
+            params["target_session_attrs"] = "read-write"
         return make_conninfo(**{**params, **extra})
 
     def redis_url(self) -> str:
@@ -160,8 +175,9 @@ def load_settings() -> Settings:
     external: str | None = os.environ.get("LAKE_DSN")
     if external is None and any(os.environ.get(v) for v in PG_ENV_VARS):
         external = ""  # libpq takes everything from the PG* variables
+    home = lake_home()
     return Settings(
-        home=lake_home(),
+        home=home,
         pg_port=_port("LAKE_PG_PORT", DEFAULT_PG_PORT),
         redis_port=_port("LAKE_REDIS_PORT", DEFAULT_REDIS_PORT),
         database=os.environ.get("LAKE_DATABASE", DEFAULT_DATABASE),
@@ -169,7 +185,27 @@ def load_settings() -> Settings:
         external_redis=os.environ.get("LAKE_REDIS_URL"),
         amqp_port=_port("LAKE_AMQP_PORT", DEFAULT_AMQP_PORT),
         pg_listen=os.environ.get("LAKE_PG_LISTEN", "").strip() or DEFAULT_PG_LISTEN,
+        ha_ports=ha_ports(home) if external is None else (),
     )
+
+
+#: Written by `lake up --replicas N` (lake_client.local.ha): the nodes' PostgreSQL ports.
+HA_PORTS_FILE = Path("ha") / "ports"
+
+
+def ha_ports(home: Path) -> tuple[int, ...]:
+    """The PostgreSQL ports of a highly available lake under ``home``; () for one server."""
+    try:
+        text = (home / HA_PORTS_FILE).read_text(encoding="ascii")
+    except OSError:
+        return ()
+    try:
+        return tuple(int(word) for word in text.split())
+    except ValueError:
+        raise ConfigurationError(
+            f"{home / HA_PORTS_FILE} holds no port numbers",
+            hint="run `lake up --replicas N` again, which writes it",
+        ) from None
 
 
 def _port(variable: str, default: int) -> int:

@@ -38,6 +38,7 @@ import contextlib
 import functools
 import json
 import queue
+import select
 import threading
 import time
 import uuid
@@ -121,9 +122,19 @@ class _Abort(Exception):
         self.code, self.hint = code, hint
 
 
+def _hung_up(conn: Conn) -> bool:
+    """Whether the server spoke to an idle connection: it ended it (a restart, a failover: the
+    next connection reaches the new primary), or sent a notice; either way it is not reused."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 class _Pool:
     """A few connections with the server's settings. Each is handed out between transactions and
-    put back after its transaction ended (a broken one is dropped)."""
+    put back after its transaction ended (a broken one, or one the server hung up, is dropped)."""
 
     def __init__(self, dsn: str, size: int) -> None:
         self.dsn = dsn
@@ -136,8 +147,9 @@ class _Pool:
             with contextlib.suppress(queue.Empty):
                 while True:
                     conn = self._idle.get_nowait()
-                    if not conn.closed and not conn.broken:
+                    if not conn.closed and not conn.broken and not _hung_up(conn):
                         return conn
+                    conn.close()
             return psycopg.connect(
                 self.dsn, row_factory=dict_row, application_name=APPLICATION_NAME
             )

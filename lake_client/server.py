@@ -88,7 +88,13 @@ def check_postgres(dsn: str) -> str | None:
         with _connect(dsn) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        # A highly available lake's DSN asks for the writable node (target_session_attrs):
+        # every node read-only is a lake without a primary (e.g. while its store is gone).
+        if "read-only" in text or "hot standby" in text:
+            return f"no primary (no server accepts writes): {first}"
+        return first
     return None
 
 

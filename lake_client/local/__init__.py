@@ -43,7 +43,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, postgres, rabbitmq, redis_server, tls
+from lake_client.local import backup, ha, postgres, rabbitmq, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -91,6 +91,8 @@ class ClusterStatus:
     # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
     backups: list[dict[str, Any]] = field(default_factory=list)
     # the newest 3 backups of local.backup (embedded only; [] before the first `lake backup`)
+    ha_members: list[dict[str, Any]] = field(default_factory=list)
+    # a highly available lake's nodes as Patroni sees them (name, role, state, lag; local.ha)
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -118,7 +120,15 @@ class ClusterStatus:
                 out.append(
                     f"  missing extensions: {', '.join(self.missing_extensions)} ({SETUP_HINT})"
                 )
+        if self.ha_members:
+            out.append("Patroni (`lake up --replicas`):")
+            out.extend(
+                f"  {m.get('name')}: {m.get('role')}, {m.get('state')}, port {m.get('port')}"
+                + (f", lag {m['lag']}" if m.get("lag") not in (None, "") else "")
+                for m in self.ha_members
+            )
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
+
         out.append(f"  url: {self.redis_url_redacted}")
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
@@ -142,11 +152,14 @@ def up(
     quiet: bool = False,
     with_rabbitmq: bool = False,
     listen: str | None = None,
+    replicas: int | None = None,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
     (local.rabbitmq) when asked; idempotent. ``listen`` (``lake up --listen``) is where
     PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
-    effect when PostgreSQL starts.
+    effect when PostgreSQL starts. ``replicas`` (``lake up --replicas N``) makes the embedded
+    cluster highly available (local.ha: Patroni, etcd, N streaming replicas); a lake that is
+    already starts so again without it.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -161,7 +174,9 @@ def up(
         redis_server.check_external(s)
     if s.embedded or s.external_redis is None:
         with exclusive(Paths(s.home), create=True):
-            if s.embedded:
+            if s.embedded and (replicas is not None or ha.saved_layout(s.home) is not None):
+                s = ha.up(s, replicas, say)
+            elif s.embedded:
                 postgres.up(s, say)
             if s.external_redis is None:
                 redis_server.up(s, say)
@@ -192,7 +207,7 @@ def down(settings: Settings | None = None) -> None:
     with exclusive(Paths(s.home), create=False):
         if s.external_redis is None:
             redis_server.down(s)
-        if s.embedded:
+        if s.embedded and not ha.down(s):
             postgres.down(s)
 
 
@@ -224,7 +239,10 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     if s.embedded and backup.BackupFiles(s.home).conf.exists():
         with contextlib.suppress(ClusterError):
             found_backups = backup.backups(s)[-3:]
+    layout = ha.saved_layout(s.home) if s.embedded else None
+    members = list(ha.members(layout).values()) if layout is not None else []
     return ClusterStatus(
+        ha_members=members,
         embedded=s.embedded,
         pg_running=running,
         pg_version=version,
@@ -282,6 +300,8 @@ def foreground(
     died: str | None = None
     try:
         up(s, with_rabbitmq=with_rabbitmq)
+        # Patroni restarts a highly available lake's PostgreSQL, or another node takes over.
+        single = ha.saved_layout(s.home) is None
         to_stderr("running; stop with Ctrl-C or SIGTERM")
         checked = time.monotonic()
         while not stop and died is None:
@@ -289,7 +309,7 @@ def foreground(
             if time.monotonic() - checked >= TLS_CHECK_S:  # a renewed redis.crt
                 checked = time.monotonic()
                 reload_tls(s)
-            if s.embedded and postgres.postmaster(Paths(s.home)) is None:
+            if s.embedded and single and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
             elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
                 died = "Redis"

@@ -181,9 +181,19 @@ def _quote_conf(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _lake_conf(s: Settings, paths: Paths) -> str:
-    """The lake's settings for a development cluster (included from postgresql.conf)."""
-    run, log = str(paths.run), str(paths.log)
+def unquote_conf(value: str) -> str:
+    """A value of :func:`server_settings` as it is meant (quotes removed), for Patroni."""
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'").replace("\\\\", "\\")
+    return value
+
+
+def server_settings(
+    s: Settings, paths: Paths, log_dir: Path | None = None
+) -> list[tuple[str, str]]:
+    """The lake's server settings, (name, value as postgresql.conf writes it): the one
+    definition behind lake.conf (one server) and Patroni's parameters (local.ha)."""
+    run, log = str(paths.run), str(log_dir or paths.log)
     tls = TlsFiles(paths.tls)
     settings: list[tuple[str, str]] = [
         ("port", str(s.pg_port)),
@@ -230,6 +240,12 @@ def _lake_conf(s: Settings, paths: Paths) -> str:
         ("log_autovacuum_min_duration", "10s"),
     ]
     settings += backup.conf_settings(paths)  # WAL archiving for `lake backup` (local.backup)
+    return settings
+
+
+def _lake_conf(s: Settings, paths: Paths) -> str:
+    """The lake's settings for a development cluster (included from postgresql.conf)."""
+    settings = server_settings(s, paths)
     width = max(len(name) for name, _ in settings)
     body = "\n".join(f"{name.ljust(width)} = {value}" for name, value in settings)
     return (
@@ -247,17 +263,19 @@ SERVER_CERT = "postgres"
 # with a password (SCRAM). A client may present a certificate of the lake's CA: PostgreSQL
 # verifies it in the handshake (ssl_ca_file), and lake.authenticate_cert() makes the session the
 # service that certificate names.
-_HBA = """\
-# Written by lake_client.local at every `lake up`: edits here are lost.
-# TYPE    DATABASE  USER  ADDRESS    METHOD
-local     all       all              trust
-hostnossl all       all   0.0.0.0/0  reject
-hostnossl all       all   ::/0       reject
-hostssl   all       all   0.0.0.0/0  scram-sha-256
-hostssl   all       all   ::/0       scram-sha-256
-"""
+HBA_LINES = (
+    "local     all       all              trust",
+    "hostnossl all       all   0.0.0.0/0  reject",
+    "hostnossl all       all   ::/0       reject",
+    "hostssl   all       all   0.0.0.0/0  scram-sha-256",
+    "hostssl   all       all   ::/0       scram-sha-256",
+)
+_HBA = (
+    "# Written by lake_client.local at every `lake up`: edits here are lost.\n"
+    "# TYPE    DATABASE  USER  ADDRESS    METHOD\n" + "\n".join(HBA_LINES) + "\n"
+)
 
-_INCLUDE_LINE = "include = 'lake.conf'  # datapunk lake settings (lake_client.local)"
+INCLUDE_LINE = "include = 'lake.conf'  # datapunk lake settings (lake_client.local)"
 
 
 def up(s: Settings, say: Say) -> None:
@@ -347,9 +365,9 @@ def _initdb(s: Settings, paths: Paths, user: ServerUser, bindir: Path, say: Say)
         pwfile.unlink(missing_ok=True)
     conf = paths.pg_data / "postgresql.conf"
     text = conf.read_text(encoding="utf-8")
-    if _INCLUDE_LINE not in text:
+    if INCLUDE_LINE not in text:
         with conf.open("a", encoding="utf-8") as fh:
-            fh.write(f"\n{_INCLUDE_LINE}\n")
+            fh.write(f"\n{INCLUDE_LINE}\n")
 
 
 def _start_postgres(s: Settings, paths: Paths, user: ServerUser, bindir: Path, say: Say) -> None:
