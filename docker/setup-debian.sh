@@ -5,7 +5,8 @@
 #   sudo docker/setup-debian.sh
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,postgis-3,pgtap},
-# redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`),
+# redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`), pgbouncer
+# (`lake up --with pgbouncer`; its Debian service stopped and disabled: the lake runs its own),
 # python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
 # (PyJWT checks OIDC ID tokens in PL/Python), chromium (tests/test_status_page.py loads the
 # status page of `lake serve` in it, headless), prometheus, prometheus-alertmanager,
@@ -106,6 +107,8 @@ packages=(
     python3-jwt
     python3-venv
     pgbackrest
+    # transaction pooling (`lake up --with pgbouncer`, lake_client/local/pgbouncer.py)
+    pgbouncer
     # the browser of tests/test_status_page.py (headless: no desktop is needed)
     chromium
 )
@@ -154,10 +157,11 @@ monitoring_packages=(
 )
 packages+=("${monitoring_packages[@]}")
 
-# quiet_monitoring_services: stop and disable the packages' services (systemd or SysV); idempotent.
+# quiet_monitoring_services: stop and disable the packages' services (systemd or SysV), and
+# pgbouncer's (it would hold 6432; the lake starts its own on LAKE_POOL_PORT); idempotent.
 quiet_monitoring_services() {
     local unit
-    for unit in "${monitoring_packages[@]}"; do
+    for unit in "${monitoring_packages[@]}" pgbouncer; do
         if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
             systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
         elif [[ -x /etc/init.d/$unit ]]; then
@@ -175,7 +179,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, prometheus, chromium)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, pgbouncer, prometheus, chromium)"
     exit 0
 fi
 

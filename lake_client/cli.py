@@ -207,6 +207,7 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
         "lake up",
         "lake up --foreground   # in a container",
         "lake up --with rabbitmq --monitoring",
+        "lake up --with pgbouncer   # transaction pooling on LAKE_POOL_PORT",
     )
 )
 def up(
@@ -225,7 +226,8 @@ def up(
         typer.Option(
             "--with",
             help="Also start an optional server: rabbitmq (the broker of `lake bridge --amqp`,"
-            " on LAKE_AMQP_PORT).",
+            " on LAKE_AMQP_PORT), pgbouncer (transaction pooling in front of PostgreSQL, TLS 1.3"
+            " and SCRAM, on LAKE_POOL_PORT).",
         ),
     ] = None,
     listen: Annotated[
@@ -238,13 +240,14 @@ def up(
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
-    unknown = sorted(set(with_ or ()) - {"rabbitmq"})
+    unknown = sorted(set(with_ or ()) - {"rabbitmq", "pgbouncer"})
     if unknown:
         raise typer.BadParameter(
-            f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
+            f"unknown server {unknown[0]!r} (known: rabbitmq, pgbouncer)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen)
+    with_pgbouncer = "pgbouncer" in (with_ or ())
+    status = local.up(with_rabbitmq=with_rabbitmq, with_pgbouncer=with_pgbouncer, listen=listen)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
@@ -261,13 +264,13 @@ def up(
         for line in status.lines():
             render.say(line, markup=False)
     if foreground:
-        local.foreground(with_rabbitmq=with_rabbitmq)
+        local.foreground(with_rabbitmq=with_rabbitmq, with_pgbouncer=with_pgbouncer)
 
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis (and RabbitMQ and the monitoring stack, if they
-    run)."""
+    """Stop the embedded PostgreSQL and Redis (and pgbouncer, RabbitMQ and the monitoring
+    stack, if they run)."""
     from lake_client.local import monitoring as lake_monitoring
 
     lake_monitoring.down()
