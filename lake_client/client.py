@@ -54,12 +54,16 @@ class Lake:
         retry: RetryPolicy | None = None,
         read_dsn: str | None = None,
     ) -> None:
-        settings = load_settings() if dsn is None else None
-        self.dsn = dsn if dsn is not None else settings.dsn()  # type: ignore[union-attr]
-        # The read methods (row_counts, similar) go there when set: a hot standby, where the
-        # identity is a token the primary signed (lake.identity_token). Default: LAKE_READ_DSN
-        # when the DSN comes from the settings too. It must log in as the same role as `dsn`.
-        self.read_dsn = read_dsn if read_dsn is not None or settings is None else settings.read_dsn
+        # The read methods (row_counts, similar) go to read_dsn when set: a hot standby, where
+        # the identity is a token the primary signed (lake.identity_token). Default:
+        # LAKE_READ_DSN when the DSN comes from the settings too. It must log in as the same
+        # role as `dsn` (the token names its login role).
+        self.read_dsn = read_dsn
+        if dsn is None:
+            settings = load_settings()
+            dsn = settings.dsn()
+            self.read_dsn = read_dsn if read_dsn is not None else settings.read_dsn
+        self.dsn = dsn
         self.application_name = application_name
         self.work_mem = work_mem
         self.connect_timeout = connect_timeout
@@ -135,7 +139,9 @@ class Lake:
             self._token = (str(row["token"]), row["expires_at"])
         return self._token[0]
 
-    def _read(self, statement: str | pgsql.Composable, params: dict[str, Any] | None = None) -> list[Row]:
+    def _read(
+        self, statement: str | pgsql.SQL | pgsql.Composed, params: dict[str, Any] | None = None
+    ) -> list[Row]:
         """Run a read in a transaction of its own: on the reader (read_dsn) under this
         session's identity token when one is set, else on the primary connection."""
         if self.read_dsn is None:

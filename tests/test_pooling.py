@@ -122,10 +122,8 @@ def test_many_users_share_a_small_pool_and_no_identity_crosses_transactions(
     assert 1 <= len(pids) <= POOL_SIZE
     assert all(len({u for p, u in backends if p == pid}) > 1 for pid in pids)
     # What committed is there, each row its user's; what rolled back is not.
-    rows = Counter(
-        str(r[0])
-        for r in conn.execute("SELECT doc->>'who' FROM user_data.location_history WHERE doc->>'who' = user_id")
-    )
+    mine = "SELECT doc->>'who' FROM user_data.location_history WHERE doc->>'who' = user_id"
+    rows = Counter(str(r[0]) for r in conn.execute(mine))
     assert rows == committed
     assert sum(committed.values()) == USERS * CLIENTS_PER_USER * (TRANSACTIONS - TRANSACTIONS // 10)
     total = conn.execute("SELECT count(*) FROM user_data.location_history").fetchone()

@@ -166,5 +166,3 @@ def test_the_clients_reads_go_to_the_replica_with_a_token(
         lake.authenticate(people["alice"])  # a new identity: a new token
         replica.wait_replayed()
         assert lake._read("SELECT lake.current_user_id() AS u") == [{"u": "alice"}]
-
-

@@ -152,9 +152,9 @@ def up(
     listen: str | None = None,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
-    (local.rabbitmq) and pgbouncer (local.pgbouncer) when asked; idempotent. ``listen`` (``lake up --listen``) is where
-    PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
-    effect when PostgreSQL starts.
+    (local.rabbitmq) and pgbouncer (local.pgbouncer) when asked; idempotent. ``listen``
+    (``lake up --listen``) is where PostgreSQL listens for TLS connections (default
+    ``Settings.pg_listen``, 127.0.0.1); it takes effect when PostgreSQL starts.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.

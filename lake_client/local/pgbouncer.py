@@ -2,7 +2,7 @@
 embedded PostgreSQL, TLS 1.3 on both sides and SCRAM throughout.
 
 Debian's ``pgbouncer`` (docker/setup-debian.sh installs it) runs as the servers' OS user with
-everything under ``LAKE_HOME/pgbouncer/<port>`` (pgbouncer.ini, the auth file, its pid file and log).
+everything under ``LAKE_HOME/pgbouncer/<port>`` (pgbouncer.ini, the auth file, pid file, log).
 It listens on 127.0.0.1:``LAKE_POOL_PORT`` for TLS 1.3 only (``client_tls_sslmode = require``,
 the lake's ``pgbouncer`` certificate) and reaches PostgreSQL over TCP with TLS 1.3 too, verifying
 the server's certificate against the lake's CA (``server_tls_sslmode = verify-full``).

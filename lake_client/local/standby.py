@@ -64,9 +64,9 @@ class Standby:
         user = server_user(paths)
         bindir = postgres.pg_bindir(paths)
         log = self.folder / "startup.log"
+        pg_ctl = str(bindir / "pg_ctl")
         run(
-            [str(bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "60", "-s"]
-            + ["-l", str(log)],
+            [pg_ctl, "start", "-D", str(self.data), "-w", "-t", "60", "-s", "-l", str(log)],
             what="pg_ctl start (standby)",
             timeout=START_TIMEOUT + 30,
             user=user,
@@ -78,9 +78,9 @@ class Standby:
         if not (self.data / "postmaster.pid").exists():
             return
         paths = Paths(self.settings.home)
+        pg_ctl = str(postgres.pg_bindir(paths) / "pg_ctl")
         run(
-            [str(postgres.pg_bindir(paths) / "pg_ctl"), "stop", "-D", str(self.data), "-w"]
-            + ["-s", "-m", "fast", "-t", "60"],
+            [pg_ctl, "stop", "-D", str(self.data), "-w", "-s", "-m", "fast", "-t", "60"],
             what="pg_ctl stop (standby)",
             timeout=90,
             user=server_user(paths),
