@@ -153,27 +153,33 @@ class Lake:
             except psycopg.Error as exc:
                 self.recover()
                 raise from_psycopg(exc) from exc
-        token = self._identity_token()
-        if self._read_conn is None or self._read_conn.closed or self._read_conn.broken:
-            self._read_conn = None
-            try:
+        read_dsn = self.read_dsn
+
+        def attempt(n: int) -> list[Row]:
+            del n
+            token = self._identity_token()
+            if self._read_conn is None or self._read_conn.closed:
                 self._read_conn = psycopg.connect(
-                    self.read_dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
+                    read_dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
                 )
-            except psycopg.OperationalError as exc:
-                raise from_psycopg(exc, connecting=True) from exc
-        reader = self._read_conn
-        try:
+            reader = self._read_conn
             reader.execute(sql("use_identity_token"), {"token": token})
             rows = reader.execute(statement, params or {}).fetchall()
             reader.commit()
             return rows
-        except psycopg.Error as exc:
-            if reader.closed or reader.broken:
-                self._read_conn = None
-            else:
-                reader.rollback()
-            raise from_psycopg(exc) from exc
+
+        # A standby may cancel a read that conflicts with what it replays (SQLSTATE 40001),
+        # or be restarted: transient, so tried again by the retry policy.
+        return self.retry.run(attempt, self._recover_reader)
+
+    def _recover_reader(self) -> None:
+        reader = self._read_conn
+        if reader is None:
+            return
+        if reader.closed or reader.broken:
+            self._read_conn = None
+        else:
+            reader.rollback()
 
     def recover(self) -> None:
         """After a failed statement: roll back its transaction, or forget a broken connection
