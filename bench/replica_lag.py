@@ -72,9 +72,7 @@ def run_rate(primary_dsn: str, node: standby.Standby, rate: float, seconds: floa
                 now = time.perf_counter()
                 replayed = str(row[0]) if row else "0/0"
                 with lock:
-                    ready = [
-                        p for p in pending if _lsn(p[1]) <= _lsn(replayed)
-                    ]
+                    ready = [p for p in pending if _lsn(p[1]) <= _lsn(replayed)]
                     for p in ready:
                         pending.remove(p)
                         visible.append((now - p[0]) * 1000)
@@ -147,8 +145,10 @@ def main() -> None:
         conn.execute("SELECT lake.create_user('bench_replica')")
         conn.execute(
             "SELECT lake.create_dataset('replica_lag', %s::jsonb)",
-            ['{"type": "object", "required": ["ts"], "properties": {"ts": {"type": "string"},'
-             ' "n": {"type": "integer"}}}'],
+            [
+                '{"type": "object", "required": ["ts"], "properties": {"ts": {"type": "string"},'
+                ' "n": {"type": "integer"}}}'
+            ],
         )
     folder = Path(tempfile.mkdtemp(prefix="lake-bench-standby-", dir="/tmp"))
     folder.chmod(0o755)

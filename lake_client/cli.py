@@ -2005,6 +2005,14 @@ def grpc(
         str | None,
         typer.Option(help="A lake_admin login for the administrator methods (off without)."),
     ] = None,
+    read_dsn: Annotated[
+        str | None,
+        typer.Option(
+            help="Where Query reads: a hot standby, as the --dsn login (default: LAKE_READ_DSN"
+            " when --dsn is not given either). The caller's identity goes there as a token the"
+            " primary signs.",
+        ),
+    ] = None,
     admin: Annotated[
         list[str] | None,
         typer.Option(help="A principal (key or certificate) that may call administrator methods."),
@@ -2042,6 +2050,7 @@ def grpc(
         redis_url=settings.redis_url(),
         workers=workers,
         max_seconds=max_seconds,
+        read_dsn=read_dsn or (None if dsn else settings.read_dsn),
     )
     how = "plaintext" if insecure else f"TLS 1.3{', mTLS' if client_ca else ''}"
     logging.getLogger("lake.grpc").info("serving gRPC (%s) on %s:%d", how, host, bound)

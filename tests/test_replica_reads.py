@@ -15,8 +15,11 @@ from psycopg.conninfo import make_conninfo
 
 from lake_client.client import Lake
 from lake_client.config import Settings
+from lake_client.grpc_client import GrpcLake
+from lake_client.grpc_server import make_server
 from lake_client.local import standby
-from tests.conftest import APP_ROLE, READER_ROLE, server_folder
+from lake_client.local.tls import door_files
+from tests.conftest import APP_ROLE, READER_ROLE, SERVICE_ROLE, server_folder
 from tests.redis_cluster import free_ports
 from tests.test_auth import new_key, people  # noqa: F401 (a fixture)
 
@@ -163,6 +166,52 @@ def test_the_clients_reads_go_to_the_replica_with_a_token(
         assert sum(counts.values()) == 1
         # The read ran on the standby: its connection is in recovery.
         assert lake._read("SELECT pg_is_in_recovery() AS r") == [{"r": True}]
+        assert lake.current_user_id() == "bob"  # the primary's session identity, as before
         lake.authenticate(people["alice"])  # a new identity: a new token
         replica.wait_replayed()
         assert lake._read("SELECT lake.current_user_id() AS u") == [{"u": "alice"}]
+
+
+def test_grpc_query_reads_on_the_replica_as_the_caller(
+    settings: Settings,
+    replica: standby.Standby,
+    db: str,
+    conn: Conn,
+    people: dict[str, str],  # noqa: F811
+):
+    """`lake grpc --read-dsn`: Query authenticates on the primary (as every call does) and reads
+    on the standby under the token. With the standby's replay paused, a row added on the primary
+    is not in the answer: it came from the standby."""
+    name = str(psycopg.conninfo.conninfo_to_dict(db)["dbname"])
+    server, port, service = make_server(
+        make_conninfo(db, user=SERVICE_ROLE),
+        tls=door_files(settings.home, "grpc", print),
+        redis_url=settings.redis_url(),
+        read_dsn=replica.dsn(name, user=SERVICE_ROLE),
+    )
+    target = f"127.0.0.1:{port}"
+    try:
+        replica.wait_replayed()
+        with on_replica(replica, db, "postgres") as r:
+            r.execute("SELECT pg_wal_replay_pause()")
+            try:
+                conn.execute("SELECT lake.act_as('alice', 'session')")
+                conn.execute(
+                    "SELECT lake.ingest('location_history', jsonb_build_array(jsonb_build_object("
+                    "'ts', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                    " 'lat', 1, 'lon', 2, 'who', 'alice')))"
+                )
+                with GrpcLake(target, people["gw"], act_for="alice") as gw:
+                    rows = list(gw.query("location_history"))
+                with GrpcLake(target, people["bob"]) as bob:
+                    bobs = list(bob.query("location_history"))
+            finally:
+                r.execute("SELECT pg_wal_replay_resume()")
+        assert [(row["user_id"], row["doc"]["who"]) for row in rows] == [("alice", "alice")]
+        assert [(row["user_id"], row["doc"]["who"]) for row in bobs] == [("bob", "bob")]
+        replica.wait_replayed()
+        with GrpcLake(target, people["gw"], act_for="alice") as gw:
+            assert len(list(gw.query("location_history"))) == 2
+    finally:
+        server.stop(None).wait()
+        service.close()
