@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from lake_client import local
 from lake_client.config import Settings
 from lake_client.local import pgbouncer
 from lake_client.local.processes import silent
@@ -133,6 +134,9 @@ def test_many_users_share_a_small_pool_and_no_identity_crosses_transactions(
 def test_the_pool_speaks_tls_13_and_scram_only(
     pooler: Settings, db: str, app_login: tuple[str, str]
 ):
+    found = local.status(pooler)
+    assert found.pgbouncer_running is True
+    assert any(line.startswith("pgbouncer: running") for line in found.lines())
     role, password = app_login
     name = str(conninfo_to_dict(db)["dbname"])
     with psycopg.connect(

@@ -82,8 +82,14 @@ def test_a_replica_serves_a_users_reads_under_rls_and_refuses_forged_identities(
     readers_alice = token_of(reader)
     replica.wait_replayed()
 
+    # The signing keys are the owner's alone, on the primary as on the standby.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("SELECT secret FROM lake_internal.identity_signing_keys")
+
     with on_replica(replica, db, APP_ROLE) as r:
         assert r.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            r.execute("SELECT secret FROM lake_internal.identity_signing_keys")
         # No token: no identity, no rows (the primary's nonce means nothing here either).
         assert read_as(r, None) == (None, [])
         r.execute("SET lake.identity_nonce = '00000000-0000-0000-0000-000000000000'")
