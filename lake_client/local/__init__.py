@@ -255,7 +255,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         at_rest=at_rest,
         backups=found_backups,
         pgbouncer_running=None if pgbouncer.server_pid(s) is None else pgbouncer.answers(s),
-        pgbouncer_dsn=postgres.redact_conninfo(pgbouncer.dsn(s)),
+        pgbouncer_dsn=pgbouncer.url_redacted(s),
     )
 
 

@@ -233,4 +233,7 @@ def down(s: Settings) -> None:
 
 
 def url_redacted(s: Settings) -> str:
-    return f"host=127.0.0.1 port={s.pool_port} sslmode=verify-full (SCRAM, transaction pooling)"
+    """The pool's conninfo for `lake status`: any lake login role but a superuser, with its
+    password (SCRAM)."""
+    conninfo = dsn(s).replace("user=postgres ", "")
+    return f"{conninfo} (user: a lake login role; transaction pooling)"
