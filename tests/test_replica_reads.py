@@ -221,3 +221,22 @@ def test_grpc_query_reads_on_the_replica_as_the_caller(
     finally:
         server.stop(None).wait()
         service.close()
+
+
+def test_a_token_never_outlives_its_identity(conn: Conn, as_role, people: dict[str, str]):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The lifetime asked for is capped by the key's expiry and by an hour; without an identity
+    there is no token."""
+    short_key = new_key(conn, "alice", expires_in="10 minutes")
+    app = as_role(APP_ROLE)
+    with pytest.raises(psycopg.Error) as no_identity:
+        app.execute("SELECT lake.identity_token()")
+    assert no_identity.value.sqlstate == "LK012"
+    app.execute("SELECT lake.authenticate(%s, 'session')", [short_key])
+    row = app.execute(
+        "SELECT t.expires_at <= k.expires_at FROM lake.identity_token('1 hour') AS t,"
+        " (SELECT now() + interval '10 minutes' AS expires_at) AS k"
+    ).fetchone()
+    assert row == (True,)
+    with pytest.raises(psycopg.Error) as too_long:
+        app.execute("SELECT lake.identity_token('2 hours')")
+    assert too_long.value.sqlstate == "LK011"

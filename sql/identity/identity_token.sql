@@ -2,7 +2,7 @@
 -- (and so lake.current_user_id() and the RLS policies) accepts it without writing anything.
 -- It binds the login role (session_user: another login cannot use it), the lake user, the
 -- principal and service, the key that authenticated, the scopes and an expiry (ttl, at most an
--- hour, and never after the API key's own expiry), signed with HMAC-SHA-256 under the newest key
+-- hour, and never after the identity's own: its key's, certificate's or ID token's), signed with HMAC-SHA-256 under the newest key
 -- of lake_internal.identity_signing_keys, which no application role can read. Audited.
 --
 -- Format: v1.<signing key id>.<claims: JSON, hex>.<signature: hex>.
@@ -34,9 +34,10 @@ BEGIN
             HINT = 'Call lake.authenticate(), lake.authenticate_cert() or lake.act_as() first.';
     END IF;
     SELECT * INTO v_key FROM lake_internal.identity_signing_keys ORDER BY id DESC LIMIT 1;
-    SELECT least(now() + p_ttl, k.expires_at) INTO v_expires
-      FROM (SELECT NULL::timestamptz) AS d
-      LEFT JOIN lake.api_keys AS k ON k.id = v_me.key_id;
+    -- Never past the identity's own end: its API key's, certificate's or ID token's expiry.
+    SELECT least(now() + p_ttl, max(i.expires_at)) INTO v_expires
+      FROM lake_internal.session_identity AS i
+     WHERE i.backend_pid = pg_backend_pid();
     -- Whole seconds: what the claims carry is what is checked.
     v_expires := date_trunc('second', v_expires);
     v_body := encode(convert_to(jsonb_build_object(

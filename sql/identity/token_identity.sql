@@ -1,7 +1,7 @@
 -- The identity that this session's lake.identity_token setting carries, when the token holds:
 -- signed by a key of lake_internal.identity_signing_keys (so made by lake.identity_token()),
 -- issued to this very login role (session_user), not expired, its user and principal still
--- enabled and its API key not revoked (as far as this server has replayed). Otherwise no row: a
+-- enabled and its API key or certificate not revoked (as far as this server has replayed). Otherwise no row: a
 -- hand-made, altered, borrowed or stale token is no identity. It writes nothing, so a hot standby
 -- can run it; lake.current_user_id() and lake.has_scope() use it there. Set the token for the
 -- transaction only (SET LOCAL, or set_config(..., true)), as the primary's identity is.
@@ -40,7 +40,10 @@ BEGIN
                    WHERE u.id IN (v_claims ->> 'user', v_claims ->> 'principal')
                      AND u.disabled_at IS NOT NULL)
        OR EXISTS (SELECT FROM lake.api_keys AS k
-                   WHERE k.id = v_claims ->> 'key' AND k.revoked_at IS NOT NULL) THEN
+                   WHERE k.id = v_claims ->> 'key' AND k.revoked_at IS NOT NULL)
+       OR EXISTS (SELECT FROM lake.service_certs AS c
+                   WHERE 'cert:' || c.serial = v_claims ->> 'key'
+                     AND c.revoked_at IS NOT NULL) THEN
         RETURN;
     END IF;
     user_id := v_claims ->> 'user';
