@@ -28,6 +28,7 @@ certificate (``lake.authenticate_cert``) connect to PostgreSQL directly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -217,8 +218,15 @@ def up(s: Settings, say: Say, pool_size: int = POOL_SIZE) -> None:
 
 
 def down(s: Settings) -> None:
-    """Stop the embedded pgbouncer (SIGTERM: at once; its clients' transactions end with their
-    connections), if it runs."""
+    """Stop every embedded pgbouncer of this LAKE_HOME, whatever port it was started on
+    (SIGTERM: at once; its clients' transactions end with their connections)."""
+    for pid_file in sorted((s.home / "pgbouncer").glob("*/pgbouncer.pid")):
+        port = pid_file.parent.name
+        if port.isdigit():
+            _stop(dataclasses.replace(s, pool_port=int(port)))
+
+
+def _stop(s: Settings) -> None:
     pid = server_pid(s)
     if pid is None:
         return
