@@ -11,7 +11,7 @@ LAKE := $(BIN)/lake
 SQL_FILES := $(addprefix sql/,$(shell grep -v '^\#' sql/manifest.txt 2>/dev/null))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls bench-history bench-places
+.PHONY: help setup system venv up down status migrate demo test test-fast bench bench-pii bench-formats bench-governance bench-retention bench-bridge bench-writes bench-export bench-grpc bench-ha proto lint psql clean bench-vectors bench-tls bench-history bench-places bench-replica
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ bench-grpc: migrate  ## 1 000 000 records through `lake grpc` as a ratio to `lak
 bench-ha: venv  ## backup and restore throughput (pgBackRest) against tar (ROWS=1000000); synchronous replication against one server, replica lag, failover time (SECONDS=10)
 	@$(BIN)/python bench/backup.py --rows $(or $(ROWS),1000000)
 	@$(BIN)/python bench/ha.py --seconds $(or $(SECONDS),10)
+
+bench-replica: migrate  ## replica lag at steady write rates: commit -> visible on a streaming standby, replay_lag (SECONDS=10)
+	@$(BIN)/python bench/replica_lag.py --seconds $(or $(SECONDS),10)
 
 proto: venv  ## compile proto/ into lake_client/lakepb again (after editing the .proto)
 	@$(BIN)/python proto/generate.py

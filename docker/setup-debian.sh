@@ -6,7 +6,8 @@
 #
 # What it installs: postgresql-N, postgresql-plpython3-N, postgresql-N-{cron,pgtap},
 # redis-server, rabbitmq-server, pgbackrest (`lake backup`, `lake restore`), patroni and
-# etcd-server (`lake up --replicas N`; their Debian services stopped and disabled),
+# etcd-server (`lake up --replicas N`; their Debian services stopped and disabled), pgbouncer
+# (`lake up --with pgbouncer`; its Debian service stopped and disabled: the lake runs its own),
 # python3-{cryptography,fastjsonschema,jsonschema,jwt,venv}
 # (PyJWT checks OIDC ID tokens in PL/Python), chromium (tests/test_status_page.py loads the
 # status page of `lake serve` in it, headless), prometheus, prometheus-alertmanager,
@@ -113,6 +114,8 @@ packages=(
     # (lake_client/local/ha.py starts both on private ports; the packages' services stay off)
     patroni
     etcd-server
+    # transaction pooling (`lake up --with pgbouncer`, lake_client/local/pgbouncer.py)
+    pgbouncer
     # the browser of tests/test_status_page.py (headless: no desktop is needed)
     chromium
 )
@@ -171,8 +174,9 @@ monitoring_packages=(
 packages+=("${monitoring_packages[@]}")
 
 # Services of other packages that the lake runs itself: etcd-server's etcd (it would hold 2379
-# and 2380) and Patroni's (it has no configuration; lake_client.local.ha writes the lake's).
-own_services=(etcd patroni)
+# and 2380), Patroni's (it has no configuration; lake_client.local.ha writes the lake's) and
+# pgbouncer's (it would hold 6432; the lake starts its own on LAKE_POOL_PORT).
+own_services=(etcd patroni pgbouncer)
 
 # quiet_monitoring_services: stop and disable the packages' services (systemd or SysV); idempotent.
 quiet_monitoring_services() {
@@ -195,7 +199,7 @@ done
 
 if ((${#missing[@]} == 0 && ${#missing_extensions[@]} == 0)); then
     ((EUID == 0)) && quiet_monitoring_services
-    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis ≥ $POSTGIS_MIN, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, patroni, etcd, prometheus, chromium)"
+    say "nothing to do (PostgreSQL $major with plpython3u, pg_cron, postgis ≥ $POSTGIS_MIN, pgtap, vector, timescaledb; redis-server, rabbitmq-server, pgbackrest, patroni, etcd, pgbouncer, prometheus, chromium)"
     exit 0
 fi
 

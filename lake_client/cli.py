@@ -208,6 +208,7 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
         "lake up --foreground   # in a container",
         "lake up --with rabbitmq --monitoring",
         "lake up --replicas 2   # Patroni: a primary and two synchronous replicas",
+        "lake up --with pgbouncer   # transaction pooling on LAKE_POOL_PORT",
     )
 )
 def up(
@@ -226,7 +227,8 @@ def up(
         typer.Option(
             "--with",
             help="Also start an optional server: rabbitmq (the broker of `lake bridge --amqp`,"
-            " on LAKE_AMQP_PORT).",
+            " on LAKE_AMQP_PORT), pgbouncer (transaction pooling in front of PostgreSQL, TLS 1.3"
+            " and SCRAM, on LAKE_POOL_PORT).",
         ),
     ] = None,
     listen: Annotated[
@@ -249,13 +251,19 @@ def up(
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
-    unknown = sorted(set(with_ or ()) - {"rabbitmq"})
+    unknown = sorted(set(with_ or ()) - {"rabbitmq", "pgbouncer"})
     if unknown:
         raise typer.BadParameter(
-            f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
+            f"unknown server {unknown[0]!r} (known: rabbitmq, pgbouncer)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen, replicas=replicas)
+    with_pgbouncer = "pgbouncer" in (with_ or ())
+    status = local.up(
+        with_rabbitmq=with_rabbitmq,
+        with_pgbouncer=with_pgbouncer,
+        listen=listen,
+        replicas=replicas,
+    )
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
@@ -272,13 +280,13 @@ def up(
         for line in status.lines():
             render.say(line, markup=False)
     if foreground:
-        local.foreground(with_rabbitmq=with_rabbitmq)
+        local.foreground(with_rabbitmq=with_rabbitmq, with_pgbouncer=with_pgbouncer)
 
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis (and RabbitMQ and the monitoring stack, if they
-    run)."""
+    """Stop the embedded PostgreSQL and Redis (and pgbouncer, RabbitMQ and the monitoring
+    stack, if they run)."""
     from lake_client.local import monitoring as lake_monitoring
 
     lake_monitoring.down()
@@ -2077,6 +2085,14 @@ def grpc(
         str | None,
         typer.Option(help="A lake_admin login for the administrator methods (off without)."),
     ] = None,
+    read_dsn: Annotated[
+        str | None,
+        typer.Option(
+            help="Where Query reads: a hot standby, as the --dsn login (default: LAKE_READ_DSN"
+            " when --dsn is not given either). The caller's identity goes there as a token the"
+            " primary signs.",
+        ),
+    ] = None,
     admin: Annotated[
         list[str] | None,
         typer.Option(help="A principal (key or certificate) that may call administrator methods."),
@@ -2114,6 +2130,7 @@ def grpc(
         redis_url=settings.redis_url(),
         workers=workers,
         max_seconds=max_seconds,
+        read_dsn=read_dsn or (None if dsn else settings.read_dsn),
     )
     how = "plaintext" if insecure else f"TLS 1.3{', mTLS' if client_ca else ''}"
     logging.getLogger("lake.grpc").info("serving gRPC (%s) on %s:%d", how, host, bound)

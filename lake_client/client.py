@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -52,8 +52,18 @@ class Lake:
         work_mem: str = "64MB",
         connect_timeout: int = 10,
         retry: RetryPolicy | None = None,
+        read_dsn: str | None = None,
     ) -> None:
-        self.dsn = dsn if dsn is not None else load_settings().dsn()
+        # The read methods (row_counts, similar) go to read_dsn when set: a hot standby, where
+        # the identity is a token the primary signed (lake.identity_token). Default:
+        # LAKE_READ_DSN when the DSN comes from the settings too. It must log in as the same
+        # role as `dsn` (the token names its login role).
+        self.read_dsn = read_dsn
+        if dsn is None:
+            settings = load_settings()
+            dsn = settings.dsn()
+            self.read_dsn = read_dsn if read_dsn is not None else settings.read_dsn
+        self.dsn = dsn
         self.application_name = application_name
         self.work_mem = work_mem
         self.connect_timeout = connect_timeout
@@ -63,6 +73,9 @@ class Lake:
         self._conn: psycopg.Connection[Row] | None = None
         # The session identity to establish again after reconnecting: (query name, params).
         self._session_identity: tuple[str, dict[str, str]] | None = None
+        self._read_conn: psycopg.Connection[Row] | None = None
+        # The signed identity token for the reader, and when to ask for a new one.
+        self._token: tuple[str, datetime] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -76,6 +89,9 @@ class Lake:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
 
     @property
     def conn(self) -> psycopg.Connection[Row]:
@@ -110,6 +126,61 @@ class Lake:
     def _query(self, name: str, params: dict[str, Any] | None = None) -> list[Row]:
         return fetch(self, name, params)
 
+    # How long before its expiry a token is replaced, and the lifetime asked for.
+    TOKEN_MARGIN = timedelta(seconds=30)
+    TOKEN_TTL = "5 minutes"
+
+    def _identity_token(self) -> str:
+        """This session's identity as a token the primary signed (lake.identity_token), kept
+        until shortly before it expires; asking for one needs an identity (IdentityError)."""
+        now = datetime.now(UTC)
+        if self._token is None or self._token[1] - self.TOKEN_MARGIN <= now:
+            row = self._query("identity_token", {"ttl": self.TOKEN_TTL})[0]
+            self._token = (str(row["token"]), row["expires_at"])
+        return self._token[0]
+
+    def _read(
+        self, statement: str | pgsql.SQL | pgsql.Composed, params: dict[str, Any] | None = None
+    ) -> list[Row]:
+        """Run a read in a transaction of its own: on the reader (read_dsn) under this
+        session's identity token when one is set, else on the primary connection."""
+        if self.read_dsn is None:
+            conn = self.conn
+            try:
+                rows = conn.execute(statement, params or {}).fetchall()
+                conn.commit()
+                return rows
+            except psycopg.Error as exc:
+                self.recover()
+                raise from_psycopg(exc) from exc
+        read_dsn = self.read_dsn
+
+        def attempt(n: int) -> list[Row]:
+            del n
+            token = self._identity_token()
+            if self._read_conn is None or self._read_conn.closed:
+                self._read_conn = psycopg.connect(
+                    read_dsn, row_factory=dict_row, connect_timeout=self.connect_timeout
+                )
+            reader = self._read_conn
+            reader.execute(sql("use_identity_token"), {"token": token})
+            rows = reader.execute(statement, params or {}).fetchall()
+            reader.commit()
+            return rows
+
+        # A standby may cancel a read that conflicts with what it replays (SQLSTATE 40001),
+        # or be restarted: transient, so tried again by the retry policy.
+        return self.retry.run(attempt, self._recover_reader)
+
+    def _recover_reader(self) -> None:
+        reader = self._read_conn
+        if reader is None:
+            return
+        if reader.closed or reader.broken:
+            self._read_conn = None
+        else:
+            reader.rollback()
+
     def recover(self) -> None:
         """After a failed statement: roll back its transaction, or forget a broken connection
         (the next use makes a new one)."""
@@ -138,6 +209,7 @@ class Lake:
             work_mem=self.work_mem,
             connect_timeout=self.connect_timeout,
             retry=self.retry,
+            read_dsn=self.read_dsn,
         )
         other._session_identity = self._session_identity
         return other
@@ -148,6 +220,7 @@ class Lake:
         """Act for a lake user (administrators, and services after authenticate()). With scope
         "session" (the default here) the client re-establishes it after reconnecting."""
         params = {"user_id": user_id, "scope": scope}
+        self._token = None
         self._query("act_as", params)
         if scope == "session":
             self._session_identity = ("act_as", params)
@@ -159,6 +232,7 @@ class Lake:
         With scope "session" (the default here) the client authenticates again after
         reconnecting."""
         params = {"api_key": api_key, "scope": scope}
+        self._token = None
         principal = self._query("authenticate", params)[0]["principal"]
         if principal is None:
             raise AuthenticationFailed(
@@ -176,6 +250,7 @@ class Lake:
         the service it was issued to, with its scopes. Returns the service's id; raises
         AuthenticationFailed when the lake refuses it (none, unknown, revoked, expired)."""
         params = {"scope": scope}
+        self._token = None
         service = self._query("authenticate_cert", params)[0]["service"]
         if service is None:
             raise AuthenticationFailed(
@@ -211,6 +286,7 @@ class Lake:
         conn = self.conn
         conn.add_notice_handler(keep_hint)
         try:
+            self._token = None
             user = self._query("authenticate_oidc", params)[0]["user_id"]
         finally:
             conn.remove_notice_handler(keep_hint)
@@ -450,12 +526,7 @@ class Lake:
     def row_counts(self, dataset: str) -> dict[str, int]:
         """Exact rows per partition that this session may see (a full scan: for small data)."""
         stmt = pgsql.SQL(sql("exact_counts")).format(dataset=pgsql.Identifier(dataset))
-        try:
-            rows = self.conn.execute(stmt).fetchall()
-            self.conn.commit()
-        except psycopg.Error as exc:
-            self.recover()
-            raise from_psycopg(exc) from exc
+        rows = self._read(stmt)
         return {str(r["partition"]).split(".")[-1]: int(r["n"]) for r in rows}
 
     # -- ingest -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Resolution order for PostgreSQL:
   2. any of the standard libpq variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``,
      ``PGSERVICE``): libpq reads them itself, so the DSN is left empty;
   3. the embedded cluster under ``LAKE_HOME`` (default: see ``lake_home``).
+Reads may go elsewhere: ``LAKE_READ_DSN`` (a hot standby; see Lake's read methods).
 Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server`` (TLS only: ``rediss://``, verified
 against the lake's CA, ``LAKE_HOME/tls/ca.crt``). An external Redis behind TLS signed by its own CA
 names that CA in its URL: ``rediss://:pw@host:6380/0?ssl_ca_certs=/path/to/ca.crt``.
@@ -29,6 +30,7 @@ PG_ENV_VARS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTA
 DEFAULT_PG_PORT = 55433
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_AMQP_PORT = 55672
+DEFAULT_POOL_PORT = 56432
 DEFAULT_DATABASE = "lake"
 DEFAULT_PG_LISTEN = "127.0.0.1"
 
@@ -107,6 +109,11 @@ class Settings:
     # tcp_dsn() name them all and ask for the writable one (target_session_attrs=read-write), so
     # whoever connects again after a failover reaches the new primary.
     ha_ports: tuple[int, ...] = ()
+    # Where the client's read methods go when set (LAKE_READ_DSN): a hot standby, which checks
+    # the identity through a token the primary signed (lake.identity_token).
+    read_dsn: str | None = None
+    # The embedded pgbouncer's port (`lake up --with pgbouncer`, LAKE_POOL_PORT).
+    pool_port: int = DEFAULT_POOL_PORT
 
     @property
     def embedded(self) -> bool:
@@ -186,6 +193,8 @@ def load_settings() -> Settings:
         amqp_port=_port("LAKE_AMQP_PORT", DEFAULT_AMQP_PORT),
         pg_listen=os.environ.get("LAKE_PG_LISTEN", "").strip() or DEFAULT_PG_LISTEN,
         ha_ports=ha_ports(home) if external is None else (),
+        read_dsn=os.environ.get("LAKE_READ_DSN") or None,
+        pool_port=_port("LAKE_POOL_PORT", DEFAULT_POOL_PORT),
     )
 
 

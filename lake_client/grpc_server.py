@@ -75,6 +75,8 @@ MAX_BATCH = 1000
 FOLLOW_ROUND_S = 10.0
 FOLLOW_POLL_S = 0.25
 APPLICATION_NAME = "lake-grpc"
+# A Query on the reader starts at once: its identity token need not live long.
+READ_TOKEN_TTL = "1 minute"
 
 Conn = psycopg.Connection[Row]
 
@@ -259,24 +261,32 @@ class LakeService(lake_pb2_grpc.LakeServicer):
         redis_url: str,
         pool_size: int,
         max_seconds: float,
+        read_dsn: str | None = None,
     ) -> None:
         self.pool = _Pool(dsn, pool_size)
         self.admin_pool = _Pool(admin_dsn, pool_size) if admin_dsn else None
+        # Query reads there when set (a hot standby, the same login as dsn), under a token of
+        # the caller's identity that the primary signs (lake.identity_token).
+        self.read_pool = _Pool(read_dsn, pool_size) if read_dsn else None
         self.admins = admins
         self.redis_url = redis_url
         self.max_seconds = max_seconds
 
     def close(self) -> None:
         self.pool.close()
-        if self.admin_pool is not None:
-            self.admin_pool.close()
+        for pool in (self.admin_pool, self.read_pool):
+            if pool is not None:
+                pool.close()
 
     # -- the frame of every call -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _session(self, context: grpc.ServicerContext, *, admin: bool = False) -> Iterator[_Call]:
-        """A pooled connection for this call, given back (its transaction ended) afterwards."""
-        pool = self.admin_pool if admin else self.pool
+    def _session(
+        self, context: grpc.ServicerContext, *, admin: bool = False, pool: _Pool | None = None
+    ) -> Iterator[_Call]:
+        """A pooled connection for this call (of `pool`, else the service's or the
+        administrators'), given back (its transaction ended) afterwards."""
+        pool = pool or (self.admin_pool if admin else self.pool)
         if pool is None:
             raise _Abort(
                 grpc.StatusCode.UNIMPLEMENTED,
@@ -294,11 +304,7 @@ class LakeService(lake_pb2_grpc.LakeServicer):
 
     def _begin(self, conn: Conn, context: grpc.ServicerContext, *, admin: bool = False) -> str:
         """Start a transaction with the caller's deadline and identity; returns the principal."""
-        left = context.time_remaining()
-        seconds = self.max_seconds if left is None else min(left, self.max_seconds)
-        if seconds <= 0:
-            raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
-        conn.execute(sql("grpc_deadline"), {"ms": str(max(1, int(seconds * 1000)))})
+        self._deadline(conn, context)
         meta = _metadata(context)
         key = meta.get("authorization", "").removeprefix("Bearer ").strip()
         peer = _peer_cert(context)
@@ -344,6 +350,33 @@ class LakeService(lake_pb2_grpc.LakeServicer):
                 )
             conn.execute(sql("grpc_act_as"), {"user_id": acting})
         return who
+
+    def _deadline(self, conn: Conn, context: grpc.ServicerContext) -> None:
+        """The caller's deadline, capped by the server's, for the statements of this transaction."""
+        left = context.time_remaining()
+        seconds = self.max_seconds if left is None else min(left, self.max_seconds)
+        if seconds <= 0:
+            raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
+        conn.execute(sql("grpc_deadline"), {"ms": str(max(1, int(seconds * 1000)))})
+
+    def _read_token(self, context: grpc.ServicerContext) -> str:
+        """The caller's identity, established on the primary as for any call (and audited
+        there), as a short-lived token for the reader."""
+        with self._session(context) as call:
+            try:
+                self._begin(call.conn, context)
+                row = call.conn.execute(sql("identity_token"), {"ttl": READ_TOKEN_TTL}).fetchone()
+                call.conn.commit()
+            except psycopg.Error as exc:
+                raise errors.from_psycopg(exc) from exc
+        if row is None:
+            raise _Abort(grpc.StatusCode.INTERNAL, "the primary made no identity token")
+        return str(row["token"])
+
+    def _begin_read(self, conn: Conn, context: grpc.ServicerContext, token: str) -> None:
+        """Start a transaction on the reader with the caller's deadline and identity token."""
+        self._deadline(conn, context)
+        conn.execute(sql("use_identity_token"), {"token": token})
 
     @staticmethod
     def _authenticate_peer(conn: Conn, serial: int, issuer: str) -> Row:
@@ -502,9 +535,13 @@ class LakeService(lake_pb2_grpc.LakeServicer):
         }
         stmt = pgsql.SQL(sql("grpc_query")).format(dataset=pgsql.Identifier(request.dataset))
         try:
-            with self._session(context) as call:
+            token = self._read_token(context) if self.read_pool is not None else None
+            with self._session(context, pool=self.read_pool if token else None) as call:
                 try:
-                    self._begin(call.conn, context)
+                    if token is None:
+                        self._begin(call.conn, context)
+                    else:
+                        self._begin_read(call.conn, context, token)
                     # A server-side cursor: rows come in pages, whatever the range holds.
                     with call.conn.cursor(name="grpc_query") as cur:
                         cur.itersize = 1000
@@ -669,10 +706,12 @@ def make_server(
     redis_url: str = "redis://127.0.0.1:6379/0",
     workers: int = 8,
     max_seconds: float = 30.0,
+    read_dsn: str | None = None,
 ) -> tuple[grpc.Server, int, LakeService]:
     """A started gRPC server and the port it listens on (port 0: a free one). TLS with the
     certificate files of ``tls`` (and client certificates signed by ``client_ca`` required when
-    given); plaintext only with ``insecure=True`` and no ``tls``."""
+    given); plaintext only with ``insecure=True`` and no ``tls``. With ``read_dsn`` (a hot
+    standby, logging in as ``dsn`` does), Query reads there."""
     if (tls is None) != insecure:
         raise errors.ConfigurationError(
             "the gRPC service needs its certificate (tls) or, for plaintext, insecure=True",
@@ -686,6 +725,7 @@ def make_server(
         redis_url=redis_url,
         pool_size=workers,
         max_seconds=max_seconds,
+        read_dsn=read_dsn,
     )
     # A span per call, in the caller's trace when its metadata carries a traceparent.
     server = grpc.server(

@@ -125,7 +125,7 @@ def similar(
     }
 
     def load() -> list[dict[str, Any]]:
-        return [dict(r) for r in lake._query("similar", params)]
+        return [dict(r) for r in lake._read(sql("similar"), params)]
 
     if cache is None:
         return load()

@@ -43,6 +43,7 @@ PUBLIC_API = {
     "evolve_schema",
     "export_user",
     "has_scope",
+    "identity_token",
     "ingest",
     "ingest_raw",
     "link_oauth",
@@ -73,6 +74,7 @@ PUBLIC_API = {
     "set_setting",
     "set_user_enabled",
     "source_formats",
+    "token_identity",
     "user_changes",
     "verify_audit_chain",
     # figures for `lake serve`'s metrics

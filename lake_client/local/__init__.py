@@ -43,7 +43,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, ha, postgres, rabbitmq, redis_server, tls
+from lake_client.local import backup, ha, pgbouncer, postgres, rabbitmq, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -93,6 +93,9 @@ class ClusterStatus:
     # the newest 3 backups of local.backup (embedded only; [] before the first `lake backup`)
     ha_members: list[dict[str, Any]] = field(default_factory=list)
     # a highly available lake's nodes as Patroni sees them (name, role, state, lag; local.ha)
+    # The embedded pgbouncer (`lake up --with pgbouncer`): None when it was not started.
+    pgbouncer_running: bool | None = None
+    pgbouncer_dsn: str = ""
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -133,6 +136,10 @@ class ClusterStatus:
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
             out.append(f"  url: {self.rabbitmq_url_redacted}")
+        if self.pgbouncer_running is not None:
+            state = "running" if self.pgbouncer_running else "not running"
+            out.append(f"pgbouncer: {state}")
+            out.append(f"  dsn: {self.pgbouncer_dsn}")
         if self.at_rest:
             out.append("At rest (dm-crypt, e.g. LUKS):")
             out.extend(f"  {name}: {found}" for name, found in self.at_rest.items())
@@ -151,15 +158,16 @@ def up(
     *,
     quiet: bool = False,
     with_rabbitmq: bool = False,
+    with_pgbouncer: bool = False,
     listen: str | None = None,
     replicas: int | None = None,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
-    (local.rabbitmq) when asked; idempotent. ``listen`` (``lake up --listen``) is where
-    PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
-    effect when PostgreSQL starts. ``replicas`` (``lake up --replicas N``) makes the embedded
-    cluster highly available (local.ha: Patroni, etcd, N streaming replicas); a lake that is
-    already starts so again without it.
+    (local.rabbitmq) and pgbouncer (local.pgbouncer) when asked; idempotent. ``listen``
+    (``lake up --listen``) is where PostgreSQL listens for TLS connections (default
+    ``Settings.pg_listen``, 127.0.0.1); it takes effect when PostgreSQL starts. ``replicas``
+    (``lake up --replicas N``) makes the embedded cluster highly available (local.ha: Patroni,
+    etcd, N streaming replicas); a lake that is already starts so again without it.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -188,12 +196,20 @@ def up(
     if with_rabbitmq:
         with exclusive(Paths(s.home), create=True):
             rabbitmq.up(s, say)
+    if with_pgbouncer:
+        if not s.embedded:
+            raise ClusterError(
+                "the embedded pgbouncer pools the embedded PostgreSQL only",
+                hint="unset LAKE_DSN / the PG* variables, or run your own pgbouncer",
+            )
+        with exclusive(Paths(s.home), create=True):
+            pgbouncer.up(s, say)
     return status(s)
 
 
 def down(settings: Settings | None = None) -> None:
-    """Stop the embedded RabbitMQ (if it runs), Redis and PostgreSQL (``pg_ctl stop -m fast``);
-    fine if none runs.
+    """Stop the embedded pgbouncer and RabbitMQ (if they run), Redis and PostgreSQL
+    (``pg_ctl stop -m fast``); fine if none runs.
 
     External servers are left alone.
     """
@@ -201,6 +217,7 @@ def down(settings: Settings | None = None) -> None:
     if not s.home.is_dir():
         return  # nothing of ours can run
     with exclusive(Paths(s.home), create=False):
+        pgbouncer.down(s)
         rabbitmq.down(s)
     if not (s.embedded or s.external_redis is None):
         return
@@ -255,6 +272,8 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         rabbitmq_url_redacted=rabbitmq.url_redacted(s),
         at_rest=at_rest,
         backups=found_backups,
+        pgbouncer_running=None if pgbouncer.server_pid(s) is None else pgbouncer.answers(s),
+        pgbouncer_dsn=pgbouncer.url_redacted(s),
     )
 
 
@@ -281,7 +300,11 @@ def psql_command(settings: Settings | None = None) -> list[str]:
 
 
 def foreground(
-    settings: Settings | None = None, *, poll_interval: float = 2.0, with_rabbitmq: bool = False
+    settings: Settings | None = None,
+    *,
+    poll_interval: float = 2.0,
+    with_rabbitmq: bool = False,
+    with_pgbouncer: bool = False,
 ) -> None:
     """:func:`up`, then wait for SIGINT/SIGTERM and :func:`down` (for ``lake up --foreground``).
 
@@ -299,7 +322,7 @@ def foreground(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     died: str | None = None
     try:
-        up(s, with_rabbitmq=with_rabbitmq)
+        up(s, with_rabbitmq=with_rabbitmq, with_pgbouncer=with_pgbouncer)
         # Patroni restarts a highly available lake's PostgreSQL, or another node takes over.
         single = ha.saved_layout(s.home) is None
         to_stderr("running; stop with Ctrl-C or SIGTERM")

@@ -262,11 +262,17 @@ SERVER_CERT = "postgres"
 # runs. The socket (mode 0700, the server user's) is the local administrator's; TCP is TLS only,
 # with a password (SCRAM). A client may present a certificate of the lake's CA: PostgreSQL
 # verifies it in the handshake (ssl_ca_file), and lake.authenticate_cert() makes the session the
-# service that certificate names.
+# service that certificate names. A standby of the same OS user streams through the socket too
+# (local.standby). lake_pooler, which may read SCRAM secrets for pgbouncer (local.pgbouncer),
+# logs in from this machine only.
 HBA_LINES = (
     "local     all       all              trust",
+    "local     replication all            trust",
     "hostnossl all       all   0.0.0.0/0  reject",
     "hostnossl all       all   ::/0       reject",
+    "hostssl   all       lake_pooler 127.0.0.1/32 scram-sha-256",
+    "hostssl   all       lake_pooler 0.0.0.0/0    reject",
+    "hostssl   all       lake_pooler ::/0         reject",
     "hostssl   all       all   0.0.0.0/0  scram-sha-256",
     "hostssl   all       all   ::/0       scram-sha-256",
 )

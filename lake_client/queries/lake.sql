@@ -39,6 +39,15 @@ SELECT serial::text AS serial, service, scopes, not_before, not_after, issued_at
  WHERE %(service)s::text IS NULL OR service = %(service)s
  ORDER BY service, not_after
 
+-- name: identity_token
+-- A signed token of this session's identity, for reads on a hot standby (LAKE_READ_DSN).
+SELECT token, expires_at FROM lake.identity_token(%(ttl)s::interval)
+
+-- name: use_identity_token
+-- On the standby, for this transaction only (as the primary's identity): lake.token_identity()
+-- checks it for current_user_id() and the RLS policies.
+SELECT set_config('lake.identity_token', %(token)s, true)
+
 -- name: current_identity
 SELECT user_id, service, principal, key_id, scopes FROM lake.current_identity()
 

@@ -41,5 +41,6 @@ def downgrade() -> None:
     )
     # Extensions and the cluster-wide roles stay: other databases of the cluster may use them.
     op.execute(
-        "DROP SCHEMA IF EXISTS inbox, user_data_partitions, user_data, lake_internal, lake CASCADE"
+        "DROP SCHEMA IF EXISTS inbox, user_data_partitions, user_data, lake_internal,"
+        " lake_pooler, lake CASCADE"
     )
