@@ -207,6 +207,7 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
         "lake up",
         "lake up --foreground   # in a container",
         "lake up --with rabbitmq --monitoring",
+        "lake up --redis-cluster   # 3 masters + 3 replicas instead of one Redis",
     )
 )
 def up(
@@ -235,6 +236,15 @@ def up(
             " LAKE_PG_LISTEN or 127.0.0.1. Takes effect when PostgreSQL starts.",
         ),
     ] = None,
+    redis_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--redis-cluster",
+            help="The lake's Redis is a local Redis Cluster of 3 masters with a replica each"
+            " (TLS, ports and folders in LAKE_HOME/redis-cluster), from now on in this LAKE_HOME;"
+            " the bridge, the cache and `lake serve` use it.",
+        ),
+    ] = False,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
@@ -244,7 +254,7 @@ def up(
             f"unknown server {unknown[0]!r} (known: rabbitmq)", param_hint="--with"
         )
     with_rabbitmq = "rabbitmq" in (with_ or ())
-    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen)
+    status = local.up(with_rabbitmq=with_rabbitmq, listen=listen, redis_cluster_=redis_cluster)
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
 
@@ -266,8 +276,8 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis (and RabbitMQ and the monitoring stack, if they
-    run)."""
+    """Stop the embedded PostgreSQL and Redis (and RabbitMQ, the local Redis Cluster and the
+    monitoring stack, if they run)."""
     from lake_client.local import monitoring as lake_monitoring
 
     lake_monitoring.down()
@@ -1572,10 +1582,14 @@ def oidc_list(json_: Json = False) -> None:
 def _witness_redis() -> Any:
     """The Redis that holds the witness stream, or None when none is set up."""
     import redis
+    from redis.cluster import RedisCluster
 
+    settings = load_settings()
     try:
-        return redis.Redis.from_url(load_settings().redis_url())
-    except (OSError, ValueError):  # no embedded Redis password yet, or an invalid URL
+        url = settings.redis_url()
+        return RedisCluster.from_url(url) if settings.redis_cluster else redis.Redis.from_url(url)
+    # no embedded Redis password yet, an invalid URL, or no node of a cluster answers
+    except (OSError, ValueError, redis.exceptions.RedisClusterException):
         return None
 
 
@@ -1844,7 +1858,8 @@ def bridge(
             "--cluster",
             envvar="LAKE_REDIS_CLUSTER",
             help="Redis is a Redis Cluster: LAKE_REDIS_URL names any one of its nodes and the"
-            " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis).",
+            " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis). On"
+            " by itself for the local cluster of `lake up --redis-cluster`.",
         ),
     ] = False,
     amqp: Annotated[
@@ -1878,7 +1893,7 @@ def bridge(
     b = lake_bridge.run_forever(
         settings.dsn(),
         redis_url,
-        cluster=cluster,
+        cluster=cluster or settings.redis_cluster,
         name=name,
         batch_size=batch_size,
         poll_s=poll,

@@ -43,7 +43,7 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, postgres, rabbitmq, redis_server, tls
+from lake_client.local import backup, postgres, rabbitmq, redis_cluster, redis_server, tls
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -91,6 +91,8 @@ class ClusterStatus:
     # data, archive, redis -> whether the directory sits on dm-crypt (local.at_rest; embedded only)
     backups: list[dict[str, Any]] = field(default_factory=list)
     # the newest 3 backups of local.backup (embedded only; [] before the first `lake backup`)
+    redis_cluster: list[str] = field(default_factory=list)
+    # the local Redis Cluster (`lake up --redis-cluster`): its state and each node's role
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -120,6 +122,7 @@ class ClusterStatus:
                 )
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
         out.append(f"  url: {self.redis_url_redacted}")
+        out.extend(self.redis_cluster)
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
             out.append(f"  url: {self.rabbitmq_url_redacted}")
@@ -142,11 +145,14 @@ def up(
     quiet: bool = False,
     with_rabbitmq: bool = False,
     listen: str | None = None,
+    redis_cluster_: bool = False,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
     (local.rabbitmq) when asked; idempotent. ``listen`` (``lake up --listen``) is where
     PostgreSQL listens for TLS connections (default ``Settings.pg_listen``, 127.0.0.1); it takes
-    effect when PostgreSQL starts.
+    effect when PostgreSQL starts. ``redis_cluster_`` (``lake up --redis-cluster``): the lake's
+    Redis is a local Redis Cluster (local.redis_cluster) instead of the single Redis, from now on
+    in this LAKE_HOME.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -163,7 +169,10 @@ def up(
         with exclusive(Paths(s.home), create=True):
             if s.embedded:
                 postgres.up(s, say)
-            if s.external_redis is None:
+            if s.external_redis is None and (redis_cluster_ or redis_cluster.configured(s.home)):
+                redis_cluster.up(s, say)
+                s = dataclasses.replace(s, redis_cluster=True)
+            elif s.external_redis is None:
                 redis_server.up(s, say)
             # The doors' certificates (`lake serve`, `lake grpc`), so that they exist, owned by
             # the server user, for the database's job to renew.
@@ -191,6 +200,7 @@ def down(settings: Settings | None = None) -> None:
         return
     with exclusive(Paths(s.home), create=False):
         if s.external_redis is None:
+            redis_cluster.down(s)
             redis_server.down(s)
         if s.embedded:
             postgres.down(s)
@@ -237,6 +247,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         rabbitmq_url_redacted=rabbitmq.url_redacted(s),
         at_rest=at_rest,
         backups=found_backups,
+        redis_cluster=redis_cluster.status(s) if s.external_redis is None else [],
     )
 
 
@@ -291,7 +302,11 @@ def foreground(
                 reload_tls(s)
             if s.embedded and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
-            elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
+            elif (
+                s.external_redis is None
+                and not redis_cluster.configured(s.home)
+                and redis_server.server_pid(Paths(s.home)) is None
+            ):
                 died = "Redis"
     finally:
         for sig, handler in previous.items():
