@@ -3,9 +3,11 @@ replication factor 2), from the system's ``redis-server``, joined by ``redis-cli
 create``. The one home of how the lake runs a cluster:
 
 - ``lake up --redis-cluster`` (:func:`up`, :func:`down`, :func:`status`): TLS 1.3 only, with the
-  lake's ``redis`` certificate and password, as the single embedded Redis. Ports are chosen free
-  at the first start and kept in LAKE_HOME/redis-cluster/ports.json; each node's files (its
-  redis.conf, nodes.conf, append-only files, log, pid) are in LAKE_HOME/redis-cluster/<port>/.
+  lake's password, as the single embedded Redis, and a certificate of the lake's CA
+  (``redis-cluster``: a server's and a client's, for the cluster bus asks for one). Ports are
+  chosen free at the first start and kept in LAKE_HOME/redis-cluster/ports.json; each node's
+  files (redis.conf, nodes.conf, append-only files, log, pid) are in
+  LAKE_HOME/redis-cluster/<port>/.
   While ports.json exists the lake's Redis *is* this cluster (:func:`lake_client.config.
   Settings.redis_url` names its first node, ``Settings.redis_cluster`` is true), so ``lake up``
   starts it again instead of the single Redis, and the bridge, ``lake serve`` and the monitoring
@@ -42,6 +44,7 @@ from lake_client.local.processes import (
     Say,
     ServerUser,
     mkdir,
+    prepare_home,
     process_alive,
     run,
     secret,
@@ -57,6 +60,9 @@ NODES = MASTERS * (1 + REPLICAS_PER_MASTER)
 SLOTS = 16384
 BUS_OFFSET = 10000  # a node's cluster bus listens on its port + 10000
 FOLDER = "redis-cluster"  # under LAKE_HOME
+# The nodes' certificate: a server's and a client's, for the cluster bus asks each node for
+# one (whatever tls-auth-clients says).
+CERT = "redis-cluster"
 NODE_TIMEOUT_MS = 5000  # a master unreachable this long is failed over to its replica
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
@@ -241,44 +247,22 @@ class Cluster:
     def created(self) -> bool:
         """Whether the nodes already form the cluster (every slot assigned, all nodes known)."""
         with contextlib.closing(self.node(self.ports[0])) as node:
-            info = _info(node.execute_command("CLUSTER INFO"))  # type: ignore[no-untyped-call]
+            reply = node.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+        info = cluster_info(reply)
         return info.get("cluster_slots_assigned") == str(SLOTS) and int(
             info.get("cluster_known_nodes", "0")
         ) >= len(self.ports)
 
     def create(self, addresses: list[str]) -> None:
-        """``redis-cli --cluster create``: slots spread over the masters, a replica each."""
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            raise ClusterError("redis-cli is not installed", hint=SETUP_HINT)
-        argv = [cli]
-        if self.tls is not None:
-            argv += ["--tls", "--cacert", str(self.tls.ca)]
-        argv += [
-            "--cluster",
-            "create",
-            *addresses,
-            "--cluster-replicas",
-            str(REPLICAS_PER_MASTER),
-            "--cluster-yes",
-        ]
-        env = dict(os.environ)
-        if self.password is not None:
-            env["REDISCLI_AUTH"] = self.password  # not on the command line, where ps shows it
-        result = subprocess.run(
-            argv, capture_output=True, text=True, timeout=60, env=env, check=False
-        )
-        if result.returncode != 0:
-            raise ClusterError(
-                "redis-cli --cluster create failed:\n" + (result.stdout + result.stderr)[-1500:]
-            )
+        create(addresses, self.password, None if self.tls is None else self.tls.ca)
 
     def healthy(self) -> bool:
         """Every live node says the cluster is ok (all slots served)."""
         live = [p for p in self.ports if self.pid(p) is not None]
         for port in live:
             with contextlib.closing(self.node(port)) as node:
-                if _info(node.execute_command("CLUSTER INFO")).get("cluster_state") != "ok":  # type: ignore[no-untyped-call]
+                reply = node.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+                if cluster_info(reply).get("cluster_state") != "ok":
                     return False
         return bool(live)
 
@@ -339,7 +323,26 @@ class Cluster:
         )
 
 
-def _info(reply: object) -> dict[str, str]:
+def create(addresses: list[str], password: str | None, ca: Path | None) -> None:
+    """``redis-cli --cluster create`` of six nodes at ``addresses`` (ip:port): the slots spread
+    over three masters, a replica each. TLS when ``ca`` is given."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise ClusterError("redis-cli is not installed", hint=SETUP_HINT)
+    argv = [cli, *(["--tls", "--cacert", str(ca)] if ca is not None else [])]
+    argv += ["--cluster", "create", *addresses]
+    argv += ["--cluster-replicas", str(REPLICAS_PER_MASTER), "--cluster-yes"]
+    env = dict(os.environ)
+    if password is not None:
+        env["REDISCLI_AUTH"] = password  # not on the command line, where ps shows it
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+    if result.returncode != 0:
+        raise ClusterError(
+            "redis-cli --cluster create failed:\n" + (result.stdout + result.stderr)[-1500:]
+        )
+
+
+def cluster_info(reply: object) -> dict[str, str]:
     """CLUSTER INFO as a dict, whichever way redis-py parsed it."""
     if isinstance(reply, dict):
         return {str(k): str(v) for k, v in reply.items()}
@@ -375,7 +378,7 @@ def for_settings(s: Settings, *, create: bool = False) -> Cluster:
         home=s.home / FOLDER,
         ports=ports,
         password=secret(paths.redis_password),
-        tls=NodeTls(files.cert("redis"), files.key("redis"), files.ca_cert),
+        tls=NodeTls(files.cert(CERT), files.key(CERT), files.ca_cert),
         user=user,
     )
 
@@ -384,8 +387,9 @@ def up(s: Settings, say: Say) -> Cluster:
     """Start the local cluster (creating it on first use); idempotent. The caller holds the
     LAKE_HOME lock (lake_client.local.exclusive)."""
     paths = Paths(s.home)
+    prepare_home(paths, server_user(paths))
     cluster = for_settings(s, create=True)
-    tls.ensure_server_cert(paths, cluster.user, "redis", say)
+    tls.ensure_server_cert(paths, cluster.user, CERT, say, client=True)
     mkdir(cluster.home, 0o755, None)
     if not configured(s.home):
         ports_file(s.home).write_text(json.dumps(cluster.ports) + "\n")
@@ -406,7 +410,8 @@ def status(s: Settings) -> list[str]:
     cluster = for_settings(s)
     lines = []
     try:
-        state = "ok" if cluster.healthy() else "not ok"
+        running = any(cluster.pid(port) is not None for port in cluster.ports)
+        state = ("ok" if cluster.healthy() else "not ok") if running else "not running"
     except (redis.RedisError, OSError):
         state = "not answering"
     lines.append(f"Redis Cluster: {state} ({MASTERS} masters, {REPLICAS_PER_MASTER} replica each)")
@@ -417,6 +422,7 @@ def status(s: Settings) -> list[str]:
                 with contextlib.closing(cluster.node(port)) as node:
                     reply = node.execute_command("ROLE")[0]  # type: ignore[no-untyped-call]
                     role = reply.decode() if isinstance(reply, bytes) else str(reply)
+                    role = "replica" if role == "slave" else role
             except (redis.RedisError, OSError):
                 role = "not answering"
         lines.append(f"  node 127.0.0.1:{port}: {role}")

@@ -28,7 +28,7 @@ from redis.retry import Retry
 
 from lake_client.config import Settings, local_cluster_ports
 from lake_client.errors import ClusterError
-from lake_client.local import tls
+from lake_client.local import redis_cluster, tls
 from lake_client.local.processes import (
     SETUP_HINT,
     Paths,
@@ -190,15 +190,16 @@ def reload_tls(s: Settings) -> bool:
     if s.external_redis is not None:
         return False
     reloaded = False
-    for port in local_cluster_ports(s.home) or [s.redis_port]:
-        reloaded = _reload_tls_at(s, port) or reloaded
+    cluster = local_cluster_ports(s.home)
+    for port in cluster or [s.redis_port]:
+        reloaded = _reload_tls_at(s, port, redis_cluster.CERT if cluster else NAME) or reloaded
     return reloaded
 
 
-def _reload_tls_at(s: Settings, port: int) -> bool:
+def _reload_tls_at(s: Settings, port: int, name: str) -> bool:
     files = tls.files(Paths(s.home))
     try:
-        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())
+        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(name).read_text())
         if tls.served_certificate("127.0.0.1", port, files.ca_cert) == on_disk:
             return False
         parts = urlsplit(s.redis_url())
@@ -209,7 +210,7 @@ def _reload_tls_at(s: Settings, port: int) -> bool:
             # A half-renewed pair (certificate replaced, key not yet) is refused and Redis
             # keeps the old one; the next call tries again.
             client.config_set(
-                "tls-cert-file", str(files.cert(NAME)), "tls-key-file", str(files.key(NAME))
+                "tls-cert-file", str(files.cert(name)), "tls-key-file", str(files.key(name))
             )
         finally:
             client.close()
