@@ -14,7 +14,7 @@ Roles that serve run in the foreground until SIGTERM or SIGINT, then stop cleanl
 ``init``     one-shot: the lake's CA and secrets on the shared volume, before the others start.
 ``health``   exit 0 when LAKE_HEALTH_URL (default https://127.0.0.1:9478/health/ready) answers
              200 over HTTPS verified against the lake's CA; ``health db`` and ``health
-             redis-node`` ask the container's own server instead.
+             redis-node`` ask the container's own server instead, ``health URL`` that page.
 
 Secrets stay on the volume, not in compose.yaml: LAKE_PG_PASSWORD_FILE becomes PGPASSWORD (the
 password of LAKE_DSN's login) and LAKE_REDIS_PASSWORD_FILE fills the password of a LAKE_REDIS_URL
@@ -290,15 +290,20 @@ def health(args: list[str]) -> int:
         except (OSError, redis.RedisError) as exc:
             say(f"unhealthy: {exc}")
             return 1
-    if what != "ready":
+    if what.startswith(("http://", "https://")):
+        url = what  # another server of the image (Prometheus, an exporter): its own page
+    elif what == "ready":
+        url = os.environ.get("LAKE_HEALTH_URL", "").strip() or HEALTH_URL
+    else:
         raise ConfigurationError(
-            f"unknown health check {what!r}", hint="health, health db or health redis-node"
+            f"unknown health check {what!r}",
+            hint="health (LAKE_HEALTH_URL), health db, health redis-node or health URL",
         )
     from lake_client.transport import client_context
 
-    url = os.environ.get("LAKE_HEALTH_URL", "").strip() or HEALTH_URL
+    context = client_context(s.ca_file) if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(url, timeout=5, context=client_context(s.ca_file)) as reply:
+        with urllib.request.urlopen(url, timeout=5, context=context) as reply:
             ok = reply.status == 200
     except urllib.error.HTTPError as exc:
         say(f"unhealthy: {url} answered {exc.code}: {exc.read(300).decode(errors='replace')}")

@@ -57,9 +57,7 @@ class LocalRedisCluster:
 
     def wait_failover(self, dead: int, key: str, timeout: float = 30) -> None:
         """Until a live node serves `key`, which the dead master held, and the cluster is ok."""
-        Cluster.wait(
-            lambda: self.healthy() and self.master_of(key) != dead, "a failover", timeout
-        )
+        Cluster.wait(lambda: self.healthy() and self.master_of(key) != dead, "a failover", timeout)
 
     def fail_over(self, master: int) -> int:
         """A manual failover (CLUSTER FAILOVER on its replica, which first takes every write the
