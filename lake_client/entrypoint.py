@@ -211,8 +211,6 @@ class _Stop:
 
 def db(s: Settings) -> int:
     """The embedded PostgreSQL in the foreground (role ``db``)."""
-    from lake_client import migrate
-
     if not s.embedded:
         raise ConfigurationError(
             "the db role runs the embedded PostgreSQL, but LAKE_DSN or PG* variables are set",
@@ -223,7 +221,7 @@ def db(s: Settings) -> int:
     try:
         with exclusive(paths, create=True):
             postgres.up(s, say)
-        migrate.upgrade(s.dsn())
+        prepare_database(s)  # under the lock the doors take too: one migration at a time
         say(f"PostgreSQL ready on {s.pg_listen}:{s.pg_port}; schema migrated")
         while not stop.requested:
             time.sleep(0.5)
@@ -241,13 +239,12 @@ def db(s: Settings) -> int:
 def init(s: Settings) -> None:
     """The CA and the secrets on the shared volume (role ``init``): made once, kept after."""
     paths = Paths(s.home)
-    user = server_user(paths)
-    prepare_home(paths, user)
-    tls.ensure_ca(paths, user, say)
-    for path in (paths.pg_password, paths.redis_password):
-        secret(path)
-        # the servers (as the server user) and the doors read them; the volume is the boundary
-        user.own(path)
+    with exclusive(paths, create=True):
+        user = server_user(paths)
+        prepare_home(paths, user)
+        tls.ensure_ca(paths, user, say)
+        for path in (paths.pg_password, paths.redis_password):
+            secret(path)
     say(f"CA and secrets ready in {s.home}")
 
 

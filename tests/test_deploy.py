@@ -23,7 +23,7 @@ import time
 import tomllib
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from lake_client.entrypoint import ONE_SHOT, SERVING
 from lake_client.local import redis_cluster
 from lake_client.migrate import alembic_config
 from lake_client.transport import client_context
-from tests.conftest import CHECKOUT, drop_database, server_folder
+from tests.conftest import CHECKOUT, server_folder
 from tests.redis_cluster import free_ports
 
 DOCKER = CHECKOUT / "docker"
@@ -257,51 +257,99 @@ def _ready(url: str, ca: Path) -> bool:
         return False
 
 
-def test_the_entrypoint_creates_and_migrates_the_database_then_serves_ready(
-    settings: Settings, admin_conn: psycopg.Connection[tuple[object, ...]], tmp_path: Path
-) -> None:
-    """`lake-entrypoint serve`: a database that does not exist yet is created and migrated,
-    then `lake serve` answers /health/ready over HTTPS (what the image's HEALTHCHECK asks,
-    through `lake-entrypoint health`), and SIGTERM stops it cleanly (exit 0)."""
-    name = f"lake_entry_{uuid.uuid4().hex[:10]}"
-    dsn = settings.dsn(name)
-    (port,) = free_ports(1)
-    url = f"https://127.0.0.1:{port}/health/ready"
-    env = {
-        **os.environ,
-        "LAKE_HOME": str(settings.home),
-        "LAKE_DSN": dsn,
+class Role:
+    """`lake-entrypoint ROLE` in the background, its output in a file."""
+
+    def __init__(self, folder: Path, env: dict[str, str], *args: str) -> None:
+        self.log = folder / f"{args[0]}.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lake_client.entrypoint", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def until(self, check: Callable[[], bool], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        """SIGTERM, as a container's stop sends it: the exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def test_the_compose_roles_on_one_host(settings: Settings, tmp_path: Path) -> None:
+    """init, db and serve as compose runs them, on loopback: `init` makes the CA and the
+    secrets; `db` runs the embedded PostgreSQL (TLS on TCP) and migrates; `serve` reaches it
+    over TLS with the password from its file, creates its database, migrates it, and answers
+    /health/ready over HTTPS (what the image's HEALTHCHECK asks, through `lake-entrypoint
+    health`); SIGTERM stops each cleanly (exit 0) and the health check then fails."""
+    base = server_folder("lake-entry-")
+    home = base / "home"
+    pg_port, http_port = free_ports(2)
+    url = f"https://127.0.0.1:{http_port}/health/ready"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LAKE_"))}
+    env |= {"LAKE_HOME": str(home), "LAKE_PG_PORT": str(pg_port), "LAKE_PG_LISTEN": "127.0.0.1"}
+    door_env = env | {
+        "LAKE_DSN": f"host=127.0.0.1 port={pg_port} user=postgres dbname=lake_served "
+        f"sslmode=verify-full sslrootcert={home / 'tls' / 'ca.crt'}",
+        "LAKE_PG_PASSWORD_FILE": str(home / "secrets" / "pg.password"),
+        # the session's Redis (the redis-node roles are not run here: see the README)
+        "LAKE_REDIS_URL": settings.redis_url(),
         "LAKE_HEALTH_URL": url,
     }
-    log = tmp_path / "entrypoint.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lake_client.entrypoint", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    roles: list[Role] = []
     try:
-        deadline = time.monotonic() + 90
-        while not _ready(url, settings.ca_file):
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        init = entrypoint("init", env=env)
+        assert init.returncode == 0, init.stderr
+        db = Role(tmp_path, env, "db")
+        roles.append(db)
+        db.until(lambda: "schema migrated" in db.log.read_text())
+        assert entrypoint("health", "db", env=env).returncode == 0
+
+        serve = Role(tmp_path, door_env, "serve", "--port", str(http_port))
+        roles.append(serve)
+        serve.until(lambda: _ready(url, home / "tls" / "ca.crt"))
+        assert "creating the database 'lake_served'" in serve.log.read_text()
+        dsn = door_env["LAKE_DSN"] + f" password={(home / 'secrets' / 'pg.password').read_text()}"
         head = ScriptDirectory.from_config(alembic_config(dsn)).get_current_head()
         with psycopg.connect(dsn) as conn:
             row = conn.execute("SELECT version_num FROM public.alembic_version").fetchone()
         assert row == (head,)
-        assert f"creating the database '{name}'" in log.read_text()
-        assert entrypoint("health", env=env).returncode == 0
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()
-        stopped = entrypoint("health", env=env)
+        assert entrypoint("health", env=door_env).returncode == 0
+
+        assert serve.stop() == 0, serve.log.read_text()
+        stopped = entrypoint("health", env=door_env)
         assert stopped.returncode == 1 and f"unhealthy: {url}" in stopped.stderr
+        assert db.stop() == 0, db.log.read_text()
+        assert "PostgreSQL stopped" in db.log.read_text()
+        assert entrypoint("health", "db", env=env).returncode == 1
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        drop_database(admin_conn, name)
+        for role in roles:
+            role.kill()
+        with contextlib.suppress(Exception):
+            local.down(load_settings_for(env))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def load_settings_for(env: dict[str, str]) -> Settings:
+    """The settings `lake-entrypoint` sees in ``env`` (to stop what a failed test left)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith(("PG", "LAKE_"))]:
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        return load_settings()
 
 
 # -- `lake up --redis-cluster` ----------------------------------------------------------------
