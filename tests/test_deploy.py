@@ -3,8 +3,8 @@
 There is no container engine on the project's machines, so the image and the compose file are
 never run here. What is tested instead: the container's entrypoint (lake_client/entrypoint.py)
 run directly against the real PostgreSQL and Redis; docker/compose.yaml against the Compose
-Specification's JSON schema (as check-jsonschema ships it: vendor/compose-spec.json, Apache-2.0,
-from the compose-spec/compose-spec repository), and for what the schema cannot see; the
+Specification's JSON schema (vendored in docker/schema/, Apache-2.0: see its README), and for
+what the schema cannot see; the
 monitoring configuration with promtool and amtool; and the local Redis Cluster of `lake up
 --redis-cluster`, started, used through lake_client.cache, failed over and stopped.
 """
@@ -12,6 +12,7 @@ monitoring configuration with promtool and amtool; and the local Redis Cluster o
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -24,7 +25,6 @@ import tomllib
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from ruamel.yaml import YAML
 from lake_client import local
 from lake_client.cache import LakeCache
 from lake_client.config import Settings, load_settings
-from lake_client.entrypoint import ONE_SHOT, SERVING
+from lake_client.entrypoint import ONE_SHOT, SERVING, main
 from lake_client.local import redis_cluster
 from lake_client.migrate import alembic_config
 from lake_client.transport import client_context
@@ -57,8 +57,7 @@ def compose() -> dict[str, Any]:
 
 
 def schema_errors(doc: dict[str, Any]) -> list[str]:
-    path = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
-    schema = json.loads(path.read_text())
+    schema = json.loads((DOCKER / "schema" / "compose-spec.json").read_text())
     validator = jsonschema.Draft202012Validator(schema)
     return sorted(
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)
@@ -210,6 +209,7 @@ def test_the_dockerfile_copies_what_the_build_reads() -> None:
 def entrypoint(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    """`lake-entrypoint ARGS` as a process of its own, as a container runs it."""
     return subprocess.run(
         [sys.executable, "-m", "lake_client.entrypoint", *args],
         env=env,
@@ -220,11 +220,28 @@ def entrypoint(
     )
 
 
+def entrypoint_here(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """The same in this process (a second of start-up saved each time), with exactly ``env``
+    and restored afterwards: the exit status and what it wrote to stderr."""
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for key in list(os.environ):
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        with contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    return code, err.getvalue()
+
+
 def test_an_unknown_role_is_a_usage_error_that_lists_the_roles() -> None:
-    result = entrypoint("serv", env=dict(os.environ))
-    assert result.returncode == 2
-    assert "invalid choice: 'serv'" in result.stderr
-    assert all(role in result.stderr for role in (*SERVING, *ONE_SHOT))
+    code, err = entrypoint_here("serv", env=dict(os.environ))
+    assert code == 2
+    assert "invalid choice: 'serv'" in err
+    assert all(role in err for role in (*SERVING, *ONE_SHOT))
 
 
 def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
@@ -235,7 +252,7 @@ def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> Non
         "LAKE_DSN": f"host=127.0.0.1 port={port} user=postgres dbname=lake connect_timeout=1",
         "LAKE_WAIT_S": "1",
     }
-    result = entrypoint("serve", env=env)
+    result = entrypoint("serve", env=env)  # a process of its own: what a container shows
     assert result.returncode == 1
     assert "lake-entrypoint: error: the database did not answer within 1 s" in result.stderr
     assert "hint: check LAKE_DSN" in result.stderr
@@ -244,9 +261,9 @@ def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> Non
 
 def test_a_missing_password_file_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "LAKE_PG_PASSWORD_FILE": str(tmp_path / "absent")}
-    result = entrypoint("migrate", env=env)
-    assert result.returncode == 1
-    assert f"LAKE_PG_PASSWORD_FILE={tmp_path / 'absent'}: cannot read it" in result.stderr
+    code, err = entrypoint_here("migrate", env=env)
+    assert code == 1
+    assert f"LAKE_PG_PASSWORD_FILE={tmp_path / 'absent'}: cannot read it" in err
 
 
 def _ready(url: str, ca: Path) -> bool:
@@ -310,12 +327,12 @@ def test_the_compose_roles_on_one_host(settings: Settings, tmp_path: Path) -> No
     }
     roles: list[Role] = []
     try:
-        init = entrypoint("init", env=env)
-        assert init.returncode == 0, init.stderr
+        code, err = entrypoint_here("init", env=env)
+        assert code == 0, err
         db = Role(tmp_path, env, "db")
         roles.append(db)
         db.until(lambda: "schema migrated" in db.log.read_text())
-        assert entrypoint("health", "db", env=env).returncode == 0
+        assert entrypoint_here("health", "db", env=env)[0] == 0
 
         serve = Role(tmp_path, door_env, "serve", "--port", str(http_port))
         roles.append(serve)
@@ -329,11 +346,11 @@ def test_the_compose_roles_on_one_host(settings: Settings, tmp_path: Path) -> No
         assert entrypoint("health", env=door_env).returncode == 0
 
         assert serve.stop() == 0, serve.log.read_text()
-        stopped = entrypoint("health", env=door_env)
-        assert stopped.returncode == 1 and f"unhealthy: {url}" in stopped.stderr
+        code, err = entrypoint_here("health", env=door_env)
+        assert code == 1 and f"unhealthy: {url}" in err
         assert db.stop() == 0, db.log.read_text()
         assert "PostgreSQL stopped" in db.log.read_text()
-        assert entrypoint("health", "db", env=env).returncode == 1
+        assert entrypoint_here("health", "db", env=env)[0] == 1
     finally:
         for role in roles:
             role.kill()
@@ -368,7 +385,7 @@ def cluster_home(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     try:
         yield home
     finally:
-        lake("down")
+        local.down(load_settings())
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -410,8 +427,7 @@ def test_lake_up_redis_cluster_serves_the_cache_then_lake_down_stops_it(
     with pytest.raises(redis.RedisError), redis.Redis(port=ports[0], socket_timeout=2) as plain:
         plain.ping()  # no plaintext port
 
-    stopped = lake("down")
-    assert stopped.returncode == 0, stopped.stderr
+    local.down(s)  # what `lake down` does for it
     cluster = redis_cluster.for_settings(s)
     assert all(cluster.pid(p) is None for p in ports)
     assert "Redis Cluster: not running (3 masters, 1 replica each)" in local.status(s).lines()
