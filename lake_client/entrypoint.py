@@ -59,6 +59,7 @@ from lake_client.queries import sql
 SERVING = ("db", "serve", "bridge", "grpc", "redis-node")
 ONE_SHOT = ("init", "migrate", "redis-cluster-create", "health")
 ROLES = SERVING + ONE_SHOT
+TAKE_ARGUMENTS = ("serve", "bridge", "grpc")  # `lake ROLE ARGS`
 WAIT_S = 120.0  # LAKE_WAIT_S: how long a role waits for the database or the Redis nodes
 HEALTH_URL = "https://127.0.0.1:9478/health/ready"
 REDIS_NODE_PORT = 6379
@@ -77,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("role", choices=ROLES, help="what this container runs")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="extra arguments for the role")
     options = parser.parse_args(argv)
+    if options.args and options.role not in (*TAKE_ARGUMENTS, "health"):
+        parser.error(f"the {options.role} role takes no arguments (given: {options.args})")
     try:
         return run(options.role, list(options.args))
     except LakeError as exc:
@@ -104,7 +107,7 @@ def run(role: str, args: list[str]) -> int:
     prepare_database(settings)
     if role == "migrate":
         return 0
-    return _lake(role, args)
+    return _lake(role, args)  # serve, bridge, grpc
 
 
 # -- secrets ---------------------------------------------------------------------------------

@@ -76,10 +76,12 @@ def lake_services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # -- docker/compose.yaml --------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_the_compose_file_follows_the_compose_specification() -> None:
     assert schema_errors(compose()) == []
 
 
+@pytest.mark.fast
 def test_the_schema_check_finds_a_mistake() -> None:
     """The check above can fail: a misspelt key and a wrong type are found."""
     doc = compose()
@@ -90,6 +92,7 @@ def test_the_schema_check_finds_a_mistake() -> None:
     assert any(e.startswith("services/serve/ports") for e in errors), errors
 
 
+@pytest.mark.fast
 def test_compose_runs_every_role_of_the_entrypoint() -> None:
     doc = compose()
     used = {service["command"][0] for service in lake_services(doc).values()}
@@ -100,6 +103,7 @@ def test_compose_runs_every_role_of_the_entrypoint() -> None:
     assert all(doc["services"][n]["restart"] == "no" for n in one_shots)
 
 
+@pytest.mark.fast
 def test_every_healthcheck_asks_the_entrypoint_and_the_doors_ask_health_ready() -> None:
     doc = compose()
     for name, service in doc["services"].items():
@@ -117,6 +121,7 @@ def test_every_healthcheck_asks_the_entrypoint_and_the_doors_ask_health_ready() 
     )
 
 
+@pytest.mark.fast
 def test_dependencies_name_services_and_wait_for_what_they_can() -> None:
     services = compose()["services"]
     for name, service in services.items():
@@ -133,6 +138,7 @@ def test_dependencies_name_services_and_wait_for_what_they_can() -> None:
         assert depends["redis-cluster-create"]["condition"] == "service_completed_successfully"
 
 
+@pytest.mark.fast
 def test_compose_has_a_redis_cluster_of_three_masters_with_a_replica_each() -> None:
     services = compose()["services"]
     nodes = {n: s for n, s in services.items() if s.get("command") == ["redis-node"]}
@@ -155,6 +161,7 @@ def test_compose_has_a_redis_cluster_of_three_masters_with_a_replica_each() -> N
         assert env["LAKE_REDIS_URL"].startswith("rediss://redis-1:6379/")
 
 
+@pytest.mark.fast
 def test_compose_resources_and_volumes_are_the_specifications() -> None:
     doc = compose()
     db = doc["services"]["db"]
@@ -169,6 +176,7 @@ def test_compose_resources_and_volumes_are_the_specifications() -> None:
     assert all(sizes[f"redis-{i}"] == "8GiB" for i in range(1, 7))
 
 
+@pytest.mark.fast
 def test_the_monitoring_configuration_of_compose_is_valid(tmp_path: Path) -> None:
     prom = (DOCKER / "prometheus.yml").read_text()
     rules = CHECKOUT / "monitoring" / "rules"
@@ -185,6 +193,7 @@ def test_the_monitoring_configuration_of_compose_is_valid(tmp_path: Path) -> Non
     assert jobs == set(re.findall(r"job_name: (\w+)", template)) and jobs
 
 
+@pytest.mark.fast
 def test_the_dockerfile_copies_what_the_build_reads() -> None:
     dockerfile = (DOCKER / "Dockerfile").read_text()
     copied = {
@@ -237,6 +246,7 @@ def entrypoint_here(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+@pytest.mark.fast
 def test_an_unknown_role_is_a_usage_error_that_lists_the_roles() -> None:
     code, err = entrypoint_here("serv", env=dict(os.environ))
     assert code == 2
@@ -244,6 +254,13 @@ def test_an_unknown_role_is_a_usage_error_that_lists_the_roles() -> None:
     assert all(role in err for role in (*SERVING, *ONE_SHOT))
 
 
+@pytest.mark.fast
+def test_arguments_for_a_role_that_takes_none_are_a_usage_error() -> None:
+    code, err = entrypoint_here("db", "--port", "5432", env=dict(os.environ))
+    assert code == 2 and "the db role takes no arguments" in err
+
+
+@pytest.mark.fast
 def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
     (port,) = free_ports(1)
     env = {
@@ -259,6 +276,7 @@ def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.fast
 def test_a_missing_password_file_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "LAKE_PG_PASSWORD_FILE": str(tmp_path / "absent")}
     code, err = entrypoint_here("migrate", env=env)
@@ -424,7 +442,7 @@ def test_lake_up_redis_cluster_serves_the_cache_then_lake_down_stops_it(
     assert cache.get("steps", "alice", "today") == {"steps": 42}
     assert len({client.get_node_from_key(f"k{i}").port for i in range(50)}) == 3
     client.close()
-    with pytest.raises(redis.RedisError), redis.Redis(port=ports[0], socket_timeout=2) as plain:
+    with pytest.raises(redis.RedisError), redis.Redis(port=ports[0], socket_timeout=1) as plain:
         plain.ping()  # no plaintext port
 
     local.down(s)  # what `lake down` does for it

@@ -10,6 +10,8 @@ Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.l
                invoking user)
     tls/       the lake's CA and the servers' certificates (lake_client.certs.TlsFiles)
     pgbackrest/, backup/   pgBackRest's configuration and the backup repository (local.backup)
+    redis-cluster/  the local Redis Cluster of `lake up --redis-cluster` (local.redis_cluster):
+               ports.json and a folder per node; while it exists, the lake's Redis is that cluster
 
 PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
 127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
