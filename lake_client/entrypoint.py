@@ -28,6 +28,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -64,6 +65,7 @@ WAIT_S = 120.0  # LAKE_WAIT_S: how long a role waits for the database or the Red
 HEALTH_URL = "https://127.0.0.1:9478/health/ready"
 REDIS_NODE_PORT = 6379
 REDIS_NODE_HOME = Path("/var/lib/datapunk-redis")  # a node's volume (LAKE_REDIS_NODE_HOME)
+TLS_CHECK_S = 60.0  # how often a node looks for its renewed certificate
 
 
 def say(message: str) -> None:
@@ -332,20 +334,29 @@ def _node_cluster(s: Settings, password: str) -> redis_cluster.Cluster:
 
 def redis_node(s: Settings) -> int:
     """One Redis Cluster node in the foreground (role ``redis-node``): its certificate (for its
-    host name) issued from the lake's CA, then redis-server in place of this process."""
+    host name) issued from the lake's CA, then redis-server as a child that gets this process's
+    SIGTERM and SIGINT (SIGTERM: it saves and exits) and takes its certificate again each
+    minute once the database's server_certs job renewed the file. Exit: redis-server's."""
     paths = Paths(s.home)
     user = server_user(paths)
     host = socket.gethostname()
-    tls.ensure_server_cert(paths, user, f"redis-{host}", say, client=True)  # the bus: both
+    name = f"redis-{host}"
+    tls.ensure_server_cert(paths, user, name, say, client=True)  # the bus asks for a client's
     node = _node_cluster(s, secret(paths.redis_password))
     node.user = user
     port = node.ports[0]
     mkdir(node.folder(port), 0o700, user)
     conf = node.folder(port) / "redis.conf"
     write_private(conf, node.conf(port, daemonize=False, announce=host), user)
-    argv = user.argv(["redis-server", str(conf)])
     say(f"Redis Cluster node {host}:{port}")
-    os.execvp(argv[0], argv)  # signals go straight to redis-server (SIGTERM: save and exit)
+    proc = subprocess.Popen(user.argv(["redis-server", str(conf)]), env=user.env())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: proc.send_signal(signum))
+    while True:
+        try:
+            return proc.wait(TLS_CHECK_S)
+        except subprocess.TimeoutExpired:
+            node.reload_tls(port)
 
 
 def redis_cluster_create(s: Settings) -> None:

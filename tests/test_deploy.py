@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -36,11 +37,12 @@ from alembic.script import ScriptDirectory
 from redis.cluster import RedisCluster
 from ruamel.yaml import YAML
 
-from lake_client import local
+from lake_client import certs, local
 from lake_client.cache import LakeCache
 from lake_client.config import Settings, load_settings
 from lake_client.entrypoint import ONE_SHOT, SERVING, main
-from lake_client.local import redis_cluster
+from lake_client.local import redis_cluster, redis_server, tls
+from lake_client.local.processes import Paths, server_user, write_private
 from lake_client.migrate import alembic_config
 from lake_client.transport import client_context
 from tests.conftest import CHECKOUT, server_folder
@@ -444,6 +446,25 @@ def test_lake_up_redis_cluster_serves_the_cache_then_lake_down_stops_it(
     client.close()
     with pytest.raises(redis.RedisError), redis.Redis(port=ports[0], socket_timeout=1) as plain:
         plain.ping()  # no plaintext port
+
+    # A renewed certificate, as the database's server_certs job writes it (as the server's OS
+    # user, key first; that it stays a client's: tests/plpython/test_cert_store.py): `lake
+    # serve` has each node take it (local.reload_tls).
+    rules, paths = certs.rules(), Paths(cluster_home)
+    files, user = tls.files(paths), server_user(paths)
+    ca = rules.Pair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
+    names = ["127.0.0.1", "localhost"]
+    pair = rules.issue(ca, "redis-cluster", days=30, server_names=names, client=True)
+    write_private(files.key("redis-cluster"), pair.key_pem.decode(), user)
+    write_private(files.cert("redis-cluster"), pair.cert_pem.decode(), user)
+    assert redis_server.reload_tls(s)
+    on_disk = ssl.PEM_cert_to_DER_cert(pair.cert_pem.decode())
+    for port in ports:
+        assert tls.served_certificate("127.0.0.1", port, s.ca_file) == on_disk
+    assert not redis_server.reload_tls(s)  # nothing new
+    client = RedisCluster.from_url(s.redis_url())
+    assert LakeCache(client, prefix=cache.prefix).get("steps", "alice", "today") == {"steps": 42}
+    client.close()
 
     local.down(s)  # what `lake down` does for it
     cluster = redis_cluster.for_settings(s)

@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -291,6 +292,25 @@ class Cluster:
                 node.delete(key)
             if acknowledged < REPLICAS_PER_MASTER:
                 return False
+        return True
+
+    def reload_tls(self, port: int) -> bool:
+        """Make the node serve the certificate now in its file (after a renewal): when what it
+        serves differs, CONFIG SET its TLS files, which Redis reads again (new connections get
+        the new certificate). True when it did; a node that is down is left alone."""
+        if self.tls is None:
+            return False
+        try:
+            on_disk = ssl.PEM_cert_to_DER_cert(self.tls.cert.read_text())
+            if tls.served_certificate("127.0.0.1", port, self.tls.ca) == on_disk:
+                return False
+            options = self._client_options(5.0)
+            with redis.Redis(host="127.0.0.1", port=port, **options) as node:  # type: ignore[arg-type]
+                node.config_set(
+                    "tls-cert-file", str(self.tls.cert), "tls-key-file", str(self.tls.key)
+                )
+        except (OSError, ValueError, redis.RedisError):
+            return False
         return True
 
     def stop(self, *, kill: bool = False) -> None:

@@ -26,7 +26,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lake_client.config import Settings, local_cluster_ports
+from lake_client.config import Settings
 from lake_client.errors import ClusterError
 from lake_client.local import redis_cluster, tls
 from lake_client.local.processes import (
@@ -183,34 +183,27 @@ def _redis_ping(url: str) -> bool:
 
 
 def reload_tls(s: Settings) -> bool:
-    """Make the embedded Redis (or each node of the local Redis Cluster, which serve the same
-    certificate) serve the certificate now in ``redis.crt`` (after a renewal): when what it
+    """Make the embedded Redis (or each node of the local Redis Cluster: Cluster.reload_tls)
+    serve the certificate now in ``redis.crt`` (after a renewal): when what it
     serves differs from the file, CONFIG SET its TLS files, which Redis reads again. True when
     it did. Fine to call at any time; a Redis that is down or external is left alone."""
     if s.external_redis is not None:
         return False
-    reloaded = False
-    cluster = local_cluster_ports(s.home)
-    for port in cluster or [s.redis_port]:
-        reloaded = _reload_tls_at(s, port, redis_cluster.CERT if cluster else NAME) or reloaded
-    return reloaded
-
-
-def _reload_tls_at(s: Settings, port: int, name: str) -> bool:
+    if redis_cluster.configured(s.home):
+        cluster = redis_cluster.for_settings(s)
+        return any([cluster.reload_tls(port) for port in cluster.ports])
     files = tls.files(Paths(s.home))
     try:
-        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(name).read_text())
-        if tls.served_certificate("127.0.0.1", port, files.ca_cert) == on_disk:
+        on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())
+        if tls.served_certificate("127.0.0.1", s.redis_port, files.ca_cert) == on_disk:
             return False
-        parts = urlsplit(s.redis_url())
-        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0] + f":{port}"))
-        client = _redis_client(url, timeout=5.0)
+        client = _redis_client(s.redis_url(), timeout=5.0)
         try:
             # Both in one CONFIG SET (Redis 7): a new certificate loads only with its new key.
             # A half-renewed pair (certificate replaced, key not yet) is refused and Redis
             # keeps the old one; the next call tries again.
             client.config_set(
-                "tls-cert-file", str(files.cert(name)), "tls-key-file", str(files.key(name))
+                "tls-cert-file", str(files.cert(NAME)), "tls-key-file", str(files.key(NAME))
             )
         finally:
             client.close()
