@@ -574,15 +574,27 @@ class Bridge(ChangeLoop):
             if "master" not in str(node["flags"]) or not node["slots"]:
                 continue
             host, port = address.rsplit(":", 1)
-            where = client.get_node(host, int(port))  # type: ignore[no-untyped-call]
-            if where is None or where.redis_connection is None:  # new to redis-py: look again
+            # A node that announces a host name (cluster-preferred-endpoint-type hostname, as
+            # in docker/compose.yaml) is known to redis-py by that name, not its address.
+            names = [str(node.get("hostname") or host), host]
+            where = Bridge._known_node(client, names, int(port))
+            if where is None:  # new to redis-py: look again
                 client.nodes_manager.initialize()
-                where = client.get_node(host, int(port))  # type: ignore[no-untyped-call]
-            if where is None or where.redis_connection is None:
+                where = Bridge._known_node(client, names, int(port))
+            if where is None:
                 raise RedisClusterException(f"master {address} is not among the cluster's nodes")
             run_id = where.redis_connection.info("server")["run_id"]
             masters.add((str(node["node_id"]), str(run_id)))
         return frozenset(masters)
+
+    @staticmethod
+    def _known_node(client: RedisCluster, names: Sequence[str], port: int) -> Any:
+        """The connected node of redis-py's map at one of ``names``:``port``, else None."""
+        for name in names:
+            found = client.get_node(name, port)  # type: ignore[no-untyped-call]
+            if found is not None and found.redis_connection is not None:
+                return found
+        return None
 
     def _append_args(self, changes: Sequence[Change]) -> list[Any]:
         args: list[Any] = [str(self.cursor), self.stream_maxlen, self.lake_id]

@@ -209,6 +209,7 @@ def _status_doc(status: local.ClusterStatus) -> dict[str, Any]:
         "lake up --with rabbitmq --monitoring",
         "lake up --replicas 2   # Patroni: a primary and two synchronous replicas",
         "lake up --with pgbouncer   # transaction pooling on LAKE_POOL_PORT",
+        "lake up --redis-cluster   # 3 masters + 3 replicas instead of one Redis",
     )
 )
 def up(
@@ -248,6 +249,15 @@ def up(
             max=9,
         ),
     ] = None,
+    redis_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--redis-cluster",
+            help="The lake's Redis is a local Redis Cluster of 3 masters with a replica each"
+            " (TLS, ports and folders in LAKE_HOME/redis-cluster), from now on in this LAKE_HOME;"
+            " the bridge, the cache and `lake serve` use it.",
+        ),
+    ] = False,
     json_: Json = False,
 ) -> None:
     """Start the embedded PostgreSQL and Redis (creating them on first use)."""
@@ -263,6 +273,7 @@ def up(
         with_pgbouncer=with_pgbouncer,
         listen=listen,
         replicas=replicas,
+        redis_cluster_=redis_cluster,
     )
     if monitoring:
         from lake_client.local import monitoring as lake_monitoring
@@ -285,8 +296,8 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop the embedded PostgreSQL and Redis (and pgbouncer, RabbitMQ and the monitoring
-    stack, if they run)."""
+    """Stop the embedded PostgreSQL and Redis (and pgbouncer, RabbitMQ, the local Redis Cluster
+    and the monitoring stack, if they run)."""
     from lake_client.local import monitoring as lake_monitoring
 
     lake_monitoring.down()
@@ -1655,10 +1666,14 @@ def oidc_list(json_: Json = False) -> None:
 def _witness_redis() -> Any:
     """The Redis that holds the witness stream, or None when none is set up."""
     import redis
+    from redis.cluster import RedisCluster
 
+    settings = load_settings()
     try:
-        return redis.Redis.from_url(load_settings().redis_url())
-    except (OSError, ValueError):  # no embedded Redis password yet, or an invalid URL
+        url = settings.redis_url()
+        return RedisCluster.from_url(url) if settings.redis_cluster else redis.Redis.from_url(url)
+    # no embedded Redis password yet, an invalid URL, or no node of a cluster answers
+    except (OSError, ValueError, redis.exceptions.RedisClusterException):
         return None
 
 
@@ -1927,7 +1942,8 @@ def bridge(
             "--cluster",
             envvar="LAKE_REDIS_CLUSTER",
             help="Redis is a Redis Cluster: LAKE_REDIS_URL names any one of its nodes and the"
-            " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis).",
+            " bridge finds the others (redis.cluster.RedisCluster instead of redis.Redis). On"
+            " by itself for the local cluster of `lake up --redis-cluster`.",
         ),
     ] = False,
     amqp: Annotated[
@@ -1961,7 +1977,7 @@ def bridge(
     b = lake_bridge.run_forever(
         settings.dsn(),
         redis_url,
-        cluster=cluster,
+        cluster=cluster or settings.redis_cluster,
         name=name,
         batch_size=batch_size,
         poll_s=poll,

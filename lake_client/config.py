@@ -6,7 +6,9 @@ Resolution order for PostgreSQL:
      ``PGSERVICE``): libpq reads them itself, so the DSN is left empty;
   3. the embedded cluster under ``LAKE_HOME`` (default: see ``lake_home``).
 Reads may go elsewhere: ``LAKE_READ_DSN`` (a hot standby; see Lake's read methods).
-Redis: ``LAKE_REDIS_URL``, else the embedded ``redis-server`` (TLS only: ``rediss://``, verified
+Redis: ``LAKE_REDIS_URL`` (a Redis Cluster's node when ``LAKE_REDIS_CLUSTER=1``), else the local
+Redis Cluster of ``lake up --redis-cluster`` when it was started in LAKE_HOME, else the embedded
+``redis-server`` (TLS only: ``rediss://``, verified
 against the lake's CA, ``LAKE_HOME/tls/ca.crt``). An external Redis behind TLS signed by its own CA
 names that CA in its URL: ``rediss://:pw@host:6380/0?ssl_ca_certs=/path/to/ca.crt``.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +117,9 @@ class Settings:
     read_dsn: str | None = None
     # The embedded pgbouncer's port (`lake up --with pgbouncer`, LAKE_POOL_PORT).
     pool_port: int = DEFAULT_POOL_PORT
+    # Redis is a Redis Cluster (redis.cluster.RedisCluster): LAKE_REDIS_CLUSTER=1 with
+    # LAKE_REDIS_URL naming one of its nodes, or the local one of `lake up --redis-cluster`.
+    redis_cluster: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -173,9 +179,25 @@ class Settings:
             return self.external_redis
         password = (self.home / "secrets" / "redis.password").read_text().strip()
         return (
-            f"rediss://:{quote(password, safe='')}@127.0.0.1:{self.redis_port}/0"
+            f"rediss://:{quote(password, safe='')}@127.0.0.1:{self.local_redis_port()}/0"
             f"?ssl_ca_certs={quote(str(self.ca_file), safe='')}&ssl_check_hostname=true"
         )
+
+    def local_redis_port(self) -> int:
+        """The port of the lake's own Redis: the first node of the local Redis Cluster when
+        `lake up --redis-cluster` made one in LAKE_HOME (its ports.json), else LAKE_REDIS_PORT."""
+        ports = local_cluster_ports(self.home)
+        return ports[0] if ports else self.redis_port
+
+
+def local_cluster_ports(home: Path) -> list[int]:
+    """The node ports of the local Redis Cluster that `lake up --redis-cluster` made in
+    ``home`` (lake_client.local.redis_cluster keeps them there), [] when it made none."""
+    try:
+        ports = json.loads((home / "redis-cluster" / "ports.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [int(p) for p in ports] if isinstance(ports, list) else []
 
 
 def load_settings() -> Settings:
@@ -183,18 +205,23 @@ def load_settings() -> Settings:
     if external is None and any(os.environ.get(v) for v in PG_ENV_VARS):
         external = ""  # libpq takes everything from the PG* variables
     home = lake_home()
+    external_redis = os.environ.get("LAKE_REDIS_URL")
+    cluster = os.environ.get("LAKE_REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes")
+    if external_redis is None and local_cluster_ports(home):
+        cluster = True
     return Settings(
         home=home,
         pg_port=_port("LAKE_PG_PORT", DEFAULT_PG_PORT),
         redis_port=_port("LAKE_REDIS_PORT", DEFAULT_REDIS_PORT),
         database=os.environ.get("LAKE_DATABASE", DEFAULT_DATABASE),
         external_dsn=external,
-        external_redis=os.environ.get("LAKE_REDIS_URL"),
+        external_redis=external_redis,
         amqp_port=_port("LAKE_AMQP_PORT", DEFAULT_AMQP_PORT),
         pg_listen=os.environ.get("LAKE_PG_LISTEN", "").strip() or DEFAULT_PG_LISTEN,
         ha_ports=ha_ports(home) if external is None else (),
         read_dsn=os.environ.get("LAKE_READ_DSN") or None,
         pool_port=_port("LAKE_POOL_PORT", DEFAULT_POOL_PORT),
+        redis_cluster=cluster,
     )
 
 

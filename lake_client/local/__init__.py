@@ -10,6 +10,8 @@ Everything lives under ``Settings.home`` (``LAKE_HOME``, default ``<checkout>/.l
                invoking user)
     tls/       the lake's CA and the servers' certificates (lake_client.certs.TlsFiles)
     pgbackrest/, backup/   pgBackRest's configuration and the backup repository (local.backup)
+    redis-cluster/  the local Redis Cluster of `lake up --redis-cluster` (local.redis_cluster):
+               ports.json and a folder per node; while it exists, the lake's Redis is that cluster
 
 PostgreSQL listens on the socket in ``run/`` (trust, for the local OS user) and on
 127.0.0.1:``LAKE_PG_PORT`` (SCRAM, user ``postgres``, password in ``secrets/pg.password``); Redis on
@@ -43,7 +45,16 @@ import psycopg
 
 from lake_client.config import Settings, load_settings
 from lake_client.errors import ClusterError
-from lake_client.local import backup, ha, pgbouncer, postgres, rabbitmq, redis_server, tls
+from lake_client.local import (
+    backup,
+    ha,
+    pgbouncer,
+    postgres,
+    rabbitmq,
+    redis_cluster,
+    redis_server,
+    tls,
+)
 from lake_client.local.at_rest import check as at_rest_check
 from lake_client.local.postgres import EXTENSIONS
 from lake_client.local.processes import (
@@ -96,6 +107,8 @@ class ClusterStatus:
     # The embedded pgbouncer (`lake up --with pgbouncer`): None when it was not started.
     pgbouncer_running: bool | None = None
     pgbouncer_dsn: str = ""
+    redis_cluster: list[str] = field(default_factory=list)
+    # the local Redis Cluster (`lake up --redis-cluster`): its state and each node's role
 
     @property
     def missing_extensions(self) -> list[str]:
@@ -133,6 +146,7 @@ class ClusterStatus:
         out.append(f"Redis: {'running' if self.redis_running else 'not running'}")
 
         out.append(f"  url: {self.redis_url_redacted}")
+        out.extend(self.redis_cluster)
         if self.rabbitmq_running is not None:
             out.append(f"RabbitMQ: {'running' if self.rabbitmq_running else 'not running'}")
             out.append(f"  url: {self.rabbitmq_url_redacted}")
@@ -161,6 +175,7 @@ def up(
     with_pgbouncer: bool = False,
     listen: str | None = None,
     replicas: int | None = None,
+    redis_cluster_: bool = False,
 ) -> ClusterStatus:
     """Start the embedded PostgreSQL and Redis (creating them on first use), and RabbitMQ
     (local.rabbitmq) and pgbouncer (local.pgbouncer) when asked; idempotent. ``listen``
@@ -168,6 +183,8 @@ def up(
     ``Settings.pg_listen``, 127.0.0.1); it takes effect when PostgreSQL starts. ``replicas``
     (``lake up --replicas N``) makes the embedded cluster highly available (local.ha: Patroni,
     etcd, N streaming replicas); a lake that is already starts so again without it.
+    ``redis_cluster_`` (``lake up --redis-cluster``): the lake's Redis is a local Redis Cluster
+    (local.redis_cluster) instead of the single Redis, from now on in this LAKE_HOME.
 
     With an external PostgreSQL or Redis, only checks that it answers. Progress goes to stderr
     unless ``quiet``. Raises :class:`ClusterError` with a hint when something is in the way.
@@ -186,7 +203,10 @@ def up(
                 s = ha.up(s, replicas, say)
             elif s.embedded:
                 postgres.up(s, say)
-            if s.external_redis is None:
+            if s.external_redis is None and (redis_cluster_ or redis_cluster.configured(s.home)):
+                redis_cluster.up(s, say)
+                s = dataclasses.replace(s, redis_cluster=True)
+            elif s.external_redis is None:
                 redis_server.up(s, say)
             # The doors' certificates (`lake serve`, `lake grpc`), so that they exist, owned by
             # the server user, for the database's job to renew.
@@ -223,6 +243,7 @@ def down(settings: Settings | None = None) -> None:
         return
     with exclusive(Paths(s.home), create=False):
         if s.external_redis is None:
+            redis_cluster.down(s)
             redis_server.down(s)
         if s.embedded and not ha.down(s):
             postgres.down(s)
@@ -274,6 +295,7 @@ def status(settings: Settings | None = None) -> ClusterStatus:
         backups=found_backups,
         pgbouncer_running=None if pgbouncer.server_pid(s) is None else pgbouncer.answers(s),
         pgbouncer_dsn=pgbouncer.url_redacted(s),
+        redis_cluster=redis_cluster.status(s) if s.external_redis is None else [],
     )
 
 
@@ -334,7 +356,11 @@ def foreground(
                 reload_tls(s)
             if s.embedded and single and postgres.postmaster(Paths(s.home)) is None:
                 died = "PostgreSQL"
-            elif s.external_redis is None and redis_server.server_pid(Paths(s.home)) is None:
+            elif (
+                s.external_redis is None
+                and not redis_cluster.configured(s.home)
+                and redis_server.server_pid(Paths(s.home)) is None
+            ):
                 died = "Redis"
     finally:
         for sig, handler in previous.items():

@@ -28,7 +28,7 @@ from redis.retry import Retry
 
 from lake_client.config import Settings
 from lake_client.errors import ClusterError
-from lake_client.local import tls
+from lake_client.local import redis_cluster, tls
 from lake_client.local.processes import (
     SETUP_HINT,
     Paths,
@@ -67,7 +67,7 @@ def answers(s: Settings) -> bool:
 
 def url_redacted(s: Settings) -> str:
     if s.external_redis is None:
-        return f"rediss://:***@127.0.0.1:{s.redis_port}/0"
+        return f"rediss://:***@127.0.0.1:{s.local_redis_port()}/0"
     parts = urlsplit(s.external_redis)
     if parts.password is None:
         return s.external_redis
@@ -183,11 +183,15 @@ def _redis_ping(url: str) -> bool:
 
 
 def reload_tls(s: Settings) -> bool:
-    """Make the embedded Redis serve the certificate now in ``redis.crt`` (after a renewal):
-    when what it serves differs from the file, CONFIG SET its TLS files, which Redis reads again.
-    True when it did. Fine to call at any time; a Redis that is down or external is left alone."""
+    """Make the embedded Redis (or each node of the local Redis Cluster: Cluster.reload_tls)
+    serve the certificate now in ``redis.crt`` (after a renewal): when what it
+    serves differs from the file, CONFIG SET its TLS files, which Redis reads again. True when
+    it did. Fine to call at any time; a Redis that is down or external is left alone."""
     if s.external_redis is not None:
         return False
+    if redis_cluster.configured(s.home):
+        cluster = redis_cluster.for_settings(s)
+        return any([cluster.reload_tls(port) for port in cluster.ports])
     files = tls.files(Paths(s.home))
     try:
         on_disk = ssl.PEM_cert_to_DER_cert(files.cert(NAME).read_text())

@@ -40,9 +40,16 @@ def ensure_ca(paths: Paths, user: ServerUser | None, say: Say) -> TlsFiles:
 
 
 def ensure_server_cert(
-    paths: Paths, user: ServerUser | None, name: str, say: Say, extra_names: Iterable[str] = ()
+    paths: Paths,
+    user: ServerUser | None,
+    name: str,
+    say: Say,
+    extra_names: Iterable[str] = (),
+    *,
+    client: bool = False,
 ) -> tuple[Path, Path]:
-    """``<name>.crt`` and ``.key`` for a server, issued by the CA when absent or due."""
+    """``<name>.crt`` and ``.key`` for a server, issued by the CA when absent or due; ``client``:
+    a client's too (a Redis Cluster node, which presents it to the other nodes)."""
     tls = ensure_ca(paths, user, say)
     cert, key = tls.cert(name), tls.key(name)
     certs = rules()
@@ -50,7 +57,11 @@ def ensure_server_cert(
         say(f"issuing the {name} server certificate ({certs.SERVER_DAYS} days)…")
         ca = certs.Pair(tls.ca_cert.read_bytes(), tls.ca_key.read_bytes())
         pair = certs.issue(
-            ca, name, days=certs.SERVER_DAYS, server_names=default_server_names(extra_names)
+            ca,
+            name,
+            days=certs.SERVER_DAYS,
+            server_names=default_server_names(extra_names),
+            client=client,
         )
         _write(key, pair.key_pem, user, 0o600)
         _write(cert, pair.cert_pem, user, 0o644)

@@ -452,3 +452,16 @@ SELECT name, issuer, audiences, fetched_at,
   FROM lake.oidc_providers AS p
  WHERE %(name)s::text IS NULL OR p.name = %(name)s
  ORDER BY name
+
+-- name: entry_database_exists
+-- lake_client.entrypoint: whether the lake's database exists (asked of the "postgres" one).
+SELECT 1 FROM pg_database WHERE datname = %(name)s
+
+-- name: entry_create_database
+-- {database} is an identifier (psycopg.sql).
+CREATE DATABASE {database}
+
+-- name: entry_migrate_lock
+-- One container migrates at a time; the others wait, then find the schema current. The key is
+-- the text's hash, the same in every container.
+SELECT pg_advisory_lock(hashtext('datapunk-lake migrate'))

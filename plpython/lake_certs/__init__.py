@@ -226,6 +226,17 @@ def server_names(cert_pem: bytes) -> list[str]:
     ]
 
 
+def client_usage(cert_pem: bytes) -> bool:
+    """Whether a certificate may also authenticate a client (extended key usage clientAuth), as
+    a Redis Cluster node's does, which it presents to the other nodes: a renewal keeps that."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
+
 def renewal_due(cert_pem: bytes, *, now: dt.datetime | None = None) -> bool:
     """Whether a third or less of the certificate's life is left (or it is not valid now)."""
     i = info(cert_pem)

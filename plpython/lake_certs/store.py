@@ -16,6 +16,7 @@ from lake_certs import (
     SERVER_DAYS,
     SERVICE_DAYS,
     Pair,
+    client_usage,
     info,
     issue,
     openssl_dn,
@@ -94,7 +95,13 @@ def renew_servers(folder: str, now: dt.datetime, force: bool = False) -> list[di
         if not (force or renewal_due(old, now=now)):
             continue
         before = info(old)
-        pair = issue(ca, before.common_name, days=SERVER_DAYS, server_names=server_names(old))
+        pair = issue(
+            ca,
+            before.common_name,
+            days=SERVER_DAYS,
+            server_names=server_names(old),
+            client=client_usage(old),
+        )
         write_atomic(os.path.join(folder, name + ".key"), pair.key_pem, 0o600)
         write_atomic(cert_path, pair.cert_pem, 0o644)
         after = info(pair.cert_pem)

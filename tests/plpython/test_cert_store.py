@@ -48,6 +48,24 @@ def test_the_folder_is_beside_the_data_directory_unless_set() -> None:
         store.tls_root("tls", "/srv/lake/pg")
 
 
+def test_a_renewal_keeps_a_certificate_that_is_a_clients_too(folder: Path) -> None:
+    """A Redis Cluster node's certificate (lake_client.local.redis_cluster: the cluster bus asks
+    each node for a client certificate) is still a client's after its renewal."""
+    ca = store.load_ca(str(folder))
+    pair = certs.issue(
+        ca, "redis-cluster", days=certs.SERVER_DAYS, server_names=["localhost"], client=True
+    )
+    (folder / "redis-cluster.crt").write_bytes(pair.cert_pem)
+    (folder / "redis-cluster.key").write_bytes(pair.key_pem)
+    assert certs.client_usage(pair.cert_pem)
+    renewed = store.renew_servers(str(folder), dt.datetime.now(dt.UTC), force=True)
+    assert "redis-cluster" in [r["name"] for r in renewed]
+    new = (folder / "redis-cluster.crt").read_bytes()
+    assert new != pair.cert_pem and certs.client_usage(new)
+    assert certs.server_names(new) == ["localhost"]
+    assert not certs.client_usage((folder / "postgres.crt").read_bytes())
+
+
 def test_only_what_is_due_is_renewed_and_it_keeps_its_names(folder: Path) -> None:
     ca = store.load_ca(str(folder))
     assert store.server_certs(str(folder), ca.cert_pem) == ["postgres", "redis"]
