@@ -224,7 +224,10 @@ def server_settings(
         ("cron.database_name", _quote_conf(s.database)),
         ("cron.host", _quote_conf(run)),  # pg_cron connects through our socket (trust)
         ("timescaledb.telemetry_level", "off"),
-        ("timescaledb.max_background_workers", "8"),
+        # No TimescaleDB scheduler: the lake's jobs run under pg_cron, and the Apache build has no
+        # policies to run. A scheduler per database only costs: DROP DATABASE waited 60 s for one
+        # that was starting (TimescaleDB's stop message unanswered), twice in a test run.
+        ("timescaledb.max_background_workers", "0"),
         # logs: one JSON file per day of the month, overwritten a month later (≈ 30 days)
         ("logging_collector", "on"),
         ("log_destination", "'jsonlog'"),
