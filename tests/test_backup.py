@@ -12,6 +12,7 @@ cluster under /tmp on free ports, so the suite's shared server is never touched.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -134,6 +135,15 @@ def test_point_in_time_restore_brings_back_every_acknowledged_row(private: Setti
     # job takes what is due there: a full backup 8 days on (backup_full_every, 7 days); now,
     # nothing (that backup is younger than backup_incr_every, 1 day).
     with psycopg.connect(s.dsn(), autocommit=True) as conn:
+        # The test runs the job at the times it chooses: pg_cron's schedule (minute 45 of each
+        # hour) would otherwise take the advisory lock first now and then (the run 'skipped').
+        conn.execute("UPDATE cron.job SET active = false")
+        deadline = time.monotonic() + 120
+        while _scalar(
+            conn, "SELECT count(*) FROM lake.job_runs WHERE job = 'backups' AND status = 'running'"
+        ):
+            assert time.monotonic() < deadline, "a backups run pg_cron started did not end"
+            time.sleep(0.5)
         later = _scalar(conn, "SELECT now() + interval '8 days'")
         runs = []
         for when in (later, _scalar(conn, "SELECT now()")):
