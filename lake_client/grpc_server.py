@@ -2,7 +2,10 @@
 health service (grpc.health.v1) and server reflection, so that grpcurl works.
 
 Ingest stores each batch as `lake ingest` does (COPY into the dataset's inbox, lake.ingest_raw
-for what COPY refuses: lake_client.copy_ingest.store_batch), inside the call's transaction.
+for what COPY refuses), the batches that have arrived together: a thread reads the call's
+batches into a short queue while the call's thread stores the previous ones, up to 10 000
+records of them in one transaction and one COPY (lake_client.copy_ingest.store_batches), each
+batch with its own id, counts and idempotency.
 
 Every call is an ordinary lake session: it takes a pooled connection and, in one transaction,
 establishes the caller's identity for that transaction only, then lake.act_as for the user a
