@@ -1,22 +1,25 @@
 r"""gRPC benchmark: streaming ingest through `lake grpc` against `lake ingest` of the same file, in
 the same run, and Query of 1 000 rows.
 
-    .venv/bin/python bench/grpc_bench.py [--records 1000000] [--queries 200] [--insecure] [--keep]
+    .venv/bin/python bench/grpc_bench.py [--records 1000000] [--repeat 3] [--queries 200]
+                                         [--insecure] [--keep]
 
 Uses bench/ingest.py's generated location history (about 1 % invalid) and a fresh database on
 the lake's server with a service login (lake_service, no superuser, no BYPASSRLS) and one lake
-user with an API key. Then:
+user with an API key. Then, `--repeat` times, the two paths one after the other, each into a new
+empty dataset of its own (the order alternates, so that neither always runs first):
 
   lake  Lake.ingest of the file's lines as `lake ingest --api-key` runs it (COPY, batches of
         10 000, one session per server core);
   grpc  GrpcLake.ingest of the same lines through `lake grpc` (a process of its own on loopback,
         TLS 1.3 with the lake's certificate as it is served; `--insecure`: plaintext): as many
-        Ingest streams side by side as lake ingest has sessions, batches of 1 000, each stored
-        by COPY in one transaction with the caller's identity.
+        Ingest streams side by side as lake ingest has sessions, batches of 1 000 (the most a
+        batch may hold), which the server stores by COPY with the caller's identity.
 
-It prints records/s of each and grpc/lake (the goal is 0.8), then the latency of Query calls that
-each stream 1 000 of the user's rows from a random point in time (p50, p99). Each path proves
-that nothing was lost (received = accepted + archived + quarantined = records).
+It prints records/s of each and grpc/lake (the goal is 0.8) for each repetition with the load
+average before it, then the median ratio, then the latency of Query calls that each stream 1 000
+of the user's rows from a random point in time (p50, p99). Each path proves that nothing was
+lost (received = accepted + archived + quarantined = records).
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ def check(name: str, summary: IngestSummary, n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="records (1 000 000)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of both paths, order alternating (3)"
+    )
     parser.add_argument("--queries", type=int, default=200, help="Query calls timed (200)")
     parser.add_argument("--database", default="lake_bench_grpc", help="scratch database")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -77,20 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     path = data_file(settings.home / "bench", args.records)
     dsn = fresh_database(settings, args.database, {SERVICE_ROLE: ["lake_service"]})
     service_dsn = make_conninfo(dsn, user=SERVICE_ROLE)
+    datasets = [
+        {
+            name: f"{DATASET}_{tag}_{rep + 1}"
+            for name, tag in (("lake ingest", "lake"), ("gRPC", "grpc"))
+        }
+        for rep in range(args.repeat)
+    ]
     with Lake(dsn) as lake:
-        lake.create_dataset(DATASET, SCHEMA, description="benchmark: location history")
+        for pair in datasets:
+            for dataset in pair.values():
+                lake.create_dataset(dataset, SCHEMA, description="benchmark: location history")
         lake.create_user(LAKE_USER)
         key = str(lake.create_key(LAKE_USER)["api_key"])
         cores = lake.server_cores()
     print("\n".join(machine_facts(dsn)))
     print(f"{args.records:,} records from {path}")
-
-    with Lake(service_dsn, application_name="lake-bench") as lake:
-        lake.authenticate(key)
-        started = time.perf_counter()
-        summary = lake.ingest(DATASET, lines(path), origin="bench")
-        lake_s = time.perf_counter() - started
-    check("lake ingest", summary, args.records)
 
     argv_server = [str(Path(sys.executable).parent / "lake"), "grpc", "--port", "0"]
     if args.insecure:
@@ -110,30 +118,60 @@ def main(argv: list[str] | None = None) -> int:
             if found:
                 break
         assert found is not None, "lake grpc did not start"
-        with GrpcLake(found.group(1), key, insecure=args.insecure, timeout=None) as client:
-            started = time.perf_counter()
-            summary = client.ingest(DATASET, lines(path), origin="bench", streams=cores)
-            grpc_s = time.perf_counter() - started
-            check("gRPC", summary, args.records)
-            lake_rate, grpc_rate = args.records / lake_s, args.records / grpc_s
-            print(f"lake ingest: {lake_rate:,.0f} records/s ({lake_s:.1f} s)")
-            print(f"gRPC Ingest: {grpc_rate:,.0f} records/s ({grpc_s:.1f} s)")
-            print(f"ratio gRPC / lake ingest: {grpc_rate / lake_rate:.2f} (goal 0.8)")
+        with (
+            Lake(service_dsn, application_name="lake-bench") as lake,
+            GrpcLake(found.group(1), key, insecure=args.insecure, timeout=None) as client,
+        ):
+            lake.authenticate(key)
 
-            rows = list(client.query(DATASET, limit=1))
+            def by_lake(dataset: str) -> IngestSummary:
+                return lake.ingest(dataset, lines(path), origin="bench")
+
+            def by_grpc(dataset: str) -> IngestSummary:
+                return client.ingest(dataset, lines(path), origin="bench", streams=cores)
+
+            ratios = []
+            for rep in range(args.repeat):
+                load = os.getloadavg()[0]
+                seconds = {}
+                runs = [("lake ingest", by_lake), ("gRPC", by_grpc)]
+                for name, run in runs if rep % 2 == 0 else runs[::-1]:
+                    dataset = datasets[rep][name]
+                    started = time.perf_counter()
+                    summary = run(dataset)
+                    seconds[name] = time.perf_counter() - started
+                    check(name, summary, args.records)
+                lake_rate = args.records / seconds["lake ingest"]
+                grpc_rate = args.records / seconds["gRPC"]
+                ratios.append(grpc_rate / lake_rate)
+                print(
+                    f"run {rep + 1} (load average {load:.1f}, "
+                    f"{'lake first' if rep % 2 == 0 else 'gRPC first'}): "
+                    f"lake ingest {lake_rate:,.0f} records/s, gRPC Ingest {grpc_rate:,.0f} "
+                    f"records/s, ratio {ratios[-1]:.2f}",
+                    flush=True,
+                )
+            print(
+                f"ratio gRPC / lake ingest: median {statistics.median(ratios):.2f} of "
+                f"{len(ratios)} (min {min(ratios):.2f}, max {max(ratios):.2f}; goal 0.8)"
+            )
+
+            queried = datasets[-1]["gRPC"]
+            rows = list(client.query(queried, limit=1))
             first = rows[0]["ts"]
             rng = random.Random(1)
             times = []
+            load = os.getloadavg()[0]
             for _ in range(args.queries):
                 start = first + timedelta(days=rng.uniform(0, SPAN_DAYS))
                 t0 = time.perf_counter()
-                got = sum(1 for _ in client.query(DATASET, from_time=start, limit=1000))
+                got = sum(1 for _ in client.query(queried, from_time=start, limit=1000))
                 times.append((time.perf_counter() - t0) * 1000)
                 assert got <= 1000
             cuts = statistics.quantiles(times, n=100)
             print(
-                f"Query of up to 1 000 rows, {args.queries} calls: p50 {cuts[49]:.1f} ms, "
-                f"p99 {cuts[98]:.1f} ms"
+                f"Query of up to 1 000 rows, {args.queries} calls (load average {load:.1f}): "
+                f"p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms"
             )
     finally:
         server.send_signal(signal.SIGINT)

@@ -496,6 +496,31 @@ def store_batch(
         return result
 
 
+def store_batches(
+    conn: psycopg.Connection[Row],
+    dataset: str,
+    batches: list[tuple[uuid.UUID, list[Record]]],
+    origin: str | None,
+) -> list[BatchResult]:
+    """Several batches inside the caller's open transaction (as store_batch), their records in
+    one COPY: the inbox trigger's work for a statement and the commit are paid once for them
+    all, as for one batch of `lake ingest`'s 10 000 (a gRPC batch holds at most 1 000). Each
+    batch keeps its id, counts and idempotency. When COPY refuses a record, each batch is
+    stored again on its own (store_batch), so that only the refused one's records go through
+    lake.ingest_raw."""
+    if len(batches) == 1:
+        return [store_batch(conn, dataset, batches[0][0], batches[0][1], origin)]
+    todo = [(batch_id, _checksum(chunk), chunk) for batch_id, chunk in batches]
+    attributes = {"lake.batches": len(todo), "lake.records": sum(len(c) for _, c in batches)}
+    with tracer.start_as_current_span("lake.ingest.batches", attributes=attributes):
+        try:
+            return _try_batches(conn, dataset, todo, None, origin)
+        except psycopg.Error as exc:
+            if not _copy_refused(exc):
+                raise
+        return [store_batch(conn, dataset, batch_id, chunk, origin) for batch_id, chunk in batches]
+
+
 def _try_batch(
     conn: psycopg.Connection[Row],
     dataset: str,
@@ -508,68 +533,109 @@ def _try_batch(
     *,
     stop: threading.Event | None = None,
 ) -> BatchResult:
+    batch = [(batch_id, checksum, chunk)]
+    return _try_batches(conn, dataset, batch, for_user, origin, fallback, stop=stop)[0]
+
+
+def _try_batches(
+    conn: psycopg.Connection[Row],
+    dataset: str,
+    batches: list[tuple[uuid.UUID, str, list[Record]]],
+    for_user: str | None,
+    origin: str | None,
+    fallback: bool = False,
+    *,
+    stop: threading.Event | None = None,
+) -> list[BatchResult]:
+    """Batches (id, checksum, records) in one transaction (a savepoint in the caller's) and
+    their routable records in one COPY; with `fallback`, every record through
+    lake.ingest_raw."""
+    results: list[BatchResult | None] = []
+    new: list[tuple[int, uuid.UUID, list[Record], list[Record]]] = []  # index, id, chunk, slow
     with conn.transaction():
         if for_user is not None:
             conn.execute(sql("act_as"), {"user_id": for_user, "scope": "transaction"})
-        info = conn.execute(
-            sql("begin_batch"),
-            {"dataset": dataset, "batch_id": batch_id, "checksum": checksum, "origin": origin},
-        ).fetchone()
-        assert info is not None
-        if not info["is_new"]:
-            return BatchResult(
+        route: _Route | None = None
+        for batch_id, checksum, chunk in batches:
+            info = conn.execute(
+                sql("begin_batch"),
+                {"dataset": dataset, "batch_id": batch_id, "checksum": checksum, "origin": origin},
+            ).fetchone()
+            assert info is not None
+            if not info["is_new"]:
+                results.append(
+                    BatchResult(
+                        batch_id,
+                        info["received"],
+                        info["accepted"],
+                        info["quarantined"],
+                        info["archived"],
+                        duplicate=True,
+                    )
+                )
+                continue
+            route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
+            new.append((len(results), batch_id, chunk, list(chunk) if fallback else []))
+            results.append(None)
+        if route is not None and not fallback:
+            _copy(conn, dataset, route, new, stop)
+        for index, batch_id, chunk, slow in new:
+            if slow:
+                _send_raw(conn, dataset, batch_id, slow)
+            done = conn.execute(
+                sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}
+            ).fetchone()
+            assert done is not None
+            results[index] = BatchResult(
                 batch_id,
-                info["received"],
-                info["accepted"],
-                info["quarantined"],
-                info["archived"],
-                duplicate=True,
+                done["received"],
+                done["accepted"],
+                done["quarantined"],
+                done["archived"],
+                fallback=fallback,
             )
-        route = _Route(info["time_field"], info["time_format"], info["max_record_bytes"])
-        slow: list[Record] = chunk if fallback else []
-        if not fallback:
+    return [r for r in results if r is not None]
+
+
+def _copy(
+    conn: psycopg.Connection[Row],
+    dataset: str,
+    route: _Route,
+    batches: list[tuple[int, uuid.UUID, list[Record], list[Record]]],
+    stop: threading.Event | None,
+) -> None:
+    """The batches' routable records in one binary COPY into the inbox, written _COPY_CHUNK
+    rows at a time; each batch's others are appended to its `slow` list."""
+    with contextlib.ExitStack() as stack:
+        copy: Copy | None = None
+        parts: list[bytes] = [_COPY_HEADER]
+        pending = 0
+        last = len(batches) - 1
+        for b, (_, batch_id, chunk, slow) in enumerate(batches):
             batch_field = _LENGTH.pack(16) + batch_id.bytes
-            with contextlib.ExitStack() as stack:
-                copy: Copy | None = None
-                parts: list[bytes] = [_COPY_HEADER]
-                pending = 0
-                for n, rec in enumerate(chunk, start=1):
-                    start = _fast_time(rec.raw, route)
-                    if start is None:
-                        slow.append(rec)
-                    else:
-                        ref = rec.ref.encode()
-                        parts += (start, _LENGTH.pack(len(rec.raw) + 1), b"\x01", rec.raw)
-                        parts += (batch_field, _LENGTH.pack(len(ref)), ref)
-                        pending += 1
-                    if pending and (pending >= _COPY_CHUNK or n == len(chunk)):
-                        _check(stop)  # the load stops: give the batch up (it rolls back)
-                        if copy is None:
-                            # A span of its own, which the COPY's line in PostgreSQL's log names.
-                            span = tracer.start_as_current_span("lake.copy", attributes=_COPY_SPAN)
-                            stack.enter_context(span)
-                            stmt = pgsql.SQL(sql("copy_rows")).format(
-                                dataset=pgsql.Identifier(dataset)
-                            )
-                            cur = stack.enter_context(conn.cursor())
-                            copy = stack.enter_context(cur.copy(stmt))
-                        copy.write(b"".join(parts))
-                        parts.clear()
-                        pending = 0
-                if copy is not None:
-                    copy.write(_COPY_TRAILER)
-        if slow:
-            _send_raw(conn, dataset, batch_id, slow)
-        done = conn.execute(sql("end_batch"), {"batch_id": batch_id, "sent": len(chunk)}).fetchone()
-        assert done is not None
-    return BatchResult(
-        batch_id,
-        done["received"],
-        done["accepted"],
-        done["quarantined"],
-        done["archived"],
-        fallback=fallback,
-    )
+            for n, rec in enumerate(chunk, start=1):
+                start = _fast_time(rec.raw, route)
+                if start is None:
+                    slow.append(rec)
+                else:
+                    ref = rec.ref.encode()
+                    parts += (start, _LENGTH.pack(len(rec.raw) + 1), b"\x01", rec.raw)
+                    parts += (batch_field, _LENGTH.pack(len(ref)), ref)
+                    pending += 1
+                if pending and (pending >= _COPY_CHUNK or (b == last and n == len(chunk))):
+                    _check(stop)  # the load stops: give the batch up (it rolls back)
+                    if copy is None:
+                        # A span of its own, which the COPY's line in PostgreSQL's log names.
+                        span = tracer.start_as_current_span("lake.copy", attributes=_COPY_SPAN)
+                        stack.enter_context(span)
+                        stmt = pgsql.SQL(sql("copy_rows")).format(dataset=pgsql.Identifier(dataset))
+                        cur = stack.enter_context(conn.cursor())
+                        copy = stack.enter_context(cur.copy(stmt))
+                    copy.write(b"".join(parts))
+                    parts.clear()
+                    pending = 0
+        if copy is not None:
+            copy.write(_COPY_TRAILER)
 
 
 def _send_raw(

@@ -382,14 +382,15 @@ class GrpcLake:
             page_token=page_token or "",
             limit=limit,
         )
-        for r in self._stream("Query", request, timeout or self.timeout):
-            yield {
-                "id": r.id,
-                "ts": datetime.fromisoformat(r.ts),
-                "doc": json.loads(r.doc),
-                "user_id": r.user_id,
-                "page_token": r.page_token,
-            }
+        for page in self._stream("Query", request, timeout or self.timeout):
+            for r in page.records:
+                yield {
+                    "id": r.id,
+                    "ts": datetime.fromisoformat(r.ts),
+                    "doc": json.loads(r.doc),
+                    "user_id": r.user_id,
+                    "page_token": r.page_token,
+                }
 
     def changes(
         self, since: int = 0, *, follow: bool = False, timeout: float | None = None

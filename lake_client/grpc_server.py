@@ -2,7 +2,10 @@
 health service (grpc.health.v1) and server reflection, so that grpcurl works.
 
 Ingest stores each batch as `lake ingest` does (COPY into the dataset's inbox, lake.ingest_raw
-for what COPY refuses: lake_client.copy_ingest.store_batch), inside the call's transaction.
+for what COPY refuses), the batches that have arrived together: a thread reads the call's
+batches into a short queue while the call's thread stores the previous ones, up to 10 000
+records of them in one transaction and one COPY (lake_client.copy_ingest.store_batches), each
+batch with its own id, counts and idempotency.
 
 Every call is an ordinary lake session: it takes a pooled connection and, in one transaction,
 establishes the caller's identity for that transaction only, then lake.act_as for the user a
@@ -70,6 +73,15 @@ from lake_client.transport import ServerFiles, check_grpc_tls13_only
 
 SERVICE = "datapunk.lake.v1.Lake"
 MAX_BATCH = 1000
+# Ingest stores the batches that have arrived, up to this many records, in one transaction (one
+# COPY): the per-statement and per-commit work in the database is then that of one batch of
+# `lake ingest` (10 000 records). At most GROUP_BATCHES batches wait unread.
+GROUP_RECORDS = 10_000
+GROUP_BATCHES = 10
+# Query sends its records in pages (RecordPage) of at most PAGE_ROWS, cut at about PAGE_BYTES
+# of documents: far below gRPC's 4 MB message limit, unless one record alone is larger.
+PAGE_ROWS = 1000
+PAGE_BYTES = 1 << 20
 # Changes: how long one transaction (one identity) follows the log before a fresh one, and how
 # often it looks for new changes.
 FOLLOW_ROUND_S = 10.0
@@ -249,6 +261,84 @@ def _after(token: str) -> tuple[datetime | None, int | None]:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _batch_id(batch: Any) -> uuid.UUID:
+    if len(batch.records) > MAX_BATCH:
+        raise _Abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"a batch holds at most {MAX_BATCH} records, not {len(batch.records)}",
+        )
+    try:
+        return uuid.UUID(batch.batch_id)
+    except ValueError as exc:
+        raise _Abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"batch_id must be a UUID (the batch's idempotency key), not {batch.batch_id!r}",
+        ) from exc
+
+
+class _Incoming:
+    """An Ingest call's batches, read by a thread of their own into a short queue while the
+    call's thread stores the previous ones, and handed out in groups: what has arrived, up to
+    GROUP_RECORDS records of one dataset and origin, is stored in one transaction (one COPY).
+    At most GROUP_BATCHES wait in the queue, so memory does not grow with the stream (gRPC's
+    flow control holds the sender back)."""
+
+    _END = object()
+
+    def __init__(self, request_iterator: Iterator[Any]) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=GROUP_BATCHES)
+        self._stop = threading.Event()
+        self._held: Any = None  # a batch taken that belongs to the next group
+        self._thread = threading.Thread(target=self._read, args=(request_iterator,), daemon=True)
+        self._thread.start()
+
+    def _read(self, request_iterator: Iterator[Any]) -> None:
+        try:
+            for batch in request_iterator:
+                if not self._put(batch):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # the call ended (cancelled, deadline): handed over
+            self._put(exc)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _take(self, wait: bool) -> Any:
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        item = self._queue.get() if wait else self._queue.get_nowait()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def groups(self) -> Iterator[list[Any]]:
+        while (first := self._take(wait=True)) is not self._END:
+            group, records = [first], len(first.records)
+            while records < GROUP_RECORDS:
+                try:
+                    item = self._take(wait=False)
+                except queue.Empty:
+                    break
+                if item is self._END or (item.dataset, item.origin) != (
+                    first.dataset,
+                    first.origin,
+                ):
+                    self._held = item
+                    break
+                group.append(item)
+                records += len(item.records)
+            yield group
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 class LakeService(lake_pb2_grpc.LakeServicer):
@@ -477,49 +567,49 @@ class LakeService(lake_pb2_grpc.LakeServicer):
     def Ingest(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         summary = lake_pb2.IngestSummary()
         reasons: dict[str, list[Any]] = {}
+        incoming = _Incoming(request_iterator)
         try:
             with self._session(context) as call:
                 conn = call.conn
-                for batch in request_iterator:  # one batch in memory at a time
-                    if len(batch.records) > MAX_BATCH:
-                        raise _Abort(
-                            grpc.StatusCode.INVALID_ARGUMENT,
-                            f"a batch holds at most {MAX_BATCH} records, not {len(batch.records)}",
-                        )
-                    try:
-                        batch_id = uuid.UUID(batch.batch_id)
-                    except ValueError as exc:
-                        raise _Abort(
-                            grpc.StatusCode.INVALID_ARGUMENT,
-                            f"batch_id must be a UUID (the batch's idempotency key), "
-                            f"not {batch.batch_id!r}",
-                        ) from exc
-                    chunk = [Record(f"[{i}]", raw) for i, raw in enumerate(batch.records)]
+                for group in incoming.groups():
+                    batches = [(_batch_id(b), b) for b in group]
                     try:
                         self._begin(conn, context)
-                        result = copy_ingest.store_batch(
-                            conn, batch.dataset, batch_id, chunk, batch.origin or None
+                        results = copy_ingest.store_batches(
+                            conn,
+                            group[0].dataset,
+                            [
+                                (bid, [Record(f"[{i}]", raw) for i, raw in enumerate(b.records)])
+                                for bid, b in batches
+                            ],
+                            group[0].origin or None,
                         )
-                        found = conn.execute(
-                            sql("batch_reasons"), {"batch_ids": [batch_id]}
-                        ).fetchall()
+                        stored = [r.batch_id for r in results if not r.duplicate]
+                        found = (
+                            conn.execute(sql("batch_reasons"), {"batch_ids": stored}).fetchall()
+                            if stored
+                            else []
+                        )
                         conn.commit()
                     except psycopg.Error as exc:
                         conn.rollback()
                         raise errors.from_psycopg(exc) from exc
-                    summary.batches += 1
-                    if result.duplicate:
-                        summary.duplicates += 1
-                        continue  # counted when it was stored
-                    summary.received += result.received
-                    summary.accepted += result.accepted
-                    summary.quarantined += result.quarantined
-                    summary.archived += result.archived
+                    for result in results:
+                        summary.batches += 1
+                        if result.duplicate:
+                            summary.duplicates += 1
+                            continue  # counted when it was stored
+                        summary.received += result.received
+                        summary.accepted += result.accepted
+                        summary.quarantined += result.quarantined
+                        summary.archived += result.archived
                     for r in found:
                         entry = reasons.setdefault(r["rule"], [0, r["example"]])
                         entry[0] += r["records"]
         except (_Abort, errors.LakeError) as exc:
             self._fail(context, exc)
+        finally:
+            incoming.close()
         for rule, (records, example) in sorted(reasons.items()):
             summary.reasons.add(rule=rule, records=records, example=_text(example))
         return summary
@@ -542,20 +632,25 @@ class LakeService(lake_pb2_grpc.LakeServicer):
                         self._begin(call.conn, context)
                     else:
                         self._begin_read(call.conn, context, token)
-                    # A server-side cursor: rows come in pages, whatever the range holds.
+                    # A server-side cursor: rows come in pages, whatever the range holds; each
+                    # fetch goes out as pages of up to PAGE_ROWS records and about PAGE_BYTES.
                     with call.conn.cursor(name="grpc_query") as cur:
-                        cur.itersize = 1000
                         cur.execute(stmt, params)
-                        for row in cur:
-                            if not context.is_active():
-                                break
-                            yield lake_pb2.Record(
-                                id=row["id"],
-                                ts=row["ts"].isoformat(),
-                                doc=row["doc"],
-                                user_id=_text(row["user_id"]),
-                                page_token=page_token(row["ts"], row["id"]),
-                            )
+                        while context.is_active() and (rows := cur.fetchmany(PAGE_ROWS)):
+                            page, size = lake_pb2.RecordPage(), 0
+                            for row in rows:
+                                if size >= PAGE_BYTES:
+                                    yield page
+                                    page, size = lake_pb2.RecordPage(), 0
+                                size += len(row["doc"])
+                                page.records.add(
+                                    id=row["id"],
+                                    ts=row["ts"].isoformat(),
+                                    doc=row["doc"],
+                                    user_id=_text(row["user_id"]),
+                                    page_token=page_token(row["ts"], row["id"]),
+                                )
+                            yield page
                     call.conn.commit()
                 except psycopg.Error as exc:
                     raise errors.from_psycopg(exc) from exc

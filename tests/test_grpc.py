@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
+import gzip
+import json
 import os
 import re
 import shutil
@@ -17,20 +19,26 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from lake_client import errors
-from lake_client.grpc_client import DeadlineExceeded, GrpcLake, channel
+from lake_client import errors, grpc_server
+from lake_client.copy_ingest import store_batches
+from lake_client.grpc_client import MAX_BATCH, DeadlineExceeded, GrpcLake, channel
 from lake_client.grpc_server import APPLICATION_NAME, make_server
+from lake_client.lakepb import lake_pb2
 from lake_client.local.tls import door_files
+from lake_client.records import Record
 from lake_client.transport import ServerFiles
 from tests.conftest import ADMIN_ROLE, CHECKOUT, SERVICE_ROLE, Settings, point, seal
 from tests.redis_cluster import free_ports
@@ -191,6 +199,131 @@ def test_a_query_sees_only_the_callers_rows(conn: Conn, keys: dict, serve: Serve
     # A service alone is nobody: no rows, an error that says why.
     with client(target, keys["gw"]) as gw, pytest.raises(errors.LakeError):
         list(gw.changes())
+
+
+def test_query_sends_pages_cut_by_rows_and_by_bytes(
+    keys: dict, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Query's records come in RecordPage messages: at most PAGE_ROWS each (a fetch), and a page
+    is closed once it holds PAGE_BYTES of documents; the records are those of one message each,
+    in order."""
+    target = serve()
+    with client(target, keys["alice"]) as alice:
+        assert alice.ingest("location_history", records(30, bad_every=0)).accepted == 30
+        whole = [r["id"] for r in alice.query("location_history")]
+        request = lake_pb2.QueryRequest(dataset="location_history")
+        monkeypatch.setattr(grpc_server, "PAGE_ROWS", 7)
+        pages = list(alice.stub.Query(request, metadata=alice.metadata, timeout=30))
+        assert [len(p.records) for p in pages] == [7, 7, 7, 7, 2]
+        assert [r.id for p in pages for r in p.records] == whole
+        monkeypatch.setattr(grpc_server, "PAGE_BYTES", 1)  # every record closes its page
+        pages = list(alice.stub.Query(request, metadata=alice.metadata, timeout=30))
+        assert [len(p.records) for p in pages] == [1] * 30
+        assert [r.id for p in pages for r in p.records] == whole
+
+
+def test_batches_stored_together_keep_their_ids_and_counts(db: str, conn: Conn, keys: dict) -> None:
+    """What Ingest does with the batches that have arrived (copy_ingest.store_batches): one
+    transaction and one COPY, each batch with its own id and counts; a batch stored before and
+    one sent twice are duplicates, stored once; a record that COPY refuses sends its own batch
+    alone through lake.ingest_raw."""
+
+    def chunk(docs: list[Any]) -> list[Record]:
+        return [
+            Record(f"[{i}]", d if isinstance(d, bytes) else orjson.dumps(d))
+            for i, d in enumerate(docs)
+        ]
+
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # Routable by the client, refused by PostgreSQL's jsonb: an exponent beyond numeric's range.
+    tiny = f'{{"ts": "{point(2)["ts"]}", "lat": 1, "lon": 2, "n": 1.0e-999999}}'.encode()
+    with psycopg.connect(make_conninfo(db, user=SERVICE_ROLE), row_factory=dict_row) as svc:
+        svc.execute("SELECT lake.authenticate(%s, 'transaction')", [keys["alice"][1]])
+        before = store_batches(svc, "location_history", [(b, chunk(records(5, 0)))], None)
+        svc.commit()
+        svc.execute("SELECT lake.authenticate(%s, 'transaction')", [keys["alice"][1]])
+        batches = [
+            (a, chunk(records(7))),
+            (b, chunk(records(5, 0))),
+            (a, chunk(records(7))),
+            (c, chunk([point(1), tiny])),
+        ]
+        results = store_batches(svc, "location_history", batches, "together")
+        svc.commit()
+    assert [(r.batch_id, r.received, r.accepted, r.duplicate) for r in before] == [(b, 5, 5, False)]
+    # A duplicate's counts are not the stream's (Ingest counts a batch when it is stored).
+    assert [(r.batch_id, r.duplicate, r.fallback) for r in results] == [
+        (a, False, False),
+        (b, True, False),
+        (a, True, False),  # sent twice in one group: stored once
+        (c, False, True),
+    ]
+    assert [(r.received, r.accepted, r.quarantined) for r in results if not r.duplicate] == [
+        (7, 6, 1),
+        (2, 1, 1),
+    ]
+    stored = conn.execute(
+        "SELECT batch_id, count(*) FROM user_data.location_history GROUP BY 1"
+    ).fetchall()
+    assert dict(stored) == {a: 6, b: 5, c: 1}
+    origins = conn.execute(
+        "SELECT id, origin, received FROM lake.batches WHERE id = ANY(%s)", [[a, b, c]]
+    ).fetchall()
+    assert sorted(origins, key=str) == sorted(
+        [(a, "together", 7), (b, None, 5), (c, "together", 2)], key=str
+    )
+    # History in two batches stored together: one archive file for its month, not one a batch.
+    old = {**point(1), "ts": (datetime.now(UTC) - timedelta(days=800)).isoformat()}
+    d, e = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(make_conninfo(db, user=SERVICE_ROLE), row_factory=dict_row) as svc:
+        svc.execute("SELECT lake.authenticate(%s, 'transaction')", [keys["alice"][1]])
+        both = [(d, chunk([old, point(1)])), (e, chunk([old]))]
+        results = store_batches(svc, "location_history", both, None)
+        svc.commit()
+    assert [(r.batch_id, r.accepted, r.archived) for r in results] == [(d, 1, 1), (e, 0, 1)]
+    archives = conn.execute(
+        "SELECT status, rows, path FROM lake.archives WHERE dataset = 'location_history'"
+    ).fetchall()
+    assert [(status, rows) for status, rows, _ in archives] == [("dropped", 2)]
+    with gzip.open(str(archives[0][2]), "rt", encoding="utf-8") as f:  # each line's own batch
+        assert sorted(json.loads(line)["batch_id"] for line in f) == sorted([str(d), str(e)])
+
+
+@pytest.mark.fast
+def test_ingest_groups_what_has_arrived_in_order_and_reads_little_ahead() -> None:
+    """The batches of an Ingest call come out in groups of one dataset and origin, in the order
+    sent, of at most GROUP_RECORDS records (plus the last batch taken); the reading thread is
+    never more than a short queue ahead of the groups stored, however long the stream."""
+    produced = 0
+
+    def stream() -> Iterator[Any]:
+        nonlocal produced
+        for i in range(80):
+            produced += 1
+            yield lake_pb2.IngestBatch(
+                dataset="d", batch_id=str(i), records=[b"{}"] * 400, origin="o" if i < 50 else "p"
+            )
+
+    incoming = grpc_server._Incoming(stream())
+    seen: list[str] = []
+    for group in incoming.groups():
+        time.sleep(0.01)  # the group's store: the reader goes on meanwhile
+        assert produced - len(seen) - len(group) <= grpc_server.GROUP_BATCHES + 2
+        assert len({(b.dataset, b.origin) for b in group}) == 1
+        assert sum(len(b.records) for b in group) < grpc_server.GROUP_RECORDS + MAX_BATCH
+        seen += [b.batch_id for b in group]
+    incoming.close()
+    assert seen == [str(i) for i in range(80)]
+
+    def broken() -> Iterator[Any]:
+        yield lake_pb2.IngestBatch(dataset="d", batch_id="0", records=[b"{}"])
+        raise RuntimeError("the call ended")
+
+    incoming = grpc_server._Incoming(broken())
+    with pytest.raises(RuntimeError, match="the call ended"):
+        for _ in incoming.groups():
+            pass
+    incoming.close()
 
 
 def test_refused_identities(conn: Conn, keys: dict, serve: Serve) -> None:

@@ -58,7 +58,11 @@ BEGIN
     VALUES (pg_backend_pid(), v_nonce, k.principal, u.kind, k.id, p_scope,
             pg_current_xact_id(), k.scopes, k.expires_at);
     PERFORM set_config('lake.identity_nonce', v_nonce::text, false);
-    UPDATE lake.api_keys SET last_used_at = now() WHERE id = k.id;
+    -- Never wait for the row: another transaction that authenticated with this key holds its
+    -- lock until it ends (a service's concurrent gRPC calls, each a transaction, would queue
+    -- behind each other's whole batch), and that one stamps last_used_at anyway.
+    UPDATE lake.api_keys SET last_used_at = now()
+     WHERE id = (SELECT a.id FROM lake.api_keys AS a WHERE a.id = k.id FOR UPDATE SKIP LOCKED);
     PERFORM lake_internal._audit('auth.success', k.principal,
                         jsonb_build_object('key_id', k.id, 'kind', u.kind, 'scope', p_scope,
                                            'scopes', to_jsonb(k.scopes)));

@@ -99,7 +99,7 @@ BEGIN
             NULL,
             ARRAY(SELECT reasons[i] FROM unnest(v_bad) i));
         PERFORM lake_internal._archive_records(
-            ds.name, p_batch_id, NULL,
+            ds.name, array_fill(p_batch_id, ARRAY[cardinality(v_old)]), NULL,
             array_fill(p_user_id, ARRAY[cardinality(v_old)]),
             ARRAY(SELECT v_ts[i] FROM unnest(v_old) i),
             ARRAY(SELECT p_docs[i] FROM unnest(v_old) i));

@@ -49,6 +49,9 @@ DECLARE
     v_old     integer[];
     v_moved   bigint;
     v_archived bigint;
+    v_arch_batches uuid[] := '{}';  -- the statement's records for the archive, all batches
+    v_arch_tss timestamptz[] := '{}';
+    v_arch_docs jsonb[] := '{}';
     v_seqscan text := current_setting('enable_seqscan');
     v_rows    text := 'new_rows';  -- the statement's rows, as the scan reads them
     v_ts      timestamptz[];
@@ -171,11 +174,13 @@ BEGIN
                                  ORDER BY b.k) END,
                 NULL,
                 ARRAY(SELECT v_reasons[i] FROM unnest(v_bad) i));
-            -- Valid, but older than the first month in the lake: to the month's archive.
-            v_archived := lake_internal._archive_records(
-                ds.name, g.batch_id, NULL, array_fill(v_user, ARRAY[cardinality(v_old)]),
-                ARRAY(SELECT g.tss[i] FROM unnest(v_old) i),
-                ARRAY(SELECT g.docs[i] FROM unnest(v_old) i));
+            -- Valid, but older than the first month in the lake: to the month's archive, with
+            -- the other batches' after the loop (a file per month and statement, not per batch).
+            v_archived := cardinality(v_old);
+            v_arch_batches := v_arch_batches
+                              || array_fill(g.batch_id, ARRAY[cardinality(v_old)]);
+            v_arch_tss := v_arch_tss || ARRAY(SELECT g.tss[i] FROM unnest(v_old) i);
+            v_arch_docs := v_arch_docs || ARRAY(SELECT g.docs[i] FROM unnest(v_old) i);
             -- Valid after all (the pass test may be conservative): store them as above, each in
             -- its month (the lake's checks found a partition for it).
             FOR v_month IN SELECT DISTINCT lake.month_start(g.tss[i]) FROM unnest(v_good) AS i LOOP
@@ -204,6 +209,10 @@ BEGIN
             ds.name, g.batch_id, g.received, v_moved, 'insert', v_archived,
             g.bytes + coalesce((SELECT sum(g.sizes[i]) FROM unnest(v_good) AS i), 0));
     END LOOP;
+
+    PERFORM lake_internal._archive_records(
+        ds.name, v_arch_batches, NULL, array_fill(v_user, ARRAY[cardinality(v_arch_docs)]),
+        v_arch_tss, v_arch_docs);
 
     -- The inbox holds few live rows but many dead ones between vacuums: find this transaction's
     -- rows through the xact_id index, never by scanning the table.

@@ -147,7 +147,8 @@ BEGIN
                 -- Valid, but older than the first month in the lake: to the month's archive,
                 -- with the ids they were given.
                 v_arch := lake_internal._archive_records(
-                    ds.name, g.batch_id, ARRAY(SELECT g.ids[i] FROM unnest(v_old) i),
+                    ds.name, array_fill(g.batch_id, ARRAY[cardinality(v_old)]),
+                    ARRAY(SELECT g.ids[i] FROM unnest(v_old) i),
                     ARRAY(SELECT g.user_ids[i] FROM unnest(v_old) i),
                     ARRAY(SELECT g.tss[i] FROM unnest(v_old) i),
                     ARRAY(SELECT g.docs[i] FROM unnest(v_old) i));

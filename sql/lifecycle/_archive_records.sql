@@ -18,7 +18,9 @@
 --      lake.purge_archives deletes; the superseded file goes at the next purge too.
 -- lake.restore_partition reads the newest archive of a month as ever, so a restore is row for
 -- row: the archived rows and the added records. Returns how many records were archived.
-CREATE FUNCTION lake_internal._archive_records(p_dataset text, p_batch_id uuid, p_ids bigint[],
+-- p_batch_ids gives each record's batch: the inbox archives a statement's records of several
+-- batches (a gRPC Ingest stores up to ten in one COPY) in one file per month, not one per batch.
+CREATE FUNCTION lake_internal._archive_records(p_dataset text, p_batch_ids uuid[], p_ids bigint[],
                                                p_user_ids text[], p_tss timestamptz[],
                                                p_docs jsonb[])
 RETURNS bigint
@@ -68,16 +70,16 @@ BEGIN
         END IF;
         EXECUTE format($q$
             SELECT array_agg(row_to_json(r)::text ORDER BY x.o)
-              FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[])
-                   WITH ORDINALITY AS x(id, user_id, ts, doc, o)
+              FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $7::uuid[])
+                   WITH ORDINALITY AS x(id, user_id, ts, doc, batch_id, o)
              CROSS JOIN LATERAL lake_internal._pii_seal($5, x.doc) AS s
              CROSS JOIN LATERAL jsonb_populate_record(NULL::user_data.%I, jsonb_build_object(
                    'id', coalesce(x.id, nextval($6)), 'user_id', x.user_id, 'ts', x.ts,
-                   'doc', s.doc, 'batch_id', $7, 'ingested_at', now(), 'pii', s.pii,
+                   'doc', s.doc, 'batch_id', x.batch_id, 'ingested_at', now(), 'pii', s.pii,
                    'xact_id', pg_current_xact_id())) AS r
              WHERE lake.month_start(x.ts) = $8$q$, ds.name)
         INTO v_lines
-        USING p_ids, p_user_ids, p_tss, p_docs, ds.pii_fields, v_seq, p_batch_id, v_month;
+        USING p_ids, p_user_ids, p_tss, p_docs, ds.pii_fields, v_seq, p_batch_ids, v_month;
 
         v_old := NULL;
         SELECT * INTO v_old FROM lake.archives AS a
@@ -137,7 +139,9 @@ BEGIN
         PERFORM lake_internal._audit('archive.append', ds.name || ' ' || v_label,
                                      jsonb_build_object('archive_id', v_new.id,
                                                         'superseded', v_old.id,
-                                                        'batch_id', p_batch_id,
+                                                        'batch_ids', (
+                                                            SELECT jsonb_agg(DISTINCT b)
+                                                              FROM unnest(p_batch_ids) AS b),
                                                         'added', cardinality(v_lines),
                                                         'rows', v_new.rows,
                                                         'sha256', v_new.sha256));
@@ -146,7 +150,7 @@ BEGIN
     RETURN v_n;
 END
 $$;
-ALTER FUNCTION lake_internal._archive_records(text, uuid, bigint[], text[], timestamptz[], jsonb[])
+ALTER FUNCTION lake_internal._archive_records(text, uuid[], bigint[], text[], timestamptz[], jsonb[])
     OWNER TO lake_owner;
-REVOKE ALL ON FUNCTION lake_internal._archive_records(text, uuid, bigint[], text[], timestamptz[],
+REVOKE ALL ON FUNCTION lake_internal._archive_records(text, uuid[], bigint[], text[], timestamptz[],
                                                       jsonb[]) FROM PUBLIC;
