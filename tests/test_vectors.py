@@ -5,7 +5,6 @@ invalidation, and embeddings leaving with their person (erasure) and dataset."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +20,8 @@ from lake_client.cache import LakeCache
 from lake_client.client import Lake
 from lake_client.config import Settings
 from lake_client.errors import DatasetError, InputError
-from tests.conftest import ADMIN_ROLE, APP_ROLE, SERVICE_ROLE
+from tests.conftest import ADMIN_ROLE, APP_ROLE, SERVICE_ROLE, seal
+from tests.test_bridge import Running
 
 Conn = psycopg.Connection[tuple[object, ...]]
 DIMS = 8
@@ -277,19 +277,6 @@ def test_a_user_with_1_percent_of_the_rows_gets_k_results(
     assert recall(exact_path) == 1.0
 
 
-class Running:
-    """A bridge in a thread."""
-
-    def __init__(self, bridge: Bridge) -> None:
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=bridge.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def halt(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-
-
 def test_cached_searches_are_invalidated_by_the_users_changes(
     db: str, settings: Settings, conn: Conn, notes: str, app_as: Callable[[str], Lake]
 ):
@@ -301,6 +288,15 @@ def test_cached_searches_are_invalidated_by_the_users_changes(
     )
     try:
         ids = add_records(conn, "alice", 10)
+        # The bridge forwards those records' changes first: an invalidation of alice's namespace
+        # arriving after the search below is cached would look like the cache not serving it.
+        seal(conn)
+        last = conn.execute("SELECT max(id) FROM lake.data_changes").fetchone()
+        assert last is not None and last[0] is not None
+        deadline = time.monotonic() + 30
+        while (bridge.bridge.cursor or 0) < last[0]:
+            assert time.monotonic() < deadline, "the bridge did not forward the new records"
+            time.sleep(0.05)
         vecs = unit(np.random.default_rng(4), 10)
         alice = app_as("alice")
         alice.put_embeddings(notes, "m8", zip(ids, vecs, strict=True), cache=cache)
