@@ -18,17 +18,12 @@ AS $$
 DECLARE
     e lake.audit_pending;
 BEGIN
-    SELECT i.user_id, i.service INTO e.lake_user, e.service FROM lake_internal._identity() AS i;
-    e.occurred_at := clock_timestamp();
-    e.action := p_action;
-    e.object := p_object;
-    e.db_role := session_user;
-    e.client_addr := inet_client_addr();
-    e.application := nullif(current_setting('application_name'), '');
-    e.xact_id := pg_current_xact_id();
-    e.detail := p_detail;
-    e.before := p_before;
-    e.after := p_after;
+    -- Every column in the table's order; seq is the queue's own (NULL here).
+    SELECT NULL, clock_timestamp(), p_action, p_object, session_user, i.user_id, i.service,
+           inet_client_addr(), nullif(current_setting('application_name'), ''),
+           pg_current_xact_id(), p_detail, p_before, p_after
+      INTO STRICT e
+      FROM lake_internal._identity() AS i;
     RETURN e;
 END
 $$;

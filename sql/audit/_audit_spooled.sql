@@ -25,10 +25,12 @@ BEGIN
             CONTINUE;
         END IF;
         -- The entry as it was refused, sealed by this transaction; the refused one is noted.
-        v_entry := jsonb_populate_record(NULL::lake.audit_pending, f.entry);
-        v_entry.detail := coalesce(v_entry.detail, '{}')
-            || jsonb_build_object('spool', f.name, 'refused_xact', v_entry.xact_id::text);
-        v_entry.xact_id := pg_current_xact_id();
+        v_entry := jsonb_populate_record(NULL::lake.audit_pending, f.entry || jsonb_build_object(
+            'xact_id', pg_current_xact_id()::text,
+            'detail', CASE WHEN jsonb_typeof(f.entry -> 'detail') = 'object'
+                           THEN f.entry -> 'detail' ELSE '{}' END
+                      || jsonb_build_object('spool', f.name,
+                                            'refused_xact', f.entry ->> 'xact_id')));
         PERFORM lake_internal._audit_keep(v_entry);
         v_moved := v_moved + 1;
     END LOOP;
