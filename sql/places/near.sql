@@ -29,14 +29,7 @@ DECLARE
     v_expr  text;
     v_where text := '';
 BEGIN
-    SELECT c.expression INTO v_expr FROM lake.dataset_coordinates AS c
-     WHERE c.dataset = p_dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK095',
-            MESSAGE = format('dataset %L declares no coordinates', p_dataset),
-            HINT = 'An administrator declares them: lake.declare_coordinates(dataset, lat_field, '
-                   'lon_field, scale).';
-    END IF;
+    v_expr := lake_internal._place_expression(p_dataset);
     IF p_lat IS NULL OR p_lon IS NULL OR abs(p_lat) > 90 OR abs(p_lon) > 180
        OR radius_m IS NULL OR NOT radius_m BETWEEN 0 AND 20037509
        OR max_rows IS NULL OR max_rows < 1 THEN

@@ -23,14 +23,7 @@ DECLARE
     v_geom  public.geometry;
     v_area  public.geography;
 BEGIN
-    SELECT c.expression INTO v_expr FROM lake.dataset_coordinates AS c
-     WHERE c.dataset = p_dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'LK095',
-            MESSAGE = format('dataset %L declares no coordinates', p_dataset),
-            HINT = 'An administrator declares them: lake.declare_coordinates(dataset, lat_field, '
-                   'lon_field, scale).';
-    END IF;
+    v_expr := lake_internal._place_expression(p_dataset);
     BEGIN
         v_geom := public.st_geomfromgeojson(
             (CASE WHEN geojson ->> 'type' = 'Feature' THEN geojson -> 'geometry'
