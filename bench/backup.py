@@ -30,25 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from common import machine_facts
+from common import free_ports, machine_facts
 
 from lake_client import local, migrate
 from lake_client.config import Settings
 from lake_client.local import backup
 from lake_client.local.processes import Paths, server_user
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    ports: list[int] = []
-    while len(ports) < n:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def _load(dsn: str, rows: int) -> None:
@@ -80,7 +67,7 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="lake-bench-backup-", dir="/tmp"))
     base.chmod(0o755)
-    pg_port, redis_port = _free_ports(2)
+    pg_port, redis_port = free_ports(2)
     s = Settings(
         home=base / "home",
         pg_port=pg_port,

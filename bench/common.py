@@ -134,3 +134,17 @@ def _stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return text[text.rindex(")") + 2 :].split()
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports, for the private servers a bench starts."""
+    import socket
+
+    ports: list[int] = []
+    while len(ports) < n:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in ports:
+            ports.append(port)
+    return ports

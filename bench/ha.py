@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from common import machine_facts
+from common import free_ports, machine_facts
 from psycopg.types.json import Jsonb
 
 from lake_client import migrate
@@ -38,19 +38,6 @@ from lake_client.local import ha, postgres
 from lake_client.local.processes import silent
 
 RECORD = {"ts": "2026-01-01T00:00:00Z", "lat": 52.5, "lon": 13.4}
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    ports: list[int] = []
-    while len(ports) < n:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def _settings(base: Path, name: str, port: int) -> Settings:
@@ -191,7 +178,7 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="lake-bench-ha-", dir="/tmp"))
     base.chmod(0o755)
-    one_port, *ports = _free_ports(9)
+    one_port, *ports = free_ports(9)
     single = _settings(base, "single", one_port)
     replicated = _settings(base, "ha", ports[0])
     layout = ha.Layout(replicated.home, tuple(ports[0:3]), tuple(ports[3:6]), (ports[6], ports[7]))
